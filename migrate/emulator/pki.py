@@ -1,0 +1,211 @@
+"""The twin's PKI: roots, intermediates and leaves as real X.509, generated at start.
+
+Certificates carry an Authority Information Access URL pointing at the twin (``/_pki/{name}.cer``), as
+public CAs do, so a tool can fetch a leaf's direct issuer without any private material.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from functools import cached_property
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
+
+from ..x509 import CertFacts, facts
+
+_EKU = {"serverAuth": ExtendedKeyUsageOID.SERVER_AUTH, "clientAuth": ExtendedKeyUsageOID.CLIENT_AUTH}
+
+# RSA key generation is the slowest part of building a world; keys are drawn from a per-process pool,
+# distinct within one world (a world asks for key i, i+1, ...), and reused across worlds.
+_KEY_POOL: list[rsa.RSAPrivateKey] = []
+_KEY_LOCK = threading.Lock()
+
+
+def _pooled_key(index: int) -> rsa.RSAPrivateKey:
+    with _KEY_LOCK:
+        while len(_KEY_POOL) <= index:
+            _KEY_POOL.append(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+        return _KEY_POOL[index]
+
+
+@dataclass
+class Issued:
+    """A certificate the twin issued, with its key (which never leaves the twin except as a vault secret)."""
+
+    name: str
+    cert: x509.Certificate
+    key: rsa.RSAPrivateKey = field(repr=False)
+    issuer: "Issued | None"  # None for self-signed certificates
+
+    @cached_property
+    def der(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.DER)
+
+    @property
+    def pem(self) -> str:
+        return self.cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+    @cached_property
+    def facts(self) -> CertFacts:
+        return facts(self.der)
+
+    @property
+    def thumbprint(self) -> str:
+        return self.facts.thumbprint
+
+    @property
+    def issuer_thumbprint(self) -> str | None:
+        return self.issuer.thumbprint if self.issuer else None
+
+    def chain(self) -> list["Issued"]:
+        """This certificate, then its issuers up to the root."""
+        link: Issued | None = self
+        out = []
+        while link is not None and link not in out:
+            out.append(link)
+            link = link.issuer
+        return out
+
+    def root(self) -> "Issued":
+        return self.chain()[-1]
+
+
+class Pki:
+    def __init__(self, aia_base_url: str = "") -> None:
+        self.aia_base_url = aia_base_url.rstrip("/")
+        self.authorities: dict[str, Issued] = {}
+        self.issued: list[Issued] = []
+        self._next_key = 0
+
+    def _key(self) -> rsa.RSAPrivateKey:
+        key = _pooled_key(self._next_key)
+        self._next_key += 1
+        return key
+
+    def authority(self, name: str) -> Issued:
+        try:
+            return self.authorities[name]
+        except KeyError:
+            raise KeyError(f"no certificate authority named '{name}'") from None
+
+    def create_authority(
+        self,
+        name: str,
+        subject_cn: str,
+        not_before: dt.datetime,
+        not_after: dt.datetime,
+        issuer: str | None = None,
+        reuse_key_of: str | None = None,
+    ) -> Issued:
+        """A root (``issuer=None``) or an intermediate signed by ``issuer``.
+
+        ``reuse_key_of`` re-keys nothing: it gives the new CA the key of another one, as DigiCert's
+        cross-signed intermediates do (research/sf_migration.md §6.4).
+        """
+        key = self.authority(reuse_key_of).key if reuse_key_of else self._key()
+        parent = self.authority(issuer) if issuer else None
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject_cn)])
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(parent.cert.subject if parent else subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(not_before)
+            .not_valid_after(not_after)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        )
+        if parent:
+            builder = builder.add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(parent.key.public_key()), critical=False
+            )
+            builder = self._with_aia(builder, parent.name)
+        cert = builder.sign(parent.key if parent else key, hashes.SHA256())
+        issued = Issued(name, cert, key, parent)
+        self.authorities[name] = issued
+        self.issued.append(issued)
+        return issued
+
+    def issue_leaf(
+        self,
+        name: str,
+        subject_cn: str,
+        not_before: dt.datetime,
+        not_after: dt.datetime,
+        issuer: str | None = None,
+        sans: list[str] | None = None,
+        ekus: list[str] | None = None,
+        extra_subject: dict[str, str] | None = None,
+    ) -> Issued:
+        """An end-entity certificate; ``issuer=None`` makes it self-signed."""
+        key = self._key()
+        parent = self.authority(issuer) if issuer else None
+        attributes = [x509.NameAttribute(NameOID.COMMON_NAME, subject_cn)]
+        for oid_name, value in (extra_subject or {}).items():
+            attributes.append(x509.NameAttribute(getattr(NameOID, oid_name), value))
+        subject = x509.Name(attributes)
+        eku_names = ["serverAuth", "clientAuth"] if ekus is None else ekus
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(parent.cert.subject if parent else subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(not_before)
+            .not_valid_after(not_after)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(True, False, True, False, False, False, False, False, False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        )
+        if eku_names:
+            builder = builder.add_extension(x509.ExtendedKeyUsage([_EKU[e] for e in eku_names]), critical=False)
+        dns = list(sans) if sans is not None else [subject_cn]
+        if dns:
+            builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(d) for d in dns]), critical=False)
+        if parent:
+            builder = builder.add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(parent.key.public_key()), critical=False
+            )
+            builder = self._with_aia(builder, parent.name)
+        cert = builder.sign(parent.key if parent else key, hashes.SHA256())
+        issued = Issued(name, cert, key, parent)
+        self.issued.append(issued)
+        return issued
+
+    def _with_aia(self, builder: x509.CertificateBuilder, issuer_name: str) -> x509.CertificateBuilder:
+        if not self.aia_base_url:
+            return builder
+        url = f"{self.aia_base_url}/_pki/{issuer_name}.cer"
+        return builder.add_extension(
+            x509.AuthorityInformationAccess(
+                [x509.AccessDescription(AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(url))]
+            ),
+            critical=False,
+        )
+
+    def by_thumbprint(self, thumbprint: str) -> Issued | None:
+        for issued in self.issued:
+            if issued.thumbprint == thumbprint.upper():
+                return issued
+        return None
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": a.name,
+                "subject": a.facts.subject,
+                "thumbprint": a.thumbprint,
+                "issuer": a.issuer.name if a.issuer else None,
+                "notBefore": a.facts.not_before.isoformat(),
+                "notAfter": a.facts.not_after.isoformat(),
+            }
+            for a in self.authorities.values()
+        ]

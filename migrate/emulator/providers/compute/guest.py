@@ -1,0 +1,439 @@
+"""Inside a VM: what happens when an instance takes a model.
+
+1. CRP installs the certificates of ``osProfile.secrets`` (versioned URLs; the vault must be enabled for
+   deployment). Certificates are never removed by taking a model without them (VMSS FAQ,
+   research/sf_migration.md §4.1: "This does not remove the certificate from all your VMs").
+2. Extensions run in ``provisionAfterExtensions`` order. The Key Vault VM extension (seed 000; research
+   §3) fetches the *latest* version of each versionless ``/secrets/`` URL with the VM's user-assigned
+   identity (``authenticationSettings.msiClientId`` is required when the VM has one), installs new
+   versions beside old ones, links renewals by SAN when ``linkOnRenewal`` is on (4.x: always, with CNG
+   keys), and re-polls every ``pollingIntervalInS``. With ``requireInitialSync`` it retries while
+   Transitioning, then fails. The Service Fabric extension needs its declared certificate on the node.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+from ...pki import Issued
+from ...wire import TwinError
+
+KV_TYPES = ("KeyVaultForWindows", "KeyVaultForLinux")
+SF_TYPES = ("ServiceFabricNode", "ServiceFabricLinuxNode")
+LINUX_KV_STORE = "/var/lib/waagent/Microsoft.Azure.KeyVault.Store"
+INITIAL_SYNC_RETRIES = 4  # the real extension retries 25 times with backoff; fewer, same shape
+INITIAL_SYNC_BACKOFF = 15.0  # simulated seconds, doubling
+
+
+def extension_type(extension: dict[str, Any]) -> str:
+    return str((extension.get("properties") or {}).get("type") or "")
+
+
+def _major(version: Any) -> int:
+    try:
+        return int(str(version or "1").split(".")[0])
+    except ValueError:
+        return 1
+
+
+@dataclass
+class InstalledCert:
+    thumbprint: str
+    issued: Issued = field(repr=False)
+    source: str  # vmss-secret | kv-extension | preinstalled
+    source_url: str
+    arrived: str
+    has_private_key: bool = True
+    key_provider: str = "CAPI"  # CAPI | CNG (Key Vault extension 4.x)
+    linked_to: str | None = None  # CERT_RENEWAL_PROP_ID: S-channel follows this link
+    path: str | None = None  # Linux: the versioned PEM file
+
+    def public(self) -> dict[str, Any]:
+        facts = self.issued.facts
+        out: dict[str, Any] = {
+            "thumbprint": self.thumbprint,
+            "subject": facts.subject_cn,
+            "issuer": facts.issuer_cn,
+            "notBefore": facts.not_before.isoformat(),
+            "notAfter": facts.not_after.isoformat(),
+            "source": self.source,
+            "sourceUrl": self.source_url,
+            "arrived": self.arrived,
+            "hasPrivateKey": self.has_private_key,
+            "keyProvider": self.key_provider,
+        }
+        if self.linked_to:
+            out["linkedTo"] = self.linked_to
+        if self.path:
+            out["path"] = self.path
+        return out
+
+
+@dataclass
+class ExtensionState:
+    name: str
+    type: str
+    version: str
+    status: str  # succeeded | transitioning | failed
+    message: str
+    time: str
+
+    @property
+    def code(self) -> str:
+        return f"ProvisioningState/{self.status}"
+
+    def public(self) -> dict[str, Any]:
+        return {"type": self.type, "typeHandlerVersion": self.version, "status": self.status, "message": self.message}
+
+
+# -- step 1: VMSS secrets ------------------------------------------------------------------------------
+def install_secrets(world: Any, scale_set: Any, instance: Any, profile: dict[str, Any]) -> str | None:
+    """Install every ``osProfile.secrets`` certificate; the failure message, if CRP could not."""
+    for group in (profile.get("osProfile") or {}).get("secrets") or []:
+        vault_id = ((group.get("sourceVault") or {}).get("id")) or ""
+        for entry in group.get("vaultCertificates") or []:
+            url = entry.get("certificateUrl") or ""
+            try:
+                vault, certificate, version = world.keyvault.resolve_secret_url(url, versioned=True)
+            except TwinError as exc:
+                return f"Secret '{url}' could not be retrieved: {exc.message}"
+            if vault.rid.key != vault_id.lower():
+                return f"The vault of secret '{url}' does not match sourceVault '{vault_id}'."
+            if not vault.enabled_for_deployment:
+                return (
+                    f"Key Vault {vault.rid.id} either has not been enabled for deployment or the vault id provided, "
+                    f"{vault_id}, does not match the Key Vault's true resource id."
+                )
+            assert version is not None
+            if not version.enabled:
+                return f"The secret version '{url}' is disabled; CRP cannot retrieve it."
+            if instance.installed(version.issued.thumbprint) is None:
+                path = None
+                if scale_set.os == "linux":
+                    path = f"/var/lib/waagent/{version.issued.thumbprint}.crt"
+                instance.store.append(
+                    InstalledCert(
+                        version.issued.thumbprint, version.issued, "vmss-secret", url, world.iso_now(),
+                        has_private_key=certificate.exportable, path=path,
+                    )
+                )
+    return None
+
+
+# -- step 2: the Key Vault VM extension ----------------------------------------------------------------
+@dataclass
+class _Observed:
+    url: str
+    store_name: str
+    store_location: str
+    link_name: str | None = None
+
+
+@dataclass
+class KvConfig:
+    major: int
+    linux: bool
+    polling_seconds: float
+    observed: list[_Observed]
+    link_on_renewal: bool
+    require_initial_sync: bool
+    msi_client_id: str | None
+
+
+def parse_kv_settings(extension: dict[str, Any]) -> KvConfig | str:
+    properties = extension.get("properties") or {}
+    settings = properties.get("settings") or {}
+    linux = extension_type(extension) == "KeyVaultForLinux"
+    major = _major(properties.get("typeHandlerVersion"))
+    management = settings.get("secretsManagementSettings")
+    if not isinstance(management, dict):
+        return "[CertificateManagementConfiguration] Failed to parse the configuration settings with: not an object."
+    raw = management.get("observedCertificates")
+    if not isinstance(raw, list) or not raw:
+        return "[CertificateManagementConfiguration] observedCertificates must be a non-empty array."
+    default_store = str(management.get("certificateStoreName") or "MY")
+    default_location = str(management.get("certificateStoreLocation") or (LINUX_KV_STORE if linux else "LocalMachine"))
+    observed = []
+    for item in raw:
+        if isinstance(item, str):
+            observed.append(_Observed(item, default_store, default_location))
+        elif isinstance(item, dict) and isinstance(item.get("url"), str):
+            observed.append(
+                _Observed(
+                    item["url"], str(item.get("certificateStoreName") or default_store),
+                    str(item.get("certificateStoreLocation") or default_location), item.get("customSymbolicLinkName"),
+                )
+            )
+        else:
+            return "[CertificateManagementConfiguration] observedCertificates entries must be URLs or {url: ...} objects."
+    try:
+        polling = float(management.get("pollingIntervalInS") or 3600)
+    except (TypeError, ValueError):
+        return "[CertificateManagementConfiguration] pollingIntervalInS must be a number of seconds."
+    auth = settings.get("authenticationSettings") or {}
+    return KvConfig(
+        major=major,
+        linux=linux,
+        polling_seconds=max(polling, 60.0),
+        observed=observed,
+        # 4.x removed the setting: "Linking always occurs" (research §3.1); not available on Linux.
+        link_on_renewal=(major >= 4 or bool(management.get("linkOnRenewal"))) and not linux,
+        require_initial_sync=major >= 4 or bool(management.get("requireInitialSync")),
+        msi_client_id=auth.get("msiClientId") if isinstance(auth, dict) else None,
+    )
+
+
+def _kv_identity(world: Any, scale_set: Any, config: KvConfig) -> Any:
+    identities = scale_set.user_assigned_identities()
+    if not identities:
+        raise _KvFailure("Failed to acquire an access token from IMDS: the VM has no managed identity assigned.")
+    if not config.msi_client_id:
+        raise _KvFailure(
+            "authenticationSettings.msiClientId is required for VMs with user assigned identities; "
+            "IMDS cannot choose an identity (research/sf_migration.md §3.2)."
+        )
+    for identity_id in identities:
+        identity = world.msi.find(identity_id)
+        if identity and identity.client_id.lower() == config.msi_client_id.lower():
+            return identity
+    raise _KvFailure(f"IMDS: the identity with client id '{config.msi_client_id}' is not assigned to this VM.")
+
+
+class _KvFailure(Exception):
+    pass
+
+
+def kv_sync(world: Any, scale_set: Any, instance: Any, extension: dict[str, Any], config: KvConfig) -> list[str]:
+    """One poll of the extension; installs what it can and returns the failures."""
+    try:
+        identity = _kv_identity(world, scale_set, config)
+    except _KvFailure as exc:
+        return [str(exc)]
+    principal = world.identity.principals.get(identity.principal_id)
+    failures = []
+    for observed in config.observed:
+        parts = [p for p in urlsplit(observed.url).path.split("/") if p]
+        lowered = [p.lower() for p in parts]
+        if "certificates" in lowered:
+            failures.append(f"Observed certificate '{observed.url}' must use the versionless /secrets/ endpoint, which carries the private key.")
+            continue
+        try:
+            vault, certificate, version = world.keyvault.resolve_secret_url(observed.url, versioned=False)
+        except TwinError as exc:
+            failures.append(f"Observed certificate '{observed.url}': {exc.message}")
+            continue
+        if principal is None or not world.keyvault.may(principal.object_id, vault, "secrets", "get"):
+            failures.append(
+                f"Forbidden: identity '{config.msi_client_id}' does not have secrets get permission on key vault "
+                f"'{vault.name}' (grant an access policy 'secrets: get, list' or the 'Key Vault Secrets User' role)."
+            )
+            continue
+        latest = certificate.latest()
+        if instance.installed(latest.issued.thumbprint) is not None:
+            continue
+        path = None
+        if config.linux:
+            link = observed.link_name or f"{vault.name}.{certificate.name}"
+            path = f"{observed.store_location}/{vault.name}.{certificate.name}.{latest.version}.pem"
+            instance.symlinks[f"{observed.store_location}/{link}"] = latest.issued.thumbprint
+        new = InstalledCert(
+            latest.issued.thumbprint, latest.issued, "kv-extension", observed.url, world.iso_now(),
+            has_private_key=certificate.exportable, key_provider="CNG" if config.major >= 4 else "CAPI", path=path,
+        )
+        if config.link_on_renewal:
+            _link_renewals(instance, new)
+        instance.store.append(new)
+    return failures
+
+
+def _link_renewals(instance: Any, new: InstalledCert) -> None:
+    """Windows linkOnRenewal: an installed certificate whose SANs the new one covers is linked to it,
+    regardless of subject or issuer (seed 003: the Alice/Bob/Mallory example)."""
+    new_sans = {s.lower() for s in new.issued.facts.sans}
+    if not new_sans:
+        return
+    for existing in instance.store:
+        sans = {s.lower() for s in existing.issued.facts.sans}
+        if existing.thumbprint != new.thumbprint and sans and sans <= new_sans:
+            existing.linked_to = new.thumbprint
+
+
+# -- step 2b: the Service Fabric node extension --------------------------------------------------------
+def _usable(cert: InstalledCert, now: dt.datetime) -> bool:
+    facts = cert.issued.facts
+    return cert.has_private_key and facts.not_before <= now <= facts.not_after
+
+
+def sf_check(world: Any, instance: Any, extension: dict[str, Any]) -> str | None:
+    settings = (extension.get("properties") or {}).get("settings") or {}
+    declared = settings.get("certificate")
+    store = "My"
+    if not isinstance(declared, dict):
+        return "The Service Fabric extension settings have no 'certificate' object."
+    store = str(declared.get("x509StoreName") or store)
+    now = world.now()
+    if "commonNames" in declared and "thumbprint" in declared:
+        return "InvalidCommonNameThumbprintPair: the certificate declares both 'thumbprint' and 'commonNames'."
+    if "commonNames" in declared:
+        names = declared["commonNames"]
+        if not isinstance(names, list):
+            return (
+                "JsonSerializationException: Could not cast or convert from System.String to System.String[]. "
+                "Path 'certificate.commonNames' (commonNames must be an array)."
+            )
+        for name in names:
+            # Presentation matching is exact and case-sensitive, with no 'CN=' prefix (DESIGN §2).
+            if not any(_usable(c, now) and c.issued.facts.subject_cn == name for c in instance.store):
+                return f"Cannot find certificate with 'FindBySubjectName' '{name}' in store '{store}'."
+        return None
+    thumbprints = [declared.get("thumbprint")]
+    secondary = settings.get("certificateSecondary")
+    if isinstance(secondary, dict) and secondary.get("thumbprint"):
+        thumbprints.append(secondary["thumbprint"])
+    for thumbprint in thumbprints:
+        if not isinstance(thumbprint, str) or not thumbprint:
+            return "The Service Fabric extension certificate has neither 'thumbprint' nor 'commonNames'."
+        found = instance.installed(thumbprint)
+        if found is None or not found.has_private_key:
+            return f"Cannot find certificate with 'FindByThumbprint' '{thumbprint.upper()}' in store '{store}'."
+    return None
+
+
+# -- the whole model application ----------------------------------------------------------------------
+def ordered_extensions(profile: dict[str, Any]) -> list[dict[str, Any]]:
+    extensions = list((profile.get("extensionProfile") or {}).get("extensions") or [])
+    by_name = {e.get("name"): e for e in extensions}
+    done: list[dict[str, Any]] = []
+    visiting: set[str] = set()
+
+    def visit(extension: dict[str, Any]) -> None:
+        name = extension.get("name")
+        if extension in done or name in visiting:
+            return
+        visiting.add(str(name))
+        for dependency in (extension.get("properties") or {}).get("provisionAfterExtensions") or []:
+            if dependency in by_name:
+                visit(by_name[dependency])
+        done.append(extension)
+
+    for extension in extensions:
+        visit(extension)
+    return done
+
+
+def cancel_polls(world: Any, instance: Any) -> None:
+    for event in instance.poll_events.values():
+        event.cancelled = True
+    instance.poll_events.clear()
+
+
+def schedule_poll(world: Any, scale_set: Any, instance: Any, extension: dict[str, Any], config: KvConfig) -> None:
+    name = str(extension.get("name"))
+
+    def poll() -> None:
+        instance.poll_events.pop(name, None)
+        current = next((e for e in ordered_extensions(instance.model) if e.get("name") == name), None)
+        if current is None:
+            return
+        failures = kv_sync(world, scale_set, instance, current, config)
+        state = instance.extensions.get(name)
+        if state is not None and state.status == "succeeded":
+            state.message = ("Poll failed: " + "; ".join(failures)) if failures else "Certificates are up to date."
+            state.time = world.iso_now()
+        world.servicefabric.on_nodes_changed()
+        schedule_poll(world, scale_set, instance, current, config)
+
+    instance.poll_events[name] = world.after(config.polling_seconds, f"kv-poll {instance.name}/{name}", poll)
+
+
+class _Application:
+    def __init__(self, world: Any, scale_set: Any, instance: Any, profile: dict[str, Any], initial: bool,
+                 on_finished: Callable[[str | None], None] | None) -> None:
+        self.world, self.scale_set, self.instance, self.profile = world, scale_set, instance, profile
+        self.initial, self.on_finished = initial, on_finished
+        self.queue = ordered_extensions(profile)
+        self.attempts: dict[str, int] = {}
+        self.states: dict[str, ExtensionState] = {}
+
+    def _state(self, extension: dict[str, Any], status: str, message: str) -> ExtensionState:
+        properties = extension.get("properties") or {}
+        state = ExtensionState(
+            str(extension.get("name")), f"{properties.get('publisher', '')}.{properties.get('type', '')}".strip("."),
+            str(properties.get("typeHandlerVersion") or ""), status, message, self.world.iso_now(),
+        )
+        self.states[state.name] = state
+        self.instance.extensions[state.name] = state
+        return state
+
+    def run(self) -> None:
+        while self.queue:
+            extension = self.queue[0]
+            name = str(extension.get("name"))
+            kind = extension_type(extension)
+            failed_dependencies = [
+                d for d in (extension.get("properties") or {}).get("provisionAfterExtensions") or []
+                if d in self.states and self.states[d].status != "succeeded"
+            ]
+            if failed_dependencies:
+                self._state(extension, "failed", f"Not provisioned: it provisions after '{failed_dependencies[0]}', which failed.")
+            elif kind in KV_TYPES:
+                if not self._run_kv(extension):
+                    return  # waiting for a retry event
+            elif kind in SF_TYPES:
+                failure = sf_check(self.world, self.instance, extension)
+                self._state(extension, "failed" if failure else "succeeded", failure or "Service Fabric node is ready.")
+            else:
+                self._state(extension, "succeeded", "Enable succeeded.")
+            self.queue.pop(0)
+        self._finish()
+
+    def _run_kv(self, extension: dict[str, Any]) -> bool:
+        name = str(extension.get("name"))
+        config = parse_kv_settings(extension)
+        if isinstance(config, str):
+            self._state(extension, "failed", config)
+            return True
+        failures = kv_sync(self.world, self.scale_set, self.instance, extension, config)
+        if failures and config.require_initial_sync:
+            attempt = self.attempts.get(name, 0)
+            if not self.initial and attempt < INITIAL_SYNC_RETRIES:
+                self.attempts[name] = attempt + 1
+                self._state(extension, "transitioning", f"Initial sync pending (attempt {attempt + 1}): {failures[0]}")
+                self.world.after(INITIAL_SYNC_BACKOFF * 2**attempt, f"kv-initial-sync {self.instance.name}/{name}", self.run)
+                return False
+            self._state(extension, "failed", "Initial sync failed: " + "; ".join(failures))
+        elif failures:
+            self._state(extension, "succeeded", "Enabled; certificates not yet retrieved: " + "; ".join(failures))
+        else:
+            self._state(extension, "succeeded", "Certificates are up to date.")
+        schedule_poll(self.world, self.scale_set, self.instance, extension, config)
+        return True
+
+    def _finish(self) -> None:
+        failed = [s for s in self.states.values() if s.status == "failed"]
+        failure = None
+        if failed:
+            first = failed[0]
+            failure = (
+                f"VM '{self.instance.name}' has reported a failure when processing extension '{first.name}' "
+                f"(type '{first.type}'). Error message: \"{first.message}\""
+            )
+        self.world.servicefabric.on_nodes_changed()
+        if self.on_finished:
+            self.on_finished(failure)
+
+
+def apply_model(world: Any, scale_set: Any, instance: Any, profile: dict[str, Any], *, initial: bool = False,
+                on_finished: Callable[[str | None], None] | None = None) -> None:
+    cancel_polls(world, instance)
+    instance.extensions = {}
+    failure = install_secrets(world, scale_set, instance, profile)
+    if failure:
+        world.servicefabric.on_nodes_changed()
+        if on_finished:
+            on_finished(f"VM '{instance.name}': {failure}")
+        return
+    _Application(world, scale_set, instance, profile, initial, on_finished).run()

@@ -1,0 +1,298 @@
+"""Microsoft.Compute/virtualMachineScaleSets over HTTP, in the shapes compute 39 and the recordings show.
+
+PUT answers 201 (new) or 200 (existing) and PATCH answers 200 (a 202 breaks compute 39's PATCH), each with
+``Azure-AsyncOperation``; ``manualupgrade`` answers 202 with ``Azure-AsyncOperation`` and a ``monitor=true``
+``Location`` (research/emulation.md §3).
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from typing import Any
+
+from ...operations import Operation
+from ...resources import ResourceId, tracked_id
+from ...wire import Request, Response, Router, TwinError, bad_request, ok
+from .models import Instance, Rollout, ScaleSet, merge_patch
+from .validation import validate_scale_set
+
+NS, TYPE = "Microsoft.Compute", "virtualMachineScaleSets"
+ONE = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachineScaleSets/{name}"
+OPERATIONS = "/subscriptions/{sub}/providers/Microsoft.Compute/locations/{location}/operations/{operation}"
+
+
+def register(router: Router) -> None:
+    router.add("GET", ONE, get_scale_set)
+    router.add("PUT", ONE, put_scale_set)
+    router.add("PATCH", ONE, patch_scale_set)
+    router.add("GET", "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachineScaleSets", list_in_group)
+    router.add("GET", "/subscriptions/{sub}/providers/Microsoft.Compute/virtualMachineScaleSets", list_in_subscription)
+    router.add("GET", ONE + "/instanceView", get_scale_set_instance_view)
+    router.add("GET", ONE + "/virtualMachines", list_instances)
+    router.add("GET", ONE + "/virtualMachines/{instance}", get_instance)
+    router.add("GET", ONE + "/virtualMachines/{instance}/instanceView", get_instance_view)
+    router.add("POST", ONE + "/manualupgrade", manual_upgrade)
+    router.add("GET", OPERATIONS, get_operation, mutating=False)
+
+
+# -- rendering ------------------------------------------------------------------------------------------
+def _updating(world: Any, scale_set: ScaleSet) -> bool:
+    return any(op.resource_id.lower() == scale_set.rid.key and op.kind.startswith("vmss") for op in world.operations.in_progress())
+
+
+def render(world: Any, scale_set: ScaleSet, state: str | None = None) -> dict[str, Any]:
+    body = copy.deepcopy(scale_set.body)
+    body["id"] = scale_set.rid.id
+    body["name"] = scale_set.rid.name
+    body["type"] = "Microsoft.Compute/virtualMachineScaleSets"
+    body["location"] = scale_set.location
+    properties = body.setdefault("properties", {})
+    properties.setdefault("orchestrationMode", "Uniform")
+    properties.setdefault("upgradePolicy", {"mode": "Manual"})
+    properties["provisioningState"] = state or ("Updating" if _updating(world, scale_set) else scale_set.provisioning_state)
+    properties["uniqueId"] = scale_set.unique_id
+    properties["timeCreated"] = scale_set.created
+    identity = body.get("identity")
+    if isinstance(identity, dict):
+        for identity_id in list((identity.get("userAssignedIdentities") or {}).keys()):
+            found = world.msi.find(identity_id)
+            identity["userAssignedIdentities"][identity_id] = (
+                {"principalId": found.principal_id, "clientId": found.client_id} if found else {}
+            )
+    return body
+
+
+def _status(code: str, display: str, time: str | None = None, message: str | None = None) -> dict[str, Any]:
+    status: dict[str, Any] = {"code": code, "level": "Error" if code.endswith("failed") else "Info", "displayStatus": display}
+    if message:
+        status["message"] = message
+    if time:
+        status["time"] = time
+    return status
+
+
+def instance_view(world: Any, instance: Instance) -> dict[str, Any]:
+    display = {"succeeded": "Provisioning succeeded", "transitioning": "Transitioning", "failed": "Provisioning failed"}
+    state = {"Succeeded": "succeeded", "Updating": "updating", "Failed": "failed"}[instance.provisioning_state]
+    return {
+        "platformUpdateDomain": instance.update_domain,
+        "platformFaultDomain": int(instance.instance_id) % 3,
+        "computerName": f"{instance.scale_set.rid.name[:9]}{int(instance.instance_id):06d}",
+        "osName": "ubuntu" if instance.scale_set.os == "linux" else "Windows Server 2022 Datacenter",
+        "vmAgent": {
+            "vmAgentVersion": "2.7.41491.1095",
+            "statuses": [_status("ProvisioningState/succeeded", "Ready", message="GuestAgent is running and processing the extensions.")],
+        },
+        "extensions": [
+            {
+                "name": s.name,
+                "type": s.type,
+                "typeHandlerVersion": s.version,
+                "statuses": [_status(s.code, display[s.status], s.time, s.message)],
+            }
+            for s in instance.extensions.values()
+        ],
+        "statuses": [
+            _status(f"ProvisioningState/{state}", f"Provisioning {state}", world.iso_now()),
+            _status("PowerState/running", "VM running"),
+        ],
+    }
+
+
+def render_instance(world: Any, instance: Instance, expand: bool) -> dict[str, Any]:
+    scale_set = instance.scale_set
+    vm_id = f"{scale_set.rid.id}/virtualMachines/{instance.instance_id}"
+    os_profile = copy.deepcopy(instance.model.get("osProfile") or {})
+    os_profile["computerName"] = f"{scale_set.rid.name[:9]}{int(instance.instance_id):06d}"
+    properties: dict[str, Any] = {
+        "latestModelApplied": instance.latest_model_applied,
+        "modelDefinitionApplied": "VirtualMachineScaleSet",
+        "vmId": instance.vm_id,
+        "provisioningState": instance.provisioning_state,
+        "osProfile": os_profile,
+        "hardwareProfile": {},
+        "storageProfile": copy.deepcopy(instance.model.get("storageProfile") or {}),
+        "networkProfile": {},
+    }
+    if expand:
+        properties["instanceView"] = instance_view(world, instance)
+    return {
+        "name": instance.name,
+        "id": vm_id,
+        "type": "Microsoft.Compute/virtualMachineScaleSets/virtualMachines",
+        "location": scale_set.location,
+        "instanceId": instance.instance_id,
+        "sku": {"name": (scale_set.body.get("sku") or {}).get("name", "Standard_D2s_v3"), "tier": "Standard"},
+        "properties": properties,
+        "resources": [
+            {
+                "id": f"{vm_id}/extensions/{e.get('name')}",
+                "name": e.get("name"),
+                "type": "Microsoft.Compute/virtualMachines/extensions",
+                "location": scale_set.location,
+                "properties": {**copy.deepcopy(e.get("properties") or {}), "provisioningState": "Succeeded"},
+            }
+            for e in (instance.model.get("extensionProfile") or {}).get("extensions") or []
+        ],
+    }
+
+
+def _async_headers(world: Any, request: Request, operation: Operation, scale_set: ScaleSet, monitor: bool = False) -> dict[str, str]:
+    query = f"p={uuid.uuid4()}&api-version={request.api_version or '2024-07-01'}"
+    url = f"{request.base_url}/subscriptions/{scale_set.rid.subscription}/providers/Microsoft.Compute/locations/{scale_set.location}/operations/{operation.id}"
+    headers = {"Azure-AsyncOperation": f"{url}?{query}", "azure-asyncnotification": "Enabled"}
+    if monitor:
+        headers["Location"] = f"{url}?{query.replace('&api-version', '&monitor=true&api-version')}"
+    headers.update(world.operations.retry_headers(operation))
+    return headers
+
+
+# -- handlers -------------------------------------------------------------------------------------------
+def _scale_set(world: Any, request: Request, action: str) -> ScaleSet:
+    rid = tracked_id(world, request.params, NS, TYPE)
+    world.authorization.demand(request.principal, action, rid.id)
+    return world.compute.get(rid.id)
+
+
+def get_scale_set(world: Any, request: Request) -> Response:
+    return ok(render(world, _scale_set(world, request, "Microsoft.Compute/virtualMachineScaleSets/read")))
+
+
+def put_scale_set(world: Any, request: Request) -> Response:
+    rid = tracked_id(world, request.params, NS, TYPE)
+    world.authorization.demand(request.principal, "Microsoft.Compute/virtualMachineScaleSets/write", rid.id)
+    body = request.json_object()
+    existing = world.compute.scale_sets.get(rid.key)
+    validate_scale_set(world, request.principal, body, existing, full=True)
+    if existing is None:
+        return _create(world, request, rid, body)
+    return _update(world, request, existing, body)
+
+
+def patch_scale_set(world: Any, request: Request) -> Response:
+    scale_set = _scale_set(world, request, "Microsoft.Compute/virtualMachineScaleSets/write")
+    patch = request.json_object()
+    merged = merge_patch(copy.deepcopy(scale_set.body), patch)
+    validate_scale_set(world, request.principal, merged, scale_set, full=False)
+    return _update(world, request, scale_set, merged)
+
+
+def _create(world: Any, request: Request, rid: ResourceId, body: dict[str, Any]) -> Response:
+    scale_set = world.compute.create(rid, body, settle=False)
+    operation = world.operations.start("vmss-create", rid.id, world.settings.instance_update_seconds)
+    rollout = Rollout(operation, [list(scale_set.instances)])
+    world.compute.start_rollout(rollout)
+    return ok(render(world, scale_set, "Creating"), 201, **_async_headers(world, request, operation, scale_set))
+
+
+def _update(world: Any, request: Request, scale_set: ScaleSet, body: dict[str, Any]) -> Response:
+    needs_rollout = world.compute.replace_model(scale_set, body)
+    mode = scale_set.upgrade_mode.lower()
+    stale = [i for i in scale_set.instances if i.model_version != scale_set.model_version]
+    if needs_rollout and mode == "automatic" and stale:
+        operation = world.operations.start("vmss-update", scale_set.rid.id, world.settings.instance_update_seconds)
+        world.compute.start_rollout(Rollout(operation, [stale]))
+    else:
+        operation = world.operations.start("vmss-update", scale_set.rid.id, world.settings.model_update_seconds)
+        world.after(world.settings.model_update_seconds, f"vmss-model {scale_set.rid.name}", lambda: world.operations.finish(operation))
+        new_instances = [i for i in stale if i.model_version == 0]
+        if needs_rollout and mode == "rolling" and stale:
+            batches, pause = world.compute.batches_for(scale_set, stale)
+            world.after(world.settings.model_update_seconds, f"rolling-upgrade {scale_set.rid.name}",
+                        lambda: world.compute.start_rollout(Rollout(None, batches, pause)))
+        elif new_instances:  # scale-out under Manual policy: new VMs still provision with the model
+            world.compute.start_rollout(Rollout(None, [new_instances]))
+    return ok(render(world, scale_set, "Updating"), 200, **_async_headers(world, request, operation, scale_set))
+
+
+def _list(world: Any, request: Request, scope: str) -> Response:
+    world.authorization.demand(request.principal, "Microsoft.Compute/virtualMachineScaleSets/read", scope)
+    prefix = scope.lower() + "/"
+    return ok({"value": [render(world, s) for k, s in world.compute.scale_sets.items() if k.startswith(prefix)]})
+
+
+def list_in_group(world: Any, request: Request) -> Response:
+    sub = world.subscription(request.params["sub"]).id
+    group = world.resource_group(sub, request.params["rg"]).name
+    return _list(world, request, f"/subscriptions/{sub}/resourceGroups/{group}")
+
+
+def list_in_subscription(world: Any, request: Request) -> Response:
+    sub = world.subscription(request.params["sub"]).id
+    return _list(world, request, f"/subscriptions/{sub}")
+
+
+def get_scale_set_instance_view(world: Any, request: Request) -> Response:
+    scale_set = _scale_set(world, request, "Microsoft.Compute/virtualMachineScaleSets/read")
+    counts: dict[str, int] = {}
+    extensions: dict[str, dict[str, int]] = {}
+    for instance in scale_set.instances:
+        state = {"Succeeded": "succeeded", "Updating": "updating", "Failed": "failed"}[instance.provisioning_state]
+        counts[f"ProvisioningState/{state}"] = counts.get(f"ProvisioningState/{state}", 0) + 1
+        for name, ext in instance.extensions.items():
+            extensions.setdefault(name, {})
+            extensions[name][ext.code] = extensions[name].get(ext.code, 0) + 1
+    state = "updating" if _updating(world, scale_set) else "succeeded"
+    return ok(
+        {
+            "virtualMachine": {"statusesSummary": [{"code": c, "count": n} for c, n in sorted(counts.items())]},
+            "extensions": [
+                {"name": name, "statusesSummary": [{"code": c, "count": n} for c, n in sorted(codes.items())]}
+                for name, codes in extensions.items()
+            ],
+            "statuses": [_status(f"ProvisioningState/{state}", f"Provisioning {state}", world.iso_now())],
+            "orchestrationServices": [],
+        }
+    )
+
+
+def _instance(scale_set: ScaleSet, instance_id: str) -> Instance:
+    for instance in scale_set.instances:
+        if instance.instance_id == instance_id:
+            return instance
+    raise TwinError(404, "NotFound", f"The entity was not found in this Azure location: virtual machine '{scale_set.rid.name}_{instance_id}'.")
+
+
+def list_instances(world: Any, request: Request) -> Response:
+    scale_set = _scale_set(world, request, "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read")
+    expand = "instanceview" in request.query.get("$expand", "").lower()
+    return ok({"value": [render_instance(world, i, expand) for i in scale_set.instances]})
+
+
+def get_instance(world: Any, request: Request) -> Response:
+    scale_set = _scale_set(world, request, "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read")
+    expand = "instanceview" in request.query.get("$expand", "").lower()
+    return ok(render_instance(world, _instance(scale_set, request.params["instance"]), expand))
+
+
+def get_instance_view(world: Any, request: Request) -> Response:
+    scale_set = _scale_set(world, request, "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read")
+    return ok(instance_view(world, _instance(scale_set, request.params["instance"])))
+
+
+def manual_upgrade(world: Any, request: Request) -> Response:
+    scale_set = _scale_set(world, request, "Microsoft.Compute/virtualMachineScaleSets/manualUpgrade/action")
+    body = request.json_object()
+    ids = body.get("instanceIds")
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+        raise bad_request("The property 'instanceIds' must be a non-empty array of instance ids.", "InvalidParameter")
+    if len(set(ids)) != len(ids):
+        raise bad_request("The property 'instanceIds' contains duplicates.", "InvalidParameter")
+    instances = [_instance(scale_set, i) for i in ids]
+    operation = world.operations.start("vmss-manualupgrade", scale_set.rid.id, world.settings.instance_update_seconds)
+    world.compute.start_rollout(Rollout(operation, [instances]))
+    return Response(202, None, _async_headers(world, request, operation, scale_set, monitor=True))
+
+
+def get_operation(world: Any, request: Request) -> Response:
+    world.subscription(request.params["sub"])
+    operation = world.operations.get(request.params["operation"])
+    if operation is None or not operation.kind.startswith("vmss"):
+        raise TwinError(404, "NotFound", f"The operation '{request.params['operation']}' was not found.")
+    if request.query.get("monitor") == "true":
+        if not operation.done:
+            return Response(202, None, world.operations.retry_headers(operation))
+        return Response(200, None)
+    headers = world.operations.retry_headers(operation) if not operation.done else {}
+    return ok(operation.status_body(), 200, **headers)

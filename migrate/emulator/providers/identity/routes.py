@@ -1,0 +1,156 @@
+"""Token endpoints: Entra-style authority (OIDC discovery, client credentials), the managed-identity
+endpoint (``IDENTITY_ENDPOINT``/``IDENTITY_HEADER`` protocol) and an Azure Pipelines OIDC request endpoint.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ...wire import OAUTH, Request, Response, Router, TwinError, ok
+from .models import FEDERATION_AUDIENCE, PIPELINE_ISSUER_PREFIX, Principal, normalise_audience
+
+MSI_PATH = "/_identity/msi/token"
+PIPELINE_OIDC_PATH = "/_devops/oidctoken"
+
+
+def register(router: Router) -> None:
+    for pattern in ("/{tenant}/v2.0/.well-known/openid-configuration", "/{tenant}/.well-known/openid-configuration"):
+        router.add("GET", pattern, openid_configuration, style=OAUTH, authenticated=False, mutating=False)
+    router.add("POST", "/{tenant}/oauth2/v2.0/token", token, style=OAUTH, authenticated=False, mutating=False)
+    router.add("POST", "/{tenant}/oauth2/token", token, style=OAUTH, authenticated=False, mutating=False)
+    router.add("GET", MSI_PATH, managed_identity_token, style=OAUTH, authenticated=False, mutating=False)
+    router.add("POST", PIPELINE_OIDC_PATH, pipeline_oidc_token, style=OAUTH, authenticated=False, mutating=False)
+
+
+def _tenant(world: Any, request: Request) -> str:
+    tenant = request.params["tenant"]
+    if tenant.lower() not in {world.identity.tenant_id.lower(), "organizations", "common"}:
+        raise TwinError(400, "invalid_tenant", f"AADSTS90002: Tenant '{tenant}' not found.")
+    return world.identity.tenant_id
+
+
+def openid_configuration(world: Any, request: Request) -> Response:
+    tenant = _tenant(world, request)
+    base = f"{request.base_url}/{tenant}"
+    return ok(
+        {
+            "issuer": f"{base}/v2.0",
+            "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+            "token_endpoint": f"{base}/oauth2/v2.0/token",
+            "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
+            "jwks_uri": f"{base}/discovery/v2.0/keys",
+            "response_types_supported": ["code", "id_token", "token"],
+            "subject_types_supported": ["pairwise"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+            "scopes_supported": ["openid", "profile", "email", "offline_access"],
+            "tenant_region_scope": "WW",
+            "cloud_instance_name": "twin",
+        }
+    )
+
+
+def _token_response(world: Any, principal: Principal, resource: str) -> Response:
+    access_token, expires_on = world.identity.issue(principal, resource)
+    return ok(
+        {
+            "token_type": "Bearer",
+            "expires_in": expires_on - int(time.time()),
+            "ext_expires_in": expires_on - int(time.time()),
+            "access_token": access_token,
+        }
+    )
+
+
+def token(world: Any, request: Request) -> Response:
+    _tenant(world, request)
+    form = request.form()
+    if form.get("grant_type") != "client_credentials":
+        raise TwinError(400, "unsupported_grant_type", "AADSTS70003: The twin supports client_credentials only.")
+    client_id = form.get("client_id", "")
+    principal = world.identity.by_client_id(client_id)
+    if principal is None or principal.kind == "ManagedIdentity":
+        raise TwinError(
+            400, "unauthorized_client", f"AADSTS700016: Application with identifier '{client_id}' was not found."
+        )
+    if "client_assertion" in form:
+        _check_assertion(world, principal, form["client_assertion"])
+    elif principal.client_secret is None or form.get("client_secret") != principal.client_secret:
+        raise TwinError(401, "invalid_client", "AADSTS7000215: Invalid client secret provided.")
+    scope = form.get("scope", "").split()
+    resources = [s for s in scope if s.endswith("/.default")]
+    if not resources:
+        raise TwinError(400, "invalid_scope", "AADSTS1002012: The provided scope is not a '/.default' scope.")
+    return _token_response(world, principal, normalise_audience(resources[0]))
+
+
+def _check_assertion(world: Any, principal: Principal, assertion: str) -> None:
+    try:
+        claims = world.identity.tokens.verify(assertion)
+    except ValueError as exc:
+        raise TwinError(401, "invalid_client", f"AADSTS700024: Client assertion is invalid: {exc}.") from exc
+    for credential in principal.federated:
+        if (
+            claims.get("iss") == credential.issuer
+            and claims.get("sub") == credential.subject
+            and claims.get("aud") == credential.audience
+        ):
+            return
+    raise TwinError(
+        401,
+        "invalid_client",
+        "AADSTS700213: No matching federated identity record found for presented assertion subject "
+        f"'{claims.get('sub')}'.",
+    )
+
+
+def managed_identity_token(world: Any, request: Request) -> Response:
+    if request.headers.get("x-identity-header") != world.identity.identity_header:
+        raise TwinError(401, "invalid_request", "The X-IDENTITY-HEADER is missing or wrong.")
+    resource = request.query.get("resource")
+    if not resource:
+        raise TwinError(400, "invalid_request", "The 'resource' query parameter is required.")
+    client_id = request.query.get("client_id") or request.query.get("clientid")
+    if client_id:
+        principal = world.identity.by_client_id(client_id)
+        if principal is None:
+            raise TwinError(400, "invalid_request", f"No managed identity with client id '{client_id}'.")
+    else:
+        principal = world.identity.principals.get(world.identity.default_principal_id or "")
+        if principal is None:
+            raise TwinError(400, "invalid_request", "The host has no managed identity.")
+    access_token, expires_on = world.identity.issue(principal, resource)
+    return ok(
+        {
+            "access_token": access_token,
+            "expires_on": str(expires_on),
+            "resource": normalise_audience(resource),
+            "token_type": "Bearer",
+            "client_id": principal.client_id,
+        }
+    )
+
+
+def pipeline_oidc_token(world: Any, request: Request) -> Response:
+    """Azure Pipelines' OIDC request endpoint (``SYSTEM_OIDCREQUESTURI``) as AzurePipelinesCredential calls it."""
+    authorization = request.headers.get("authorization") or ""
+    access_token = authorization[7:].strip() if authorization.lower().startswith("bearer ") else ""
+    organisation = world.identity.pipeline_access_tokens.get(access_token)
+    if organisation is None:
+        raise TwinError(401, "Unauthorized", "TF400813: The System.AccessToken is missing or not valid.")
+    connection_id = request.query.get("serviceconnectionid")
+    if not connection_id:
+        raise TwinError(400, "BadRequest", "The 'serviceConnectionId' query parameter is required.")
+    now = int(time.time())
+    assertion = world.identity.tokens.mint(
+        {
+            "iss": PIPELINE_ISSUER_PREFIX + organisation,
+            "sub": f"sc://twin/sfmigrate/{connection_id}",
+            "aud": FEDERATION_AUDIENCE,
+            "iat": now,
+            "nbf": now,
+            "exp": now + 600,
+        }
+    )
+    return ok({"oidcToken": assertion})

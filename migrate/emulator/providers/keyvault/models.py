@@ -1,0 +1,262 @@
+"""Microsoft.KeyVault: vaults (management plane) and their certificates, versions and policies.
+
+A certificate's versions are what VMSS secrets (versioned URLs) and the Key Vault VM extension
+(versionless URLs, always the latest version) deliver to nodes (seed 003; research/sf_migration.md §3-4).
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from ...pki import Issued
+from ...resources import ResourceId
+from ...wire import TwinError
+
+PKCS12 = "application/x-pkcs12"
+PEM = "application/x-pem-file"
+ALL_SECRET_PERMISSIONS = ["get", "list", "set", "delete", "backup", "restore", "recover", "purge"]
+_NAMESPACE = uuid.UUID("0b7b7c2e-8a4b-4bb1-9a37-3f0e64a1f6a2")
+
+
+def _epoch(moment: Any) -> int:
+    return int(moment.timestamp())
+
+
+@dataclass
+class CertificateVersion:
+    version: str
+    issued: Issued
+    created: int  # epoch seconds (simulated)
+    enabled: bool = True
+
+
+@dataclass
+class VaultCertificate:
+    name: str
+    versions: list[CertificateVersion]
+    exportable: bool = True
+    content_type: str = PKCS12
+    issuer_name: str = "Unknown"  # the policy's issuer: Self, a CA provider name, or Unknown
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def latest(self) -> CertificateVersion:
+        enabled = [v for v in self.versions if v.enabled]
+        if not enabled:
+            raise TwinError(403, "Forbidden", f"Operation get is not allowed on a disabled certificate '{self.name}'.")
+        return enabled[-1]
+
+    def version(self, version: str) -> CertificateVersion:
+        for candidate in self.versions:
+            if candidate.version.lower() == version.lower():
+                return candidate
+        raise TwinError(404, "CertificateNotFound", f"A certificate with (name/id) {self.name}/{version} was not found in this key vault.")
+
+
+@dataclass
+class Vault:
+    rid: ResourceId
+    location: str
+    tenant_id: str
+    uri: str
+    access_policies: list[dict[str, Any]] = field(default_factory=list)
+    enable_rbac: bool = False
+    enabled_for_deployment: bool = True
+    enabled_for_template_deployment: bool = False
+    enabled_for_disk_encryption: bool = False
+    enable_soft_delete: bool = True
+    sku: str = "standard"
+    tags: dict[str, str] = field(default_factory=dict)
+    certificates: dict[str, VaultCertificate] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.rid.name
+
+    def certificate(self, name: str) -> VaultCertificate:
+        found = self.certificates.get(name.lower())
+        if found is None:
+            raise TwinError(404, "CertificateNotFound", f"A certificate with (name/id) {name} was not found in this key vault. If you recently deleted this certificate you may be able to recover it using the correct recovery command.")
+        return found
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "id": self.rid.id,
+            "name": self.rid.name,
+            "type": "Microsoft.KeyVault/vaults",
+            "location": self.location,
+            "tags": self.tags,
+            "properties": {
+                "sku": {"family": "A", "name": self.sku},
+                "tenantId": self.tenant_id,
+                "accessPolicies": self.access_policies,
+                "enabledForDeployment": self.enabled_for_deployment,
+                "enabledForDiskEncryption": self.enabled_for_disk_encryption,
+                "enabledForTemplateDeployment": self.enabled_for_template_deployment,
+                "enableSoftDelete": self.enable_soft_delete,
+                "softDeleteRetentionInDays": 90,
+                "enableRbacAuthorization": self.enable_rbac,
+                "vaultUri": self.uri,
+                "provisioningState": "Succeeded",
+                "publicNetworkAccess": "Enabled",
+            },
+        }
+
+
+_CERT_PERMS = {"get": "Microsoft.KeyVault/vaults/certificates/read", "list": "Microsoft.KeyVault/vaults/certificates/read"}
+_SECRET_PERMS = {
+    "get": "Microsoft.KeyVault/vaults/secrets/getSecret/action",
+    "list": "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
+}
+
+
+class KeyVaultState:
+    def __init__(self, world: Any) -> None:
+        self.world = world
+        self.vaults: dict[str, Vault] = {}  # key: lower-cased resource id
+
+    # -- vaults -------------------------------------------------------------------------------------
+    def add_vault(self, rid: ResourceId, location: str, **properties: Any) -> Vault:
+        if self.by_name(rid.name):
+            raise TwinError(409, "VaultAlreadyExists", f"The vault name '{rid.name}' is already in use.")
+        uri = self.world.vault_uri(rid.name) if self.world.vault_uri else f"{self.world.base_url}/kv/{rid.name}/"
+        vault = Vault(rid, location, self.world.identity.tenant_id, uri, **properties)
+        self.vaults[rid.key] = vault
+        return vault
+
+    def get(self, resource_id: str) -> Vault:
+        found = self.vaults.get(resource_id.lower())
+        if found is None:
+            rid = ResourceId.parse(resource_id)
+            raise TwinError(404, "ResourceNotFound", f"The Resource 'Microsoft.KeyVault/vaults/{rid.name}' under resource group '{rid.resource_group}' was not found.")
+        return found
+
+    def by_name(self, name: str) -> Vault | None:
+        for vault in self.vaults.values():
+            if vault.name.lower() == name.lower():
+                return vault
+        return None
+
+    # -- certificates -------------------------------------------------------------------------------
+    def add_version(self, vault: Vault, name: str, issued: Issued, **policy: Any) -> CertificateVersion:
+        certificate = vault.certificates.get(name.lower())
+        if certificate is None:
+            certificate = VaultCertificate(name, [], **policy)
+            vault.certificates[name.lower()] = certificate
+        version_id = uuid.uuid5(_NAMESPACE, f"{vault.name}/{name}/{len(certificate.versions)}/{issued.thumbprint}").hex
+        version = CertificateVersion(version_id, issued, _epoch(self.world.now()))
+        certificate.versions.append(version)
+        return version
+
+    def resolve_secret_url(self, url: str, *, versioned: bool | None = None) -> tuple[Vault, VaultCertificate, CertificateVersion | None]:
+        """Map ``{vaultUri}secrets/{name}[/{version}]`` to the vault certificate behind it."""
+        vault = next((v for v in self.vaults.values() if url.lower().startswith(v.uri.lower())), None)
+        parts = [p for p in urlsplit(url[len(vault.uri):] if vault else "").path.split("/") if p]
+        if vault is None or len(parts) < 2 or parts[0].lower() != "secrets":
+            raise TwinError(400, "InvalidSecretUrl", f"'{url}' does not name a secret of an existing vault.")
+        name, rest = parts[1], parts[2:]
+        if versioned is True and not rest:
+            raise TwinError(400, "InvalidParameter", f"The secret URL '{url}' must be versioned.")
+        if versioned is False and rest:
+            raise TwinError(400, "InvalidParameter", f"The secret URL '{url}' must be versionless.")
+        certificate = vault.certificate(name)
+        return vault, certificate, certificate.version(rest[0]) if rest else None
+
+    def secret_url(self, vault: Vault, name: str, version: str | None = None) -> str:
+        return f"{vault.uri}secrets/{name}" + (f"/{version}" if version else "")
+
+    # -- data-plane authorisation (access policies or RBAC data actions) ----------------------------
+    def may(self, principal_id: str, vault: Vault, kind: str, permission: str) -> bool:
+        if vault.enable_rbac:
+            action = (_CERT_PERMS if kind == "certificates" else _SECRET_PERMS).get(permission)
+            return bool(action) and self.world.authorization.allowed(principal_id, action, vault.rid.id, data=True)
+        for policy in vault.access_policies:
+            if policy.get("objectId") != principal_id:
+                continue
+            granted = [p.lower() for p in (policy.get("permissions") or {}).get(kind, [])]
+            if permission.lower() in granted or "all" in granted:
+                return True
+        return False
+
+    def demand(self, principal: Any, vault: Vault, kind: str, permission: str) -> None:
+        if self.may(principal.object_id, vault, kind, permission):
+            return
+        if vault.enable_rbac:
+            raise TwinError(
+                403,
+                "Forbidden",
+                f"Caller is not authorized to perform action on resource. If role assignments, deny assignments or "
+                f"role definitions were changed recently, please observe propagation time. Caller: appid={principal.client_id};"
+                f"oid={principal.object_id} Vault: {vault.name};location={vault.location}",
+            )
+        raise TwinError(
+            403,
+            "Forbidden",
+            f"The user, group or application 'appid={principal.client_id};oid={principal.object_id}' does not have "
+            f"{kind} {permission} permission on key vault '{vault.name};location={vault.location}'. For help "
+            "resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125287",
+        )
+
+    # -- what a secret holds (for the VM extension and CRP; the migration never reads it) -----------
+    @staticmethod
+    def secret_value(certificate: VaultCertificate, version: CertificateVersion) -> str:
+        """The secret behind a certificate version; a non-exportable key is not in it (public part only)."""
+        issued = version.issued
+        if not certificate.exportable:
+            if certificate.content_type == PEM:
+                return issued.pem
+            return base64.b64encode(issued.der).decode("ascii")
+        if certificate.content_type == PEM:
+            key = issued.key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            ).decode("ascii")
+            return key + "".join(link.pem for link in issued.chain())
+        blob = pkcs12.serialize_key_and_certificates(
+            certificate.name.encode(),
+            issued.key,
+            issued.cert,
+            [link.cert for link in issued.chain()[1:]] or None,
+            serialization.NoEncryption(),
+        )
+        return base64.b64encode(blob).decode("ascii")
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        out = []
+        for vault in self.vaults.values():
+            out.append(
+                {
+                    "id": vault.rid.id,
+                    "name": vault.name,
+                    "uri": vault.uri,
+                    "rbac": vault.enable_rbac,
+                    "enabledForDeployment": vault.enabled_for_deployment,
+                    "accessPolicies": vault.access_policies,
+                    "certificates": [
+                        {
+                            "name": c.name,
+                            "exportable": c.exportable,
+                            "contentType": c.content_type,
+                            "versions": [
+                                {
+                                    "version": v.version,
+                                    "thumbprint": v.issued.thumbprint,
+                                    "subject": v.issued.facts.subject,
+                                    "issuer": v.issued.issuer.name if v.issued.issuer else "self",
+                                    "notBefore": v.issued.facts.not_before.isoformat(),
+                                    "notAfter": v.issued.facts.not_after.isoformat(),
+                                    "enabled": v.enabled,
+                                }
+                                for v in c.versions
+                            ],
+                        }
+                        for c in vault.certificates.values()
+                    ],
+                }
+            )
+        return out

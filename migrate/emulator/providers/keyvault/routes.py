@@ -1,0 +1,223 @@
+"""Microsoft.KeyVault/vaults management plane: GET, list, PUT, PATCH, DELETE, accessPolicies add/replace/remove."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ...resources import location_of, tags_of, tracked_id
+from ...wire import Request, Response, Router, TwinError, bad_request, ok, optional, require
+
+NS, TYPE = "Microsoft.KeyVault", "vaults"
+ONE = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.KeyVault/vaults/{name}"
+_PERMISSIONS = {
+    "keys": {"all", "encrypt", "decrypt", "wrapkey", "unwrapkey", "sign", "verify", "get", "list", "create", "update",
+             "import", "delete", "backup", "restore", "recover", "purge", "release", "rotate", "getrotationpolicy",
+             "setrotationpolicy"},
+    "secrets": {"all", "get", "list", "set", "delete", "backup", "restore", "recover", "purge"},
+    "certificates": {"all", "get", "list", "delete", "create", "import", "update", "managecontacts", "getissuers",
+                     "listissuers", "setissuers", "deleteissuers", "manageissuers", "recover", "purge", "backup", "restore"},
+    "storage": {"all", "get", "list", "delete", "set", "update", "regeneratekey", "recover", "purge", "backup",
+                "restore", "setsas", "listsas", "getsas", "deletesas"},
+}
+
+
+def register(router: Router) -> None:
+    router.add("GET", ONE, get_vault)
+    router.add("PUT", ONE, put_vault)
+    router.add("PATCH", ONE, patch_vault)
+    router.add("DELETE", ONE, delete_vault)
+    router.add("PUT", ONE + "/accessPolicies/{kind}", update_access_policy)
+    router.add("GET", "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.KeyVault/vaults", list_in_group)
+    router.add("GET", "/subscriptions/{sub}/providers/Microsoft.KeyVault/vaults", list_in_subscription)
+    router.add("GET", "/subscriptions/{sub}/resources", list_generic_resources)
+
+
+def _vault(world: Any, request: Request, action: str) -> Any:
+    rid = tracked_id(world, request.params, NS, TYPE)
+    world.authorization.demand(request.principal, action, rid.id)
+    return world.keyvault.get(rid.id)
+
+
+def get_vault(world: Any, request: Request) -> Response:
+    return ok(_vault(world, request, "Microsoft.KeyVault/vaults/read").body())
+
+
+def _policies(value: Any, path: str) -> list[dict[str, Any]]:
+    if not isinstance(value, list):
+        raise bad_request(f"The property '{path}' must be an array.", "InvalidRequestFormat")
+    out = []
+    for index, entry in enumerate(value):
+        where = f"{path}[{index}]"
+        if not isinstance(entry, dict):
+            raise bad_request(f"The property '{where}' must be an object.", "InvalidRequestFormat")
+        tenant = require(entry, "tenantId")
+        object_id = require(entry, "objectId")
+        permissions = require(entry, "permissions")
+        if not isinstance(tenant, str) or not isinstance(object_id, str) or not isinstance(permissions, dict):
+            raise bad_request(f"The property '{where}' has an invalid type.", "InvalidRequestFormat")
+        clean: dict[str, list[str]] = {}
+        for kind, granted in permissions.items():
+            if kind not in _PERMISSIONS:
+                raise bad_request(f"Unknown permission kind '{where}.permissions.{kind}'.", "BadRequest")
+            if not isinstance(granted, list) or not all(isinstance(g, str) for g in granted):
+                raise bad_request(f"The property '{where}.permissions.{kind}' must be an array of strings.", "InvalidRequestFormat")
+            bad = [g for g in granted if g.lower() not in _PERMISSIONS[kind]]
+            if bad:
+                raise bad_request(f"Invalid value(s) {bad} in '{where}.permissions.{kind}'.", "BadRequest")
+            clean[kind] = list(granted)
+        policy = {"tenantId": tenant, "objectId": object_id, "permissions": clean}
+        if entry.get("applicationId"):
+            policy["applicationId"] = entry["applicationId"]
+        out.append(policy)
+    return out
+
+
+def put_vault(world: Any, request: Request) -> Response:
+    rid = tracked_id(world, request.params, NS, TYPE)
+    world.authorization.demand(request.principal, "Microsoft.KeyVault/vaults/write", rid.id)
+    body = request.json_object()
+    location = location_of(body)
+    properties = require(body, "properties")
+    tenant = require(body, "properties.tenantId")
+    require(body, "properties.sku.name")
+    if tenant != world.identity.tenant_id:
+        raise TwinError(400, "BadRequest", f"The tenant '{tenant}' is not the tenant of the subscription.")
+    settings = {
+        "access_policies": _policies(properties.get("accessPolicies") or [], "properties.accessPolicies"),
+        "enable_rbac": bool(optional(body, "properties.enableRbacAuthorization", bool, False)),
+        "enabled_for_deployment": bool(optional(body, "properties.enabledForDeployment", bool, False)),
+        "enabled_for_template_deployment": bool(optional(body, "properties.enabledForTemplateDeployment", bool, False)),
+        "enabled_for_disk_encryption": bool(optional(body, "properties.enabledForDiskEncryption", bool, False)),
+        "sku": str(body["properties"]["sku"]["name"]),
+        "tags": tags_of(body),
+    }
+    existing = world.keyvault.vaults.get(rid.key)
+    if existing:
+        for key, value in settings.items():
+            setattr(existing, key, value)
+        return ok(existing.body(), 200)
+    vault = world.keyvault.add_vault(rid, location, **settings)
+    return ok(vault.body(), 200)
+
+
+def patch_vault(world: Any, request: Request) -> Response:
+    vault = _vault(world, request, "Microsoft.KeyVault/vaults/write")
+    body = request.json_object()
+    fields = {
+        "enableRbacAuthorization": "enable_rbac",
+        "enabledForDeployment": "enabled_for_deployment",
+        "enabledForTemplateDeployment": "enabled_for_template_deployment",
+        "enabledForDiskEncryption": "enabled_for_disk_encryption",
+    }
+    for wire_name, attribute in fields.items():
+        value = optional(body, f"properties.{wire_name}", bool)
+        if value is not None:
+            setattr(vault, attribute, value)
+    if (body.get("properties") or {}).get("accessPolicies") is not None:
+        vault.access_policies = _policies(body["properties"]["accessPolicies"], "properties.accessPolicies")
+    if "tags" in body:
+        vault.tags = tags_of(body)
+    return ok(vault.body())
+
+
+def delete_vault(world: Any, request: Request) -> Response:
+    rid = tracked_id(world, request.params, NS, TYPE)
+    world.authorization.demand(request.principal, "Microsoft.KeyVault/vaults/delete", rid.id)
+    return Response(200) if world.keyvault.vaults.pop(rid.key, None) else Response(204)
+
+
+def _same_principal(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return (
+        a["tenantId"].lower() == b["tenantId"].lower()
+        and a["objectId"].lower() == b["objectId"].lower()
+        and (a.get("applicationId") or "").lower() == (b.get("applicationId") or "").lower()
+    )
+
+
+def merge_access_policies(current: list[dict[str, Any]], kind: str, changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Vaults_UpdateAccessPolicy semantics: ``add`` unions permissions, ``remove`` subtracts, ``replace`` sets."""
+    result = [
+        {**p, "permissions": {k: list(v) for k, v in p.get("permissions", {}).items()}} for p in current
+    ]
+    for change in changes:
+        match = next((p for p in result if _same_principal(p, change)), None)
+        if kind == "add":
+            if match is None:
+                result.append(change)
+                continue
+            for perm_kind, granted in change["permissions"].items():
+                have = match["permissions"].setdefault(perm_kind, [])
+                for permission in granted:
+                    if permission.lower() not in {h.lower() for h in have}:
+                        have.append(permission)
+        elif kind == "replace":
+            if match is None:
+                result.append(change)
+            else:
+                match["permissions"] = change["permissions"]
+        else:  # remove
+            if match is None:
+                continue
+            for perm_kind, granted in change["permissions"].items():
+                drop = {g.lower() for g in granted}
+                match["permissions"][perm_kind] = [p for p in match["permissions"].get(perm_kind, []) if p.lower() not in drop]
+            if not any(match["permissions"].values()):
+                result.remove(match)
+    return result
+
+
+def update_access_policy(world: Any, request: Request) -> Response:
+    kind = request.params["kind"].lower()
+    if kind not in {"add", "replace", "remove"}:
+        raise bad_request(f"The access policy operation '{request.params['kind']}' is not one of add, replace, remove.", "BadRequest")
+    vault = _vault(world, request, "Microsoft.KeyVault/vaults/accessPolicies/write")
+    body = request.json_object()
+    changes = _policies(require(body, "properties.accessPolicies"), "properties.accessPolicies")
+    vault.access_policies = merge_access_policies(vault.access_policies, kind, changes)
+    return ok(
+        {
+            "id": f"{vault.rid.id}/accessPolicies/{kind}",
+            "type": "Microsoft.KeyVault/vaults/accessPolicies",
+            "location": vault.location,
+            "properties": {"accessPolicies": vault.access_policies},
+        }
+    )
+
+
+def _list(world: Any, request: Request, scope: str) -> Response:
+    world.authorization.demand(request.principal, "Microsoft.KeyVault/vaults/read", scope)
+    prefix = scope.lower() + "/"
+    return ok({"value": [v.body() for k, v in world.keyvault.vaults.items() if k.startswith(prefix)]})
+
+
+def list_in_group(world: Any, request: Request) -> Response:
+    sub = world.subscription(request.params["sub"]).id
+    group = world.resource_group(sub, request.params["rg"]).name
+    return _list(world, request, f"/subscriptions/{sub}/resourceGroups/{group}")
+
+
+def list_in_subscription(world: Any, request: Request) -> Response:
+    sub = world.subscription(request.params["sub"]).id
+    return _list(world, request, f"/subscriptions/{sub}")
+
+
+_TYPE_FILTER = re.compile(r"resourceType\s+eq\s+'([^']+)'", re.IGNORECASE)
+
+
+def list_generic_resources(world: Any, request: Request) -> Response:
+    """``GET /subscriptions/{s}/resources?$filter=resourceType eq '...'`` (what ``vaults.list()`` calls)."""
+    sub = world.subscription(request.params["sub"]).id
+    wanted = _TYPE_FILTER.search(request.query.get("$filter", ""))
+    if not wanted or wanted.group(1).lower() != "microsoft.keyvault/vaults":
+        raise TwinError(501, "TwinRouteNotImplemented", "The twin lists generic resources only for resourceType eq 'Microsoft.KeyVault/vaults'.")
+    prefix = f"/subscriptions/{sub}/".lower()
+    return ok(
+        {
+            "value": [
+                {"id": v.rid.id, "name": v.name, "type": "Microsoft.KeyVault/vaults", "location": v.location, "tags": v.tags}
+                for k, v in world.keyvault.vaults.items()
+                if k.startswith(prefix)
+            ]
+        }
+    )

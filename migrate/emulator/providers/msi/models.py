@@ -1,0 +1,88 @@
+"""Microsoft.ManagedIdentity: user-assigned identities, each backed by a principal in the directory."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...resources import ResourceId
+from ...wire import TwinError
+
+_NAMESPACE = uuid.UUID("5d3c6c43-7d0f-4b61-9a39-0f4f0c1f2b11")
+
+
+@dataclass
+class UserAssignedIdentity:
+    rid: ResourceId
+    location: str
+    principal_id: str
+    client_id: str
+    tenant_id: str
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def body(self) -> dict[str, Any]:
+        return {
+            # ARM answers this id with a lower-case 'resourcegroups' (recordings/test_cli_mgmt_msi).
+            "id": self.rid.id.replace("/resourceGroups/", "/resourcegroups/"),
+            "name": self.rid.name,
+            "type": "Microsoft.ManagedIdentity/userAssignedIdentities",
+            "location": self.location,
+            "tags": self.tags,
+            "properties": {
+                "tenantId": self.tenant_id,
+                "principalId": self.principal_id,
+                "clientId": self.client_id,
+                "isolationScope": "None",
+            },
+        }
+
+
+class MsiState:
+    def __init__(self, world: Any) -> None:
+        self.world = world
+        self.identities: dict[str, UserAssignedIdentity] = {}
+
+    def create(self, rid: ResourceId, location: str, tags: dict[str, str] | None = None) -> UserAssignedIdentity:
+        """Create (deterministic ids from the resource id, so rehearsals are repeatable)."""
+        from ..identity.models import Principal
+
+        seed = f"{self.world.scenario_name}:{rid.key}"
+        principal = Principal(
+            object_id=str(uuid.uuid5(_NAMESPACE, "principal:" + seed)),
+            tenant_id=self.world.identity.tenant_id,
+            display_name=rid.name,
+            kind="ManagedIdentity",
+            client_id=str(uuid.uuid5(_NAMESPACE, "client:" + seed)),
+            resource_id=rid.id,
+        )
+        self.world.identity.add(principal)
+        identity = UserAssignedIdentity(
+            rid, location, principal.object_id, principal.client_id, principal.tenant_id, dict(tags or {})
+        )
+        self.identities[rid.key] = identity
+        return identity
+
+    def get(self, resource_id: str) -> UserAssignedIdentity:
+        found = self.identities.get(resource_id.lower().replace("/resourcegroups/", "/resourcegroups/"))
+        if found is None:
+            rid = ResourceId.parse(resource_id)
+            raise TwinError(
+                404,
+                "ResourceNotFound",
+                f"The Resource 'Microsoft.ManagedIdentity/userAssignedIdentities/{rid.name}' under resource group "
+                f"'{rid.resource_group}' was not found.",
+            )
+        return found
+
+    def find(self, resource_id: str) -> UserAssignedIdentity | None:
+        return self.identities.get(resource_id.lower())
+
+    def by_client_id(self, client_id: str) -> UserAssignedIdentity | None:
+        for identity in self.identities.values():
+            if identity.client_id.lower() == client_id.lower():
+                return identity
+        return None
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        return [i.body() for i in self.identities.values()]

@@ -1,0 +1,76 @@
+"""Microsoft.ManagedIdentity/userAssignedIdentities: PUT (synchronous), PATCH, GET, list, DELETE."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...resources import location_of, tags_of, tracked_id
+from ...wire import Request, Response, Router, ok
+
+NS, TYPE = "Microsoft.ManagedIdentity", "userAssignedIdentities"
+ONE = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}"
+
+
+def register(router: Router) -> None:
+    router.add("PUT", ONE, put_identity)
+    router.add("PATCH", ONE, patch_identity)
+    router.add("GET", ONE, get_identity)
+    router.add("DELETE", ONE, delete_identity)
+    router.add("GET", "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities", list_in_group)
+    router.add("GET", "/subscriptions/{sub}/providers/Microsoft.ManagedIdentity/userAssignedIdentities", list_in_subscription)
+
+
+def put_identity(world: Any, request: Request) -> Response:
+    rid = tracked_id(world, request.params, NS, TYPE)
+    world.authorization.demand(request.principal, "Microsoft.ManagedIdentity/userAssignedIdentities/write", rid.id)
+    body = request.json_object()
+    location = location_of(body)
+    existing = world.msi.find(rid.id)
+    if existing:
+        existing.tags = tags_of(body)
+        return ok(existing.body(), 200)
+    identity = world.msi.create(rid, location, tags_of(body))
+    return ok(identity.body(), 201, location=identity.rid.id)
+
+
+def patch_identity(world: Any, request: Request) -> Response:
+    rid = tracked_id(world, request.params, NS, TYPE)
+    world.authorization.demand(request.principal, "Microsoft.ManagedIdentity/userAssignedIdentities/write", rid.id)
+    identity = world.msi.get(rid.id)
+    body = request.json_object()
+    if "tags" in body:
+        identity.tags = tags_of(body)
+    return ok(identity.body())
+
+
+def get_identity(world: Any, request: Request) -> Response:
+    rid = tracked_id(world, request.params, NS, TYPE)
+    world.authorization.demand(request.principal, "Microsoft.ManagedIdentity/userAssignedIdentities/read", rid.id)
+    return ok(world.msi.get(rid.id).body())
+
+
+def delete_identity(world: Any, request: Request) -> Response:
+    rid = tracked_id(world, request.params, NS, TYPE)
+    world.authorization.demand(request.principal, "Microsoft.ManagedIdentity/userAssignedIdentities/delete", rid.id)
+    identity = world.msi.identities.pop(rid.key, None)
+    if identity is None:
+        return Response(204)
+    world.identity.principals.pop(identity.principal_id, None)
+    return Response(200)
+
+
+def list_in_group(world: Any, request: Request) -> Response:
+    sub = world.subscription(request.params["sub"]).id
+    group = world.resource_group(sub, request.params["rg"]).name
+    scope = f"/subscriptions/{sub}/resourceGroups/{group}"
+    world.authorization.demand(request.principal, "Microsoft.ManagedIdentity/userAssignedIdentities/read", scope)
+    prefix = scope.lower() + "/"
+    return ok({"value": [i.body() for k, i in world.msi.identities.items() if k.startswith(prefix)]})
+
+
+def list_in_subscription(world: Any, request: Request) -> Response:
+    sub = world.subscription(request.params["sub"]).id
+    scope = f"/subscriptions/{sub}"
+    world.authorization.demand(request.principal, "Microsoft.ManagedIdentity/userAssignedIdentities/read", scope)
+    prefix = scope.lower() + "/"
+    return ok({"value": [i.body() for k, i in world.msi.identities.items() if k.startswith(prefix)]})

@@ -1,0 +1,302 @@
+"""Service Fabric clusters: the ARM resource, the runtime on the nodes, and SFRP's phased upgrades.
+
+A certificate change walks upgrade domains three times (research/sf_migration.md §7.3,
+CertificateClusterUpgradeFlow): add the new certificates to every node's validation list, switch what
+nodes present, then trim the validation list. After every upgrade-domain step the verdict is taken; the
+first violation rolls the upgrade back (the ARM operation fails with the reasons). A violation outside an
+upgrade (a renewal from an unpinned issuer, say) leaves the cluster ``UpgradeServiceUnreachable``.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...operations import Operation
+from ...resources import ResourceId
+from ...wire import TwinError
+from ..compute.guest import SF_TYPES
+from .declaration import Declaration, ValidationList, selects_by_not_after
+from .verdict import NodeView, Verdict, evaluate
+
+READ_ONLY = {"provisioningState", "clusterState", "clusterId", "clusterEndpoint", "availableClusterVersions"}
+_NAMESPACE = uuid.UUID("6b0e3f2a-2f41-4d8e-9d4b-3a5e0c7f1a24")
+PHASES = ("add-to-validation-list", "switch-presentation", "trim-validation-list")
+
+
+def strip_read_only(body: dict[str, Any]) -> dict[str, Any]:
+    clean = copy.deepcopy(body)
+    for key in ("id", "name", "type", "etag", "systemData"):
+        clean.pop(key, None)
+    for key in READ_ONLY:
+        (clean.get("properties") or {}).pop(key, None)
+    return clean
+
+
+@dataclass
+class NodeSettings:
+    presentation: Declaration
+    validation: ValidationList
+
+
+@dataclass
+class Upgrade:
+    kind: str  # certificate | configuration
+    old_body: dict[str, Any]
+    old_state: str
+    steps: list[tuple[str, int]]
+    target: Declaration
+    operation: Operation | None
+    snapshot: dict[str, NodeSettings]
+    position: int = 0
+    phase: str = ""
+    event: Any = None
+
+
+@dataclass
+class Cluster:
+    rid: ResourceId
+    location: str
+    body: dict[str, Any]
+    cluster_id: str
+    cluster_state: str = "Ready"
+    provisioning_state: str = "Succeeded"
+    node_settings: dict[str, NodeSettings] = field(default_factory=dict)
+    health: str = "Healthy"
+    health_worst: str = "Healthy"
+    health_reasons: list[str] = field(default_factory=list)
+    worst_reasons: list[str] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    upgrade: Upgrade | None = None
+    presented: dict[str, str | None] = field(default_factory=dict)
+    operations: list[str] = field(default_factory=list)
+
+    @property
+    def properties(self) -> dict[str, Any]:
+        return self.body.setdefault("properties", {})
+
+    @property
+    def endpoint(self) -> str:
+        return f"https://{self.location}.servicefabric.azure.com/runtime/clusters/{self.cluster_id}"
+
+    @property
+    def declaration(self) -> Declaration:
+        return Declaration.from_properties(self.properties)
+
+    @property
+    def code_version(self) -> str:
+        return str(self.properties.get("clusterCodeVersion") or "10.1.2493.9590")
+
+
+class ServiceFabricState:
+    def __init__(self, world: Any) -> None:
+        self.world = world
+        self.clusters: dict[str, Cluster] = {}
+        self.trusted_roots: set[str] = set()  # thumbprints of roots in the nodes' Trusted Root store
+        self.suspended = False  # while a scenario is being built, nodes are not yet whole
+
+    def get(self, resource_id: str) -> Cluster:
+        found = self.clusters.get(resource_id.lower())
+        if found is None:
+            rid = ResourceId.parse(resource_id)
+            raise TwinError(404, "ResourceNotFound", f"The Resource 'Microsoft.ServiceFabric/clusters/{rid.name}' under resource group '{rid.resource_group}' was not found.")
+        return found
+
+    def create(self, rid: ResourceId, location: str, body: dict[str, Any], cluster_state: str = "Ready") -> Cluster:
+        cluster = Cluster(rid, location, strip_read_only(body), str(uuid.uuid5(_NAMESPACE, rid.key)), cluster_state)
+        self.clusters[rid.key] = cluster
+        return cluster
+
+    # -- nodes ----------------------------------------------------------------------------------------
+    def members(self, cluster: Cluster) -> list[tuple[Any, Any, str]]:
+        """(scale set, instance, node type) for every VM whose Service Fabric extension joins this cluster."""
+        found = []
+        for scale_set in self.world.compute.all():
+            for extension in scale_set.extensions_of_type(*SF_TYPES):
+                settings = (extension.get("properties") or {}).get("settings") or {}
+                if str(settings.get("clusterEndpoint", "")).lower() != cluster.endpoint.lower():
+                    continue
+                node_type = str(settings.get("nodeTypeRef") or scale_set.rid.name)
+                for instance in scale_set.instances:
+                    found.append((scale_set, instance, node_type))
+        return found
+
+    def _settings(self, cluster: Cluster, node: str) -> NodeSettings:
+        if node not in cluster.node_settings:  # a new node joins with the cluster's current configuration
+            declaration = cluster.declaration
+            cluster.node_settings[node] = NodeSettings(declaration, declaration.validation())
+        return cluster.node_settings[node]
+
+    def node_views(self, cluster: Cluster) -> list[NodeView]:
+        views = []
+        for _, instance, node_type in self.members(cluster):
+            settings = self._settings(cluster, instance.name)
+            views.append(NodeView(instance.name, node_type, instance.update_domain, instance.store, settings.presentation, settings.validation))
+        return views
+
+    # -- the verdict ----------------------------------------------------------------------------------
+    def evaluate(self, cluster: Cluster, phase: str) -> Verdict:
+        nodes = self.node_views(cluster)
+        verdict = evaluate(nodes, self.world.now(), selects_by_not_after(cluster.code_version), self.trusted_roots)
+        if not nodes:
+            verdict = Verdict(True)
+        cluster.presented = verdict.presented
+        changed = verdict.health != cluster.health or (not verdict.healthy and verdict.reasons != cluster.health_reasons)
+        cluster.health = verdict.health
+        cluster.health_reasons = list(verdict.reasons)
+        if not verdict.healthy and cluster.health_worst != "Broken":
+            cluster.health_worst = "Broken"
+            cluster.worst_reasons = list(verdict.reasons)
+        if changed:
+            cluster.history.append({"time": self.world.iso_now(), "health": verdict.health, "phase": phase, "reasons": verdict.reasons[:5]})
+        return verdict
+
+    def on_nodes_changed(self) -> None:
+        """Certificates on nodes changed (a VMSS secret, an extension poll): take the verdict again."""
+        if self.suspended:
+            return
+        for cluster in self.clusters.values():
+            if cluster.upgrade is not None:
+                continue  # the upgrade takes the verdict after each step
+            verdict = self.evaluate(cluster, "running")
+            if not verdict.healthy and cluster.cluster_state == "Ready":
+                cluster.cluster_state = "UpgradeServiceUnreachable"
+
+    # -- upgrades -------------------------------------------------------------------------------------
+    def start_update(self, cluster: Cluster, new_body: dict[str, Any], operation: Operation) -> None:
+        old_body = cluster.body
+        old = cluster.declaration
+        cluster.body = strip_read_only(new_body)
+        new = cluster.declaration
+        cluster.operations.append(operation.id)
+        uds = sorted({view.update_domain for view in self.node_views(cluster)}) or [0]
+        if old != new:
+            steps = [(phase, ud) for phase in PHASES for ud in uds]
+            kind, state = "certificate", "UpdatingUserCertificate"
+        elif _config_changed(old_body, cluster.body):
+            steps = [("configuration", ud) for ud in uds]
+            kind, state = "configuration", "UpdatingUserConfiguration"
+        else:
+            self.world.after(self.world.settings.model_update_seconds, "cluster-noop", lambda: self.world.operations.finish(operation))
+            return
+        snapshot = {name: copy.deepcopy(s) for name, s in cluster.node_settings.items()}
+        for view in self.node_views(cluster):
+            snapshot.setdefault(view.name, NodeSettings(view.presentation, view.validation))
+        cluster.upgrade = Upgrade(kind, old_body, cluster.cluster_state, steps, new, operation, snapshot)
+        cluster.cluster_state = state
+        cluster.provisioning_state = "Updating"
+        operation.expected_done = self.world.clock.seconds() + len(steps) * self.world.settings.ud_walk_seconds
+        self._schedule_step(cluster)
+
+    def _schedule_step(self, cluster: Cluster) -> None:
+        upgrade = cluster.upgrade
+        assert upgrade is not None
+        upgrade.event = self.world.after(self.world.settings.ud_walk_seconds, f"sf-upgrade {cluster.rid.name}", lambda: self._step(cluster))
+
+    def _step(self, cluster: Cluster) -> None:
+        upgrade = cluster.upgrade
+        if upgrade is None:
+            return
+        phase, ud = upgrade.steps[upgrade.position]
+        upgrade.phase = f"{phase} UD{ud}"
+        for view in self.node_views(cluster):
+            if view.update_domain != ud:
+                continue
+            settings = self._settings(cluster, view.name)
+            if phase == "add-to-validation-list":
+                settings.validation = settings.validation.union(upgrade.target.validation())
+            elif phase == "switch-presentation":
+                settings.presentation = upgrade.target
+            elif phase == "trim-validation-list":
+                settings.validation = upgrade.target.validation()
+        verdict = self.evaluate(cluster, upgrade.phase)
+        if not verdict.healthy:
+            self._roll_back(cluster, verdict)
+            return
+        upgrade.position += 1
+        if upgrade.position < len(upgrade.steps):
+            self._schedule_step(cluster)
+            return
+        cluster.upgrade = None
+        cluster.cluster_state = "Ready"
+        cluster.provisioning_state = "Succeeded"
+        if upgrade.operation:
+            self.world.operations.finish(upgrade.operation)
+
+    def _roll_back(self, cluster: Cluster, verdict: Verdict) -> None:
+        """The upgrade failed its health check: restore every node, then the resource (FailureAction=Rollback)."""
+        upgrade = cluster.upgrade
+        assert upgrade is not None
+        cluster.node_settings = copy.deepcopy(upgrade.snapshot)
+        cluster.body = upgrade.old_body
+
+        def done() -> None:
+            cluster.upgrade = None
+            cluster.cluster_state = "Ready"
+            cluster.provisioning_state = "Succeeded"
+            after = self.evaluate(cluster, "rolled back")
+            if not after.healthy:
+                cluster.cluster_state = "UpgradeServiceUnreachable"
+            if upgrade.operation:
+                self.world.operations.finish(
+                    upgrade.operation,
+                    {
+                        "code": "ClusterUpgradeFailed",
+                        "message": f"The cluster upgrade failed at '{upgrade.phase}' and was rolled back: "
+                        + " | ".join(verdict.reasons[:3]),
+                        "details": [{"code": "CertificateValidationFailed", "message": r} for r in verdict.reasons[:8]],
+                    },
+                )
+
+        cluster.upgrade.phase = "rolling back"
+        self.world.after(self.world.settings.ud_walk_seconds, f"sf-rollback {cluster.rid.name}", done)
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        out = []
+        for cluster in self.clusters.values():
+            declaration = cluster.declaration
+            groups: dict[str, dict[str, Any]] = {}
+            for scale_set, instance, node_type in self.members(cluster):
+                group = groups.setdefault(node_type, {"name": node_type, "vmss": scale_set.rid.id, "os": scale_set.os, "nodes": []})
+                settings = self._settings(cluster, instance.name)
+                group["nodes"].append(
+                    {
+                        "name": instance.name,
+                        "upgradeDomain": instance.update_domain,
+                        "presents": cluster.presented.get(instance.name),
+                        "presentation": settings.presentation.public(),
+                        "validation": settings.validation.public(),
+                        "thumbprints": instance.thumbprints(),
+                        "certificates": [c.public() for c in instance.store],
+                    }
+                )
+            out.append(
+                {
+                    "id": cluster.rid.id,
+                    "name": cluster.rid.name,
+                    "declaration": declaration.kind,
+                    "certificate": cluster.properties.get("certificate"),
+                    "certificateCommonNames": cluster.properties.get("certificateCommonNames"),
+                    "reverseProxyCertificate": cluster.properties.get("reverseProxyCertificate"),
+                    "cluster_state": cluster.cluster_state,
+                    "provisioning_state": cluster.provisioning_state,
+                    "code_version": cluster.code_version,
+                    "health": cluster.health,
+                    "health_worst": cluster.health_worst,
+                    "health_reasons": cluster.health_reasons,
+                    "health_worst_reasons": cluster.worst_reasons,
+                    "health_history": cluster.history[-50:],
+                    "upgrade": None if cluster.upgrade is None else {
+                        "kind": cluster.upgrade.kind, "phase": cluster.upgrade.phase,
+                        "step": cluster.upgrade.position, "steps": len(cluster.upgrade.steps),
+                    },
+                    "node_types": list(groups.values()),
+                }
+            )
+        return out
+
+
+def _config_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    return strip_read_only(old).get("properties") != strip_read_only(new).get("properties")

@@ -1,0 +1,194 @@
+"""Microsoft.ServiceFabric/clusters over HTTP (api 2021-06-01 shapes).
+
+PUT and PATCH answer 202 with ``Location`` to ``operationResults``, whose final answer is 200 with the
+cluster (research/emulation.md §3: otherwise ``.result()`` is None). A PATCH replaces each top-level
+property it names; an explicit ``null`` removes it (the twin's choice where SFRP is UNCONFIRMED, §8).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from ...resources import location_of, tags_of, tracked_id
+from ...wire import Request, Response, Router, TwinError, bad_request, ok, require
+from .declaration import Declaration, validate_certificate_properties, validate_transition
+from .models import Cluster, strip_read_only
+
+NS, TYPE = "Microsoft.ServiceFabric", "clusters"
+ONE = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ServiceFabric/clusters/{name}"
+RESULTS = "/subscriptions/{sub}/providers/Microsoft.ServiceFabric/locations/{location}/operationResults/{operation}"
+AVAILABLE_VERSIONS = [
+    {"codeVersion": "9.1.1436.9590", "supportExpiryUtc": "2026-12-31T23:59:59", "environment": "Windows"},
+    {"codeVersion": "10.1.2493.9590", "supportExpiryUtc": "9999-12-31T23:59:59.9999999", "environment": "Windows"},
+]
+
+
+def register(router: Router) -> None:
+    router.add("GET", ONE, get_cluster)
+    router.add("PUT", ONE, put_cluster)
+    router.add("PATCH", ONE, patch_cluster)
+    router.add("DELETE", ONE, delete_cluster)
+    router.add("GET", "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ServiceFabric/clusters", list_in_group)
+    router.add("GET", "/subscriptions/{sub}/providers/Microsoft.ServiceFabric/clusters", list_in_subscription)
+    router.add("GET", RESULTS, get_operation_result, mutating=False)
+
+
+def render(world: Any, cluster: Cluster) -> dict[str, Any]:
+    body = copy.deepcopy(cluster.body)
+    body.update(
+        {
+            "id": cluster.rid.id.replace("/resourceGroups/", "/resourcegroups/"),
+            "name": cluster.rid.name,
+            "type": "Microsoft.ServiceFabric/clusters",
+            "location": cluster.location,
+            "etag": f'W/"{len(cluster.operations)}"',
+        }
+    )
+    body.setdefault("tags", {})
+    properties = body.setdefault("properties", {})
+    properties["provisioningState"] = cluster.provisioning_state
+    properties["clusterState"] = cluster.cluster_state
+    properties["clusterId"] = cluster.cluster_id
+    properties["clusterEndpoint"] = cluster.endpoint
+    properties.setdefault("clusterCodeVersion", cluster.code_version)
+    properties["availableClusterVersions"] = AVAILABLE_VERSIONS
+    return body
+
+
+def _cluster(world: Any, request: Request, action: str) -> Cluster:
+    rid = tracked_id(world, request.params, NS, TYPE)
+    world.authorization.demand(request.principal, action, rid.id)
+    return world.servicefabric.get(rid.id)
+
+
+def get_cluster(world: Any, request: Request) -> Response:
+    return ok(render(world, _cluster(world, request, "Microsoft.ServiceFabric/clusters/read")))
+
+
+def _gate(cluster: Cluster) -> None:
+    """SFRP takes an update only from a Ready cluster (DESIGN §2; research §7.4)."""
+    if cluster.cluster_state == "UpgradeServiceUnreachable":
+        raise TwinError(
+            409, "ClusterUpdateUnavailable",
+            "The update of the cluster is currently unavailable. Please ensure that the cluster is up and system "
+            "services are healthy (clusterState UpgradeServiceUnreachable: the cluster cannot be managed by the resource provider).",
+        )
+    if cluster.cluster_state != "Ready" or cluster.upgrade is not None:
+        raise TwinError(
+            409, "PendingClusterUpgradeCannotBeInterrupted",
+            f"The cluster is going through an upgrade which cannot be interrupted (clusterState {cluster.cluster_state}).",
+        )
+
+
+def _validate(cluster: Cluster | None, properties: dict[str, Any]) -> None:
+    validate_certificate_properties(properties)
+    if cluster is not None:
+        validate_transition(cluster.declaration, Declaration.from_properties(properties))
+
+
+def _operation_headers(world: Any, request: Request, cluster: Cluster, operation: Any) -> dict[str, str]:
+    url = (
+        f"{request.base_url}/subscriptions/{cluster.rid.subscription}/providers/Microsoft.ServiceFabric/locations/"
+        f"{cluster.location}/operationResults/{operation.id}?api-version={request.api_version or '2021-06-01'}"
+    )
+    return {"Location": url, **world.operations.retry_headers(operation)}
+
+
+def put_cluster(world: Any, request: Request) -> Response:
+    rid = tracked_id(world, request.params, NS, TYPE)
+    world.authorization.demand(request.principal, "Microsoft.ServiceFabric/clusters/write", rid.id)
+    body = request.json_object()
+    location = location_of(body)
+    properties = require(body, "properties")
+    if not isinstance(properties, dict):
+        raise bad_request("The property 'properties' must be an object.", "InvalidRequestFormat")
+    require(body, "properties.managementEndpoint")
+    if not isinstance(require(body, "properties.nodeTypes"), list):
+        raise bad_request("The property 'properties.nodeTypes' must be an array.", "InvalidRequestFormat")
+    tags_of(body)
+    cluster = world.servicefabric.clusters.get(rid.key)
+    if cluster is None:
+        validate_certificate_properties(properties)
+        cluster = world.servicefabric.create(rid, location, body, cluster_state="WaitingForNodes")
+        operation = world.operations.start("sf-create", rid.id, world.settings.cluster_config_seconds)
+
+        def ready() -> None:
+            cluster.cluster_state = "Ready"
+            world.operations.finish(operation)
+            world.servicefabric.on_nodes_changed()
+
+        world.after(world.settings.cluster_config_seconds, f"sf-create {rid.name}", ready)
+        cluster.operations.append(operation.id)
+        return ok(render(world, cluster), 202, **_operation_headers(world, request, cluster, operation))
+    if location != cluster.location:
+        raise bad_request(f"The location of cluster '{rid.name}' cannot be changed from '{cluster.location}'.", "LocationCannotBeChanged")
+    _gate(cluster)
+    _validate(cluster, properties)
+    return _start(world, request, cluster, strip_read_only(body))
+
+
+def patch_cluster(world: Any, request: Request) -> Response:
+    cluster = _cluster(world, request, "Microsoft.ServiceFabric/clusters/write")
+    patch = request.json_object()
+    properties_patch = patch.get("properties") or {}
+    if not isinstance(properties_patch, dict):
+        raise bad_request("The property 'properties' must be an object.", "InvalidRequestFormat")
+    merged = copy.deepcopy(cluster.body)
+    properties = merged.setdefault("properties", {})
+    for key, value in properties_patch.items():
+        if value is None:
+            properties.pop(key, None)
+        else:
+            properties[key] = copy.deepcopy(value)
+    if "tags" in patch:
+        merged["tags"] = tags_of(patch)
+    _gate(cluster)
+    _validate(cluster, properties)
+    return _start(world, request, cluster, merged)
+
+
+def _start(world: Any, request: Request, cluster: Cluster, new_body: dict[str, Any]) -> Response:
+    new_body["location"] = cluster.location
+    operation = world.operations.start("sf-update", cluster.rid.id, world.settings.model_update_seconds)
+    world.servicefabric.start_update(cluster, new_body, operation)
+    return ok(render(world, cluster), 202, **_operation_headers(world, request, cluster, operation))
+
+
+def delete_cluster(world: Any, request: Request) -> Response:
+    rid = tracked_id(world, request.params, NS, TYPE)
+    world.authorization.demand(request.principal, "Microsoft.ServiceFabric/clusters/delete", rid.id)
+    return Response(200) if world.servicefabric.clusters.pop(rid.key, None) else Response(204)
+
+
+def _list(world: Any, request: Request, scope: str) -> Response:
+    world.authorization.demand(request.principal, "Microsoft.ServiceFabric/clusters/read", scope)
+    prefix = scope.lower() + "/"
+    return ok({"value": [render(world, c) for k, c in world.servicefabric.clusters.items() if k.startswith(prefix)]})
+
+
+def list_in_group(world: Any, request: Request) -> Response:
+    sub = world.subscription(request.params["sub"]).id
+    group = world.resource_group(sub, request.params["rg"]).name
+    return _list(world, request, f"/subscriptions/{sub}/resourceGroups/{group}")
+
+
+def list_in_subscription(world: Any, request: Request) -> Response:
+    sub = world.subscription(request.params["sub"]).id
+    return _list(world, request, f"/subscriptions/{sub}")
+
+
+def get_operation_result(world: Any, request: Request) -> Response:
+    world.subscription(request.params["sub"])
+    operation = world.operations.get(request.params["operation"])
+    if operation is None or not operation.kind.startswith("sf"):
+        raise TwinError(404, "OperationNotFound", f"The operation '{request.params['operation']}' was not found.")
+    if not operation.done:
+        return Response(202, None, {"Location": f"{request.base_url}{request.path}?api-version={request.api_version}", **world.operations.retry_headers(operation)})
+    if operation.status == "Failed":
+        error = TwinError(400, operation.error["code"], operation.error["message"], details=operation.error.get("details"))
+        raise error
+    cluster = world.servicefabric.clusters.get(operation.resource_id.lower())
+    if cluster is None:
+        return Response(204)
+    return ok(render(world, cluster))

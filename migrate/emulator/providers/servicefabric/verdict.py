@@ -1,0 +1,144 @@
+"""Would the cluster hold together? Presentation and validation on every node (pure functions).
+
+DESIGN §2: a node presents, among the certificates matching its presentation declaration, the one with the
+latest NotBefore (NotAfter before 7.2 CU4), ignoring expired ones; common-name matching is exact and
+case-sensitive. A peer accepts it by thumbprint, or by common name (case-insensitive) whose *direct issuer*
+is pinned, or, with no pinned issuers, whose chain reaches a trusted root. S-channel follows a renewal link
+(linkOnRenewal), and Service Fabric cannot use a CNG key (NTE_BAD_PROV_TYPE).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from .declaration import COMMON_NAME, THUMBPRINT, Declaration, ValidationList
+
+
+@dataclass
+class NodeView:
+    name: str
+    node_type: str
+    update_domain: int
+    store: list[Any]  # InstalledCert
+    presentation: Declaration
+    validation: ValidationList
+
+
+@dataclass
+class Presented:
+    cert: Any | None  # InstalledCert
+    reason: str = ""
+
+
+@dataclass
+class Verdict:
+    healthy: bool
+    reasons: list[str] = field(default_factory=list)
+    presented: dict[str, str | None] = field(default_factory=dict)  # node -> thumbprint
+
+    @property
+    def health(self) -> str:
+        return "Healthy" if self.healthy else "Broken"
+
+
+def _valid(cert: Any, now: dt.datetime) -> bool:
+    facts = cert.issued.facts
+    return facts.not_before <= now <= facts.not_after
+
+
+def present(node: NodeView, now: dt.datetime, by_not_after: bool) -> Presented:
+    declaration = node.presentation
+    if declaration.kind == THUMBPRINT:
+        candidates = [c for c in node.store if c.thumbprint in declaration.thumbprints]
+        wanted = "thumbprint " + "/".join(declaration.thumbprints)
+    elif declaration.kind == COMMON_NAME:
+        names = {rule.common_name for rule in declaration.common_names}
+        candidates = [c for c in node.store if c.issued.facts.subject_cn in names]
+        wanted = "common name " + "/".join(sorted(names))
+    else:
+        return Presented(None, f"node {node.name} has no certificate declaration")
+    usable = [c for c in candidates if _valid(c, now) and c.has_private_key]
+    if not usable:
+        detail = "expired or without a private key" if candidates else "not installed"
+        return Presented(None, f"node {node.name} finds no certificate for {wanted} ({detail}) and cannot present one")
+    key = (lambda c: c.issued.facts.not_after) if by_not_after else (lambda c: c.issued.facts.not_before)
+    chosen = max(usable, key=key)
+    seen = {chosen.thumbprint}
+    while chosen.linked_to:  # S-channel follows CERT_RENEWAL_PROP_ID (seed 003, linkOnRenewal)
+        target = next((c for c in node.store if c.thumbprint == chosen.linked_to), None)
+        if target is None or target.thumbprint in seen:
+            break
+        seen.add(target.thumbprint)
+        chosen = target
+    if chosen.key_provider == "CNG":
+        return Presented(
+            None,
+            f"node {node.name} cannot use certificate {chosen.thumbprint}: its key is a CNG key and Service Fabric "
+            "supports CAPI1 only (NTE_BAD_PROV_TYPE, Key Vault extension 4.x)",
+        )
+    return Presented(chosen)
+
+
+def accepts(validation: ValidationList, cert: Any, now: dt.datetime, trusted_roots: set[str]) -> tuple[bool, str]:
+    facts = cert.issued.facts
+    if not _valid(cert, now):
+        return False, f"certificate {cert.thumbprint} is expired or not yet valid"
+    if cert.thumbprint in validation.thumbprints:
+        return True, ""
+    reasons = []
+    for rule in validation.common_names:
+        if (facts.subject_cn or "").lower() != rule.common_name.lower():
+            continue
+        issuer = cert.issued.issuer
+        if rule.issuers:
+            issuer_thumbprint = issuer.thumbprint if issuer else cert.thumbprint
+            if issuer_thumbprint in rule.issuers:
+                return True, ""
+            reasons.append(
+                f"its direct issuer {issuer_thumbprint} ({facts.issuer_cn}) is not among the pinned issuers "
+                f"{', '.join(rule.issuers)} of '{rule.common_name}' (CERT_E_UNTRUSTEDROOT)"
+            )
+        else:
+            root = cert.issued.root()
+            if root is not cert.issued and root.thumbprint in trusted_roots:
+                return True, ""
+            reasons.append(f"its chain does not build to a trusted root and no issuer is pinned for '{rule.common_name}'")
+    if not reasons:
+        reasons.append(
+            f"neither its thumbprint nor its subject CN '{facts.subject_cn}' is in the validation list "
+            f"{validation.public()}"
+        )
+    return False, "; ".join(reasons)
+
+
+def evaluate(nodes: Iterable[NodeView], now: dt.datetime, by_not_after: bool, trusted_roots: set[str]) -> Verdict:
+    nodes = list(nodes)
+    verdict = Verdict(True)
+    presented: dict[str, Presented] = {}
+    for node in nodes:
+        presented[node.name] = present(node, now, by_not_after)
+        verdict.presented[node.name] = presented[node.name].cert.thumbprint if presented[node.name].cert else None
+        if presented[node.name].cert is None:
+            verdict.healthy = False
+            verdict.reasons.append(presented[node.name].reason)
+    # Mutual authentication: every validator must accept every other node's presented certificate.
+    memo: dict[tuple[ValidationList, str], tuple[bool, str]] = {}
+    for sender in nodes:
+        cert = presented[sender.name].cert
+        if cert is None:
+            continue
+        for receiver in nodes:
+            if receiver is sender:
+                continue
+            key = (receiver.validation, cert.thumbprint)
+            if key not in memo:
+                memo[key] = accepts(receiver.validation, cert, now, trusted_roots)
+            accepted, why = memo[key]
+            if not accepted:
+                verdict.healthy = False
+                reason = f"node {receiver.name} rejects {cert.thumbprint} presented by node {sender.name}: {why}"
+                if len(verdict.reasons) < 12:
+                    verdict.reasons.append(reason)
+    return verdict

@@ -1,0 +1,518 @@
+"""Load scenario files and build the twin's world from them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from ..errors import UsageError
+from .clock import SimClock
+from .pki import Pki
+from .providers.authorization.models import ROLES_BY_NAME
+from .providers.compute.guest import InstalledCert
+from .providers.identity.models import FederatedCredential, Principal, TokenService
+from .resources import ResourceId
+from .scenario_model import ClusterSpec, NodeTypeSpec, ScenarioSpec, duration_seconds
+from .world import TwinSettings, World
+
+_NAMESPACE = uuid.UUID("3f1d8a52-6c1e-4b0a-bb7d-91c2e5a4f0d7")
+SCENARIO_PACKAGE = "migrate.emulator.scenarios"
+
+
+class ScenarioError(UsageError):
+    """A scenario file that cannot be used; the message names the file and field."""
+
+
+def builtin_names() -> list[str]:
+    folder = resources.files(SCENARIO_PACKAGE)
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def builtin_path(name: str) -> Path:
+    path = Path(str(resources.files(SCENARIO_PACKAGE) / f"{name}.yaml"))
+    if not path.is_file():
+        raise ScenarioError(f"--scenario: unknown scenario '{name}'; built-in scenarios: {', '.join(builtin_names())}")
+    return path
+
+
+def _field_path(location: tuple[Any, ...]) -> str:
+    out = ""
+    for part in location:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def parse_scenario(text: str, source: str = "scenario") -> ScenarioSpec:
+    """Parse and validate; every problem is one line naming the file and the field path."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ScenarioError(f"{source}: not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{source}: a scenario must be a YAML mapping with apiVersion: sfmigrate/twin-v1")
+    try:
+        spec = ScenarioSpec.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ScenarioError(f"{source}: {_field_path(tuple(first['loc']))}: {first['msg']}") from None
+    _check_references(spec, source)
+    return spec
+
+
+def load_scenario(name: str | None = None, path: str | Path | None = None) -> tuple[ScenarioSpec, str]:
+    """A scenario by built-in name or file path, with the text it came from."""
+    if path is not None:
+        file = Path(path)
+        try:
+            text = file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ScenarioError(f"--scenario-file: cannot read '{file}': {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise ScenarioError(f"--scenario-file: '{file}' is not UTF-8 text") from None
+        return parse_scenario(text, str(file)), text
+    file = builtin_path(name or "basic")
+    text = file.read_text(encoding="utf-8")
+    return parse_scenario(text, f"scenario '{name}'"), text
+
+
+def _check_references(spec: ScenarioSpec, source: str) -> None:
+    authorities = {a.name for a in spec.pki}
+    for index, authority in enumerate(spec.pki):
+        if authority.issuer and authority.issuer not in {a.name for a in spec.pki[:index]}:
+            raise ScenarioError(f"{source}: pki[{index}].issuer: '{authority.issuer}' is not an authority defined before it")
+    vaults = {v.name: v for v in spec.vaults}
+    identities = {i.name for i in spec.identities}
+    for vi, vault in enumerate(spec.vaults):
+        for ci, certificate in enumerate(vault.certificates):
+            for xi, version in enumerate(certificate.versions):
+                if version.issuer != "self" and version.issuer not in authorities:
+                    raise ScenarioError(f"{source}: vaults[{vi}].certificates[{ci}].versions[{xi}].issuer: unknown authority '{version.issuer}'")
+        for ri, assignment in enumerate(vault.roleAssignments):
+            if assignment.role.lower() not in ROLES_BY_NAME:
+                raise ScenarioError(f"{source}: vaults[{vi}].roleAssignments[{ri}].role: unknown role '{assignment.role}'")
+
+    def check_ref(ref: str, where: str) -> None:
+        if _is_thumbprint(ref):
+            return
+        vault_name, _, rest = ref.partition("/")
+        cert_name = rest.split("@")[0]
+        vault = vaults.get(vault_name)
+        if vault is None or cert_name.lower() not in {c.name.lower() for c in vault.certificates}:
+            raise ScenarioError(f"{source}: {where}: '{ref}' is not vault/certificate of this scenario (nor a thumbprint)")
+
+    for ki, cluster in enumerate(spec.clusters):
+        declared = cluster.certificate
+        if declared.thumbprint is None and not declared.commonNames:
+            raise ScenarioError(f"{source}: clusters[{ki}].certificate: give thumbprint (and secondary) or commonNames")
+        for key in ("thumbprint", "secondary"):
+            value = getattr(declared, key)
+            if value:
+                check_ref(value, f"clusters[{ki}].certificate.{key}")
+        for ni, node_type in enumerate(cluster.nodeTypes):
+            for si, secret in enumerate(node_type.secrets):
+                check_ref(secret, f"clusters[{ki}].nodeTypes[{ni}].secrets[{si}]")
+            for ii, name in enumerate(node_type.identities):
+                if name not in identities:
+                    raise ScenarioError(f"{source}: clusters[{ki}].nodeTypes[{ni}].identities[{ii}]: unknown identity '{name}'")
+            if node_type.keyVaultExtension:
+                for oi, observed in enumerate(node_type.keyVaultExtension.observed):
+                    check_ref(observed, f"clusters[{ki}].nodeTypes[{ni}].keyVaultExtension.observed[{oi}]")
+    if spec.goal:
+        if spec.goal.cluster not in {c.name for c in spec.clusters}:
+            raise ScenarioError(f"{source}: goal.cluster: unknown cluster '{spec.goal.cluster}'")
+        check_ref(f"{spec.goal.vault}/{spec.goal.certificate}", "goal")
+
+
+def _is_thumbprint(text: str) -> bool:
+    return len(text) == 40 and all(c in "0123456789abcdefABCDEF" for c in text)
+
+
+# -- building the world --------------------------------------------------------------------------------
+class _Builder:
+    def __init__(self, spec: ScenarioSpec, world: World, start: dt.datetime) -> None:
+        self.spec, self.world, self.start = spec, world, start
+        self.principal_ids: dict[str, str] = {}
+        self.versions: dict[tuple[str, str], list[Any]] = {}  # (vault, cert) -> versions
+
+    def guid(self, *parts: str) -> str:
+        return str(uuid.uuid5(_NAMESPACE, "/".join((self.spec.name,) + parts)))
+
+    def at(self, offset: Any) -> dt.datetime:
+        return self.start + dt.timedelta(seconds=duration_seconds(offset))
+
+    def subscription_id(self, name: str | None) -> str:
+        if name is None:
+            return self.world.default_subscription
+        for sub in self.world.subscriptions.values():
+            if sub.id.lower() == name.lower() or sub.display_name == name:
+                return sub.id
+        raise ScenarioError(f"scenario {self.spec.name}: unknown subscription '{name}'")
+
+    def group(self, subscription: str, name: str | None) -> str:
+        groups = self.world.subscription(subscription).resource_groups
+        if name is None:
+            return next(iter(groups.values())).name
+        if name.lower() not in groups:
+            raise ScenarioError(f"scenario {self.spec.name}: unknown resource group '{name}'")
+        return groups[name.lower()].name
+
+    def principal(self, reference: str) -> str:
+        try:
+            return self.principal_ids[reference]
+        except KeyError:
+            raise ScenarioError(f"scenario {self.spec.name}: unknown principal '{reference}' (use operator, identity:<name> or principal:<name>)") from None
+
+    def scope(self, text: str) -> str:
+        sub = self.world.default_subscription
+        kind, _, name = text.partition(":")
+        if text == "subscription":
+            return f"/subscriptions/{sub}"
+        if kind == "resourceGroup":
+            return f"/subscriptions/{sub}/resourceGroups/{self.group(sub, name)}"
+        if kind == "vault":
+            vault = self.world.keyvault.by_name(name)
+            if vault is None:
+                raise ScenarioError(f"scenario {self.spec.name}: role scope names unknown vault '{name}'")
+            return vault.rid.id
+        if kind == "identity":
+            for identity in self.world.msi.identities.values():
+                if identity.rid.name == name:
+                    return identity.rid.id
+            raise ScenarioError(f"scenario {self.spec.name}: role scope names unknown identity '{name}'")
+        return text
+
+    def assign(self, principal_id: str, role: str, scope: str, kind: str) -> None:
+        definition = ROLES_BY_NAME.get(role.lower())
+        if definition is None:
+            raise ScenarioError(f"scenario {self.spec.name}: unknown role '{role}'")
+        self.world.authorization.assign(
+            scope, definition.guid, principal_id, kind, self.world.iso_now(),
+            self.world.default_subscription, name=self.guid("role", principal_id, role, scope),
+        )
+
+    def build(self) -> None:
+        spec, world = self.spec, self.world
+        for index, sub in enumerate(spec.subscriptions):
+            subscription = world.add_subscription(sub.id or self.guid("subscription", str(index)), sub.name)
+            for group in sub.resourceGroups:
+                world.add_resource_group(subscription.id, group.name, group.location)
+        operator = Principal(self.guid("operator"), world.identity.tenant_id, spec.operator.name, "ServicePrincipal", self.guid("operator-app"))
+        world.identity.add(operator)
+        world.identity.default_principal_id = operator.object_id
+        self.principal_ids["operator"] = operator.object_id
+        for principal_spec in spec.principals:
+            principal = Principal(
+                self.guid("principal", principal_spec.name), world.identity.tenant_id, principal_spec.name, "ServicePrincipal",
+                self.guid("app", principal_spec.name), principal_spec.clientSecret,
+                [FederatedCredential(f.issuer, f.subject, f.audience) for f in principal_spec.federated],
+            )
+            world.identity.add(principal)
+            self.principal_ids[f"principal:{principal_spec.name}"] = principal.object_id
+        world.pki = Pki(world.base_url)
+        for authority in spec.pki:
+            issued = world.pki.create_authority(
+                authority.name, authority.subject, self.at(authority.validFrom),
+                self.at(authority.validFrom) + dt.timedelta(seconds=duration_seconds(authority.validFor)),
+                issuer=authority.issuer, reuse_key_of=authority.reuseKeyOf,
+            )
+            if authority.issuer is None and authority.trusted:
+                world.servicefabric.trusted_roots.add(issued.thumbprint)
+        for identity_spec in spec.identities:
+            sub = self.subscription_id(identity_spec.subscription)
+            rid = ResourceId(sub, self.group(sub, identity_spec.resourceGroup), "Microsoft.ManagedIdentity", "userAssignedIdentities", identity_spec.name)
+            location = world.resource_group(sub, rid.resource_group).location
+            identity = world.msi.create(rid, location)
+            self.principal_ids[f"identity:{identity_spec.name}"] = identity.principal_id
+        self._vaults()
+        for role in spec.operator.roles:
+            self.assign(operator.object_id, role.role, self.scope(role.scope), "ServicePrincipal")
+        for principal_spec in spec.principals:
+            for role in principal_spec.roles:
+                self.assign(self.principal_ids[f"principal:{principal_spec.name}"], role.role, self.scope(role.scope), "ServicePrincipal")
+        for vault_spec in spec.vaults:
+            vault = world.keyvault.by_name(vault_spec.name)
+            for assignment in vault_spec.roleAssignments:
+                self.assign(self.principal(assignment.principal), assignment.role, vault.rid.id, "ServicePrincipal")
+        world.servicefabric.suspended = True
+        for cluster_spec in spec.clusters:
+            self._cluster(cluster_spec)
+        world.servicefabric.suspended = False
+        world.servicefabric.on_nodes_changed()
+        for cluster in world.servicefabric.clusters.values():  # a scenario's own state wins over the verdict
+            spec_state = next(c.state for c in spec.clusters if c.name == cluster.rid.name)
+            if spec_state != "Ready":
+                cluster.cluster_state = spec_state
+        if spec.goal:
+            self._goal()
+
+    def _vaults(self) -> None:
+        world = self.world
+        for vault_spec in self.spec.vaults:
+            sub = self.subscription_id(vault_spec.subscription)
+            group = self.group(sub, vault_spec.resourceGroup)
+            rid = ResourceId(sub, group, "Microsoft.KeyVault", "vaults", vault_spec.name)
+            policies = []
+            for policy in vault_spec.accessPolicies:
+                permissions = {k: v for k, v in (("certificates", policy.certificates), ("secrets", policy.secrets), ("keys", policy.keys)) if v}
+                policies.append({"tenantId": world.identity.tenant_id, "objectId": self.principal(policy.principal), "permissions": permissions})
+            vault = world.keyvault.add_vault(
+                rid, world.resource_group(sub, group).location, access_policies=policies,
+                enable_rbac=vault_spec.rbac, enabled_for_deployment=vault_spec.enabledForDeployment,
+            )
+            for certificate in vault_spec.certificates:
+                for index, version in enumerate(certificate.versions):
+                    not_before = self.at(version.validFrom)
+                    issued = world.pki.issue_leaf(
+                        f"{vault_spec.name}/{certificate.name}@{index}", version.subject, not_before,
+                        not_before + dt.timedelta(seconds=duration_seconds(version.validFor)),
+                        issuer=None if version.issuer == "self" else version.issuer, sans=version.sans, ekus=list(version.ekus),
+                    )
+                    added = world.keyvault.add_version(
+                        vault, certificate.name, issued, exportable=certificate.exportable,
+                        content_type=certificate.contentType, issuer_name=certificate.issuerName,
+                    )
+                    added.enabled = version.enabled
+                    self.versions.setdefault((vault_spec.name.lower(), certificate.name.lower()), []).append(added)
+
+    def version(self, reference: str) -> tuple[Any, Any]:
+        vault_name, _, rest = reference.partition("/")
+        cert_name, _, index = rest.partition("@")
+        versions = self.versions[(vault_name.lower(), cert_name.lower())]
+        return self.world.keyvault.by_name(vault_name), versions[int(index)] if index else versions[-1]
+
+    def thumbprint(self, reference: str) -> str:
+        if _is_thumbprint(reference):
+            return reference.upper()
+        return self.version(reference)[1].issued.thumbprint
+
+    def issuer_thumbprints(self, names: list[str]) -> str:
+        out = []
+        for name in names:
+            out.append(name.upper() if _is_thumbprint(name) else self.world.pki.authority(name).thumbprint)
+        return ",".join(out)
+
+    def _declaration(self, certificate: Any) -> tuple[str, dict[str, Any]]:
+        if certificate.commonNames:
+            return "certificateCommonNames", {
+                "commonNames": [
+                    {"certificateCommonName": c.commonName, "certificateIssuerThumbprint": self.issuer_thumbprints(c.issuers)}
+                    for c in certificate.commonNames
+                ],
+                "x509StoreName": "My",
+            }
+        value = {"thumbprint": self.thumbprint(certificate.thumbprint), "x509StoreName": "My"}
+        if certificate.secondary:
+            value["thumbprintSecondary"] = self.thumbprint(certificate.secondary)
+        return "certificate", value
+
+    def _cluster(self, spec: ClusterSpec) -> None:
+        world = self.world
+        sub = self.subscription_id(spec.subscription)
+        group = self.group(sub, spec.resourceGroup)
+        location = (spec.location or world.resource_group(sub, group).location).replace(" ", "").lower()
+        rid = ResourceId(sub, group, "Microsoft.ServiceFabric", "clusters", spec.name)
+        key, declaration = self._declaration(spec.certificate)
+        properties: dict[str, Any] = {
+            key: declaration,
+            "managementEndpoint": f"https://{spec.name}.{location}.cloudapp.azure.com:19080",
+            "clusterCodeVersion": spec.codeVersion,
+            "upgradeMode": "Manual",
+            "reliabilityLevel": "Silver",
+            "vmImage": "Windows" if spec.nodeTypes[0].os == "windows" else "Linux",
+            "fabricSettings": [{"name": "Security", "parameters": [{"name": "ClusterProtectionLevel", "value": "EncryptAndSign"}]}],
+            "clientCertificateThumbprints": [],
+            "clientCertificateCommonNames": [],
+            "addOnFeatures": ["DnsService"],
+            "nodeTypes": [
+                {
+                    "name": n.name,
+                    "clientConnectionEndpointPort": 19000,
+                    "httpGatewayEndpointPort": 19080,
+                    "applicationPorts": {"startPort": 20000, "endPort": 30000},
+                    "ephemeralPorts": {"startPort": 49152, "endPort": 65534},
+                    "isPrimary": n.primary or index == 0,
+                    "vmInstanceCount": n.instances,
+                    "durabilityLevel": n.durability,
+                }
+                for index, n in enumerate(spec.nodeTypes)
+            ],
+        }
+        if spec.reverseProxyCertificate:
+            reverse_key, reverse = self._declaration(spec.reverseProxyCertificate)
+            properties["reverseProxyCertificate" if reverse_key == "certificate" else "reverseProxyCertificateCommonNames"] = reverse
+        cluster = world.servicefabric.create(rid, location, {"location": location, "properties": properties, "tags": {}})
+        for node_type in spec.nodeTypes:
+            self._scale_set(spec, node_type, cluster, sub, group, location, key, declaration)
+        if spec.state != "Ready":
+            cluster.provisioning_state = "Updating"
+
+            def settle() -> None:
+                cluster.cluster_state = "Ready"
+                cluster.provisioning_state = "Succeeded"
+
+            world.after(duration_seconds(spec.busyFor), f"sf-busy {spec.name}", settle)
+
+    def _scale_set(self, cluster_spec: ClusterSpec, node_type: NodeTypeSpec, cluster: Any, sub: str, group: str,
+                   location: str, declaration_key: str, declaration: dict[str, Any]) -> None:
+        world = self.world
+        linux = node_type.os == "linux"
+        secrets: dict[str, dict[str, Any]] = {}
+        for reference in node_type.secrets:
+            vault, version = self.version(reference)
+            name = reference.partition("/")[2].split("@")[0]
+            entry = {"certificateUrl": world.keyvault.secret_url(vault, name, version.version)}
+            if not linux:
+                entry["certificateStore"] = "My"
+            secrets.setdefault(vault.rid.id, {"sourceVault": {"id": vault.rid.id}, "vaultCertificates": []})["vaultCertificates"].append(entry)
+        if declaration_key == "certificate":
+            sf_certificate: dict[str, Any] = {"thumbprint": declaration["thumbprint"], "x509StoreName": "My"}
+        else:
+            sf_certificate = {"commonNames": [c["certificateCommonName"] for c in declaration["commonNames"]], "x509StoreName": "My"}
+        sf_settings: dict[str, Any] = {
+            "clusterEndpoint": cluster.endpoint,
+            "nodeTypeRef": node_type.name,
+            "dataPath": "/mnt/sfroot" if linux else "D:\\\\SvcFab",
+            "durabilityLevel": node_type.durability,
+            "enableParallelJobs": True,
+            "nicPrefixOverride": "10.0.0.0/24",
+            "certificate": sf_certificate,
+        }
+        if declaration_key == "certificate" and declaration.get("thumbprintSecondary"):
+            sf_settings["certificateSecondary"] = {"thumbprint": declaration["thumbprintSecondary"], "x509StoreName": "My"}
+        sf_extension: dict[str, Any] = {
+            "name": f"{node_type.name}_ServiceFabricNode",
+            "properties": {
+                "publisher": "Microsoft.Azure.ServiceFabric",
+                "type": "ServiceFabricLinuxNode" if linux else "ServiceFabricNode",
+                "typeHandlerVersion": "1.1",
+                "autoUpgradeMinorVersion": True,
+                "settings": sf_settings,
+                "protectedSettings": {"StorageAccountKey1": "twin-redacted", "StorageAccountKey2": "twin-redacted"},
+            },
+        }
+        extensions = []
+        identity_ids = [self._identity_id(name) for name in node_type.identities]
+        if node_type.keyVaultExtension:
+            kv = node_type.keyVaultExtension
+            identity_id = self._identity_id(kv.identity)
+            if identity_id not in identity_ids:
+                identity_ids.append(identity_id)
+            client_id = world.msi.find(identity_id).client_id
+            observed = []
+            for reference in kv.observed:
+                vault, _ = self.version(reference)
+                observed.append(world.keyvault.secret_url(vault, reference.partition("/")[2].split("@")[0]))
+            management: dict[str, Any] = {
+                "pollingIntervalInS": str(kv.pollingIntervalInS),
+                "requireInitialSync": kv.requireInitialSync,
+            }
+            if linux:
+                management["observedCertificates"] = [{"url": u, "certificateStoreLocation": "/var/lib/waagent/Microsoft.Azure.KeyVault.Store"} for u in observed]
+            elif kv.version.startswith("1"):
+                management.update({"observedCertificates": observed, "certificateStoreName": "MY", "certificateStoreLocation": "LocalMachine", "linkOnRenewal": kv.linkOnRenewal})
+            else:
+                management["observedCertificates"] = [{"url": u, "certificateStoreName": "MY", "certificateStoreLocation": "LocalMachine"} for u in observed]
+                management["linkOnRenewal"] = kv.linkOnRenewal
+            extensions.append(
+                {
+                    "name": kv.name,
+                    "properties": {
+                        "publisher": "Microsoft.Azure.KeyVault",
+                        "type": "KeyVaultForLinux" if linux else "KeyVaultForWindows",
+                        "typeHandlerVersion": kv.version,
+                        "autoUpgradeMinorVersion": True,
+                        "settings": {
+                            "secretsManagementSettings": management,
+                            "authenticationSettings": {"msiEndpoint": "http://169.254.169.254/metadata/identity/oauth2/token", "msiClientId": client_id},
+                        },
+                    },
+                }
+            )
+            sf_extension["properties"]["provisionAfterExtensions"] = [kv.name]
+        extensions.append(sf_extension)
+        os_profile: dict[str, Any] = {
+            "computerNamePrefix": node_type.name,
+            "adminUsername": "sfadmin",
+            "secrets": list(secrets.values()),
+        }
+        if linux:
+            os_profile["linuxConfiguration"] = {"disablePasswordAuthentication": True}
+        else:
+            os_profile["windowsConfiguration"] = {"provisionVMAgent": True, "enableAutomaticUpdates": True}
+        body: dict[str, Any] = {
+            "location": location,
+            "sku": {"name": "Standard_D2s_v3", "tier": "Standard", "capacity": node_type.instances},
+            "properties": {
+                "upgradePolicy": {"mode": node_type.upgradePolicy},
+                "overprovision": False,
+                "singlePlacementGroup": True,
+                "orchestrationMode": "Uniform",
+                "virtualMachineProfile": {
+                    "osProfile": os_profile,
+                    "storageProfile": {
+                        "osDisk": {"osType": "Linux" if linux else "Windows", "createOption": "FromImage", "caching": "ReadOnly", "managedDisk": {"storageAccountType": "Standard_LRS"}},
+                        "imageReference": (
+                            {"publisher": "Canonical", "offer": "0001-com-ubuntu-server-focal", "sku": "20_04-lts-gen2", "version": "latest"}
+                            if linux else
+                            {"publisher": "MicrosoftWindowsServer", "offer": "WindowsServer", "sku": "2022-Datacenter", "version": "latest"}
+                        ),
+                    },
+                    "networkProfile": {"networkInterfaceConfigurations": [{"name": f"nic-{node_type.name}", "properties": {"primary": True, "ipConfigurations": [{"name": "ipconfig", "properties": {"subnet": {"id": f"/subscriptions/{sub}/resourceGroups/{group}/providers/Microsoft.Network/virtualNetworks/vnet-sf/subnets/{node_type.name}"}}}]}}]},
+                    "extensionProfile": {"extensions": extensions},
+                },
+            },
+            "tags": {"resourceType": "Service Fabric", "clusterName": cluster_spec.name},
+        }
+        if identity_ids:
+            body["identity"] = {"type": "UserAssigned", "userAssignedIdentities": {i: {} for i in identity_ids}}
+        rid = ResourceId(sub, group, "Microsoft.Compute", "virtualMachineScaleSets", node_type.name)
+        world.compute.create(rid, body, settle=True)
+
+    def _identity_id(self, name: str) -> str:
+        for identity in self.world.msi.identities.values():
+            if identity.rid.name == name:
+                return identity.rid.id
+        raise ScenarioError(f"scenario {self.spec.name}: unknown identity '{name}'")
+
+    def _goal(self) -> None:
+        goal = self.spec.goal
+        assert goal is not None
+        world = self.world
+        cluster = next(c for c in world.servicefabric.clusters.values() if c.rid.name == goal.cluster)
+        vault = world.keyvault.by_name(goal.vault)
+        existing = next((i for i in world.msi.identities.values() if i.rid.name == goal.identity), None)
+        identity_id = existing.rid.id if existing else ResourceId(cluster.rid.subscription, cluster.rid.resource_group, "Microsoft.ManagedIdentity", "userAssignedIdentities", goal.identity).id
+        world.goal = {
+            "cluster": cluster.rid.id,
+            "vault": vault.rid.id,
+            "certificate": goal.certificate,
+            "commonName": goal.commonName,
+            "pinnedIssuers": [t for t in self.issuer_thumbprints(goal.pinnedIssuers).split(",") if t],
+            "allowUnpinnedIssuers": goal.allowUnpinnedIssuers,
+            "identity": identity_id,
+        }
+
+
+def build_world(spec: ScenarioSpec, base_url: str, settings: TwinSettings | None = None,
+                tokens: TokenService | None = None, clock: SimClock | None = None, vault_uri: Any = None) -> World:
+    settings = settings or TwinSettings()
+    start = dt.datetime.fromisoformat(spec.start.replace("Z", "+00:00")) if spec.start else None
+    clock = clock or SimClock(start, settings.time_scale)
+    tenant = spec.tenantId or str(uuid.uuid5(_NAMESPACE, spec.name + "/tenant"))
+    world = World(base_url=base_url, tenant_id=tenant, settings=settings, clock=clock, tokens=tokens)
+    world.scenario_name = spec.name
+    world.vault_uri = vault_uri
+    world.scenario_description = spec.description.strip()
+    _Builder(spec, world, clock.start).build()
+    return world
+
+
+__all__ = ["InstalledCert", "ScenarioError", "build_world", "builtin_names", "load_scenario", "parse_scenario"]

@@ -1,0 +1,395 @@
+"""The twin's HTTPS server: dispatch, authentication, fault injection, the request log, the control API.
+
+One TLS port on loopback serves every surface: ARM, the Key Vault data plane (``/kv/{vault}/...``), the
+token endpoints and ``/_emulator``. Each connection gets its own thread; the world is changed under one
+lock, so concurrent clients never lose an update.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import socketserver
+import ssl
+import struct
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+
+from .faults import FaultPlan
+from .providers.identity.models import ARM_AUDIENCES, KEYVAULT_AUDIENCES
+from .wire import ARM, CONTROL, KEYVAULT, Request, Response, Router, TwinError
+from .world import World, iso
+
+
+@dataclass
+class Outcome:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    reset: bool = False
+
+
+class RequestLog:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.entries: list[dict[str, Any]] = []
+
+    def add(self, entry: dict[str, Any]) -> None:
+        with self._lock:
+            self.entries.append(entry)
+
+    def view(self, since: int = 0) -> dict[str, Any]:
+        with self._lock:
+            entries = list(self.entries[since:])
+            total = len(self.entries)
+            mutating = sum(1 for e in self.entries if e.get("mutating"))
+        return {"total": total, "mutating": mutating, "requests": entries}
+
+    def clear(self) -> None:
+        with self._lock:
+            self.entries.clear()
+
+
+def build_router() -> Router:
+    from .providers.arm import routes as arm
+    from .providers.authorization import routes as authorization
+    from .providers.compute import routes as compute
+    from .providers.identity import routes as identity
+    from .providers.keyvault import dataplane, routes as keyvault
+    from .providers.msi import routes as msi
+    from .providers.servicefabric import routes as servicefabric
+
+    router = Router()
+    for module in (arm, compute, servicefabric, keyvault, msi, authorization, dataplane, identity):
+        module.register(router)
+    return router
+
+
+class TwinApp:
+    """Request handling independent of sockets (the HTTP server and tests both call :meth:`handle`)."""
+
+    def __init__(self, world_factory: Callable[[], World], faults: str | None = None) -> None:
+        self.world_factory = world_factory
+        self.world = world_factory()
+        self.router = build_router()
+        self.faults = FaultPlan.parse(faults)
+        self.log = RequestLog()
+
+    # -- control API (no authentication: loopback only, like moto's /moto-api) ---------------------
+    def control(self, request: Request) -> Response:
+        path = request.path.rstrip("/").lower()
+        method = request.method
+        if method == "GET" and path == "/_emulator/world":
+            return Response(200, self.world.snapshot())
+        if method == "GET" and path == "/_emulator/requests":
+            since = int(request.query.get("since", "0") or 0)
+            return Response(200, self.log.view(since))
+        if method == "POST" and path == "/_emulator/reset":
+            old = self.world
+            self.world = self.world_factory()
+            self.log.clear()
+            del old
+            return Response(200, {"reset": True, "scenario": self.world.scenario_name})
+        if method == "POST" and path == "/_emulator/faults":
+            body = json.loads(request.body or b"{}")
+            self.faults = FaultPlan.parse(body.get("spec"))
+            return Response(200, self.faults.summary())
+        if method == "GET" and path == "/_emulator/faults":
+            return Response(200, self.faults.summary())
+        if method == "POST" and path == "/_emulator/clock/advance":
+            body = json.loads(request.body or b"{}")
+            with self.world.lock:
+                self.world.clock.advance(float(body.get("seconds", 0)))
+                self.world.events.run_due()
+            return Response(200, {"time": self.world.iso_now()})
+        from .control import extra_control
+
+        handled = extra_control(self.world, request)
+        if handled is not None:
+            return handled
+        raise TwinError(404, "UnknownControlOperation", f"No control operation {method} {request.path}.")
+
+    # -- the request pipeline -----------------------------------------------------------------------
+    def handle(self, method: str, target: str, headers: dict[str, str], body: bytes, base_url: str) -> Outcome:
+        started = time.monotonic()
+        request = Request.from_target(method, target, headers, body, base_url)
+        if request.path.lower().startswith("/_emulator"):
+            try:
+                return self._render(self.control(request), CONTROL)
+            except (TwinError, ValueError) as exc:
+                error = exc if isinstance(exc, TwinError) else TwinError(400, "BadControlRequest", str(exc))
+                return self._render_error(error, CONTROL)
+
+        world = self.world
+        try:
+            matched = self.router.match(request.method, request.path)
+        except TwinError as exc:
+            return self._finish(request, world, None, self._render_error(exc, ARM), started, False)
+        route, params = matched if matched else (None, {})
+        style = route.style if route else (KEYVAULT if request.path.lower().startswith("/kv/") else ARM)
+
+        fault, latency_ms = (None, 0)
+        if route is None or route.authenticated:
+            fault, latency_ms = self.faults.decide(request.method, request.path)
+        if latency_ms:
+            time.sleep(latency_ms / 1000)
+        if fault is not None:
+            outcome = self._fault(fault, style)
+            return self._finish(request, world, route, outcome, started, False, fault=fault.kind)
+
+        if route is None:
+            error = TwinError(
+                501,
+                "TwinRouteNotImplemented",
+                f"The Azure twin does not implement {request.method} {request.path} "
+                f"(api-version {request.api_version}). This gap is deliberate and visible: add it to the twin.",
+            )
+            return self._finish(request, world, None, self._render_error(error, style), started, False)
+
+        request.params = params
+        try:
+            if route.authenticated:
+                audiences = KEYVAULT_AUDIENCES if route.audience == KEYVAULT else ARM_AUDIENCES + (base_url,)
+                if route.audience == KEYVAULT:
+                    audiences = audiences + (base_url,)
+                request.principal = world.identity.authenticate(request.headers.get("authorization"), audiences)
+            with world.lock:
+                world.events.run_due()
+                response = route.handler(world, request)
+            outcome = self._render(response, style)
+        except TwinError as exc:
+            if exc.status == 401 and style == KEYVAULT:
+                exc.headers.setdefault(
+                    "WWW-Authenticate",
+                    f'Bearer authorization="{base_url}/{world.identity.tenant_id}", resource="https://vault.azure.net"',
+                )
+                if "missing" in exc.message:
+                    exc.code, exc.message = "Unauthorized", "AKV10000: Request is missing a Bearer or PoP token."
+            outcome = self._render_error(exc, style)
+        except Exception as exc:  # a twin bug: still answer in the wire format, and say so
+            outcome = self._render_error(TwinError(500, "TwinInternalError", f"{type(exc).__name__}: {exc}"), style)
+        return self._finish(request, world, route, outcome, started, route.mutating)
+
+    def _finish(
+        self, request: Request, world: World, route: Any, outcome: Outcome, started: float, mutating: bool,
+        fault: str | None = None,
+    ) -> Outcome:
+        principal = request.principal
+        self.log.add(
+            {
+                "time": world.iso_now(),
+                "method": request.method,
+                "path": request.path,
+                "status": outcome.status,
+                "caller": principal.object_id if principal else None,
+                "caller_name": principal.display_name if principal else None,
+                "api_version": request.api_version,
+                "mutating": bool(mutating),
+                "fault": fault,
+                "duration_ms": round((time.monotonic() - started) * 1000, 2),
+            }
+        )
+        return outcome
+
+    @staticmethod
+    def _render(response: Response, style: str) -> Outcome:
+        headers = {"Content-Type": "application/json; charset=utf-8", **response.headers}
+        payload = response.payload()
+        if response.body is None:
+            headers.pop("Content-Type", None)
+        return Outcome(response.status, headers, payload)
+
+    @staticmethod
+    def _render_error(error: TwinError, style: str) -> Outcome:
+        payload = json.dumps(error.body(style)).encode("utf-8")
+        headers = {"Content-Type": "application/json; charset=utf-8", "x-ms-failure-cause": "service", **error.headers}
+        return Outcome(error.status, headers, payload)
+
+    def _fault(self, fault: Any, style: str) -> Outcome:
+        if fault.kind == "reset":
+            return Outcome(0, {}, b"", reset=True)
+        if fault.kind == "429":
+            error = TwinError(429, "TooManyRequests", "The twin throttled this request (fault injection).")
+            error.headers["retry-after-ms"] = str(fault.retry_after_ms)
+        elif fault.kind == "503":
+            error = TwinError(503, "ServiceUnavailable", "The twin is briefly unavailable (fault injection).")
+            error.headers["retry-after-ms"] = str(fault.retry_after_ms)
+        else:
+            error = TwinError(500, "InternalServerError", "The twin failed this request (fault injection).")
+            error.headers["retry-after-ms"] = str(fault.retry_after_ms)
+        return self._render_error(error, style)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "sfmigrate-twin/1"
+    server: "_TlsServer"
+
+    def log_message(self, format: str, *args: Any) -> None:  # requests are logged by TwinApp
+        pass
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().strip().split(b";")[0] or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            return b"".join(chunks)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _serve(self) -> None:
+        body = self._read_body()
+        target = self.path
+        if self.server.vault_name:  # a vault's own origin: route to its data plane
+            target = f"/kv/{self.server.vault_name}{self.path if self.path.startswith('/') else '/' + self.path}"
+        outcome = self.server.app.handle(self.command, target, dict(self.headers.items()), body, self.server.base_url)
+        if outcome.reset:
+            try:
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            except OSError:
+                pass
+            self.close_connection = True
+            try:
+                self.connection.close()
+            except OSError:
+                pass
+            return
+        self.send_response(outcome.status)
+        for key, value in outcome.headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(outcome.body)))
+        self.send_header("x-ms-request-id", str(id(outcome)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(outcome.body)
+
+    do_GET = do_PUT = do_PATCH = do_POST = do_DELETE = do_HEAD = _serve
+
+
+class _TlsServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256
+
+    def __init__(self, address: tuple[str, int], context: ssl.SSLContext, app: TwinApp, vault_name: str = "") -> None:
+        self.ssl_context = context
+        self.app = app
+        self.base_url = ""
+        self.vault_name = vault_name
+        super().__init__(address, _Handler)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:  # TLS handshake in the worker thread
+        request.settimeout(60)
+        try:
+            tls = self.ssl_context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return
+        try:
+            self.RequestHandlerClass(tls, client_address, self)
+        except (ConnectionError, ssl.SSLError, OSError, socket.timeout):
+            pass
+        finally:
+            try:
+                tls.close()
+            except OSError:
+                pass
+
+    def handle_error(self, request: Any, client_address: Any) -> None:  # quiet on client hang-ups
+        pass
+
+
+socketserver.TCPServer.allow_reuse_address = True
+
+
+class TwinServer:
+    """Start and stop the twin in this process (tests, demo, ``emulator serve``).
+
+    The main port serves ARM, tokens and control; every vault gets its own port, because a vault URL is
+    an origin (``https://{vault}.vault.azure.net/``) and the Key Vault SDK parses ids that way.
+    """
+
+    def __init__(self, app_factory: Callable[["TwinServer"], TwinApp], host: str = "127.0.0.1", port: int = 0, tls: Any = None) -> None:
+        if tls is None:
+            raise ValueError("TLS material is required: the twin serves HTTPS only")
+        self.host = host
+        self.tls = tls
+        self._context = tls.server_context()
+        self._httpd = _TlsServer((host, port), self._context, None)  # type: ignore[arg-type]
+        self.base_url = self._url(self._httpd)
+        self._httpd.base_url = self.base_url
+        self._vaults: dict[str, _TlsServer] = {}
+        self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()
+        self._started = False
+        self.app = app_factory(self)
+        self._httpd.app = self.app
+
+    @staticmethod
+    def _url(httpd: "_TlsServer") -> str:
+        bound_host, bound_port = httpd.server_address[:2]
+        display_host = f"[{bound_host}]" if ":" in str(bound_host) else str(bound_host)
+        return f"https://{display_host}:{bound_port}"
+
+    def vault_uri(self, name: str) -> str:
+        """The data-plane origin of vault ``name`` (one port per vault, stable across resets)."""
+        key = name.lower()
+        if key not in self._vaults:
+            listener = _TlsServer((self.host, 0), self._context, getattr(self, "app", None), vault_name=name)  # type: ignore[arg-type]
+            listener.base_url = self.base_url
+            self._vaults[key] = listener
+            if self._started:
+                self._serve(listener)
+        listener = self._vaults[key]
+        listener.app = getattr(self, "app", None) or listener.app
+        return self._url(listener) + "/"
+
+    def _serve(self, httpd: "_TlsServer") -> None:
+        thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    @property
+    def world(self) -> World:
+        return self.app.world
+
+    def start(self) -> "TwinServer":
+        self._started = True
+        for listener in [self._httpd, *self._vaults.values()]:
+            listener.app = self.app
+            self._serve(listener)
+        ticker = threading.Thread(target=self._tick, daemon=True)
+        self._threads.append(ticker)
+        ticker.start()
+        return self
+
+    def _tick(self) -> None:
+        while not self._stopping.wait(0.01):
+            try:
+                self.app.world.tick()
+            except Exception:  # a failing event must not stop time; it is visible in the world snapshot
+                pass
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for listener in [self._httpd, *self._vaults.values()]:
+            if self._started:
+                listener.shutdown()
+            listener.server_close()
+
+    def __enter__(self) -> "TwinServer":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def now_iso(world: World) -> str:
+    return iso(world.now())

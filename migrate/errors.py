@@ -1,0 +1,65 @@
+"""One exception tree for the library; the CLI maps each class to a documented exit code.
+
+    SfmigrateError
+     ├── UsageError            64  bad arguments, plan file or scenario file
+     ├── OperationalError       1  authentication, network, missing resource, a step that cannot finish
+     │    └── StepFailed        1  a step failed after its retries (the run is resumable)
+     ├── Blocked                3  preflight found an error; nothing was written
+     ├── StoppedAtRequest       4  --until / --postpone-cutover reached (resumable)
+     ├── Locked                 5  another run holds the cluster's lock
+     └── Interrupted          130  Ctrl-C, after the journal was saved
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    FAILED = 1
+    CHANGES_PENDING = 2  # plan: changes pending, none blocking
+    BLOCKED = 3
+    STOPPED = 4
+    LOCKED = 5
+    USAGE = 64
+    INTERRUPTED = 130
+
+
+class SfmigrateError(Exception):
+    exit_code: int = ExitCode.FAILED
+
+
+class UsageError(SfmigrateError):
+    """Bad input: the message is one line naming the field or argument."""
+
+    exit_code = ExitCode.USAGE
+
+
+class OperationalError(SfmigrateError):
+    """Azure (or the twin) could not be reached or refused; safe to run again."""
+
+    exit_code = ExitCode.FAILED
+
+
+class StepFailed(OperationalError):
+    def __init__(self, step: str, message: str) -> None:
+        super().__init__(f"step '{step}' failed: {message}")
+        self.step = step
+        self.reason = message
+
+
+class Blocked(SfmigrateError):
+    exit_code = ExitCode.BLOCKED
+
+
+class StoppedAtRequest(SfmigrateError):
+    exit_code = ExitCode.STOPPED
+
+
+class Locked(SfmigrateError):
+    exit_code = ExitCode.LOCKED
+
+
+class Interrupted(SfmigrateError):
+    exit_code = ExitCode.INTERRUPTED
