@@ -1,0 +1,44 @@
+"""Shared fixtures: a running Azure twin and the real SDK clients pointed at it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from migrate.emulator.twin import RunningTwin, start_twin
+from twinkit import Clients
+
+FAST = 3000.0  # simulated seconds per wall second for tests
+
+
+@pytest.fixture
+def twin_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., RunningTwin]]:
+    """Start twins on loopback; each is stopped after the test. The last one started sets the env."""
+    started: list[RunningTwin] = []
+
+    def start(scenario: str = "basic", *, env: bool = True, **kwargs: Any) -> RunningTwin:
+        kwargs.setdefault("time_scale", FAST)
+        kwargs.setdefault("state_dir", tmp_path / f"twin-{len(started)}")
+        twin = start_twin(scenario, **kwargs)
+        started.append(twin)
+        if env:
+            for key, value in twin.env.items():
+                monkeypatch.setenv(key, value)
+        return twin
+
+    yield start
+    for twin in started:
+        twin.stop()
+
+
+@pytest.fixture
+def twin(twin_factory: Callable[..., RunningTwin]) -> RunningTwin:
+    return twin_factory("basic")
+
+
+@pytest.fixture
+def clients(twin: RunningTwin) -> Clients:
+    return Clients(twin)

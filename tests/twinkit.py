@@ -1,0 +1,85 @@
+"""Test helpers for talking to a running twin the way any outside client would."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from migrate.emulator.twin import RunningTwin
+
+
+class Clients:
+    """The Azure SDK management clients, unchanged, aimed at a twin (custom endpoint + CA bundle)."""
+
+    def __init__(self, twin: RunningTwin, credential: Any = None) -> None:
+        from azure.identity import DefaultAzureCredential
+
+        self.twin = twin
+        self.credential = credential or DefaultAzureCredential()
+        self.subscription = twin.world.default_subscription
+        self.kwargs = {
+            "base_url": twin.base_url,
+            "credential_scopes": ["https://management.azure.com/.default"],
+            "connection_verify": twin.ca_bundle,
+            "polling_interval": 0.01,
+        }
+
+    def _client(self, cls: Any) -> Any:
+        return cls(self.credential, self.subscription, **self.kwargs)
+
+    @property
+    def servicefabric(self) -> Any:
+        from azure.mgmt.servicefabric import ServiceFabricManagementClient
+
+        return self._client(ServiceFabricManagementClient)
+
+    @property
+    def compute(self) -> Any:
+        from azure.mgmt.compute import ComputeManagementClient
+
+        return self._client(ComputeManagementClient)
+
+    @property
+    def keyvault(self) -> Any:
+        from azure.mgmt.keyvault import KeyVaultManagementClient
+
+        return self._client(KeyVaultManagementClient)
+
+    @property
+    def msi(self) -> Any:
+        from azure.mgmt.msi import ManagedServiceIdentityClient
+
+        return self._client(ManagedServiceIdentityClient)
+
+    @property
+    def authorization(self) -> Any:
+        from azure.mgmt.authorization import AuthorizationManagementClient
+
+        return self._client(AuthorizationManagementClient)
+
+    def certificates(self, vault_uri: str) -> Any:
+        from azure.keyvault.certificates import CertificateClient
+
+        return CertificateClient(vault_uri, self.credential, verify_challenge_resource=False, connection_verify=self.twin.ca_bundle)
+
+
+
+
+def world_json(twin: RunningTwin) -> dict[str, Any]:
+    """GET /_emulator/world through HTTPS, as any outside observer would."""
+    import json
+    import urllib.request
+    import ssl
+
+    context = ssl.create_default_context(cafile=twin.ca_bundle)
+    with urllib.request.urlopen(twin.base_url + "/_emulator/world", context=context, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def requests_json(twin: RunningTwin, since: int = 0) -> dict[str, Any]:
+    import json
+    import ssl
+    import urllib.request
+
+    context = ssl.create_default_context(cafile=twin.ca_bundle)
+    with urllib.request.urlopen(f"{twin.base_url}/_emulator/requests?since={since}", context=context, timeout=30) as response:
+        return json.loads(response.read())
