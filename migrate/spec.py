@@ -2,7 +2,10 @@
 
 Validated up front: every problem is one line naming the field path (``goal.pinnedIssuers[1]: ...``) and
 maps to exit code 64. The JSON Schema in ``plans/schema.json`` is generated from these models
-(``sfmigrate schema``).
+(:func:`write_schema`; a unit test keeps the committed copy equal to the generated one).
+
+Validators report a position below their own field by starting the message with it, ``"[2]: ..."`` or
+``"armEndpoint: ..."``; :func:`parse_plan` joins it to the field path pydantic gives.
 """
 
 from __future__ import annotations
@@ -19,23 +22,44 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .errors import UsageError
 
 API_VERSION = "sfmigrate/v1"
-_ARM_ID = re.compile(
-    r"^/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[^/]+/providers/(?P<ns>[^/]+)/(?P<type>[^/]+)/(?P<name>[^/]+)$"
-)
-_HEX40 = re.compile(r"^[0-9A-Fa-f]{40}$")
 KNOWN_CLOUDS = ("AzureCloud", "AzureChinaCloud", "AzureUSGovernment", "Custom")
+
+_GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_ARM_ID = re.compile(
+    rf"/subscriptions/{_GUID}/resourceGroups/[-\w.()]+/providers/(?P<ns>[^/\s]+)/(?P<type>[^/\s]+)/(?P<name>[^/\s]+)"
+)
+_HEX40 = re.compile(r"[0-9A-Fa-f]{40}")
+_VERSION = re.compile(r"\d{1,3}\.\d{1,3}")
+_CERT_NAME = re.compile(r"[0-9A-Za-z-]{1,127}")
+_EXTENSION_NAME = re.compile(r"[A-Za-z0-9][-\w.]{0,63}")
+_SUB_PATH = re.compile(r"(?P<sub>(?:\[\d+\]|[A-Za-z_]\w*)(?:\[\d+\]|\.[A-Za-z_]\w*)*): (?P<rest>.+)", re.S)
+_IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
+# Everything str.splitlines() breaks on: a message must stay on one line whatever the input held.
+_LINE_BREAKS = dict.fromkeys(map(ord, "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"), " ")
+_MAX_MESSAGE = 400
+
+ARM_ID_PATTERN = rf"^{_ARM_ID.pattern}$"  # for the JSON Schema (editor hints only)
+THUMBPRINT_PATTERN = r"^[0-9A-Fa-f ]{40,}$"
 
 
 class PlanFileError(UsageError):
-    """The plan file cannot be used (exit 64); the message names the file and field."""
+    """The plan file cannot be used (exit 64); the message is one line naming the file and field."""
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    """A user-supplied value, quoted, escaped and short (it goes into a one-line message)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _arm_id(value: str, namespace: str, type_: str, what: str) -> str:
-    match = _ARM_ID.match(value.strip())
+    match = _ARM_ID.fullmatch(value.strip())
     if not match:
-        raise ValueError(f"not an ARM resource id of a {what} (/subscriptions/<guid>/resourceGroups/<rg>/providers/{namespace}/{type_}/<name>)")
+        raise ValueError(
+            f"not an ARM resource id of a {what} (/subscriptions/<guid>/resourceGroups/<rg>/providers/{namespace}/{type_}/<name>)"
+        )
     if match.group("ns").lower() != namespace.lower() or match.group("type").lower() != type_.lower():
-        raise ValueError(f"must be a {namespace}/{type_} id, not {match.group('ns')}/{match.group('type')}")
+        raise ValueError(f"must be a {namespace}/{type_} id, not {_show(match.group('ns'))}/{_show(match.group('type'))}")
     return value.strip()
 
 
@@ -44,21 +68,26 @@ class _Strict(BaseModel):
 
 
 class CloudSpec(_Strict):
-    name: Literal["AzureCloud", "AzureChinaCloud", "AzureUSGovernment", "Custom"] = "AzureCloud"
+    name: Literal["AzureCloud", "AzureChinaCloud", "AzureUSGovernment", "Custom"] = Field(
+        "AzureCloud", description="The Azure cloud; Custom needs armEndpoint (this is how the Azure twin is reached)."
+    )
     armEndpoint: str | None = Field(None, description="Custom clouds: the ARM endpoint; other endpoints come from /metadata/endpoints.")
     caBundle: str | None = Field(None, description="A PEM bundle to trust for HTTPS (e.g. the Azure twin's CA).")
 
     @model_validator(mode="after")
     def _custom_needs_endpoint(self) -> "CloudSpec":
         if self.name == "Custom" and not self.armEndpoint:
-            raise ValueError("armEndpoint is required when name is Custom")
+            raise ValueError("armEndpoint: required when name is Custom")
         if self.armEndpoint and not self.armEndpoint.startswith("https://"):
-            raise ValueError("armEndpoint must be an https:// URL")
+            raise ValueError("armEndpoint: must be an https:// URL")
         return self
 
 
 class ClusterRef(_Strict):
-    id: str = Field(description="The classic cluster's resource id (Microsoft.ServiceFabric/clusters).")
+    id: str = Field(
+        description="The classic cluster's resource id (Microsoft.ServiceFabric/clusters).",
+        json_schema_extra={"pattern": ARM_ID_PATTERN},
+    )
 
     @field_validator("id")
     @classmethod
@@ -69,10 +98,17 @@ class ClusterRef(_Strict):
 
 
 class GoalSpec(_Strict):
-    vaultId: str = Field(description="Resource id of the Key Vault holding the goal certificate.")
-    certificateName: str = Field(description="The certificate's name in that vault.")
-    commonName: str | None = Field(None, description="Defaults to the certificate's subject CN, and must equal it.")
-    pinnedIssuers: list[str] = Field(default_factory=list, description="SHA-1 thumbprints of the allowed direct issuers.")
+    vaultId: str = Field(
+        description="Resource id of the Key Vault holding the goal certificate.",
+        json_schema_extra={"pattern": ARM_ID_PATTERN},
+    )
+    certificateName: str = Field(description="The certificate's name in that vault.", json_schema_extra={"pattern": r"^[0-9A-Za-z-]{1,127}$"})
+    commonName: str | None = Field(None, description="Defaults to the certificate's subject CN, and must equal it (no 'CN=' prefix).")
+    pinnedIssuers: list[str] = Field(
+        default_factory=list,
+        description="SHA-1 thumbprints of the allowed direct issuers (the goal's issuing CA, not the root).",
+        json_schema_extra={"items": {"type": "string", "pattern": THUMBPRINT_PATTERN}},
+    )
     allowUnpinnedIssuers: bool = Field(False, description="Rely on chain trust instead of pinned issuers (a warning).")
     issuerCertificates: list[str] = Field(default_factory=list, description="PEM files of issuer certificates, when AIA cannot be fetched.")
 
@@ -84,7 +120,7 @@ class GoalSpec(_Strict):
     @field_validator("certificateName")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not re.match(r"^[0-9A-Za-z-]{1,127}$", value):
+        if not _CERT_NAME.fullmatch(value):
             raise ValueError("a Key Vault certificate name has 1-127 letters, digits and dashes")
         return value
 
@@ -97,24 +133,36 @@ class GoalSpec(_Strict):
             raise ValueError("must not be empty")
         if value.strip().upper().startswith("CN="):
             raise ValueError("give the bare common name, without the 'CN=' prefix (Service Fabric matches it exactly)")
+        if any(ch in value for ch in "\r\n\t"):
+            raise ValueError("must be one line of text")
         return value.strip()
+
+    @field_validator("pinnedIssuers", mode="before")
+    @classmethod
+    def _issuers_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            raise ValueError("write a YAML list, one thumbprint per item (not a comma-separated string)")
+        return value
 
     @field_validator("pinnedIssuers")
     @classmethod
     def _issuers(cls, value: list[str]) -> list[str]:
-        clean = []
+        clean: list[str] = []
         for index, item in enumerate(value):
             candidate = item.replace(" ", "")
-            if not _HEX40.match(candidate):
-                raise ValueError(f"[{index}] '{item}' is not a 40-hex-digit SHA-1 thumbprint")
+            if not _HEX40.fullmatch(candidate):
+                raise ValueError(f"[{index}]: {_show(item)} is not a 40-hex-digit SHA-1 thumbprint (hex digits only, no colons)")
             if candidate.upper() in clean:
-                raise ValueError(f"[{index}] '{item}' is listed twice")
+                raise ValueError(f"[{index}]: {_show(item)} is listed twice (SFRP rejects duplicated issuer thumbprints)")
             clean.append(candidate.upper())
         return clean
 
 
 class IdentitySpec(_Strict):
-    id: str = Field(description="The user-assigned identity's resource id; created when absent.")
+    id: str = Field(
+        description="The user-assigned identity's resource id; created when absent.",
+        json_schema_extra={"pattern": ARM_ID_PATTERN},
+    )
 
     @field_validator("id")
     @classmethod
@@ -123,30 +171,46 @@ class IdentitySpec(_Strict):
 
 
 class KeyVaultExtensionSpec(_Strict):
-    name: str = "KVVMExtension"
+    name: str = Field("KVVMExtension", description="The extension's name on each VMSS (the Service Fabric extension's provisionAfterExtensions names it).")
     windowsVersion: str = Field("3.0", description="KeyVaultForWindows typeHandlerVersion: 1.x or 3.x (4.x is refused).")
     linuxVersion: str = Field("3.0", description="KeyVaultForLinux typeHandlerVersion: 1.x-3.x.")
-    pollingIntervalInS: int = Field(3600, ge=60, le=86400)
+    pollingIntervalInS: int = Field(3600, ge=60, le=86400, description="How often the extension polls the vault, in seconds.")
     linkOnRenewal: bool = Field(False, description="Keep false: SAN-based linking has broken clusters.")
-    requireInitialSync: bool = True
-    certificateStoreName: str = "My"
-    certificateStoreLocation: str = "LocalMachine"
-    linuxStoreLocation: str = "/var/lib/waagent/Microsoft.Azure.KeyVault.Store"
+    requireInitialSync: bool = Field(True, description="Keep true: the Service Fabric extension then starts only after certificates are installed.")
+    certificateStoreName: str = Field("My", description="Windows certificate store name.")
+    certificateStoreLocation: Literal["LocalMachine", "CurrentUser"] = Field("LocalMachine", description="Windows store location (case-sensitive).")
+    linuxStoreLocation: str = Field("/var/lib/waagent/Microsoft.Azure.KeyVault.Store", description="Linux: the directory the extension writes PEM files to.")
 
-    @field_validator("windowsVersion", "linuxVersion")
+    @field_validator("name")
     @classmethod
-    def _version(cls, value: str) -> str:
-        if not re.match(r"^\d+\.\d+$", value):
-            raise ValueError("must be a major.minor version such as 3.0")
+    def _extension_name(cls, value: str) -> str:
+        if not _EXTENSION_NAME.fullmatch(value):
+            raise ValueError("an extension name has 1-64 letters, digits, '-', '_' or '.'")
+        return value
+
+    @field_validator("windowsVersion", "linuxVersion", mode="before")
+    @classmethod
+    def _version(cls, value: Any) -> Any:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            raise ValueError(f"quote the version, e.g. '3.0' (YAML read {_show(value)} as a number)")
+        if isinstance(value, str) and not _VERSION.fullmatch(value):
+            raise ValueError("must be a major.minor version such as '3.0'")
+        return value
+
+    @field_validator("linuxStoreLocation")
+    @classmethod
+    def _linux_store(cls, value: str) -> str:
+        if not value.startswith("/") or any(ch in value for ch in "\r\n\t"):
+            raise ValueError("must be an absolute directory path")
         return value
 
 
 class CleanupSpec(_Strict):
-    removeOldSecrets: bool = Field(False, description="After conversion, remove old certificates' VMSS secrets.")
+    removeOldSecrets: bool = Field(False, description="After conversion, remove old certificates' VMSS secrets (certificates stay on existing VMs).")
 
 
 class ChecksSpec(_Strict):
-    expiryWarningDays: int = Field(30, ge=0, le=3650)
+    expiryWarningDays: int = Field(30, ge=0, le=3650, description="GOAL_EXPIRING fires when the goal certificate expires within this many days.")
 
 
 class RolloutSpec(_Strict):
@@ -160,24 +224,38 @@ class PlanSpec(_Strict):
     cluster: ClusterRef
     goal: GoalSpec
     identity: IdentitySpec
-    nodeTypes: Literal["discover"] | list[str] = "discover"
+    nodeTypes: Literal["discover"] | list[str] = Field(
+        "discover", description="'discover' (every VMSS whose Service Fabric extension points at the cluster) or a list of VMSS ids."
+    )
     keyVaultExtension: KeyVaultExtensionSpec = Field(default_factory=KeyVaultExtensionSpec)
     cleanup: CleanupSpec = Field(default_factory=CleanupSpec)
     checks: ChecksSpec = Field(default_factory=ChecksSpec)
     rollout: RolloutSpec = Field(default_factory=RolloutSpec)
 
-    @field_validator("nodeTypes")
+    @field_validator("nodeTypes", mode="before")
     @classmethod
     def _node_types(cls, value: Any) -> Any:
-        if isinstance(value, list):
-            if not value:
-                raise ValueError("list at least one VMSS id, or use 'discover'")
-            for index, item in enumerate(value):
-                try:
-                    _arm_id(item, "Microsoft.Compute", "virtualMachineScaleSets", "virtual machine scale set")
-                except ValueError as exc:
-                    raise ValueError(f"[{index}] {exc}") from None
-        return value
+        # One clear message instead of one per union member (pydantic reports both).
+        if isinstance(value, str):
+            if value != "discover":
+                raise ValueError("use 'discover' or a list of VMSS resource ids")
+            return value
+        if not isinstance(value, list):
+            raise ValueError("use 'discover' or a list of VMSS resource ids")
+        if not value:
+            raise ValueError("list at least one VMSS id, or use 'discover'")
+        seen: set[str] = set()
+        for index, item in enumerate(value):
+            if not isinstance(item, str):
+                raise ValueError(f"[{index}]: must be a VMSS resource id (text)")
+            try:
+                _arm_id(item, "Microsoft.Compute", "virtualMachineScaleSets", "virtual machine scale set")
+            except ValueError as exc:
+                raise ValueError(f"[{index}]: {exc}") from None
+            if item.strip().lower() in seen:
+                raise ValueError(f"[{index}]: listed twice")
+            seen.add(item.strip().lower())
+        return [item.strip() for item in value]
 
     @model_validator(mode="after")
     def _issuers_required(self) -> "PlanSpec":
@@ -190,53 +268,83 @@ class PlanSpec(_Strict):
         return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]
 
 
+# -- errors as one line ---------------------------------------------------------------------------------
+def _one_line(text: str) -> str:
+    text = text.translate(_LINE_BREAKS)
+    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."
+
+
+def _key(part: Any) -> str:
+    """One step of a field path: ``.name`` for plain names, ``['odd key']`` otherwise."""
+    if isinstance(part, str) and _IDENTIFIER.fullmatch(part):
+        return f".{part}"
+    return f"[{_show(part)}]"
+
+
 def _field_path(location: tuple[Any, ...]) -> str:
     out = ""
     for part in location:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part in ("function-after", "function-before", "literal['discover']", "list[str]") or str(part).startswith("function-"):
-            continue
-        else:
-            out += f".{part}" if out else str(part)
-    return out
+        out += f"[{part}]" if isinstance(part, int) and not isinstance(part, bool) else _key(part)
+    return out.lstrip(".")
 
 
-def _message(error: dict[str, Any]) -> str:
+def _describe(error: dict[str, Any]) -> tuple[str, str]:
+    """(field path, message) for pydantic's first error."""
+    location = tuple(error.get("loc") or ())
+    kind = error.get("type")
+    if kind == "invalid_key":  # a mapping key that is not text (YAML: `1: x`, `~: x`, `2024-01-01: x`)
+        return _field_path(location[:-1]), f"field name {_show(location[-1] if location else None)} is not text"
+    path = _field_path(location)
+    if kind == "extra_forbidden":
+        return path, "unknown field (check its spelling)"
+    if kind == "missing":
+        return path, "required field is missing"
     message = str(error.get("msg", "invalid"))
     for prefix in ("Value error, ", "Assertion failed, "):
         if message.startswith(prefix):
             message = message[len(prefix):]
-    if error.get("type") == "extra_forbidden":
-        return "unknown field (check its spelling)"
-    if error.get("type") == "missing":
-        return "required field is missing"
-    return message
+    sub = _SUB_PATH.fullmatch(message)
+    if sub:
+        extra = sub.group("sub")
+        path = f"{path}{extra}" if extra.startswith("[") else (f"{path}.{extra}" if path else extra)
+        message = sub.group("rest")
+    return path, message
 
 
 def parse_plan(text: str, source: str = "plan file") -> PlanSpec:
     """Parse and validate a plan file's text; raise :class:`PlanFileError` with one line."""
     try:
+        return _parse(text, source)
+    except PlanFileError as exc:
+        raise PlanFileError(_one_line(str(exc))) from None
+
+
+def _parse(text: str, source: str) -> PlanSpec:
+    try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise PlanFileError(f"{source}: not valid YAML{where}: {getattr(exc, 'problem', None) or 'syntax error'}") from None
-    except Exception as exc:  # yaml can raise other errors on pathological input
-        raise PlanFileError(f"{source}: not valid YAML: {type(exc).__name__}") from None
+        reason = getattr(exc, "problem", None) or getattr(exc, "reason", None) or "syntax error"
+        raise PlanFileError(f"{source}: not valid YAML{where}: {reason}") from None
+    except RecursionError:
+        raise PlanFileError(f"{source}: not valid YAML: nested too deeply") from None
+    except Exception as exc:  # yaml's constructors can raise plain errors (e.g. an int over Python's digit limit)
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        raise PlanFileError(f"{source}: not valid YAML: {type(exc).__name__}{': ' + detail if detail else ''}") from None
     if not isinstance(data, dict):
         raise PlanFileError(f"{source}: a plan file is a YAML mapping starting with 'apiVersion: {API_VERSION}'")
-    if data.get("apiVersion") != API_VERSION:
-        raise PlanFileError(f"{source}: apiVersion: must be '{API_VERSION}' (got {data.get('apiVersion')!r})")
+    if "apiVersion" not in data:
+        raise PlanFileError(f"{source}: apiVersion: required field is missing (must be '{API_VERSION}')")
+    if data["apiVersion"] != API_VERSION:
+        raise PlanFileError(f"{source}: apiVersion: must be '{API_VERSION}' (got {_show(data['apiVersion'])})")
     try:
         return PlanSpec.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        path = _field_path(tuple(error["loc"]))
-        message = _message(error)
-        if not path and ":" in message:
-            raise PlanFileError(f"{source}: {message}") from None
+        path, message = _describe(exc.errors()[0])
         raise PlanFileError(f"{source}: {path or '(top level)'}: {message}") from None
+    except RecursionError:  # a self-referencing YAML anchor inside a field pydantic walks
+        raise PlanFileError(f"{source}: a value refers to itself (YAML anchor loop)") from None
 
 
 def load_plan(path: str | Path) -> PlanSpec:
@@ -260,3 +368,16 @@ def json_schema() -> dict[str, Any]:
     schema["$id"] = "https://sfmigrate.dev/schema/plan-v1.json"
     schema["title"] = "sfmigrate plan file (apiVersion sfmigrate/v1)"
     return schema
+
+
+def schema_text() -> str:
+    """The JSON Schema as committed in ``plans/schema.json`` (stable formatting, trailing newline)."""
+    return json.dumps(json_schema(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def write_schema(path: str | Path) -> Path:
+    """Write the plan file's JSON Schema (``python -c "from migrate.spec import write_schema; write_schema('plans/schema.json')"``)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(schema_text(), encoding="utf-8")
+    return target
