@@ -63,3 +63,28 @@ class Locked(SfmigrateError):
 
 class Interrupted(SfmigrateError):
     exit_code = ExitCode.INTERRUPTED
+
+
+class NotFound(OperationalError):
+    """Azure answered 404 for a resource the migration needs."""
+
+    def __init__(self, resource_id: str, message: str) -> None:
+        super().__init__(message)
+        self.resource_id = resource_id
+
+
+class PermissionDenied(OperationalError):
+    """Azure answered 403: the caller lacks a role or an access policy."""
+
+    def __init__(self, resource_id: str, message: str) -> None:
+        super().__init__(message)
+        self.resource_id = resource_id
+
+
+class AzureRequestFailed(OperationalError):
+    """Any other refusal from Azure, with its status and error code."""
+
+    def __init__(self, message: str, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code

@@ -1,0 +1,55 @@
+"""Credential choice: AzurePipelinesCredential inside an Azure DevOps service-connection step, otherwise
+DefaultAzureCredential. CLI-based tokens expire during long upgrades in pipelines (research/peers.md §4.3),
+while the pipelines credential fetches a fresh federated assertion whenever it needs a token.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Mapping
+
+from .endpoints import CloudEndpoints
+
+log = logging.getLogger("sfmigrate")
+
+PIPELINE_VARIABLES = (
+    "SYSTEM_OIDCREQUESTURI",
+    "AZURESUBSCRIPTION_SERVICE_CONNECTION_ID",
+    "AZURESUBSCRIPTION_CLIENT_ID",
+    "AZURESUBSCRIPTION_TENANT_ID",
+)
+
+
+def choose_credential(cloud: CloudEndpoints, env: Mapping[str, str] | None = None) -> tuple[Any, str]:
+    """The credential to use and a description of the choice (never a secret)."""
+    env = os.environ if env is None else env
+    common: dict[str, Any] = {}
+    if cloud.ca_bundle:
+        common["connection_verify"] = cloud.ca_bundle
+    if all(env.get(v) for v in PIPELINE_VARIABLES):
+        from azure.identity import AzurePipelinesCredential
+
+        token = env.get("SYSTEM_ACCESSTOKEN")
+        if not token:
+            from ..errors import UsageError
+
+            raise UsageError(
+                "SYSTEM_ACCESSTOKEN: the pipeline step must map it (env: SYSTEM_ACCESSTOKEN: $(System.AccessToken)) "
+                "so AzurePipelinesCredential can request federated tokens"
+            )
+        authority = env.get("AZURE_AUTHORITY_HOST") or (cloud.authority if cloud.custom else None)
+        if authority:
+            common["authority"] = authority
+        credential = AzurePipelinesCredential(
+            tenant_id=env["AZURESUBSCRIPTION_TENANT_ID"],
+            client_id=env["AZURESUBSCRIPTION_CLIENT_ID"],
+            service_connection_id=env["AZURESUBSCRIPTION_SERVICE_CONNECTION_ID"],
+            system_access_token=token,
+            **common,
+        )
+        return credential, f"AzurePipelinesCredential (service connection {env['AZURESUBSCRIPTION_SERVICE_CONNECTION_ID']})"
+    from azure.identity import DefaultAzureCredential
+
+    pinned = env.get("AZURE_TOKEN_CREDENTIALS")
+    return DefaultAzureCredential(**common), "DefaultAzureCredential" + (f" (AZURE_TOKEN_CREDENTIALS={pinned})" if pinned else "")

@@ -1,0 +1,68 @@
+"""Which cloud: ARM endpoint, token audience, authority and Key Vault scope.
+
+Public clouds are known; a Custom cloud (Azure Stack Hub, or the Azure twin) is discovered from
+``{armEndpoint}/metadata/endpoints``, trusting the plan's CA bundle when one is given.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+from ..errors import OperationalError
+from ..spec import CloudSpec
+
+
+@dataclass(frozen=True)
+class CloudEndpoints:
+    name: str
+    arm: str  # no trailing slash
+    arm_scope: str
+    authority: str  # https://login.microsoftonline.com
+    keyvault_scope: str
+    ca_bundle: str | None = None
+
+    @property
+    def custom(self) -> bool:
+        return self.name == "Custom"
+
+
+PUBLIC = {
+    "AzureCloud": CloudEndpoints(
+        "AzureCloud", "https://management.azure.com", "https://management.azure.com/.default",
+        "https://login.microsoftonline.com", "https://vault.azure.net/.default",
+    ),
+    "AzureChinaCloud": CloudEndpoints(
+        "AzureChinaCloud", "https://management.chinacloudapi.cn", "https://management.chinacloudapi.cn/.default",
+        "https://login.chinacloudapi.cn", "https://vault.azure.cn/.default",
+    ),
+    "AzureUSGovernment": CloudEndpoints(
+        "AzureUSGovernment", "https://management.usgovcloudapi.net", "https://management.usgovcloudapi.net/.default",
+        "https://login.microsoftonline.us", "https://vault.usgovcloudapi.net/.default",
+    ),
+}
+
+
+def resolve_cloud(spec: CloudSpec) -> CloudEndpoints:
+    if spec.name != "Custom":
+        known = PUBLIC[spec.name]
+        return CloudEndpoints(known.name, known.arm, known.arm_scope, known.authority, known.keyvault_scope, spec.caBundle)
+    assert spec.armEndpoint
+    arm = spec.armEndpoint.rstrip("/")
+    url = f"{arm}/metadata/endpoints?api-version=2019-05-01"
+    context = ssl.create_default_context(cafile=spec.caBundle) if spec.caBundle else ssl.create_default_context()
+    try:
+        with urllib.request.urlopen(url, context=context, timeout=30) as response:  # noqa: S310 - https only (spec check)
+            metadata = json.loads(response.read())
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise OperationalError(f"cloud.armEndpoint: cannot read {url}: {getattr(exc, 'reason', exc)}") from None
+    if isinstance(metadata, list):
+        metadata = metadata[0] if metadata else {}
+    authentication = metadata.get("authentication") or {}
+    audiences = authentication.get("audiences") or [arm + "/"]
+    login = str(authentication.get("loginEndpoint") or "https://login.microsoftonline.com/").rstrip("/")
+    vault_dns = str((metadata.get("suffixes") or {}).get("keyVaultDns") or "vault.azure.net").lstrip(".")
+    return CloudEndpoints("Custom", arm, audiences[0].rstrip("/") + "/.default", login, f"https://{vault_dns}/.default", spec.caBundle)

@@ -1,0 +1,388 @@
+"""The Azure gateway: the only module that calls azure-mgmt-* and azure-keyvault-certificates.
+
+Reads come back as the raw JSON ARM sent (what the planner diffs and what a full PUT sends back);
+writes send raw JSON bytes, so no SDK model drops a property it does not know. Every long-running
+operation reports its status URL as soon as the first response arrives, so the journal can record it and a
+resumed run can re-attach instead of re-sending (issue 5). Errors leave here as ``migrate.errors`` types.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+from azure.core.pipeline.policies import SansIOHTTPPolicy
+from azure.core.rest import HttpRequest
+
+from ..errors import AzureRequestFailed, NotFound, OperationalError, PermissionDenied
+from .endpoints import CloudEndpoints
+
+OperationCallback = Callable[[str], None]
+API = {
+    "servicefabric": "2021-06-01",
+}
+
+
+@dataclass
+class RequestStats:
+    """What this process sent (per method), for reports and the bench's request accounting."""
+
+    by_method: dict[str, int] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def count(self, method: str) -> None:
+        with self.lock:
+            self.by_method[method] = self.by_method.get(method, 0) + 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_method.values())
+
+    @property
+    def mutating(self) -> int:
+        return sum(n for m, n in self.by_method.items() if m in {"PUT", "PATCH", "POST", "DELETE"})
+
+
+class _Accounting(SansIOHTTPPolicy):  # type: ignore[misc]
+    def __init__(self, stats: RequestStats) -> None:
+        super().__init__()
+        self.stats = stats
+
+    def on_request(self, request: Any) -> None:
+        self.stats.count(request.http_request.method.upper())
+
+
+def _id_parts(resource_id: str) -> tuple[str, str, str]:
+    parts = [p for p in resource_id.split("/") if p]
+    return parts[1], parts[3], parts[-1]  # subscription, resource group, name
+
+
+def translate(exc: Exception, resource_id: str = "") -> OperationalError:
+    """An SDK/transport exception as a migrate error (httpx-style mapping at the boundary)."""
+    if isinstance(exc, ResourceNotFoundError):
+        return NotFound(resource_id, f"not found: {resource_id} ({_error_text(exc)})")
+    if isinstance(exc, ClientAuthenticationError):
+        if getattr(exc, "status_code", None) == 403:
+            return PermissionDenied(resource_id, f"permission denied on {resource_id}: {_error_text(exc)}")
+        return OperationalError(f"authentication failed: {_error_text(exc)}")
+    if isinstance(exc, HttpResponseError):
+        status = exc.status_code
+        if status == 403:
+            return PermissionDenied(resource_id, f"permission denied on {resource_id}: {_error_text(exc)}")
+        if status == 404:
+            return NotFound(resource_id, f"not found: {resource_id} ({_error_text(exc)})")
+        code = getattr(getattr(exc, "error", None), "code", None)
+        return AzureRequestFailed(f"{resource_id}: {_error_text(exc)}", status, code)
+    if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
+        return OperationalError(f"network error talking to Azure: {exc}")
+    from azure.identity import CredentialUnavailableError
+
+    if isinstance(exc, CredentialUnavailableError):
+        return OperationalError(f"no credential available: {str(exc).splitlines()[0]}")
+    return OperationalError(f"{type(exc).__name__}: {exc}")
+
+
+def _error_text(exc: Exception) -> str:
+    error = getattr(exc, "error", None)
+    if error is not None and getattr(error, "code", None):
+        return f"{error.code}: {error.message}"
+    message = getattr(exc, "message", None) or str(exc)
+    return message.splitlines()[0][:400]
+
+
+@contextmanager
+def azure_errors(resource_id: str = "") -> Iterator[None]:
+    try:
+        yield
+    except (HttpResponseError, ServiceRequestError, ServiceResponseError) as exc:
+        raise translate(exc, resource_id) from exc
+    except Exception as exc:  # credential errors come in several classes
+        from azure.identity import CredentialUnavailableError
+
+        if isinstance(exc, CredentialUnavailableError):
+            raise translate(exc, resource_id) from exc
+        raise
+
+
+def _raw(pipeline_response: Any, deserialized: Any, headers: Any) -> Any:
+    body = pipeline_response.http_response.text()
+    return json.loads(body) if body else None
+
+
+def _as_raw(model: Any) -> dict[str, Any]:
+    """SDK model -> REST JSON (compute 39 models are mappings; msrest models serialise)."""
+    if hasattr(model, "as_dict") and not hasattr(model, "serialize"):
+        return dict(model.as_dict())
+    return dict(model.serialize(keep_readonly=True))
+
+
+class Gateway:
+    def __init__(
+        self,
+        cloud: CloudEndpoints,
+        credential: Any,
+        *,
+        poll_interval: float = 10.0,
+        retry_backoff: float | None = None,
+    ) -> None:
+        self.cloud = cloud
+        self.credential = credential
+        self.poll_interval = poll_interval
+        self.stats = RequestStats()
+        self._retry_backoff = retry_backoff
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+
+    # -- clients ------------------------------------------------------------------------------------
+    def _kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "base_url": self.cloud.arm,
+            "credential_scopes": [self.cloud.arm_scope],
+            "polling_interval": self.poll_interval,
+            # A fresh list per client: azure-mgmt-core appends to it in place (research/emulation.md §1).
+            "per_call_policies": [_Accounting(self.stats)],
+        }
+        if self.cloud.ca_bundle:
+            kwargs["connection_verify"] = self.cloud.ca_bundle
+        if self._retry_backoff is not None:
+            kwargs["retry_backoff_factor"] = self._retry_backoff
+        return kwargs
+
+    def _client(self, kind: str, subscription: str) -> Any:
+        key = (kind, subscription.lower())
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = self._build(kind, subscription)
+            return self._clients[key]
+
+    def _build(self, kind: str, subscription: str) -> Any:
+        if kind == "compute":
+            from azure.mgmt.compute import ComputeManagementClient as Client
+        elif kind == "servicefabric":
+            from azure.mgmt.servicefabric import ServiceFabricManagementClient as Client  # type: ignore[no-redef]
+        elif kind == "keyvault":
+            from azure.mgmt.keyvault import KeyVaultManagementClient as Client  # type: ignore[no-redef]
+        elif kind == "msi":
+            from azure.mgmt.msi import ManagedServiceIdentityClient as Client  # type: ignore[no-redef]
+        elif kind == "authorization":
+            from azure.mgmt.authorization import AuthorizationManagementClient as Client  # type: ignore[no-redef]
+        else:  # pragma: no cover - programming error
+            raise ValueError(kind)
+        return Client(self.credential, subscription, **self._kwargs())
+
+    def certificates(self, vault_uri: str) -> Any:
+        key = ("certificates", vault_uri.lower())
+        with self._lock:
+            if key not in self._clients:
+                from azure.keyvault.certificates import CertificateClient
+
+                kwargs: dict[str, Any] = {"per_call_policies": [_Accounting(self.stats)]}
+                if self.cloud.ca_bundle:
+                    kwargs["connection_verify"] = self.cloud.ca_bundle
+                if self._retry_backoff is not None:
+                    kwargs["retry_backoff_factor"] = self._retry_backoff
+                # A custom cloud's vaults are not *.vault.azure.net: the challenge resource cannot match
+                # the host, so its verification is off there (and only there; docs/twin.md).
+                self._clients[key] = CertificateClient(
+                    vault_uri, self.credential, verify_challenge_resource=not self.cloud.custom, **kwargs
+                )
+            return self._clients[key]
+
+    # -- reads (raw JSON) ---------------------------------------------------------------------------
+    def get_cluster(self, cluster_id: str) -> dict[str, Any]:
+        sub, group, name = _id_parts(cluster_id)
+        with azure_errors(cluster_id):
+            return self._client("servicefabric", sub).clusters.get(group, name, cls=_raw)
+
+    def get_scale_set(self, vmss_id: str) -> dict[str, Any]:
+        sub, group, name = _id_parts(vmss_id)
+        with azure_errors(vmss_id):
+            return self._client("compute", sub).virtual_machine_scale_sets.get(group, name, cls=_raw)
+
+    def list_scale_sets(self, subscription: str) -> list[dict[str, Any]]:
+        with azure_errors(f"/subscriptions/{subscription}"):
+            return [_as_raw(m) for m in self._client("compute", subscription).virtual_machine_scale_sets.list_all()]
+
+    def list_instances(self, vmss_id: str) -> list[dict[str, Any]]:
+        sub, group, name = _id_parts(vmss_id)
+        with azure_errors(vmss_id):
+            vms = self._client("compute", sub).virtual_machine_scale_set_vms.list(group, name, expand="instanceView")
+            return [_as_raw(m) for m in vms]
+
+    def get_vault(self, vault_id: str) -> dict[str, Any]:
+        sub, group, name = _id_parts(vault_id)
+        with azure_errors(vault_id):
+            return self._client("keyvault", sub).vaults.get(group, name, cls=_raw)
+
+    def get_identity(self, identity_id: str) -> dict[str, Any] | None:
+        sub, group, name = _id_parts(identity_id)
+        try:
+            with azure_errors(identity_id):
+                return self._client("msi", sub).user_assigned_identities.get(group, name, cls=_raw)
+        except NotFound:
+            return None
+
+    def list_role_assignments(self, scope: str, principal_id: str | None = None) -> list[dict[str, Any]]:
+        sub = [p for p in scope.split("/") if p][1]
+        query = f"principalId eq '{principal_id}'" if principal_id else None
+        with azure_errors(scope):
+            found = self._client("authorization", sub).role_assignments.list_for_scope(scope, filter=query)
+            return [_as_raw(m) for m in found]
+
+    def get_certificate(self, vault_uri: str, name: str) -> Any:
+        with azure_errors(f"{vault_uri}certificates/{name}"):
+            return self.certificates(vault_uri).get_certificate(name)
+
+    def get_certificate_version(self, vault_uri: str, name: str, version: str) -> Any:
+        with azure_errors(f"{vault_uri}certificates/{name}/{version}"):
+            return self.certificates(vault_uri).get_certificate_version(name, version)
+
+    def list_certificates(self, vault_uri: str) -> list[Any]:
+        with azure_errors(f"{vault_uri}certificates"):
+            return list(self.certificates(vault_uri).list_properties_of_certificates())
+
+    def fetch_public(self, url: str) -> bytes:
+        """GET public material (an issuer certificate at its AIA URL); no credentials are sent."""
+        from azure.core.pipeline.transport import RequestsTransport
+
+        transport = RequestsTransport(connection_verify=self.cloud.ca_bundle or True)
+        with transport:
+            response = transport.send(HttpRequest("GET", url), connection_timeout=15, read_timeout=30)
+            if response.status_code != 200:
+                raise OperationalError(f"GET {url} answered {response.status_code}")
+            return response.body()
+
+    # -- writes -------------------------------------------------------------------------------------
+    def put_identity(self, identity_id: str, location: str) -> dict[str, Any]:
+        sub, group, name = _id_parts(identity_id)
+        body = json.dumps({"location": location, "tags": {"createdBy": "sfmigrate"}}).encode()
+        with azure_errors(identity_id):
+            return self._client("msi", sub).user_assigned_identities.create_or_update(
+                group, name, body, content_type="application/json", cls=_raw
+            )
+
+    def add_access_policy(self, vault_id: str, tenant_id: str, object_id: str, secrets: list[str]) -> dict[str, Any]:
+        sub, group, name = _id_parts(vault_id)
+        body = {"properties": {"accessPolicies": [{"tenantId": tenant_id, "objectId": object_id, "permissions": {"secrets": secrets}}]}}
+        with azure_errors(vault_id):
+            return self._client("keyvault", sub).vaults.update_access_policy(
+                group, name, "add", json.dumps(body).encode(), content_type="application/json", cls=_raw
+            )
+
+    def patch_vault(self, vault_id: str, properties: dict[str, Any]) -> dict[str, Any]:
+        sub, group, name = _id_parts(vault_id)
+        with azure_errors(vault_id):
+            return self._client("keyvault", sub).vaults.update(
+                group, name, json.dumps({"properties": properties}).encode(), content_type="application/json", cls=_raw
+            )
+
+    def create_role_assignment(self, scope: str, name: str, role_definition_id: str, principal_id: str) -> dict[str, Any]:
+        sub = [p for p in scope.split("/") if p][1]
+        body = {"properties": {"roleDefinitionId": role_definition_id, "principalId": principal_id, "principalType": "ServicePrincipal"}}
+        with azure_errors(scope):
+            return self._client("authorization", sub).role_assignments.create(
+                scope, name, json.dumps(body).encode(), content_type="application/json", cls=_raw
+            )
+
+    def put_scale_set(self, vmss_id: str, body: dict[str, Any], on_operation: OperationCallback) -> dict[str, Any]:
+        sub, group, name = _id_parts(vmss_id)
+        with azure_errors(vmss_id):
+            poller = self._client("compute", sub).virtual_machine_scale_sets.begin_create_or_update(
+                group, name, json.dumps(body).encode(), content_type="application/json", cls=_raw,
+                raw_response_hook=_first_operation_url(on_operation),
+            )
+            return poller.result()
+
+    def update_instances(self, vmss_id: str, instance_ids: list[str], on_operation: OperationCallback) -> None:
+        sub, group, name = _id_parts(vmss_id)
+        with azure_errors(vmss_id):
+            poller = self._client("compute", sub).virtual_machine_scale_sets.begin_update_instances(
+                group, name, json.dumps({"instanceIds": instance_ids}).encode(), content_type="application/json",
+                raw_response_hook=_first_operation_url(on_operation),
+            )
+            poller.result()
+
+    def patch_cluster(self, cluster_id: str, body: dict[str, Any], on_operation: OperationCallback) -> dict[str, Any]:
+        sub, group, name = _id_parts(cluster_id)
+        with azure_errors(cluster_id):
+            poller = self._client("servicefabric", sub).clusters.begin_update(
+                group, name, json.dumps(body).encode(), content_type="application/json", cls=_raw,
+                raw_response_hook=_first_operation_url(on_operation),
+            )
+            return poller.result()
+
+    def put_cluster(self, cluster_id: str, body: dict[str, Any], on_operation: OperationCallback) -> dict[str, Any]:
+        sub, group, name = _id_parts(cluster_id)
+        with azure_errors(cluster_id):
+            poller = self._client("servicefabric", sub).clusters.begin_create_or_update(
+                group, name, json.dumps(body).encode(), content_type="application/json", cls=_raw,
+                raw_response_hook=_first_operation_url(on_operation),
+            )
+            return poller.result()
+
+    # -- re-attaching to an operation a previous run started ----------------------------------------
+    def wait_operation(self, url: str, resource_id: str, timeout: float = 6 * 3600) -> None:
+        """Poll an ARM status URL (Azure-AsyncOperation or Location) until it is done; raise if it failed."""
+        sub = _id_parts(resource_id)[0]
+        client = self._client("compute", sub)
+        deadline = time.monotonic() + timeout
+        while True:
+            with azure_errors(resource_id):
+                response = client.send_request(HttpRequest("GET", url))
+            status = response.status_code
+            body: Any = None
+            try:
+                body = response.json() if response.text() else None
+            except ValueError:
+                body = None
+            if status == 202 or (isinstance(body, dict) and str(body.get("status", "")).lower() in {"inprogress", "running", "accepted"}):
+                if time.monotonic() > deadline:
+                    raise OperationalError(f"{resource_id}: the operation at {url} did not finish in time")
+                time.sleep(retry_after(response.headers, self.poll_interval))
+                continue
+            if status >= 400 or (isinstance(body, dict) and str(body.get("status", "")).lower() in {"failed", "canceled"}):
+                error = (body or {}).get("error") if isinstance(body, dict) else None
+                message = f"{error.get('code')}: {error.get('message')}" if isinstance(error, dict) else f"HTTP {status}"
+                if status == 404:
+                    raise NotFound(resource_id, f"the operation a previous run started is unknown ({url})")
+                raise AzureRequestFailed(f"{resource_id}: operation failed: {message}", status, (error or {}).get("code") if isinstance(error, dict) else None)
+            return
+
+
+def retry_after(headers: Any, default: float) -> float:
+    """Seconds to wait, from ``retry-after-ms`` / ``x-ms-retry-after-ms`` / ``Retry-After``."""
+    for name, scale in (("retry-after-ms", 0.001), ("x-ms-retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value:
+            try:
+                return max(0.0, float(value) * scale)
+            except ValueError:
+                continue
+    return default
+
+
+def _first_operation_url(callback: OperationCallback) -> Callable[[Any], None]:
+    """A raw_response_hook that reports the operation URL of the first (initial) response only."""
+    seen = {"done": False}
+
+    def hook(response: Any) -> None:
+        if seen["done"] or response.http_response.status_code >= 400:
+            return  # a throttled or failed attempt the retry policy will repeat
+        seen["done"] = True
+        headers = response.http_response.headers
+        url = headers.get("Azure-AsyncOperation") or headers.get("Location")
+        if url:
+            callback(url)
+
+    return hook

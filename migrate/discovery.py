@@ -1,0 +1,316 @@
+"""Discovery: observe the cluster and everything its migration touches. GET requests only.
+
+The goal certificate is read through the certificates API (public part: ``cer``, policy), never through
+``/secrets`` (DESIGN §2). Independent reads run concurrently. Missing or forbidden resources become
+``Problem`` entries (RESOURCE_NOT_FOUND / PERMISSION_DENIED findings); transport and authentication
+failures raise, because nothing can be planned without them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+from urllib.parse import urlsplit
+
+from .cloud.gateway import Gateway
+from .errors import NotFound, PermissionDenied
+from .snapshot import (
+    ClusterView, ExtensionView, GoalView, IdentityView, InstanceView, KnownCertificate, NodeTypeView, Problem,
+    RoleAssignmentView, SecretRef, Snapshot, VaultCertificateView, VaultView,
+)
+from .spec import PlanSpec
+from .transforms import SF_TYPES, is_linux
+from .x509 import facts, is_issued_by, thumbprint_of
+
+T = TypeVar("T")
+MAX_VAULT_CERTIFICATES = 200
+
+
+def _observe(snapshot: Snapshot, resource_id: str, read: Callable[[], T]) -> T | None:
+    try:
+        return read()
+    except NotFound as exc:
+        snapshot.problems.append(Problem("RESOURCE_NOT_FOUND", resource_id, str(exc)))
+    except PermissionDenied as exc:
+        snapshot.problems.append(Problem("PERMISSION_DENIED", resource_id, str(exc)))
+    return None
+
+
+def cluster_view(raw: dict[str, Any]) -> ClusterView:
+    properties = raw.get("properties") or {}
+    certificate = properties.get("certificate") or {}
+    common = properties.get("certificateCommonNames") or {}
+    reverse = properties.get("reverseProxyCertificate") or {}
+    reverse_common = properties.get("reverseProxyCertificateCommonNames") or {}
+    return ClusterView(
+        id=raw.get("id", ""),
+        name=raw.get("name", ""),
+        location=raw.get("location", ""),
+        cluster_state=properties.get("clusterState", ""),
+        provisioning_state=properties.get("provisioningState", ""),
+        code_version=properties.get("clusterCodeVersion"),
+        cluster_endpoint=properties.get("clusterEndpoint"),
+        thumbprint=(certificate.get("thumbprint") or "").upper() or None,
+        thumbprint_secondary=(certificate.get("thumbprintSecondary") or "").upper() or None,
+        common_names=list(common.get("commonNames") or []),
+        x509_store_name=str(certificate.get("x509StoreName") or common.get("x509StoreName") or "My"),
+        reverse_proxy_thumbprint=(reverse.get("thumbprint") or "").upper() or None,
+        reverse_proxy_common_names=list(reverse_common.get("commonNames") or []),
+        node_type_names=[n.get("name", "") for n in properties.get("nodeTypes") or []],
+        raw=raw,
+    )
+
+
+def _extension_view(raw: dict[str, Any]) -> ExtensionView:
+    properties = raw.get("properties") or {}
+    return ExtensionView(
+        name=raw.get("name", ""),
+        publisher=properties.get("publisher", ""),
+        type=properties.get("type", ""),
+        type_handler_version=str(properties.get("typeHandlerVersion", "")),
+        settings=properties.get("settings") or {},
+        provision_after=list(properties.get("provisionAfterExtensions") or []),
+        auto_upgrade_minor_version=properties.get("autoUpgradeMinorVersion"),
+        enable_automatic_upgrade=properties.get("enableAutomaticUpgrade"),
+    )
+
+
+def _instance_view(raw: dict[str, Any]) -> InstanceView:
+    properties = raw.get("properties") or {}
+    view = properties.get("instanceView") or {}
+    statuses = {}
+    for extension in view.get("extensions") or []:
+        first = (extension.get("statuses") or [{}])[0]
+        statuses[extension.get("name", "")] = {"code": first.get("code", ""), "message": first.get("message", "")}
+    return InstanceView(
+        instance_id=str(raw.get("instanceId", "")),
+        name=raw.get("name", ""),
+        latest_model_applied=bool(properties.get("latestModelApplied")),
+        provisioning_state=properties.get("provisioningState", ""),
+        update_domain=view.get("platformUpdateDomain"),
+        extension_statuses=statuses,
+    )
+
+
+def node_type_view(raw: dict[str, Any], instances: list[dict[str, Any]]) -> NodeTypeView:
+    properties = raw.get("properties") or {}
+    profile = properties.get("virtualMachineProfile") or {}
+    identity = raw.get("identity") or {}
+    extensions = [_extension_view(e) for e in (profile.get("extensionProfile") or {}).get("extensions") or []]
+    sf = next((e for e in extensions if e.type in SF_TYPES), None)
+    return NodeTypeView(
+        vmss_id=raw.get("id", ""),
+        name=raw.get("name", ""),
+        node_type_ref=(sf.settings.get("nodeTypeRef") if sf else None),
+        os="linux" if is_linux(dict(raw)) else "windows",
+        upgrade_mode=str((properties.get("upgradePolicy") or {}).get("mode") or "Manual"),
+        capacity=int((raw.get("sku") or {}).get("capacity") or 0),
+        location=raw.get("location", ""),
+        identity_type=identity.get("type"),
+        user_assigned_identities=list((identity.get("userAssignedIdentities") or {}).keys()),
+        secrets=[
+            SecretRef((group.get("sourceVault") or {}).get("id", ""), c.get("certificateUrl", ""), c.get("certificateStore"))
+            for group in (profile.get("osProfile") or {}).get("secrets") or []
+            for c in group.get("vaultCertificates") or []
+        ],
+        extensions=extensions,
+        instances=[_instance_view(i) for i in instances],
+        raw=raw,
+    )
+
+
+def _joins(raw: dict[str, Any], endpoint: str) -> bool:
+    for extension in ((raw.get("properties") or {}).get("virtualMachineProfile") or {}).get("extensionProfile", {}).get("extensions") or []:
+        properties = extension.get("properties") or {}
+        if properties.get("type") in SF_TYPES:
+            cluster_endpoint = str((properties.get("settings") or {}).get("clusterEndpoint") or "")
+            if cluster_endpoint.rstrip("/").lower() == endpoint.rstrip("/").lower():
+                return True
+    return False
+
+
+def _split_secret_url(url: str) -> tuple[str, str, str | None] | None:
+    """``https://vault/secrets/name/version`` -> (vault uri, name, version)."""
+    parts = urlsplit(url)
+    segments = [s for s in parts.path.split("/") if s]
+    if len(segments) < 2 or segments[0].lower() != "secrets":
+        return None
+    return f"{parts.scheme}://{parts.netloc}/", segments[1], segments[2] if len(segments) > 2 else None
+
+
+class Discovery:
+    def __init__(self, gateway: Gateway, spec: PlanSpec, now: dt.datetime | None = None, workers: int = 8) -> None:
+        self.gateway = gateway
+        self.spec = spec
+        self.snapshot = Snapshot(taken_at=now or dt.datetime.now(dt.timezone.utc))
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="discovery")
+
+    def run(self) -> Snapshot:
+        try:
+            self._run()
+        finally:
+            self.pool.shutdown(wait=True)
+        return self.snapshot
+
+    def _run(self) -> None:
+        spec, gateway, snap = self.spec, self.gateway, self.snapshot
+        cluster_id, vault_id, identity_id = spec.cluster.id, spec.goal.vaultId, spec.identity.id
+        subscription = [p for p in cluster_id.split("/") if p][1]
+        cluster_f = self.pool.submit(_observe, snap, cluster_id, lambda: gateway.get_cluster(cluster_id))
+        vault_f = self.pool.submit(_observe, snap, vault_id, lambda: gateway.get_vault(vault_id))
+        identity_f = self.pool.submit(_observe, snap, identity_id, lambda: gateway.get_identity(identity_id))
+        if spec.nodeTypes == "discover":
+            scale_sets_f = self.pool.submit(_observe, snap, f"/subscriptions/{subscription}", lambda: gateway.list_scale_sets(subscription))
+        else:
+            listed = [self.pool.submit(_observe, snap, v, lambda v=v: gateway.get_scale_set(v)) for v in spec.nodeTypes]
+        cluster_raw = cluster_f.result()
+        vault_raw = vault_f.result()
+        identity_raw = identity_f.result()
+        if cluster_raw is not None:
+            snap.cluster = cluster_view(cluster_raw)
+        if vault_raw is not None:
+            properties = vault_raw.get("properties") or {}
+            snap.vault = VaultView(
+                id=vault_raw.get("id", vault_id), name=vault_raw.get("name", ""), uri=properties.get("vaultUri", ""),
+                tenant_id=properties.get("tenantId", ""), rbac=bool(properties.get("enableRbacAuthorization")),
+                enabled_for_deployment=bool(properties.get("enabledForDeployment")),
+                soft_delete=bool(properties.get("enableSoftDelete", True)),
+                access_policies=list(properties.get("accessPolicies") or []),
+            )
+        snap.identity = IdentityView(identity_id, identity_raw is not None)
+        if identity_raw is not None:
+            properties = identity_raw.get("properties") or {}
+            snap.identity = IdentityView(identity_id, True, properties.get("principalId"), properties.get("clientId"), properties.get("tenantId"))
+        if spec.nodeTypes == "discover":
+            candidates = scale_sets_f.result() or []
+            endpoint = snap.cluster.cluster_endpoint if snap.cluster else None
+            scale_sets = [s for s in candidates if endpoint and _joins(s, endpoint)]
+        else:
+            scale_sets = [f.result() for f in listed if f.result() is not None]
+        later = [self.pool.submit(self._node_type, raw) for raw in scale_sets]
+        if snap.vault is not None:
+            later.append(self.pool.submit(self._goal))
+            later.append(self.pool.submit(self._vault_certificates))
+            if snap.vault.rbac and snap.identity.exists and snap.identity.principal_id:
+                later.append(self.pool.submit(self._role_assignments))
+        for future in later:
+            future.result()
+        snap.node_types.sort(key=lambda n: n.name)
+        self._known_certificates()
+
+    def _node_type(self, raw: dict[str, Any]) -> None:
+        vmss_id = raw.get("id", "")
+        instances = _observe(self.snapshot, vmss_id, lambda: self.gateway.list_instances(vmss_id)) or []
+        self.snapshot.node_types.append(node_type_view(raw, instances))
+
+    def _goal(self) -> None:
+        snap, vault = self.snapshot, self.snapshot.vault
+        assert vault is not None
+        name = self.spec.goal.certificateName
+        resource = f"{vault.id}/certificates/{name}"
+        certificate = _observe(snap, resource, lambda: self.gateway.get_certificate(vault.uri, name))
+        if certificate is None:
+            return
+        der = bytes(certificate.cer)
+        policy = certificate.policy
+        properties = certificate.properties
+        goal = GoalView(
+            name=certificate.name,
+            version=properties.version or "",
+            secret_id=certificate.secret_id or f"{vault.uri}secrets/{name}/{properties.version}",
+            versionless_secret_url=f"{vault.uri.rstrip('/')}/secrets/{certificate.name}",
+            facts=facts(der),
+            exportable=getattr(policy, "exportable", None) if policy else None,
+            content_type=str(getattr(policy, "content_type", "") or "") or None if policy else None,
+            policy_issuer_name=getattr(policy, "issuer_name", None) if policy else None,
+            enabled=bool(properties.enabled if properties.enabled is not None else True),
+        )
+        self._issuer(goal, der)
+        snap.goal = goal
+        snap.known_certificates[goal.facts.thumbprint] = KnownCertificate(
+            goal.facts.thumbprint, goal.facts, vault.id, goal.name, goal.version, goal.secret_id
+        )
+
+    def _issuer(self, goal: GoalView, der: bytes) -> None:
+        """The goal's direct issuer: from the plan file's issuer certificates, else from AIA (public material)."""
+        if goal.facts.self_signed:
+            return
+        for path in self.spec.goal.issuerCertificates:
+            try:
+                candidate = Path(path).read_bytes()
+            except OSError as exc:
+                goal.issuer_note = f"goal.issuerCertificates: cannot read {path}: {exc.strerror}"
+                continue
+            if is_issued_by(der, candidate):
+                goal.issuer, goal.issuer_source = facts(candidate), "plan"
+                return
+        notes = []
+        for url in goal.facts.aia_ca_issuers:
+            try:
+                candidate = self.gateway.fetch_public(url)
+                if is_issued_by(der, candidate):
+                    goal.issuer, goal.issuer_source = facts(candidate), "aia"
+                    return
+                notes.append(f"{url} is not the issuer")
+            except Exception as exc:  # an unreachable AIA URL leaves the issuer unknown, never fails discovery
+                notes.append(f"{url}: {exc}")
+        goal.issuer_note = "; ".join(notes) or "the certificate has no Authority Information Access URL; give goal.issuerCertificates"
+
+    def _vault_certificates(self) -> None:
+        """Other certificates in the vault (same subject or overlapping SANs is a hazard)."""
+        snap, vault = self.snapshot, self.snapshot.vault
+        assert vault is not None
+        items = _observe(snap, f"{vault.id}/certificates", lambda: self.gateway.list_certificates(vault.uri)) or []
+        names = [p.name for p in items if p.name and p.name.lower() != self.spec.goal.certificateName.lower()]
+
+        def read(name: str) -> VaultCertificateView:
+            try:
+                certificate = self.gateway.get_certificate(vault.uri, name)
+                return VaultCertificateView(name, facts(bytes(certificate.cer)) if certificate.cer else None)
+            except (NotFound, PermissionDenied):
+                return VaultCertificateView(name, None)
+
+        snap.vault_certificates = list(self.pool.map(read, names[:MAX_VAULT_CERTIFICATES])) if names else []
+        for view in snap.vault_certificates:
+            if view.facts:
+                snap.known_certificates.setdefault(view.facts.thumbprint, KnownCertificate(view.facts.thumbprint, view.facts, vault.id, view.name))
+
+    def _role_assignments(self) -> None:
+        snap = self.snapshot
+        assert snap.vault is not None and snap.identity is not None
+        found = _observe(snap, snap.vault.id, lambda: self.gateway.list_role_assignments(snap.vault.id, snap.identity.principal_id)) or []
+        snap.vault_role_assignments = [
+            RoleAssignmentView(a.get("id", ""), (a.get("properties") or {}).get("scope", ""),
+                               (a.get("properties") or {}).get("roleDefinitionId", ""), (a.get("properties") or {}).get("principalId", ""))
+            for a in found
+        ]
+
+    def _known_certificates(self) -> None:
+        """Facts of certificates the cluster references by thumbprint, through the versions VMSS secrets name."""
+        snap = self.snapshot
+        wanted = {t for t in (snap.cluster.declared_thumbprints if snap.cluster else []) if t not in snap.known_certificates}
+        urls = {s.certificate_url for n in snap.node_types for s in n.secrets}
+
+        def read(url: str) -> KnownCertificate | None:
+            parts = _split_secret_url(url)
+            if parts is None or parts[2] is None:
+                return None
+            vault_uri, name, version = parts
+            try:
+                certificate = self.gateway.get_certificate_version(vault_uri, name, version)
+            except (NotFound, PermissionDenied):
+                return None
+            der = bytes(certificate.cer)
+            return KnownCertificate(thumbprint_of(der), facts(der), None, name, version, url)
+
+        if not wanted and not urls:
+            return
+        for known in self.pool.map(read, sorted(urls)):
+            if known is not None:
+                snap.known_certificates.setdefault(known.thumbprint, known)
+
+
+def discover(gateway: Gateway, spec: PlanSpec, now: dt.datetime | None = None) -> Snapshot:
+    return Discovery(gateway, spec, now).run()

@@ -1,0 +1,318 @@
+"""The planner (pure): snapshot + plan file -> starting state and ordered steps with property-level changes.
+
+It plans by convergence: each step is the difference between what is observed and what the rules
+require, so planning an already-migrated cluster yields no steps, and re-planning after a partial run
+yields exactly the remaining work. The order follows the Service Fabric documentation
+(research/sf_migration.md §1): identity and vault access first; the goal certificate into the cluster by
+thumbprint (VMSS secret, then SF extension, then cluster) where the starting state needs it; then the
+Key Vault extension swap on every node type; then the conversion of the cluster; then optional cleanup.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Callable
+
+from . import plan as states
+from .findings import Finding
+from .plan import Change, Plan, Step
+from .snapshot import COMMON_NAME, NodeTypeView, Snapshot
+from .spec import PlanSpec
+from .transforms import (
+    KNOWN_AFTER, SF_TYPES, cluster_thumbprint_patch, cluster_to_common_name, diff, remove_secrets, secret_urls,
+    stage_goal, swap_to_kv_extension,
+)
+
+SECRETS_USER_ROLE = "4633458b-17de-408a-b874-0445c86b69e6"  # Key Vault Secrets User
+# Roles that include secrets/getSecret on an RBAC vault (Administrator, Secrets Officer, Secrets User, Certificate User).
+READS_SECRETS = {"00482a5a-887f-4fb3-b363-3b7fe8e74483", "b86a8fe4-44ce-4948-aee5-eccb2c155cd7", SECRETS_USER_ROLE,
+                 "db79e9a7-68ee-4b58-9aeb-b90e7c24fcba"}
+
+
+def _selects_by_not_after(code_version: str | None) -> bool:
+    """Before 7.2.445 (7.2 CU4) the runtime picks the farthest NotAfter, not the latest NotBefore."""
+    parts = []
+    for piece in str(code_version or "").split(".")[:3]:
+        try:
+            parts.append(int(piece))
+        except ValueError:
+            return False
+    return bool(parts) and tuple(parts) < (7, 2, 445)
+
+
+def starting_state(snapshot: Snapshot, goal_thumbprint: str) -> tuple[str, list[str]]:
+    """Classify the cluster per the doc's table; unknown ordering takes the path that is safe either way."""
+    cluster = snapshot.cluster
+    assert cluster is not None
+    if cluster.declaration == COMMON_NAME:
+        return states.ALREADY_COMMON_NAME, []
+    if not cluster.thumbprint:
+        return states.UNKNOWN, ["the cluster declares no certificate (unsecured clusters are not supported)"]
+    by_not_after = _selects_by_not_after(cluster.code_version)
+    key = "not_after" if by_not_after else "not_before"
+    notes = [f"runtime {cluster.code_version}: nodes present the certificate with the latest {'NotAfter' if by_not_after else 'NotBefore'}"]
+
+    def goal_newer(other: str) -> bool | None:
+        goal, old = snapshot.certificate(goal_thumbprint), snapshot.certificate(other)
+        if goal is None or old is None:
+            notes.append(f"certificate {other} could not be read; its validity dates are unknown")
+            return None
+        return getattr(goal.facts, key) > getattr(old.facts, key)
+
+    primary, secondary = cluster.thumbprint, cluster.thumbprint_secondary
+    if primary == goal_thumbprint and not secondary:
+        return states.VALID_GOAL_ONLY, notes
+    if goal_thumbprint in (primary, secondary):
+        other = secondary if primary == goal_thumbprint else primary
+        assert other
+        return (states.VALID_GOAL_NEWEST if goal_newer(other) else states.GOAL_PRESENT_OLD_NEWER), notes
+    if secondary:
+        return states.TWO_OLD, notes
+    newer = goal_newer(primary)
+    return (states.GOAL_ABSENT_GOAL_NEWER if newer else states.GOAL_ABSENT_OLD_NEWER), notes
+
+
+def _newest(snapshot: Snapshot, thumbprints: list[str]) -> str:
+    def key(thumbprint: str) -> Any:
+        known = snapshot.certificate(thumbprint)
+        return (known is not None, known.facts.not_before if known else dt.datetime.min.replace(tzinfo=dt.timezone.utc))
+
+    return max(thumbprints, key=key)
+
+
+class _Planner:
+    def __init__(self, snapshot: Snapshot, spec: PlanSpec) -> None:
+        self.snapshot, self.spec = snapshot, spec
+        self.steps: list[Step] = []
+        self.notes: list[str] = []
+
+    # -- building blocks ----------------------------------------------------------------------------
+    def add(self, name: str, kind: str, title: str, resources: list[str], changes: list[Change],
+            params: dict[str, Any], why: str, cluster_upgrade: bool = False) -> None:
+        self.steps.append(Step(name, kind, title, resources, changes, params, cluster_upgrade, why))
+
+    @property
+    def goal_thumbprint(self) -> str:
+        assert self.snapshot.goal is not None
+        return self.snapshot.goal.facts.thumbprint
+
+    @property
+    def common_name(self) -> str:
+        goal = self.snapshot.goal
+        assert goal is not None
+        return self.spec.goal.commonName or goal.facts.subject_cn or ""
+
+    def client_id(self) -> str:
+        identity = self.snapshot.identity
+        return identity.client_id if identity and identity.exists and identity.client_id else KNOWN_AFTER
+
+    # -- identity and vault access ------------------------------------------------------------------
+    def identity_steps(self) -> None:
+        snap, spec = self.snapshot, self.spec
+        identity = snap.identity
+        if identity is None or not identity.exists:
+            location = snap.cluster.location if snap.cluster else ""
+            self.add(
+                "ensure-identity", "ensure_identity", "Create the user-assigned identity the Key Vault extension uses",
+                [spec.identity.id], [Change("resource", None, {"location": location})],
+                {"identity_id": spec.identity.id, "location": location},
+                "The Key Vault VM extension authenticates with a user-assigned identity (seed 003; DESIGN §2).",
+            )
+        vault = snap.vault
+        assert vault is not None
+        principal = identity.principal_id if identity and identity.exists else None
+        if vault.rbac:
+            granted = principal is not None and any(
+                r.principal_id == principal and r.role_definition_id.rsplit("/", 1)[-1].lower() in READS_SECRETS
+                for r in snap.vault_role_assignments
+            )
+            if not granted:
+                self.add(
+                    "grant-vault-access", "grant_vault_access", "Let the identity read the vault's secrets ('Key Vault Secrets User')",
+                    [vault.id], [Change("roleAssignments[Key Vault Secrets User]", None, {"principalId": principal or KNOWN_AFTER})],
+                    {"vault_id": vault.id, "rbac": True, "identity_id": spec.identity.id, "role": SECRETS_USER_ROLE},
+                    "The extension reads the certificate through /secrets; an RBAC vault needs 'Key Vault Secrets User' (research §3.2).",
+                )
+            return
+        policy = next((p for p in vault.access_policies if principal and p.get("objectId") == principal), None)
+        have = {s.lower() for s in ((policy or {}).get("permissions") or {}).get("secrets") or []}
+        if not {"get", "list"} <= have and "all" not in have:
+            self.add(
+                "grant-vault-access", "grant_vault_access", "Give the identity an access policy: secrets get, list",
+                [vault.id], [Change("properties.accessPolicies[identity]", sorted(have) or None, ["get", "list"])],
+                {"vault_id": vault.id, "rbac": False, "identity_id": spec.identity.id, "tenant_id": vault.tenant_id},
+                "Pre-ACL the vault before the extension is deployed (research §3.2: access policy secrets get/list).",
+            )
+
+    # -- the goal into the cluster by thumbprint (doc table, research §1.1) --------------------------
+    def thumbprint_steps(self, state: str) -> None:
+        snap = self.snapshot
+        cluster = snap.cluster
+        assert cluster is not None and snap.vault is not None and snap.goal is not None
+        goal = self.goal_thumbprint
+        primary, secondary = cluster.thumbprint, cluster.thumbprint_secondary
+        if state == states.TWO_OLD:
+            keep = _newest(snap, [t for t in (primary, secondary) if t])
+            self.cluster_step(
+                "drop-old-certificate", keep, None,
+                "Upgrade 1 of the doc's table: remove one of two old certificates (the one not presented).",
+            )
+            primary, secondary = keep, None
+            state, _ = starting_state(snap, goal)  # the cluster now declares `keep` alone
+        if state == states.GOAL_ABSENT_GOAL_NEWER:
+            assert primary is not None
+            self.stage_steps(primary=primary, secondary=goal)
+            self.cluster_step("declare-goal-secondary", primary, goal,
+                              "Doc table: Old + secondary Goal (Goal has the later NotBefore) is a valid starting state.")
+        elif state == states.GOAL_ABSENT_OLD_NEWER:
+            assert primary is not None
+            self.stage_steps(primary=goal, secondary=primary)
+            self.cluster_step("declare-goal-primary", goal, primary,
+                              "Doc table, Old newer than Goal: upgrade 1 declares Goal + secondary Old.")
+            self.cluster_step("retire-old-certificate", goal, None,
+                              "Doc table, Old newer than Goal: upgrade 2 leaves Goal alone.")
+        elif state == states.GOAL_PRESENT_OLD_NEWER:
+            self.cluster_step("retire-old-certificate", goal, None,
+                              "Doc table: Old newer than Goal with both declared: upgrade to Goal alone.")
+
+    def stage_steps(self, *, primary: str, secondary: str | None) -> None:
+        snap = self.snapshot
+        assert snap.vault is not None and snap.goal is not None
+        if not snap.vault.enabled_for_deployment:
+            self.add(
+                "enable-vault-deployment", "enable_vault_deployment", "Enable the vault for deployment (VMSS secrets)",
+                [snap.vault.id], [Change("properties.enabledForDeployment", False, True)], {"vault_id": snap.vault.id},
+                "CRP retrieves VMSS secrets only from vaults enabled for deployment (research §4.1).",
+            )
+        for node_type in snap.node_types:
+            params = {"vmss_id": node_type.vmss_id, "vault_id": snap.vault.id, "secret_url": snap.goal.secret_id,
+                      "primary": primary, "secondary": secondary}
+            after = stage_goal(node_type.raw, vault_id=snap.vault.id, secret_url=snap.goal.secret_id, primary=primary, secondary=secondary)
+            changes = diff(node_type.raw, after)
+            if changes:
+                self.add(
+                    f"stage-goal:{node_type.name}", "stage_goal", f"Install the goal certificate on node type {node_type.name} (VMSS secret) and declare it on its SF extension",
+                    [node_type.vmss_id], changes, params,
+                    "Install before declaring: the goal must be on every node of every node type first (DESIGN §2).",
+                )
+
+    def cluster_step(self, name: str, primary: str, secondary: str | None, why: str) -> None:
+        cluster = self.snapshot.cluster
+        assert cluster is not None
+        before = {"thumbprint": cluster.thumbprint, "thumbprintSecondary": cluster.thumbprint_secondary}
+        self.add(
+            name, "set_cluster_certificate",
+            f"Cluster upgrade: declare {primary[:8]}…" + (f" + secondary {secondary[:8]}…" if secondary else " alone"),
+            [cluster.id],
+            [Change("properties.certificate", before, cluster_thumbprint_patch(primary, secondary, cluster.x509_store_name)["properties"]["certificate"])],
+            {"cluster_id": cluster.id, "primary": primary, "secondary": secondary},
+            why, cluster_upgrade=True,
+        )
+        cluster.thumbprint, cluster.thumbprint_secondary = primary, secondary
+
+    # -- the Key Vault extension on every node type ------------------------------------------------
+    def swap_steps(self) -> None:
+        snap, spec = self.snapshot, self.spec
+        assert snap.goal is not None and snap.vault is not None
+        goal_prefix = snap.goal.versionless_secret_url.lower()
+        for node_type in snap.node_types:
+            goal_urls = [u for u in secret_urls(node_type.raw) if u.lower().startswith(goal_prefix + "/") or u.lower() == goal_prefix]
+            params = {
+                "vmss_id": node_type.vmss_id, "identity_id": spec.identity.id, "observed_url": snap.goal.versionless_secret_url,
+                "common_name": self.common_name, "kv": spec.keyVaultExtension.model_dump(), "remove_secret_urls": goal_urls,
+            }
+            after = swap_to_kv_extension(
+                node_type.raw, identity_id=spec.identity.id, client_id=self.client_id(), observed_url=snap.goal.versionless_secret_url,
+                common_name=self.common_name, kv=spec.keyVaultExtension, remove_secret_urls=goal_urls,
+            )
+            changes = diff(node_type.raw, after)
+            if changes:
+                self.add(
+                    f"install-kv-extension:{node_type.name}", "install_kv_extension",
+                    f"Node type {node_type.name}: identity, Key Vault extension, SF extension by common name; goal VMSS secret removed",
+                    [node_type.vmss_id], changes, params,
+                    "Provisioning must match declaration: the Key Vault extension (latest version) goes with common names (DESIGN §2).",
+                )
+
+    def convert_step(self) -> None:
+        cluster = self.snapshot.cluster
+        assert cluster is not None
+        issuers = list(self.spec.goal.pinnedIssuers)
+        after = cluster_to_common_name(cluster.raw, self.common_name, issuers)
+        wanted = after["properties"]["certificateCommonNames"]["commonNames"]
+        current = [
+            {"certificateCommonName": c.get("certificateCommonName"),
+             "certificateIssuerThumbprint": ",".join(sorted(t.strip().upper() for t in str(c.get("certificateIssuerThumbprint") or "").split(",") if t.strip()))}
+            for c in cluster.common_names
+        ]
+        normalised = [{**w, "certificateIssuerThumbprint": ",".join(sorted(issuers))} for w in wanted]
+        if cluster.declaration == COMMON_NAME and current == normalised:
+            return
+        before = {"certificate": cluster.raw.get("properties", {}).get("certificate"),
+                  "certificateCommonNames": cluster.raw.get("properties", {}).get("certificateCommonNames")}
+        self.add(
+            "convert-cluster", "convert_cluster", f"Cluster upgrade: declare the certificate by common name '{self.common_name}' with pinned issuers",
+            [cluster.id],
+            [Change("properties.certificate", before["certificate"], None),
+             Change("properties.certificateCommonNames", before["certificateCommonNames"], after["properties"]["certificateCommonNames"])],
+            {"cluster_id": cluster.id, "common_name": self.common_name, "issuers": issuers},
+            "A full PUT without 'certificate' (a PATCH cannot remove it) and with certificateCommonNames (DESIGN §2).",
+            cluster_upgrade=True,
+        )
+
+    def cleanup_steps(self, old_thumbprints: set[str]) -> None:
+        snap = self.snapshot
+        for node_type in snap.node_types:
+            urls = [s.certificate_url for s in node_type.secrets
+                    if any(k.secret_url and k.secret_url.lower() == s.certificate_url.lower() and k.thumbprint in old_thumbprints
+                           for k in snap.known_certificates.values())]
+            if not urls:
+                continue
+            changes = diff(node_type.raw, remove_secrets(node_type.raw, urls))
+            self.add(
+                f"cleanup-secrets:{node_type.name}", "cleanup_secrets", f"Node type {node_type.name}: remove the old certificates' VMSS secrets",
+                [node_type.vmss_id], changes, {"vmss_id": node_type.vmss_id, "urls": urls},
+                "Optional cleanup; removing a VMSS secret does not remove the certificate from VMs (research §4.1).",
+            )
+
+
+def make_plan(
+    snapshot: Snapshot, spec: PlanSpec, now: dt.datetime | None = None,
+    checks: Callable[[Snapshot, PlanSpec, dt.datetime], list[Finding]] | None = None,
+) -> Plan:
+    """Plan the migration of the snapshot's cluster (pure; no I/O)."""
+    import copy
+
+    now = now or snapshot.taken_at
+    if checks is None:
+        from .checks import run_checks as checks
+    findings = checks(snapshot, spec, now)
+    work = copy.deepcopy(snapshot)  # the planner walks the cluster through its upgrades on a copy
+    planner = _Planner(work, spec)
+    state = states.UNKNOWN
+    if work.cluster is not None and work.goal is not None and work.vault is not None and work.node_types:
+        state, notes = starting_state(work, planner.goal_thumbprint)
+        planner.notes.extend(notes)
+        if state != states.UNKNOWN:
+            old = {t for t in work.cluster.declared_thumbprints if t != planner.goal_thumbprint}
+            planner.identity_steps()
+            if state != states.ALREADY_COMMON_NAME:
+                planner.thumbprint_steps(state)
+            planner.swap_steps()
+            planner.convert_step()
+            if spec.cleanup.removeOldSecrets:
+                planner.cleanup_steps(old)
+    return Plan(
+        cluster_id=spec.cluster.id,
+        starting_state=state,
+        findings=findings,
+        steps=planner.steps,
+        created_at=now.isoformat(),
+        spec_fingerprint=spec.fingerprint(),
+        fingerprints=snapshot.fingerprints(),
+        notes=planner.notes,
+    )
+
+
+def node_types_missing_sf(snapshot: Snapshot) -> list[NodeTypeView]:
+    return [n for n in snapshot.node_types if not any(e.type in SF_TYPES for e in n.extensions)]

@@ -1,0 +1,195 @@
+"""What every step shares: its context, re-attaching to an operation a previous run left in flight,
+waiting for a cluster or a scale set to settle, and rolling a new model out under each upgrade policy.
+
+A step asks Azure whether it is already done before acting (luigi ``Task.complete``), makes the minimal
+change, waits for it to take effect, verifies, and returns what it observed for the journal.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..cloud.gateway import Gateway
+from ..errors import NotFound, OperationalError, StepFailed
+from ..spec import PlanSpec
+
+VMSS_READ_ONLY = ("provisioningState", "uniqueId", "timeCreated")
+ACTIVE_CLUSTER_STATES = {"UpdatingUserConfiguration", "UpdatingUserCertificate", "UpdatingInfrastructure",
+                         "EnforcingClusterVersion", "BaselineUpgrade", "Deploying", "WaitingForNodes", "AutoScale"}
+
+
+@dataclass
+class StepContext:
+    gateway: Gateway
+    spec: PlanSpec
+    step_name: str
+    record: Any  # journal StepRecord
+    save: Callable[[], None]
+    emit: Callable[..., None]
+    timeout: float = 6 * 3600
+    observed: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def poll_interval(self) -> float:
+        return self.gateway.poll_interval
+
+    def operation_started(self, url: str) -> None:
+        """Record an in-flight operation at once, so a killed run re-attaches instead of re-sending."""
+        self.record.operation_url = url
+        self.save()
+        self.emit("operation", step=self.step_name, url=url.split("?")[0])
+
+    def operation_finished(self) -> None:
+        if self.record.operation_url:
+            self.record.operation_url = None
+            self.save()
+
+    def reattach(self, resource_id: str) -> None:
+        url = self.record.operation_url
+        if not url:
+            return
+        self.emit("reattach", step=self.step_name, url=url.split("?")[0])
+        try:
+            self.gateway.wait_operation(url, resource_id, self.timeout)
+        except NotFound:
+            pass  # an operation Azure no longer knows: what matters is the resource's state, read next
+        except OperationalError as exc:
+            self.operation_finished()
+            raise StepFailed(self.step_name, f"the operation a previous run started failed: {exc}") from exc
+        self.operation_finished()
+
+    def deadline(self) -> float:
+        return time.monotonic() + self.timeout
+
+
+# -- Service Fabric clusters ------------------------------------------------------------------------------
+def wait_cluster_ready(ctx: StepContext, cluster_id: str) -> dict[str, Any]:
+    """GET until clusterState Ready and provisioningState Succeeded (never update a cluster mid-upgrade)."""
+    deadline = ctx.deadline()
+    last = None
+    while True:
+        raw = ctx.gateway.get_cluster(cluster_id)
+        properties = raw.get("properties") or {}
+        state, provisioning = properties.get("clusterState"), properties.get("provisioningState")
+        if state == "Ready" and provisioning == "Succeeded":
+            return raw
+        if state == "UpgradeServiceUnreachable":
+            raise StepFailed(ctx.step_name, "the cluster is UpgradeServiceUnreachable: the resource provider cannot manage it (runbooks/failures/upgrade-stuck.md)")
+        if (state, provisioning) != last:
+            ctx.emit("cluster", step=ctx.step_name, cluster_state=state, provisioning_state=provisioning)
+            last = (state, provisioning)
+        if time.monotonic() > deadline:
+            raise StepFailed(ctx.step_name, f"the cluster stayed in {state}/{provisioning}; see runbooks/failures/upgrade-stuck.md")
+        time.sleep(ctx.poll_interval)
+
+
+# -- scale sets -------------------------------------------------------------------------------------------
+def put_body(raw: dict[str, Any]) -> dict[str, Any]:
+    """A GET body made fit for a full PUT (read-only fields removed)."""
+    body = {k: copy.deepcopy(v) for k, v in raw.items() if k in ("location", "tags", "sku", "plan", "identity", "zones", "properties")}
+    properties = body.get("properties") or {}
+    for key in VMSS_READ_ONLY:
+        properties.pop(key, None)
+    (properties.get("virtualMachineProfile") or {}).pop("timeCreated", None)
+    identity = body.get("identity")
+    if isinstance(identity, dict):
+        identity.pop("principalId", None)
+        identity.pop("tenantId", None)
+        for key in list(identity.get("userAssignedIdentities") or {}):
+            identity["userAssignedIdentities"][key] = {}
+    return body
+
+
+def _settled(raw: dict[str, Any], instances: list[dict[str, Any]]) -> bool:
+    if (raw.get("properties") or {}).get("provisioningState") in ("Updating", "Creating"):
+        return False
+    return not any((i.get("properties") or {}).get("provisioningState") in ("Updating", "Creating") for i in instances)
+
+
+def wait_scale_set_settled(ctx: StepContext, vmss_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    deadline = ctx.deadline()
+    while True:
+        raw = ctx.gateway.get_scale_set(vmss_id)
+        instances = ctx.gateway.list_instances(vmss_id)
+        if _settled(raw, instances):
+            return raw, instances
+        if time.monotonic() > deadline:
+            raise StepFailed(ctx.step_name, f"{vmss_id} did not settle (instances still updating)")
+        time.sleep(ctx.poll_interval)
+
+
+def _update_domain(instance: dict[str, Any]) -> int:
+    view = (instance.get("properties") or {}).get("instanceView") or {}
+    domain = view.get("platformUpdateDomain")
+    return int(domain) if isinstance(domain, int) else int(instance.get("instanceId", 0)) % 5
+
+
+def manual_batches(instances: list[dict[str, Any]], percent: int) -> list[list[str]]:
+    """Manual policy: upgrade by update domain, each domain split into batches of ``percent`` of the scale set."""
+    stale = [i for i in instances if not (i.get("properties") or {}).get("latestModelApplied")]
+    size = max(1, (len(instances) * percent + 99) // 100)
+    batches: list[list[str]] = []
+    for domain in sorted({_update_domain(i) for i in stale}):
+        ids = [str(i.get("instanceId")) for i in sorted(stale, key=lambda i: int(i.get("instanceId", 0))) if _update_domain(i) == domain]
+        batches.extend(ids[k : k + size] for k in range(0, len(ids), size))
+    return batches
+
+
+def roll_out(ctx: StepContext, vmss_id: str) -> dict[str, Any]:
+    """Every instance takes the latest model: Manual -> we upgrade them; Automatic/Rolling -> we wait."""
+    raw, instances = wait_scale_set_settled(ctx, vmss_id)
+    mode = str(((raw.get("properties") or {}).get("upgradePolicy") or {}).get("mode") or "Manual").lower()
+    deadline = ctx.deadline()
+    while True:
+        stale = [i for i in instances if not (i.get("properties") or {}).get("latestModelApplied")]
+        ctx.emit("instances", step=ctx.step_name, scale_set=raw.get("name"), updated=len(instances) - len(stale), total=len(instances))
+        if not stale:
+            break
+        if mode == "manual":
+            for batch in manual_batches(instances, ctx.spec.rollout.manualBatchPercent):
+                ctx.emit("manual-upgrade", step=ctx.step_name, scale_set=raw.get("name"), instances=batch)
+                ctx.gateway.update_instances(vmss_id, batch, ctx.operation_started)
+                ctx.operation_finished()
+        elif time.monotonic() > deadline:
+            raise StepFailed(ctx.step_name, f"{raw.get('name')}: instances did not take the new model under the {mode} upgrade policy")
+        else:
+            time.sleep(ctx.poll_interval)
+        raw, instances = wait_scale_set_settled(ctx, vmss_id)
+    return verify_instances(ctx, raw, instances)
+
+
+def verify_instances(ctx: StepContext, raw: dict[str, Any], instances: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every instance runs the latest model and every extension reports success."""
+    failures = []
+    for instance in instances:
+        properties = instance.get("properties") or {}
+        if properties.get("provisioningState") != "Succeeded":
+            failures.append(f"{instance.get('name')}: provisioning {properties.get('provisioningState')}")
+        for extension in (properties.get("instanceView") or {}).get("extensions") or []:
+            status = (extension.get("statuses") or [{}])[0]
+            if not str(status.get("code", "")).endswith("succeeded"):
+                failures.append(f"{instance.get('name')}: extension {extension.get('name')} {status.get('code')}: {status.get('message')}")
+    if failures:
+        hint = " (runbooks/failures/kv-extension-sync.md)" if any("KeyVault" in f or "Forbidden" in f for f in failures) else ""
+        raise StepFailed(ctx.step_name, "; ".join(failures[:4]) + hint)
+    return {"scale_set": raw.get("name"), "instances": len(instances), "latest_model_applied": len(instances)}
+
+
+def change_scale_set(ctx: StepContext, vmss_id: str, transform: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+    """Re-attach, observe, apply ``transform`` if it changes anything, then roll out and verify."""
+    from ..transforms import diff
+
+    ctx.reattach(vmss_id)
+    raw, _ = wait_scale_set_settled(ctx, vmss_id)
+    desired = transform(raw)
+    changes = diff(raw, desired)
+    if changes:
+        ctx.emit("change", step=ctx.step_name, resource=vmss_id, properties=len(changes))
+        ctx.gateway.put_scale_set(vmss_id, put_body(desired), ctx.operation_started)
+        ctx.operation_finished()
+    observed = roll_out(ctx, vmss_id)
+    observed["changed_properties"] = len(changes)
+    return observed

@@ -1,0 +1,47 @@
+"""Step: the cutover — declare the cluster certificate by common name with pinned issuers.
+
+A full PUT of the cluster without ``certificate`` (a PATCH cannot delete it: the SDK omits None, DESIGN §2),
+with ``certificateCommonNames``. SFRP splits it into phases (add to validation list, switch presentation,
+trim), so mixed nodes keep authenticating each other (research §1.4, §7.3).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import AzureRequestFailed, StepFailed
+from ..plan import Step
+from ..transforms import cluster_to_common_name
+from .base import StepContext, wait_cluster_ready
+
+
+def _converted(raw: dict[str, Any], common_name: str, issuers: list[str]) -> bool:
+    properties = raw.get("properties") or {}
+    if properties.get("certificate"):
+        return False
+    names = (properties.get("certificateCommonNames") or {}).get("commonNames") or []
+    wanted = sorted(i.upper() for i in issuers)
+    return any(
+        n.get("certificateCommonName") == common_name
+        and sorted(t.strip().upper() for t in str(n.get("certificateIssuerThumbprint") or "").split(",") if t.strip()) == wanted
+        for n in names
+    )
+
+
+def run(ctx: StepContext, step: Step) -> dict[str, Any]:
+    p = step.params
+    cluster_id = p["cluster_id"]
+    ctx.reattach(cluster_id)
+    raw = wait_cluster_ready(ctx, cluster_id)
+    if not _converted(raw, p["common_name"], p["issuers"]):
+        ctx.emit("change", step=ctx.step_name, resource=cluster_id, properties=2)
+        try:
+            ctx.gateway.put_cluster(cluster_id, cluster_to_common_name(raw, p["common_name"], p["issuers"]), ctx.operation_started)
+        except AzureRequestFailed as exc:
+            ctx.operation_finished()
+            raise StepFailed(ctx.step_name, f"the conversion upgrade failed: {exc} (runbooks/failures/issuer-rekey.md if validation failed)") from exc
+        ctx.operation_finished()
+        raw = wait_cluster_ready(ctx, cluster_id)
+    if not _converted(raw, p["common_name"], p["issuers"]):
+        raise StepFailed(ctx.step_name, "the cluster is not declared by the expected common name after the upgrade")
+    return {"declaration": "common_name", "common_name": p["common_name"], "issuers": p["issuers"]}

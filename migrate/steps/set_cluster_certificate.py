@@ -1,0 +1,39 @@
+"""Step: a cluster upgrade that changes the thumbprint declaration (the doc table's upgrades).
+
+SFRP accepts one change at a time (no 2->2, no add-and-remove, research §7.1); the planner orders them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import AzureRequestFailed, StepFailed
+from ..plan import Step
+from ..transforms import cluster_thumbprint_patch
+from .base import StepContext, wait_cluster_ready
+
+
+def _declared(raw: dict[str, Any]) -> tuple[str | None, str | None]:
+    certificate = (raw.get("properties") or {}).get("certificate") or {}
+    return (certificate.get("thumbprint") or "").upper() or None, (certificate.get("thumbprintSecondary") or "").upper() or None
+
+
+def run(ctx: StepContext, step: Step) -> dict[str, Any]:
+    p = step.params
+    cluster_id = p["cluster_id"]
+    wanted = (p["primary"].upper(), (p["secondary"] or "").upper() or None)
+    ctx.reattach(cluster_id)
+    raw = wait_cluster_ready(ctx, cluster_id)
+    if _declared(raw) != wanted:
+        store = ((raw.get("properties") or {}).get("certificate") or {}).get("x509StoreName") or "My"
+        ctx.emit("change", step=ctx.step_name, resource=cluster_id, properties=1)
+        try:
+            ctx.gateway.patch_cluster(cluster_id, cluster_thumbprint_patch(p["primary"], p["secondary"], store), ctx.operation_started)
+        except AzureRequestFailed as exc:
+            ctx.operation_finished()
+            raise StepFailed(ctx.step_name, f"the cluster upgrade failed: {exc}") from exc
+        ctx.operation_finished()
+        raw = wait_cluster_ready(ctx, cluster_id)
+    if _declared(raw) != wanted:
+        raise StepFailed(ctx.step_name, f"the cluster declares {_declared(raw)} after the upgrade, not {wanted}")
+    return {"thumbprint": wanted[0], "thumbprintSecondary": wanted[1], "cluster_state": raw["properties"].get("clusterState")}

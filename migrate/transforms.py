@@ -1,0 +1,248 @@
+"""Pure transformations of ARM resource bodies, and the property-level diff of two bodies.
+
+The planner applies them to the snapshot to show what will change; each step applies the same function
+to a fresh GET, so a step whose transformation changes nothing is already done (luigi's ``complete()``).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from .plan import Change
+
+SF_TYPES = ("ServiceFabricNode", "ServiceFabricLinuxNode")
+KV_TYPES = ("KeyVaultForWindows", "KeyVaultForLinux")
+IMDS_TOKEN_ENDPOINT = "http://169.254.169.254/metadata/identity/oauth2/token"
+KNOWN_AFTER = "(known after apply)"
+CLUSTER_READ_ONLY = ("provisioningState", "clusterState", "clusterId", "clusterEndpoint", "availableClusterVersions")
+
+
+def profile(vmss: dict[str, Any]) -> dict[str, Any]:
+    return vmss.setdefault("properties", {}).setdefault("virtualMachineProfile", {})
+
+
+def extensions(vmss: dict[str, Any]) -> list[dict[str, Any]]:
+    return profile(vmss).setdefault("extensionProfile", {}).setdefault("extensions", [])
+
+
+def extension_of_type(vmss: dict[str, Any], *types: str) -> dict[str, Any] | None:
+    for extension in extensions(vmss):
+        if (extension.get("properties") or {}).get("type") in types:
+            return extension
+    return None
+
+
+def is_linux(vmss: dict[str, Any]) -> bool:
+    p = profile(vmss)
+    disk = ((p.get("storageProfile") or {}).get("osDisk") or {}).get("osType")
+    return bool((p.get("osProfile") or {}).get("linuxConfiguration")) or str(disk).lower() == "linux"
+
+
+def secret_urls(vmss: dict[str, Any]) -> list[str]:
+    return [
+        c.get("certificateUrl", "")
+        for group in (profile(vmss).get("osProfile") or {}).get("secrets") or []
+        for c in group.get("vaultCertificates") or []
+    ]
+
+
+def _sf_settings(vmss: dict[str, Any]) -> dict[str, Any]:
+    extension = extension_of_type(vmss, *SF_TYPES)
+    if extension is None:
+        raise ValueError("the scale set has no Service Fabric node extension")
+    return extension.setdefault("properties", {}).setdefault("settings", {})
+
+
+def _store(settings: dict[str, Any]) -> str:
+    return str((settings.get("certificate") or {}).get("x509StoreName") or "My")
+
+
+# -- adding the goal by thumbprint (VMSS secret, then SF extension; DESIGN §2) ----------------------------
+def stage_goal(vmss: dict[str, Any], *, vault_id: str, secret_url: str, primary: str, secondary: str | None) -> dict[str, Any]:
+    """Deliver the goal by a versioned VMSS secret and declare it on the SF extension by thumbprint."""
+    new = copy.deepcopy(vmss)
+    os_profile = profile(new).setdefault("osProfile", {})
+    groups = os_profile.setdefault("secrets", [])
+    group = next((g for g in groups if (g.get("sourceVault") or {}).get("id", "").lower() == vault_id.lower()), None)
+    if group is None:  # one entry per vault: CRP refuses repeated sourceVaults (research §4.1)
+        group = {"sourceVault": {"id": vault_id}, "vaultCertificates": []}
+        groups.append(group)
+    certificates = group.setdefault("vaultCertificates", [])
+    if not any(c.get("certificateUrl", "").lower() == secret_url.lower() for c in certificates):
+        entry = {"certificateUrl": secret_url}
+        if not is_linux(new):
+            entry["certificateStore"] = "My"
+        certificates.append(entry)
+    settings = _sf_settings(new)
+    store = _store(settings)
+    settings["certificate"] = {"thumbprint": primary, "x509StoreName": store}
+    if secondary:
+        settings["certificateSecondary"] = {"thumbprint": secondary, "x509StoreName": store}
+    else:
+        settings.pop("certificateSecondary", None)
+    return new
+
+
+def remove_secrets(vmss: dict[str, Any], urls: list[str]) -> dict[str, Any]:
+    """Drop secrets (removing one does not remove the certificate from VMs: research §4.1)."""
+    drop = {u.lower() for u in urls}
+    new = copy.deepcopy(vmss)
+    os_profile = profile(new).setdefault("osProfile", {})
+    kept = []
+    for group in os_profile.get("secrets") or []:
+        certificates = [c for c in group.get("vaultCertificates") or [] if c.get("certificateUrl", "").lower() not in drop]
+        if certificates:
+            kept.append({**group, "vaultCertificates": certificates})
+    os_profile["secrets"] = kept
+    return new
+
+
+# -- swapping VMSS secrets for the Key Vault extension (DESIGN §2) --------------------------------------
+def kv_extension_body(*, name: str, linux: bool, version: str, observed: list[str], client_id: str, polling: int,
+                      link_on_renewal: bool, require_initial_sync: bool, store_name: str, store_location: str,
+                      linux_store: str) -> dict[str, Any]:
+    management: dict[str, Any] = {"pollingIntervalInS": str(polling), "requireInitialSync": require_initial_sync}
+    if linux:  # KeyVaultForLinux: PEM files + a symlink per certificate; linkOnRenewal does not exist there
+        management["observedCertificates"] = [{"url": u, "certificateStoreLocation": linux_store} for u in observed]
+    elif version.startswith("1."):
+        management.update({"observedCertificates": observed, "certificateStoreName": store_name,
+                           "certificateStoreLocation": store_location, "linkOnRenewal": link_on_renewal})
+    else:
+        management["observedCertificates"] = [
+            {"url": u, "certificateStoreName": store_name, "certificateStoreLocation": store_location} for u in observed
+        ]
+        management["linkOnRenewal"] = link_on_renewal
+    return {
+        "name": name,
+        "properties": {
+            "publisher": "Microsoft.Azure.KeyVault",
+            "type": "KeyVaultForLinux" if linux else "KeyVaultForWindows",
+            "typeHandlerVersion": version,
+            "autoUpgradeMinorVersion": True,
+            "enableAutomaticUpgrade": False,  # pinned: 4.x forces linking and CNG keys (DESIGN §2)
+            "settings": {
+                "secretsManagementSettings": management,
+                # Required when the VMSS has a user-assigned identity (research §3.2).
+                "authenticationSettings": {"msiEndpoint": IMDS_TOKEN_ENDPOINT, "msiClientId": client_id},
+            },
+        },
+    }
+
+
+def swap_to_kv_extension(vmss: dict[str, Any], *, identity_id: str, client_id: str, observed_url: str,
+                         common_name: str, kv: Any, remove_secret_urls: list[str]) -> dict[str, Any]:
+    """Identity on the VMSS, the KV extension observing the goal, the SF extension by common name."""
+    new = remove_secrets(vmss, remove_secret_urls)
+    identity = new.setdefault("identity", {})
+    kind = str(identity.get("type") or "None")
+    if "systemassigned" in kind.lower().replace(" ", ""):
+        identity["type"] = "SystemAssigned, UserAssigned"
+    else:
+        identity["type"] = "UserAssigned"
+    assigned = identity.setdefault("userAssignedIdentities", {})
+    if not any(k.lower() == identity_id.lower() for k in assigned):
+        assigned[identity_id] = {}
+    for key in list(assigned):  # read-only principal/client ids must not be sent back
+        assigned[key] = {}
+    identity.pop("principalId", None)
+    identity.pop("tenantId", None)
+    linux = is_linux(new)
+    existing = extension_of_type(new, *KV_TYPES)
+    observed = [observed_url]
+    if existing is not None:
+        current = ((existing.get("properties") or {}).get("settings") or {}).get("secretsManagementSettings") or {}
+        for item in current.get("observedCertificates") or []:
+            url = item if isinstance(item, str) else (item or {}).get("url")
+            if url and url.lower() != observed_url.lower():
+                observed.append(url)
+    kv_name = existing.get("name") if existing else kv.name
+    body = kv_extension_body(
+        name=kv_name, linux=linux, version=kv.linuxVersion if linux else kv.windowsVersion, observed=observed,
+        client_id=client_id, polling=kv.pollingIntervalInS, link_on_renewal=kv.linkOnRenewal,
+        require_initial_sync=kv.requireInitialSync, store_name=kv.certificateStoreName,
+        store_location=kv.certificateStoreLocation, linux_store=kv.linuxStoreLocation,
+    )
+    all_extensions = extensions(new)
+    if existing is not None:
+        all_extensions[all_extensions.index(existing)] = body
+    else:
+        all_extensions.insert(0, body)
+    sf = extension_of_type(new, *SF_TYPES)
+    if sf is None:
+        raise ValueError("the scale set has no Service Fabric node extension")
+    properties = sf.setdefault("properties", {})
+    settings = properties.setdefault("settings", {})
+    # commonNames is an array and never carries 'CN=' (research §2.3, service-fabric-issues#1235).
+    settings["certificate"] = {"commonNames": [common_name], "x509StoreName": _store(settings)}
+    settings.pop("certificateSecondary", None)
+    after = list(properties.get("provisionAfterExtensions") or [])
+    if kv_name not in after:
+        after.append(kv_name)
+    properties["provisionAfterExtensions"] = after
+    return new
+
+
+# -- the cluster resource -------------------------------------------------------------------------------
+def cluster_thumbprint_patch(primary: str, secondary: str | None, store: str = "My") -> dict[str, Any]:
+    certificate = {"thumbprint": primary, "x509StoreName": store}
+    if secondary:
+        certificate["thumbprintSecondary"] = secondary
+    return {"properties": {"certificate": certificate}}
+
+
+def cluster_put_body(cluster: dict[str, Any]) -> dict[str, Any]:
+    """The GET body made fit for a full PUT (read-only properties removed)."""
+    body = {k: copy.deepcopy(v) for k, v in cluster.items() if k in ("location", "tags", "properties")}
+    properties = body.setdefault("properties", {})
+    for key in CLUSTER_READ_ONLY:
+        properties.pop(key, None)
+    if str(properties.get("upgradeMode", "")).lower() == "automatic":
+        properties.pop("clusterCodeVersion", None)  # settable only in Manual mode (research §2.1)
+    return body
+
+
+def cluster_to_common_name(cluster: dict[str, Any], common_name: str, issuers: list[str]) -> dict[str, Any]:
+    """A full PUT without ``certificate`` (a PATCH with None omits it; DESIGN §2) and with
+    ``certificateCommonNames`` carrying the pinned issuers (comma-separated thumbprints)."""
+    body = cluster_put_body(cluster)
+    properties = body["properties"]
+    store = str((properties.get("certificate") or {}).get("x509StoreName") or "My")
+    properties.pop("certificate", None)
+    properties["certificateCommonNames"] = {
+        "commonNames": [{"certificateCommonName": common_name, "certificateIssuerThumbprint": ",".join(issuers)}],
+        "x509StoreName": store,
+    }
+    return body
+
+
+# -- diff -----------------------------------------------------------------------------------------------
+def _is_named_list(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) and "name" in v for v in value)
+
+
+def diff(before: Any, after: Any, path: str = "") -> list[Change]:
+    """Property-level changes from ``before`` to ``after`` (named arrays are keyed by ``name``)."""
+    if before == after:
+        return []
+    if isinstance(before, dict) and isinstance(after, dict):
+        changes = []
+        for key in list(before) + [k for k in after if k not in before]:
+            changes.extend(diff(before.get(key), after.get(key), f"{path}.{key}" if path else key))
+        return changes
+    if (_is_named_list(before) or before in (None, [])) and (_is_named_list(after) or after in (None, [])) and (before or after):
+        old = {v["name"]: v for v in before or []}
+        new = {v["name"]: v for v in after or []}
+        changes = []
+        for name in list(old) + [n for n in new if n not in old]:
+            changes.extend(diff(old.get(name), new.get(name), f"{path}[{name}]"))
+        return changes
+    if (
+        isinstance(before, list) and isinstance(after, list) and len(before) == len(after)
+        and all(isinstance(v, dict) for v in before + after)
+    ):
+        changes = []
+        for index, (old_item, new_item) in enumerate(zip(before, after)):
+            changes.extend(diff(old_item, new_item, f"{path}[{index}]"))
+        return changes
+    return [Change(path, before, after)]
