@@ -4,135 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import ValidationError
-
-from ..errors import UsageError
 from .clock import SimClock
 from .pki import Pki
 from .providers.authorization.models import ROLES_BY_NAME
 from .providers.compute.guest import InstalledCert
 from .providers.identity.models import FederatedCredential, Principal, TokenService
 from .resources import ResourceId
+from .scenario_load import SCENARIO_PACKAGE, ScenarioError, builtin_names, builtin_path, is_thumbprint, load_scenario, parse_scenario, start_of
 from .scenario_model import ClusterSpec, NodeTypeSpec, ScenarioSpec, duration_seconds
+from .wire import TwinError
 from .world import TwinSettings, World
 
 _NAMESPACE = uuid.UUID("3f1d8a52-6c1e-4b0a-bb7d-91c2e5a4f0d7")
-SCENARIO_PACKAGE = "migrate.emulator.scenarios"
-
-
-class ScenarioError(UsageError):
-    """A scenario file that cannot be used; the message names the file and field."""
-
-
-def builtin_names() -> list[str]:
-    folder = resources.files(SCENARIO_PACKAGE)
-    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
-
-
-def builtin_path(name: str) -> Path:
-    path = Path(str(resources.files(SCENARIO_PACKAGE) / f"{name}.yaml"))
-    if not path.is_file():
-        raise ScenarioError(f"--scenario: unknown scenario '{name}'; built-in scenarios: {', '.join(builtin_names())}")
-    return path
-
-
-def _field_path(location: tuple[Any, ...]) -> str:
-    out = ""
-    for part in location:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
-def parse_scenario(text: str, source: str = "scenario") -> ScenarioSpec:
-    """Parse and validate; every problem is one line naming the file and the field path."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise ScenarioError(f"{source}: not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
-    if not isinstance(data, dict):
-        raise ScenarioError(f"{source}: a scenario must be a YAML mapping with apiVersion: sfmigrate/twin-v1")
-    try:
-        spec = ScenarioSpec.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ScenarioError(f"{source}: {_field_path(tuple(first['loc']))}: {first['msg']}") from None
-    _check_references(spec, source)
-    return spec
-
-
-def load_scenario(name: str | None = None, path: str | Path | None = None) -> tuple[ScenarioSpec, str]:
-    """A scenario by built-in name or file path, with the text it came from."""
-    if path is not None:
-        file = Path(path)
-        try:
-            text = file.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ScenarioError(f"--scenario-file: cannot read '{file}': {exc.strerror or exc}") from None
-        except UnicodeDecodeError:
-            raise ScenarioError(f"--scenario-file: '{file}' is not UTF-8 text") from None
-        return parse_scenario(text, str(file)), text
-    file = builtin_path(name or "basic")
-    text = file.read_text(encoding="utf-8")
-    return parse_scenario(text, f"scenario '{name}'"), text
-
-
-def _check_references(spec: ScenarioSpec, source: str) -> None:
-    authorities = {a.name for a in spec.pki}
-    for index, authority in enumerate(spec.pki):
-        if authority.issuer and authority.issuer not in {a.name for a in spec.pki[:index]}:
-            raise ScenarioError(f"{source}: pki[{index}].issuer: '{authority.issuer}' is not an authority defined before it")
-    vaults = {v.name: v for v in spec.vaults}
-    identities = {i.name for i in spec.identities}
-    for vi, vault in enumerate(spec.vaults):
-        for ci, certificate in enumerate(vault.certificates):
-            for xi, version in enumerate(certificate.versions):
-                if version.issuer != "self" and version.issuer not in authorities:
-                    raise ScenarioError(f"{source}: vaults[{vi}].certificates[{ci}].versions[{xi}].issuer: unknown authority '{version.issuer}'")
-        for ri, assignment in enumerate(vault.roleAssignments):
-            if assignment.role.lower() not in ROLES_BY_NAME:
-                raise ScenarioError(f"{source}: vaults[{vi}].roleAssignments[{ri}].role: unknown role '{assignment.role}'")
-
-    def check_ref(ref: str, where: str) -> None:
-        if _is_thumbprint(ref):
-            return
-        vault_name, _, rest = ref.partition("/")
-        cert_name = rest.split("@")[0]
-        vault = vaults.get(vault_name)
-        if vault is None or cert_name.lower() not in {c.name.lower() for c in vault.certificates}:
-            raise ScenarioError(f"{source}: {where}: '{ref}' is not vault/certificate of this scenario (nor a thumbprint)")
-
-    for ki, cluster in enumerate(spec.clusters):
-        declared = cluster.certificate
-        if declared.thumbprint is None and not declared.commonNames:
-            raise ScenarioError(f"{source}: clusters[{ki}].certificate: give thumbprint (and secondary) or commonNames")
-        for key in ("thumbprint", "secondary"):
-            value = getattr(declared, key)
-            if value:
-                check_ref(value, f"clusters[{ki}].certificate.{key}")
-        for ni, node_type in enumerate(cluster.nodeTypes):
-            for si, secret in enumerate(node_type.secrets):
-                check_ref(secret, f"clusters[{ki}].nodeTypes[{ni}].secrets[{si}]")
-            for ii, name in enumerate(node_type.identities):
-                if name not in identities:
-                    raise ScenarioError(f"{source}: clusters[{ki}].nodeTypes[{ni}].identities[{ii}]: unknown identity '{name}'")
-            if node_type.keyVaultExtension:
-                for oi, observed in enumerate(node_type.keyVaultExtension.observed):
-                    check_ref(observed, f"clusters[{ki}].nodeTypes[{ni}].keyVaultExtension.observed[{oi}]")
-    if spec.goal:
-        if spec.goal.cluster not in {c.name for c in spec.clusters}:
-            raise ScenarioError(f"{source}: goal.cluster: unknown cluster '{spec.goal.cluster}'")
-        check_ref(f"{spec.goal.vault}/{spec.goal.certificate}", "goal")
-
-
-def _is_thumbprint(text: str) -> bool:
-    return len(text) == 40 and all(c in "0123456789abcdefABCDEF" for c in text)
 
 
 # -- building the world --------------------------------------------------------------------------------
@@ -289,15 +174,21 @@ class _Builder:
         return self.world.keyvault.by_name(vault_name), versions[int(index)] if index else versions[-1]
 
     def thumbprint(self, reference: str) -> str:
-        if _is_thumbprint(reference):
+        if is_thumbprint(reference):
             return reference.upper()
         return self.version(reference)[1].issued.thumbprint
 
     def issuer_thumbprints(self, names: list[str]) -> str:
+        """Authority names, literal thumbprints, or ``vault/certificate`` (a self-signed certificate pinned to itself)."""
         out = []
         for name in names:
-            out.append(name.upper() if _is_thumbprint(name) else self.world.pki.authority(name).thumbprint)
-        return ",".join(out)
+            if is_thumbprint(name):
+                out.append(name.upper())
+            elif "/" in name:
+                out.append(self.thumbprint(name))
+            else:
+                out.append(self.world.pki.authority(name).thumbprint)
+        return ",".join(dict.fromkeys(out))
 
     def _declaration(self, certificate: Any) -> tuple[str, dict[str, Any]]:
         if certificate.commonNames:
@@ -504,15 +395,23 @@ class _Builder:
 def build_world(spec: ScenarioSpec, base_url: str, settings: TwinSettings | None = None,
                 tokens: TokenService | None = None, clock: SimClock | None = None, vault_uri: Any = None) -> World:
     settings = settings or TwinSettings()
-    start = dt.datetime.fromisoformat(spec.start.replace("Z", "+00:00")) if spec.start else None
-    clock = clock or SimClock(start, settings.time_scale)
+    clock = clock or SimClock(start_of(spec), settings.time_scale)
     tenant = spec.tenantId or str(uuid.uuid5(_NAMESPACE, spec.name + "/tenant"))
     world = World(base_url=base_url, tenant_id=tenant, settings=settings, clock=clock, tokens=tokens)
     world.scenario_name = spec.name
     world.vault_uri = vault_uri
     world.scenario_description = spec.description.strip()
-    _Builder(spec, world, clock.start).build()
+    try:
+        _Builder(spec, world, clock.start).build()
+    except ScenarioError:
+        raise
+    except (KeyError, ValueError, OverflowError, StopIteration, TwinError) as exc:  # a gap in scenario_load's checks
+        message = exc.message if isinstance(exc, TwinError) else str(exc)
+        raise ScenarioError(" ".join(f"scenario {spec.name}: cannot build the world: {message}".split())) from None
     return world
 
 
-__all__ = ["InstalledCert", "ScenarioError", "build_world", "builtin_names", "load_scenario", "parse_scenario"]
+__all__ = [
+    "InstalledCert", "SCENARIO_PACKAGE", "ScenarioError", "build_world", "builtin_names", "builtin_path", "load_scenario",
+    "parse_scenario",
+]

@@ -3,28 +3,48 @@
 Documented in ``docs/scenarios.md``; every built-in scenario is a file of this format under
 ``migrate/emulator/scenarios/``. Durations are ``<number><s|m|h|d>``, negative for "before the start".
 Certificate references are ``vault/certificate`` (latest version) or ``vault/certificate@N`` (version N,
-from 0), or a literal 40-hex thumbprint.
+from 0), or a literal 40-hex thumbprint. Names that end up in ARM ids or URLs are checked against Azure's
+naming rules here, so a scenario that loads also builds (references are checked in :mod:`.scenario_load`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 API_VERSION = "sfmigrate/twin-v1"
 _DURATION = re.compile(r"^(-?\d+(?:\.\d+)?)\s*([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_DURATION_SECONDS = 200 * 365 * 86400.0  # two centuries either way: certificates stay inside X.509 dates
+
+# Azure naming rules for what becomes part of an ARM id or URL (and the PKI's AIA URLs).
+VAULT_NAME = r"^[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]$"
+RESOURCE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"
+GROUP_NAME = r"^[A-Za-z0-9_()-][A-Za-z0-9._()-]{0,88}[A-Za-z0-9_()-]$|^[A-Za-z0-9_()-]$"
+NODE_TYPE_NAME = r"^[A-Za-z][A-Za-z0-9]{0,8}$"  # a Windows computerNamePrefix holds 9 characters
+CERT_NAME = r"^[A-Za-z0-9-]{1,127}$"
+LOCATION = r"^[A-Za-z0-9 ]{1,40}$"
+GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+DNS_NAME = r"^[A-Za-z0-9*]([A-Za-z0-9.*-]{0,251}[A-Za-z0-9])?$"
 
 
 def duration_seconds(text: str | int | float) -> float:
-    if isinstance(text, (int, float)):
-        return float(text)
-    match = _DURATION.match(text.strip())
-    if not match:
+    if isinstance(text, bool):
         raise ValueError(f"'{text}' is not a duration like 30d, -10d, 12h, 90m or 45s")
-    return float(match.group(1)) * _UNITS[match.group(2)]
+    if isinstance(text, (int, float)):
+        value = float(text)
+    else:
+        match = _DURATION.match(str(text).strip())
+        if not match:
+            raise ValueError(f"'{text}' is not a duration like 30d, -10d, 12h, 90m or 45s")
+        value = float(match.group(1)) * _UNITS[match.group(2)]
+    if not math.isfinite(value) or abs(value) > MAX_DURATION_SECONDS:
+        raise ValueError(f"'{text}' is out of range (at most 73000d either way)")
+    return value
 
 
 Duration = str | int | float
@@ -34,77 +54,88 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+def _check_duration(value: Duration) -> Duration:
+    duration_seconds(value)
+    return value
+
+
 class RoleSpec(_Strict):
     role: str
     scope: str = "subscription"  # subscription | resourceGroup:<name> | vault:<name> | identity:<name> | an ARM id
 
 
 class ResourceGroupSpec(_Strict):
-    name: str
-    location: str = "westeurope"
+    name: str = Field(pattern=GROUP_NAME)
+    location: str = Field("westeurope", pattern=LOCATION)
 
 
 class SubscriptionSpec(_Strict):
-    id: str | None = None
-    name: str = "Production"
-    resourceGroups: list[ResourceGroupSpec] = Field(default_factory=lambda: [ResourceGroupSpec(name="rg-sf")])
+    id: str | None = Field(None, pattern=GUID)
+    name: str = Field("Production", min_length=1, max_length=64)
+    resourceGroups: list[ResourceGroupSpec] = Field(default_factory=lambda: [ResourceGroupSpec(name="rg-sf")], min_length=1)
 
 
 class OperatorSpec(_Strict):
-    name: str = "sfmigrate-operator"
+    name: str = Field("sfmigrate-operator", min_length=1, max_length=128)
     roles: list[RoleSpec] = Field(default_factory=lambda: [RoleSpec(role="Owner")])
 
 
 class FederatedSpec(_Strict):
-    issuer: str
-    subject: str
+    issuer: str = Field(min_length=1)
+    subject: str = Field(min_length=1)
     audience: str = "api://AzureADTokenExchange"
 
 
 class PrincipalSpec(_Strict):
-    name: str
+    name: str = Field(min_length=1, max_length=128)
     clientSecret: str | None = None
     federated: list[FederatedSpec] = Field(default_factory=list)
     roles: list[RoleSpec] = Field(default_factory=list)
 
 
 class AuthoritySpec(_Strict):
-    name: str
-    subject: str
+    name: str = Field(pattern=RESOURCE_NAME)
+    subject: str = Field(min_length=1, max_length=64)  # X.509 upper bound for a common name
     issuer: str | None = None  # None: a root
     validFrom: Duration = "-3650d"
     validFor: Duration = "7300d"
     trusted: bool = True  # roots: present in the nodes' Trusted Root store
-    reuseKeyOf: str | None = None
+    reuseKeyOf: str | None = None  # share the key of an earlier authority (a DigiCert-style re-key)
 
-    @field_validator("validFrom", "validFor")
+    _durations = field_validator("validFrom", "validFor")(_check_duration)
+
+    @field_validator("validFor")
     @classmethod
-    def _duration(cls, value: Duration) -> Duration:
-        duration_seconds(value)
+    def _positive(cls, value: Duration) -> Duration:
+        if duration_seconds(value) <= 0:
+            raise ValueError("must be a positive duration")
         return value
 
 
 class VersionSpec(_Strict):
-    subject: str
-    sans: list[str] | None = None
+    subject: str = Field(min_length=1, max_length=64)
+    sans: list[Annotated[str, StringConstraints(pattern=DNS_NAME)]] | None = None  # default: [subject]
     issuer: str = "self"  # an authority name, or "self"
     validFrom: Duration = "-30d"
     validFor: Duration = "365d"
     ekus: list[Literal["serverAuth", "clientAuth"]] = Field(default_factory=lambda: ["serverAuth", "clientAuth"])
     enabled: bool = True
 
-    @field_validator("validFrom", "validFor")
+    _durations = field_validator("validFrom", "validFor")(_check_duration)
+
+    @field_validator("validFor")
     @classmethod
-    def _duration(cls, value: Duration) -> Duration:
-        duration_seconds(value)
+    def _positive(cls, value: Duration) -> Duration:
+        if duration_seconds(value) <= 0:
+            raise ValueError("must be a positive duration")
         return value
 
 
 class CertificateSpec(_Strict):
-    name: str
+    name: str = Field(pattern=CERT_NAME)
     exportable: bool = True
     contentType: Literal["application/x-pkcs12", "application/x-pem-file"] = "application/x-pkcs12"
-    issuerName: str = "Unknown"
+    issuerName: str = "Unknown"  # the policy's issuer: Self, Unknown, or a CA provider name
     versions: list[VersionSpec] = Field(min_length=1)
 
 
@@ -116,12 +147,12 @@ class AccessPolicySpec(_Strict):
 
 
 class VaultRoleSpec(_Strict):
-    principal: str
+    principal: str  # operator | identity:<name> | principal:<name>
     role: str
 
 
 class VaultSpec(_Strict):
-    name: str
+    name: str = Field(pattern=VAULT_NAME)
     resourceGroup: str | None = None
     subscription: str | None = None
     rbac: bool = False
@@ -132,61 +163,57 @@ class VaultSpec(_Strict):
 
 
 class IdentitySpec(_Strict):
-    name: str
+    name: str = Field(pattern=RESOURCE_NAME)
     resourceGroup: str | None = None
     subscription: str | None = None
 
 
 class KeyVaultExtensionSpec(_Strict):
-    name: str = "KVVMExtension"
+    name: str = Field("KVVMExtension", pattern=RESOURCE_NAME)
     identity: str
-    observed: list[str]
-    version: str = "3.0"
+    observed: list[str] = Field(min_length=1)  # vault/certificate (versionless)
+    version: Literal["1.0", "2.0", "3.0", "4.0"] = "3.0"
     linkOnRenewal: bool = False
     requireInitialSync: bool = True
-    pollingIntervalInS: int = 3600
+    pollingIntervalInS: int = Field(3600, ge=60, le=86400)
 
 
 class NodeTypeSpec(_Strict):
-    name: str
+    name: str = Field(pattern=NODE_TYPE_NAME)
     os: Literal["windows", "linux"] = "windows"
     instances: int = Field(5, ge=1, le=100)
     primary: bool = False
     upgradePolicy: Literal["Automatic", "Manual", "Rolling"] = "Automatic"
-    secrets: list[str] = Field(default_factory=list)
+    secrets: list[str] = Field(default_factory=list)  # vault/certificate[@N], delivered as versioned VMSS secrets
     identities: list[str] = Field(default_factory=list)
     keyVaultExtension: KeyVaultExtensionSpec | None = None
     durability: Literal["Bronze", "Silver", "Gold"] = "Silver"
 
 
 class CommonNameSpec(_Strict):
-    commonName: str
-    issuers: list[str] = Field(default_factory=list)
+    commonName: str = Field(min_length=1, max_length=64)
+    issuers: list[str] = Field(default_factory=list)  # authority names, vault/certificate (self-signed) or thumbprints
 
 
 class ClusterCertificateSpec(_Strict):
     thumbprint: str | None = None
     secondary: str | None = None
-    commonNames: list[CommonNameSpec] | None = None
+    commonNames: list[CommonNameSpec] | None = Field(None, min_length=1, max_length=2)
 
 
 class ClusterSpec(_Strict):
-    name: str
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{2,22}$")
     resourceGroup: str | None = None
     subscription: str | None = None
-    location: str | None = None
-    codeVersion: str = "10.1.2493.9590"
+    location: str | None = Field(None, pattern=LOCATION)
+    codeVersion: str = Field("10.1.2493.9590", pattern=r"^\d{1,5}(\.\d{1,6}){1,3}$")
     state: Literal["Ready", "UpdatingUserConfiguration", "UpdatingUserCertificate", "UpgradeServiceUnreachable"] = "Ready"
-    busyFor: Duration = "1d"
+    busyFor: Duration = "1d"  # how long a non-Ready state lasts before the cluster settles to Ready
     certificate: ClusterCertificateSpec
     reverseProxyCertificate: ClusterCertificateSpec | None = None
     nodeTypes: list[NodeTypeSpec] = Field(min_length=1)
 
-    @field_validator("busyFor")
-    @classmethod
-    def _duration(cls, value: Duration) -> Duration:
-        duration_seconds(value)
-        return value
+    _durations = field_validator("busyFor")(_check_duration)
 
 
 class GoalSpec(_Strict):
@@ -194,8 +221,8 @@ class GoalSpec(_Strict):
     vault: str
     certificate: str
     commonName: str | None = None
-    pinnedIssuers: list[str] = Field(default_factory=list)
-    identity: str = "sf-kv-reader"
+    pinnedIssuers: list[str] = Field(default_factory=list)  # authority names, vault/certificate or thumbprints
+    identity: str = Field("sf-kv-reader", pattern=RESOURCE_NAME)
     allowUnpinnedIssuers: bool = False
 
 
@@ -203,7 +230,7 @@ class ScenarioSpec(_Strict):
     apiVersion: Literal["sfmigrate/twin-v1"]
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
     description: str = ""
-    tenantId: str | None = None
+    tenantId: str | None = Field(None, pattern=GUID)
     start: str | None = None  # ISO time of the twin's clock start (default: now)
     subscriptions: list[SubscriptionSpec] = Field(default_factory=lambda: [SubscriptionSpec()], min_length=1)
     operator: OperatorSpec = Field(default_factory=OperatorSpec)
@@ -213,3 +240,16 @@ class ScenarioSpec(_Strict):
     vaults: list[VaultSpec] = Field(default_factory=list)
     clusters: list[ClusterSpec] = Field(default_factory=list)
     goal: GoalSpec | None = None
+
+    @field_validator("start")
+    @classmethod
+    def _start(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"'{value}' is not an ISO 8601 time like 2026-01-15T09:00:00Z") from None
+        if not 2000 <= moment.year <= 2200:
+            raise ValueError("must be between the years 2000 and 2200")
+        return value

@@ -1,0 +1,313 @@
+"""Reading scenario files: YAML, the schema (:mod:`.scenario_model`), then every cross-reference.
+
+A scenario that passes :func:`parse_scenario` builds: each problem is found here, before the world exists,
+and reported as one line naming the file and the field path (``vaults[0].certificates[1].versions[0].issuer``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from ..errors import UsageError
+from .providers.authorization.models import ROLES_BY_NAME
+from .scenario_model import ScenarioSpec, SubscriptionSpec, duration_seconds
+
+SCENARIO_PACKAGE = "migrate.emulator.scenarios"
+# X.509 validity dates the PKI can write (cryptography refuses dates before 1950).
+_EARLIEST = dt.datetime(1950, 1, 2, tzinfo=dt.timezone.utc)
+_LATEST = dt.datetime(9999, 12, 30, tzinfo=dt.timezone.utc)
+
+
+class ScenarioError(UsageError):
+    """A scenario file that cannot be used; the message names the file and field."""
+
+
+def builtin_names() -> list[str]:
+    folder = resources.files(SCENARIO_PACKAGE)
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def builtin_path(name: str) -> Path:
+    path = Path(str(resources.files(SCENARIO_PACKAGE) / f"{name}.yaml"))
+    if not path.is_file():
+        raise ScenarioError(f"--scenario: unknown scenario '{name}'; built-in scenarios: {', '.join(builtin_names())}")
+    return path
+
+
+def _field_path(location: tuple[Any, ...]) -> str:
+    out = ""
+    for part in location:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def parse_scenario(text: str, source: str = "scenario") -> ScenarioSpec:
+    """Parse and validate; every problem is one line naming the file and the field path."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ScenarioError(_one_line(f"{source}: not valid YAML{where}: {getattr(exc, 'problem', None) or exc}")) from None
+    except RecursionError:
+        raise ScenarioError(f"{source}: not valid YAML: nested too deeply") from None
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{source}: a scenario must be a YAML mapping with apiVersion: sfmigrate/twin-v1")
+    try:
+        spec = ScenarioSpec.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ScenarioError(_one_line(f"{source}: {_field_path(tuple(first['loc']))}: {first['msg']}")) from None
+    except RecursionError:
+        raise ScenarioError(f"{source}: nested too deeply") from None
+    _References(spec, source).check()
+    return spec
+
+
+def load_scenario(name: str | None = None, path: str | Path | None = None) -> tuple[ScenarioSpec, str]:
+    """A scenario by built-in name or file path, with the text it came from."""
+    if path is not None:
+        file = Path(path)
+        try:
+            text = file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ScenarioError(_one_line(f"--scenario-file: cannot read '{file}': {exc.strerror or exc}")) from None
+        except UnicodeDecodeError:
+            raise ScenarioError(f"--scenario-file: '{file}' is not UTF-8 text") from None
+        return parse_scenario(text, str(file)), text
+    file = builtin_path(name or "basic")
+    text = file.read_text(encoding="utf-8")
+    return parse_scenario(text, f"scenario '{name or 'basic'}'"), text
+
+
+def is_thumbprint(text: str) -> bool:
+    return len(text) == 40 and all(c in "0123456789abcdefABCDEF" for c in text)
+
+
+def start_of(spec: ScenarioSpec) -> dt.datetime | None:
+    if not spec.start:
+        return None
+    moment = dt.datetime.fromisoformat(spec.start.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
+class _References:
+    """Every name a scenario uses must be defined, once, where the builder will look for it."""
+
+    def __init__(self, spec: ScenarioSpec, source: str) -> None:
+        self.spec, self.source = spec, source
+        self.start = start_of(spec) or dt.datetime.now(dt.timezone.utc)
+        self.vaults = {v.name.lower(): v for v in spec.vaults}
+        self.identities = {i.name for i in spec.identities}
+        self.principals = {p.name for p in spec.principals}
+        self.authorities = {a.name for a in spec.pki}
+
+    def fail(self, where: str, message: str) -> None:
+        raise ScenarioError(_one_line(f"{self.source}: {where}: {message}"))
+
+    def check(self) -> None:
+        self._subscriptions()
+        self._roles("operator.roles", self.spec.operator.roles)
+        self._unique("principals", [p.name for p in self.spec.principals])
+        for index, principal in enumerate(self.spec.principals):
+            self._roles(f"principals[{index}].roles", principal.roles)
+        self._pki()
+        self._unique("identities", [i.name for i in self.spec.identities], fold=True)
+        for index, identity in enumerate(self.spec.identities):
+            self._placement(f"identities[{index}]", identity.subscription, identity.resourceGroup)
+        self._vaults()
+        self._clusters()
+        self._goal()
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def _unique(self, where: str, names: list[str], fold: bool = False) -> None:
+        seen: set[str] = set()
+        for index, name in enumerate(names):
+            key = name.lower() if fold else name
+            if key in seen:
+                self.fail(f"{where}[{index}].name", f"'{name}' is defined more than once")
+            seen.add(key)
+
+    def _subscription(self, name: str | None, where: str) -> SubscriptionSpec:
+        if name is None:
+            return self.spec.subscriptions[0]
+        for index, sub in enumerate(self.spec.subscriptions):
+            if sub.name == name or (sub.id or "").lower() == name.lower():
+                return sub
+        self.fail(f"{where}.subscription", f"unknown subscription '{name}'")
+        raise AssertionError  # unreachable
+
+    def _placement(self, where: str, subscription: str | None, group: str | None) -> tuple[str, str]:
+        sub = self._subscription(subscription, where)
+        groups = {g.name.lower(): g.name for g in sub.resourceGroups}
+        if group is not None and group.lower() not in groups:
+            self.fail(f"{where}.resourceGroup", f"unknown resource group '{group}' in subscription '{sub.name}'")
+        return sub.name, (group or sub.resourceGroups[0].name).lower()
+
+    def _dates(self, where: str, valid_from: Any, valid_for: Any) -> None:
+        try:
+            not_before = self.start + dt.timedelta(seconds=duration_seconds(valid_from))
+            not_after = not_before + dt.timedelta(seconds=duration_seconds(valid_for))
+        except OverflowError:
+            not_before = not_after = _LATEST + dt.timedelta(days=1)
+        if not (_EARLIEST <= not_before <= _LATEST and _EARLIEST <= not_after <= _LATEST):
+            self.fail(where, "the certificate's validity must fall between the years 1950 and 9999")
+
+    def _principal(self, reference: str, where: str) -> None:
+        kind, _, name = reference.partition(":")
+        if reference == "operator":
+            return
+        if kind == "identity" and name in self.identities:
+            return
+        if kind == "principal" and name in self.principals:
+            return
+        self.fail(where, f"unknown principal '{reference}' (use operator, identity:<name> or principal:<name>)")
+
+    def _roles(self, where: str, roles: list[Any]) -> None:
+        for index, role in enumerate(roles):
+            if role.role.lower() not in ROLES_BY_NAME:
+                self.fail(f"{where}[{index}].role", f"unknown role '{role.role}'")
+            kind, _, name = role.scope.partition(":")
+            if role.scope == "subscription" or role.scope.lower().startswith("/subscriptions/"):
+                continue
+            known = {
+                "resourceGroup": {g.name.lower() for g in self.spec.subscriptions[0].resourceGroups},
+                "vault": set(self.vaults),
+                "identity": {i.lower() for i in self.identities},
+            }
+            if kind not in known:
+                self.fail(f"{where}[{index}].scope", f"'{role.scope}' is not subscription, resourceGroup:<name>, vault:<name>, identity:<name> or an ARM id")
+            if name.lower() not in known[kind]:
+                self.fail(f"{where}[{index}].scope", f"unknown {kind} '{name}'")
+
+    def certificate(self, reference: str, where: str, *, thumbprint: bool = False, versioned: bool = True) -> None:
+        """``vault/certificate[@N]`` (or, where allowed, a literal thumbprint) names something defined."""
+        if thumbprint and is_thumbprint(reference):
+            return
+        vault_name, slash, rest = reference.partition("/")
+        cert_name, at, index = rest.partition("@")
+        vault = self.vaults.get(vault_name.lower())
+        certificate = next((c for c in vault.certificates if c.name.lower() == cert_name.lower()), None) if vault else None
+        if not slash or certificate is None:
+            also = " (nor a thumbprint)" if thumbprint else ""
+            self.fail(where, f"'{reference}' is not vault/certificate of this scenario{also}")
+            return
+        if at and not versioned:
+            self.fail(where, f"'{reference}': the Key Vault extension observes versionless certificates; drop '@{index}'")
+        if at and not (index.isdigit() and int(index) < len(certificate.versions)):
+            self.fail(where, f"'{reference}': version index must be 0..{len(certificate.versions) - 1}")
+
+    def issuer(self, reference: str, where: str) -> None:
+        if reference in self.authorities or is_thumbprint(reference):
+            return
+        if "/" in reference:
+            self.certificate(reference, where)
+            return
+        self.fail(where, f"'{reference}' is not an authority of pki, a vault/certificate or a thumbprint")
+
+    # -- sections ---------------------------------------------------------------------------------
+    def _subscriptions(self) -> None:
+        subs = self.spec.subscriptions
+        self._unique("subscriptions", [s.name for s in subs])
+        ids = [s.id.lower() for s in subs if s.id]
+        if len(ids) != len(set(ids)):
+            self.fail("subscriptions", "two subscriptions have the same id")
+        for index, sub in enumerate(subs):
+            self._unique(f"subscriptions[{index}].resourceGroups", [g.name for g in sub.resourceGroups], fold=True)
+
+    def _pki(self) -> None:
+        self._unique("pki", [a.name for a in self.spec.pki])
+        defined: set[str] = set()
+        for index, authority in enumerate(self.spec.pki):
+            if authority.issuer and authority.issuer not in defined:
+                self.fail(f"pki[{index}].issuer", f"'{authority.issuer}' is not an authority defined before it")
+            if authority.reuseKeyOf and authority.reuseKeyOf not in defined:
+                self.fail(f"pki[{index}].reuseKeyOf", f"'{authority.reuseKeyOf}' is not an authority defined before it")
+            self._dates(f"pki[{index}].validFrom", authority.validFrom, authority.validFor)
+            defined.add(authority.name)
+
+    def _vaults(self) -> None:
+        self._unique("vaults", [v.name for v in self.spec.vaults], fold=True)
+        for vi, vault in enumerate(self.spec.vaults):
+            self._placement(f"vaults[{vi}]", vault.subscription, vault.resourceGroup)
+            self._unique(f"vaults[{vi}].certificates", [c.name for c in vault.certificates], fold=True)
+            for ci, certificate in enumerate(vault.certificates):
+                for xi, version in enumerate(certificate.versions):
+                    where = f"vaults[{vi}].certificates[{ci}].versions[{xi}]"
+                    if version.issuer != "self" and version.issuer not in self.authorities:
+                        self.fail(f"{where}.issuer", f"unknown authority '{version.issuer}'")
+                    self._dates(f"{where}.validFrom", version.validFrom, version.validFor)
+            for pi, policy in enumerate(vault.accessPolicies):
+                self._principal(policy.principal, f"vaults[{vi}].accessPolicies[{pi}].principal")
+            for ri, assignment in enumerate(vault.roleAssignments):
+                if assignment.role.lower() not in ROLES_BY_NAME:
+                    self.fail(f"vaults[{vi}].roleAssignments[{ri}].role", f"unknown role '{assignment.role}'")
+                self._principal(assignment.principal, f"vaults[{vi}].roleAssignments[{ri}].principal")
+
+    def _declaration(self, declared: Any, where: str) -> None:
+        if declared.thumbprint is None and not declared.commonNames:
+            self.fail(where, "give thumbprint (and secondary) or commonNames")
+        if declared.thumbprint is not None and declared.commonNames:
+            self.fail(where, "give thumbprint (and secondary) or commonNames, not both")
+        if declared.secondary and declared.thumbprint is None:
+            self.fail(f"{where}.secondary", "a secondary needs a primary thumbprint")
+        for key in ("thumbprint", "secondary"):
+            value = getattr(declared, key)
+            if value:
+                self.certificate(value, f"{where}.{key}", thumbprint=True)
+        names = [c.commonName.lower() for c in declared.commonNames or []]
+        if len(set(names)) != len(names):
+            self.fail(f"{where}.commonNames", "the same common name is declared twice")
+        for ni, common in enumerate(declared.commonNames or []):
+            for ii, issuer in enumerate(common.issuers):
+                self.issuer(issuer, f"{where}.commonNames[{ni}].issuers[{ii}]")
+
+    def _clusters(self) -> None:
+        self._unique("clusters", [c.name for c in self.spec.clusters])
+        scale_sets: set[tuple[str, str, str]] = set()
+        for ki, cluster in enumerate(self.spec.clusters):
+            sub, group = self._placement(f"clusters[{ki}]", cluster.subscription, cluster.resourceGroup)
+            self._declaration(cluster.certificate, f"clusters[{ki}].certificate")
+            if cluster.reverseProxyCertificate:
+                self._declaration(cluster.reverseProxyCertificate, f"clusters[{ki}].reverseProxyCertificate")
+            for ni, node_type in enumerate(cluster.nodeTypes):
+                where = f"clusters[{ki}].nodeTypes[{ni}]"
+                key = (sub, group, node_type.name.lower())
+                if key in scale_sets:
+                    self.fail(f"{where}.name", f"a scale set named '{node_type.name}' already exists in that resource group")
+                scale_sets.add(key)
+                for si, secret in enumerate(node_type.secrets):
+                    self.certificate(secret, f"{where}.secrets[{si}]")
+                for ii, name in enumerate(node_type.identities):
+                    if name not in self.identities:
+                        self.fail(f"{where}.identities[{ii}]", f"unknown identity '{name}'")
+                extension = node_type.keyVaultExtension
+                if extension:
+                    if extension.identity not in self.identities:
+                        self.fail(f"{where}.keyVaultExtension.identity", f"unknown identity '{extension.identity}'")
+                    if extension.name in {f"{node_type.name}_ServiceFabricNode"}:
+                        self.fail(f"{where}.keyVaultExtension.name", "clashes with the Service Fabric extension's name")
+                    for oi, observed in enumerate(extension.observed):
+                        self.certificate(observed, f"{where}.keyVaultExtension.observed[{oi}]", versioned=False)
+
+    def _goal(self) -> None:
+        goal = self.spec.goal
+        if goal is None:
+            return
+        if goal.cluster not in {c.name for c in self.spec.clusters}:
+            self.fail("goal.cluster", f"unknown cluster '{goal.cluster}'")
+        self.certificate(f"{goal.vault}/{goal.certificate}", "goal.certificate", versioned=False)
+        for index, issuer in enumerate(goal.pinnedIssuers):
+            self.issuer(issuer, f"goal.pinnedIssuers[{index}]")
+        if goal.commonName is not None and not 1 <= len(goal.commonName) <= 64:
+            self.fail("goal.commonName", "a common name has 1 to 64 characters")
