@@ -112,3 +112,154 @@ def emulator_scenarios(output: str) -> None:
     width = max(len(r["name"]) for r in rows)
     for row in rows:
         click.echo(f"{row['name']:<{width}}  {row['description']}")
+
+
+# -- plan, apply, status, unlock ------------------------------------------------------------------------
+FORMATS = ["text", "md", "json", "html"]
+
+
+@cli.command("plan")
+@click.argument("planfile", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True, help="Report format on stdout.")
+@click.option("--out", "out", type=click.Path(dir_okay=False), default=None, help="Save the plan (with fingerprints) for 'apply'.")
+@click.option("--report", "reports", multiple=True, type=click.Path(dir_okay=False),
+              help="Also write the report to FILE (format from its extension: .md .json .html .txt); repeatable.")
+def plan_command(planfile: str, fmt: str, out: str | None, reports: tuple[str, ...]) -> None:
+    """Dry run: discover, check and plan; change nothing.
+
+    Exit 0 nothing to do, 2 changes pending, 3 blocked by an error finding, 1 operational failure, 64 usage.
+    """
+    from . import commands
+    from .report import render_plan
+
+    result = commands.plan(planfile)
+    click.echo(render_plan(result.plan, fmt), nl=False)
+    for path in reports:
+        _write_report(result.plan, path)
+    if out:
+        commands.save_plan(result.plan, result.session.spec, out)
+        click.echo(f"saved plan: {out} (apply it with: sfmigrate apply {out})", err=True)
+    sys.exit(result.exit_code)
+
+
+def _write_report(plan: Any, path: str) -> None:
+    from pathlib import Path
+
+    from .report import render_plan
+
+    suffix = Path(path).suffix.lower()
+    fmt = {".md": "md", ".json": "json", ".html": "html", ".htm": "html"}.get(suffix, "text")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(render_plan(plan, fmt), encoding="utf-8")
+
+
+@cli.command("apply")
+@click.argument("planfile", type=click.Path(dir_okay=False))
+@click.option("--state", "state", default=None, help="Journal location: a directory (default ./.sfmigrate) or an Azure Blob URL / blob:CONTAINER/PREFIX.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (required when not at a terminal).")
+@click.option("--until", default=None, help="Stop before the named step (exit 4, resumable).")
+@click.option("--postpone-cutover", is_flag=True, help="Stop before the cluster conversion (exit 4, resumable).")
+@click.option("--replan", is_flag=True, help="Continue a journal written for a different plan file.")
+@click.option("--output", type=click.Choice(["auto", "plain", "json"]), default="auto", show_default=True, help="Progress format.")
+def apply_command(planfile: str, state: str | None, yes: bool, until: str | None, postpone_cutover: bool, replan: bool, output: str) -> None:
+    """Apply a plan file or a saved plan: checkpointed, resumable, locked per cluster.
+
+    Exit 0 complete or nothing to do, 1 failed (resumable), 3 blocked before any write, 4 stopped at a
+    requested point, 5 locked by another run, 64 usage, 130 interrupted.
+    """
+    from . import commands
+    from .progress import JsonProgress, LiveProgress, PlainProgress
+    from .report import render_plan
+    from .runner import RunOptions
+
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    if not yes and not interactive:
+        raise UsageError("--yes: required when not running at a terminal (nothing was changed)")
+    if output == "json":
+        sink: Any = JsonProgress()
+    elif output == "plain" or not interactive:
+        sink = PlainProgress()
+    else:
+        sink = None
+
+    def confirm(plan: Any) -> bool:
+        if yes:
+            return True
+        click.echo(render_plan(plan, "text"))
+        return click.confirm("Apply these steps?", default=False)
+
+    live = None
+
+    def emit(event: dict[str, Any]) -> None:
+        nonlocal live
+        if sink is not None:
+            sink(event)
+            return
+        if live is None:
+            live = LiveProgress()
+        live(event)
+
+    options = RunOptions(until=until, postpone_cutover=postpone_cutover)
+    try:
+        result = commands.apply(planfile, state_location=state, options=options, replan=replan, emit=emit, confirm=confirm)
+    finally:
+        if live is not None:
+            live.close()
+    if result.nothing_to_do:
+        click.echo("nothing to do: the cluster is already declared by common name with the Key Vault extension in place", err=True)
+    else:
+        click.echo(f"complete: {len(result.plan.steps)} steps, {result.mutating} changes sent", err=True)
+
+
+@cli.command("status")
+@click.argument("planfile", type=click.Path(dir_okay=False), required=False)
+@click.option("--cluster", "cluster_id", default=None, help="Cluster resource id (instead of PLANFILE).")
+@click.option("--state", "state", default=None, help="Journal location (as for apply).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def status_command(planfile: str | None, cluster_id: str | None, state: str | None, fmt: str) -> None:
+    """Show a migration's progress: steps done/running/pending, the cluster's state, elapsed time, last error, lock holder."""
+    from . import commands
+    from .report.status import render_status
+
+    session = None
+    if planfile:
+        spec, _ = commands.load_source(planfile)
+        cluster_id = spec.cluster.id
+        session = commands.open_session(spec)
+    if not cluster_id:
+        raise UsageError("PLANFILE or --cluster: name the cluster whose migration to show")
+    result = commands.status(cluster_id, state, session)
+    click.echo(render_status(result, fmt), nl=False)
+
+
+@cli.command("unlock")
+@click.argument("planfile", type=click.Path(dir_okay=False), required=False)
+@click.option("--cluster", "cluster_id", default=None, help="Cluster resource id (instead of PLANFILE).")
+@click.option("--state", "state", default=None, help="Journal location (as for apply).")
+@click.option("--force", is_flag=True, help="Required: break the lock even if its holder may be alive.")
+def unlock_command(planfile: str | None, cluster_id: str | None, state: str | None, force: bool) -> None:
+    """Break a migration's lock (after checking that its holder is really gone)."""
+    from . import commands
+
+    credential = None
+    if planfile:
+        spec, _ = commands.load_source(planfile)
+        cluster_id = spec.cluster.id
+        credential = commands.open_session(spec).credential if state and not state.startswith("file:") and "://" in state else None
+    if not cluster_id:
+        raise UsageError("PLANFILE or --cluster: name the cluster whose lock to break")
+    if not force:
+        raise UsageError("--force: unlock breaks another run's lock; add --force once you are sure that run is gone")
+    holder = commands.unlock(cluster_id, state, credential)
+    if holder is None:
+        click.echo("no lock was held")
+    else:
+        click.echo(f"broke the lock held by {holder.describe()}")
+
+
+@cli.command("schema")
+def schema_command() -> None:
+    """Print the plan file's JSON Schema (plans/schema.json)."""
+    from .spec import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))

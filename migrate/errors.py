@@ -84,7 +84,13 @@ class PermissionDenied(OperationalError):
 class AzureRequestFailed(OperationalError):
     """Any other refusal from Azure, with its status and error code."""
 
-    def __init__(self, message: str, status: int | None = None, code: str | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, code: str | None = None,
+                 retry_after: float | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
+        self.retry_after = retry_after  # seconds Azure asked us to wait (throttling)
+
+
+class StalePlan(OperationalError):
+    """A saved plan whose observed resources changed since it was made (terraform's stale-plan refusal)."""

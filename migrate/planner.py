@@ -19,7 +19,7 @@ from .plan import Change, Plan, Step
 from .snapshot import COMMON_NAME, NodeTypeView, Snapshot
 from .spec import PlanSpec
 from .transforms import (
-    KNOWN_AFTER, SF_TYPES, cluster_thumbprint_patch, cluster_to_common_name, diff, remove_secrets, secret_urls,
+    KNOWN_AFTER, SF_TYPES, cluster_thumbprint_patch, cluster_to_common_name, diff, remove_secrets,
     stage_goal, swap_to_kv_extension,
 )
 
@@ -70,6 +70,16 @@ def starting_state(snapshot: Snapshot, goal_thumbprint: str) -> tuple[str, list[
         return states.TWO_OLD, notes
     newer = goal_newer(primary)
     return (states.GOAL_ABSENT_GOAL_NEWER if newer else states.GOAL_ABSENT_OLD_NEWER), notes
+
+
+def _rollout_change(node_type: NodeTypeView) -> list[Change]:
+    """Instances not yet on the scale set's model (e.g. a run stopped between the model update and the
+    Manual-policy upgrade): the step must still roll the model out before anything relies on it."""
+    stale = [i for i in node_type.instances if not i.latest_model_applied or i.provisioning_state == "Failed"]
+    if not stale:
+        return []
+    total = len(node_type.instances)
+    return [Change("instances.latestModelApplied", f"{total - len(stale)}/{total}", f"{total}/{total}")]
 
 
 def _newest(snapshot: Snapshot, thumbprints: list[str]) -> str:
@@ -188,7 +198,7 @@ class _Planner:
             params = {"vmss_id": node_type.vmss_id, "vault_id": snap.vault.id, "secret_url": snap.goal.secret_id,
                       "primary": primary, "secondary": secondary}
             after = stage_goal(node_type.raw, vault_id=snap.vault.id, secret_url=snap.goal.secret_id, primary=primary, secondary=secondary)
-            changes = diff(node_type.raw, after)
+            changes = diff(node_type.raw, after) + _rollout_change(node_type)
             if changes:
                 self.add(
                     f"stage-goal:{node_type.name}", "stage_goal", f"Install the goal certificate on node type {node_type.name} (VMSS secret) and declare it on its SF extension",
@@ -214,18 +224,16 @@ class _Planner:
     def swap_steps(self) -> None:
         snap, spec = self.snapshot, self.spec
         assert snap.goal is not None and snap.vault is not None
-        goal_prefix = snap.goal.versionless_secret_url.lower()
         for node_type in snap.node_types:
-            goal_urls = [u for u in secret_urls(node_type.raw) if u.lower().startswith(goal_prefix + "/") or u.lower() == goal_prefix]
             params = {
                 "vmss_id": node_type.vmss_id, "identity_id": spec.identity.id, "observed_url": snap.goal.versionless_secret_url,
-                "common_name": self.common_name, "kv": spec.keyVaultExtension.model_dump(), "remove_secret_urls": goal_urls,
+                "common_name": self.common_name, "kv": spec.keyVaultExtension.model_dump(),
             }
             after = swap_to_kv_extension(
                 node_type.raw, identity_id=spec.identity.id, client_id=self.client_id(), observed_url=snap.goal.versionless_secret_url,
-                common_name=self.common_name, kv=spec.keyVaultExtension, remove_secret_urls=goal_urls,
+                common_name=self.common_name, kv=spec.keyVaultExtension,
             )
-            changes = diff(node_type.raw, after)
+            changes = diff(node_type.raw, after) + _rollout_change(node_type)
             if changes:
                 self.add(
                     f"install-kv-extension:{node_type.name}", "install_kv_extension",

@@ -130,10 +130,17 @@ def kv_extension_body(*, name: str, linux: bool, version: str, observed: list[st
     }
 
 
+def goal_secret_urls(vmss: dict[str, Any], versionless_url: str) -> list[str]:
+    """Every version of the goal referenced by the VMSS secrets (``{versionless}/{version}``)."""
+    prefix = versionless_url.rstrip("/").lower()
+    return [u for u in secret_urls(vmss) if u.lower() == prefix or u.lower().startswith(prefix + "/")]
+
+
 def swap_to_kv_extension(vmss: dict[str, Any], *, identity_id: str, client_id: str, observed_url: str,
-                         common_name: str, kv: Any, remove_secret_urls: list[str]) -> dict[str, Any]:
-    """Identity on the VMSS, the KV extension observing the goal, the SF extension by common name."""
-    new = remove_secrets(vmss, remove_secret_urls)
+                         common_name: str, kv: Any) -> dict[str, Any]:
+    """Identity on the VMSS, the KV extension observing the goal, the SF extension by common name, and
+    the goal's versioned secrets removed (provisioning must match declaration, DESIGN §2)."""
+    new = remove_secrets(vmss, goal_secret_urls(vmss, observed_url))
     identity = new.setdefault("identity", {})
     kind = str(identity.get("type") or "None")
     if "systemassigned" in kind.lower().replace(" ", ""):
@@ -142,11 +149,7 @@ def swap_to_kv_extension(vmss: dict[str, Any], *, identity_id: str, client_id: s
         identity["type"] = "UserAssigned"
     assigned = identity.setdefault("userAssignedIdentities", {})
     if not any(k.lower() == identity_id.lower() for k in assigned):
-        assigned[identity_id] = {}
-    for key in list(assigned):  # read-only principal/client ids must not be sent back
-        assigned[key] = {}
-    identity.pop("principalId", None)
-    identity.pop("tenantId", None)
+        assigned[identity_id] = {}  # read-only principal/client ids are dropped when the body is PUT
     linux = is_linux(new)
     existing = extension_of_type(new, *KV_TYPES)
     observed = [observed_url]

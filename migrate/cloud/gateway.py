@@ -83,7 +83,9 @@ def translate(exc: Exception, resource_id: str = "") -> OperationalError:
         if status == 404:
             return NotFound(resource_id, f"not found: {resource_id} ({_error_text(exc)})")
         code = getattr(getattr(exc, "error", None), "code", None)
-        return AzureRequestFailed(f"{resource_id}: {_error_text(exc)}", status, code)
+        response = getattr(exc, "response", None)
+        wait = retry_after(response.headers, 0.0) if response is not None else 0.0
+        return AzureRequestFailed(f"{resource_id}: {_error_text(exc)}", status, code, wait or None)
     if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
         return OperationalError(f"network error talking to Azure: {exc}")
     from azure.identity import CredentialUnavailableError

@@ -1,0 +1,300 @@
+"""The library's commands — plan, apply, status, unlock — as plain functions (alembic's ``command.py``).
+
+The CLI wraps each one; tests, the demo and rehearsals call them directly. They return data and raise
+``migrate.errors`` exceptions; rendering and exit codes belong to the caller.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .cloud.credentials import choose_credential
+from .cloud.endpoints import CloudEndpoints, resolve_cloud
+from .cloud.gateway import Gateway
+from .discovery import discover
+from .errors import Blocked, Interrupted, OperationalError, UsageError
+from .findings import Finding
+from .journal import JournalState, LockHolder, open_store
+from .plan import FORMAT_VERSION, Change, Plan, Step
+from .planner import make_plan
+from .runner import RunOptions, Runner, merge_journal
+from .snapshot import Snapshot
+from .spec import PlanSpec, load_plan, parse_plan
+
+log = logging.getLogger("sfmigrate")
+SAVED_PLAN_KIND = "sfmigrate-saved-plan"
+Emit = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class Session:
+    """Everything needed to talk to one cloud for one plan file."""
+
+    spec: PlanSpec
+    cloud: CloudEndpoints
+    credential: Any
+    credential_description: str
+    gateway: Gateway
+
+
+def open_session(spec: PlanSpec, poll_interval: float | None = None, retry_backoff: float | None = None) -> Session:
+    cloud = resolve_cloud(spec.cloud)
+    credential, description = choose_credential(cloud)
+    log.info("credential: %s", description)  # which credential, never a token
+    interval = poll_interval if poll_interval is not None else float(getattr(spec.rollout, "pollIntervalSeconds", 10.0))
+    gateway = Gateway(cloud, credential, poll_interval=interval, retry_backoff=retry_backoff)
+    return Session(spec, cloud, credential, description, gateway)
+
+
+# -- saved plans --------------------------------------------------------------------------------------
+@dataclass
+class SavedPlan:
+    spec: PlanSpec
+    plan: Plan
+    path: Path
+
+
+def save_plan(plan: Plan, spec: PlanSpec, path: str | Path) -> Path:
+    """Write the plan with the fingerprints of what was observed (``apply`` refuses it once stale)."""
+    document = {
+        "kind": SAVED_PLAN_KIND,
+        "format_version": FORMAT_VERSION,
+        "spec": spec.model_dump(mode="json"),
+        "plan": {
+            "cluster_id": plan.cluster_id, "starting_state": plan.starting_state, "created_at": plan.created_at,
+            "spec_fingerprint": plan.spec_fingerprint, "fingerprints": plan.fingerprints, "notes": plan.notes,
+            "findings": [f.to_dict() for f in plan.findings], "steps": [s.to_dict() for s in plan.steps],
+        },
+        "report": plan.to_report(),
+    }
+    target = Path(path)
+    target.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
+    return target
+
+
+def load_saved_plan(path: Path) -> SavedPlan:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        if document.get("kind") != SAVED_PLAN_KIND:
+            raise ValueError("not a saved plan")
+        spec = PlanSpec.model_validate(document["spec"])
+        data = document["plan"]
+        steps = [
+            Step(s["name"], s["kind"], s["title"], s["resources"], [Change(**c) for c in s["changes"]],
+                 s.get("params") or {}, bool(s.get("cluster_upgrade")), s.get("why", ""))
+            for s in data["steps"]
+        ]
+        plan = Plan(data["cluster_id"], data["starting_state"], [Finding(**f) for f in data["findings"]], steps,
+                    data["created_at"], data["spec_fingerprint"], dict(data.get("fingerprints") or {}), list(data.get("notes") or []))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"PLANFILE: '{path}' is neither a plan file nor a saved plan ({exc})") from None
+    return SavedPlan(spec, plan, path)
+
+
+def load_source(path: str | Path) -> tuple[PlanSpec, SavedPlan | None]:
+    """A plan file (YAML) or a saved plan (JSON from ``plan --out``)."""
+    file = Path(path)
+    try:
+        head = file.read_text(encoding="utf-8")[:4096].lstrip()
+    except FileNotFoundError:
+        raise UsageError(f"PLANFILE: '{file}' does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"PLANFILE: cannot read '{file}': {exc}") from None
+    if head.startswith("{") and SAVED_PLAN_KIND in head:
+        saved = load_saved_plan(file)
+        return saved.spec, saved
+    return load_plan(file), None
+
+
+# -- plan -----------------------------------------------------------------------------------------------
+@dataclass
+class PlanResult:
+    plan: Plan
+    snapshot: Snapshot
+    session: Session
+    requests: int = 0
+
+    @property
+    def exit_code(self) -> int:
+        """0 nothing to do; 2 changes pending, none blocking; 3 blocked; 1 resources unreadable."""
+        if any(f.code in ("RESOURCE_NOT_FOUND", "PERMISSION_DENIED") for f in self.plan.findings):
+            return 1
+        if self.plan.blocked:
+            return 3
+        return 2 if self.plan.has_changes else 0
+
+
+def plan(source: str | Path, *, session: Session | None = None, now: dt.datetime | None = None) -> PlanResult:
+    spec, saved = load_source(source)
+    if saved is not None:
+        raise UsageError("PLANFILE: this is a saved plan; show it with 'sfmigrate show' or apply it")
+    session = session or open_session(spec)
+    before = session.gateway.stats.total
+    snapshot = discover(session.gateway, spec, now)
+    result = PlanResult(make_plan(snapshot, spec, now), snapshot, session)
+    result.requests = session.gateway.stats.total - before
+    return result
+
+
+# -- apply ----------------------------------------------------------------------------------------------
+@dataclass
+class ApplyResult:
+    plan: Plan
+    state: JournalState | None
+    nothing_to_do: bool = False
+    requests: int = 0
+    mutating: int = 0
+    credential: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def _busy(snapshot: Snapshot) -> str | None:
+    """Why the world is still moving after an interrupted run (None when quiet)."""
+    cluster = snapshot.cluster
+    if cluster and (cluster.cluster_state not in ("Ready", "UpgradeServiceUnreachable") or cluster.provisioning_state == "Updating"):
+        return f"cluster {cluster.cluster_state}/{cluster.provisioning_state}"
+    for node_type in snapshot.node_types:
+        if (node_type.raw.get("properties") or {}).get("provisioningState") in ("Updating", "Creating"):
+            return f"scale set {node_type.name} updating"
+        if any(i.provisioning_state in ("Updating", "Creating") for i in node_type.instances):
+            return f"instances of {node_type.name} updating"
+    return None
+
+
+def _settle(session: Session, spec: PlanSpec, state: JournalState, emit: Emit, timeout: float = 6 * 3600) -> Snapshot:
+    """A resumed run first re-attaches to the operation left in flight, then waits for the world to be quiet."""
+    for record in state.steps:
+        if record.operation_url:
+            emit({"type": "reattach", "step": record.name, "time": _now(), "detail": {"url": record.operation_url.split("?")[0]}})
+            resource = spec.cluster.id
+            try:
+                session.gateway.wait_operation(record.operation_url, resource, timeout)
+            except OperationalError as exc:
+                record.last_error = f"the operation in flight when the previous run stopped ended: {exc}"
+            record.operation_url = None
+    deadline = time.monotonic() + timeout
+    while True:
+        snapshot = discover(session.gateway, spec)
+        reason = _busy(snapshot)
+        if reason is None:
+            return snapshot
+        if time.monotonic() > deadline:
+            raise OperationalError(f"the world did not settle after the interrupted run: {reason}")
+        emit({"type": "waiting", "step": None, "time": _now(), "detail": {"reason": reason}})
+        time.sleep(session.gateway.poll_interval)
+
+
+def _now() -> str:
+    from .journal import now_iso
+
+    return now_iso()
+
+
+def _stale(saved: Plan, snapshot: Snapshot) -> list[str]:
+    current = snapshot.fingerprints()
+    return sorted(k for k, v in saved.fingerprints.items() if current.get(k) != v)
+
+
+def apply(
+    source: str | Path,
+    *,
+    state_location: str | None = None,
+    options: RunOptions | None = None,
+    replan: bool = False,
+    emit: Emit | None = None,
+    confirm: Callable[[Plan], bool] | None = None,
+    session: Session | None = None,
+) -> ApplyResult:
+    """Plan again, then execute the plan's steps with a journal and a lock (exit codes: errors.ExitCode)."""
+    spec, saved = load_source(source)
+    session = session or open_session(spec)
+    emit = emit or (lambda event: None)
+    before_total, before_mutating = session.gateway.stats.total, session.gateway.stats.mutating
+    store = open_store(state_location, spec.cluster.id, credential=session.credential, connection_verify=session.cloud.ca_bundle)
+    holder = LockHolder.current("apply")
+    store.acquire(holder)  # exit 5 naming the holder when another run has it
+    try:
+        journal = store.load()
+        resuming = journal is not None and journal.status not in ("complete",)
+        if resuming and journal is not None and journal.spec_fingerprint != spec.fingerprint() and not replan:
+            raise UsageError(
+                f"PLANFILE: the journal at {store.location} was written for a different plan file "
+                f"(fingerprint {journal.spec_fingerprint}, now {spec.fingerprint()}); rerun with --replan to continue with this one"
+            )
+        snapshot = _settle(session, spec, journal, emit) if resuming and journal is not None else discover(session.gateway, spec)
+        fresh = make_plan(snapshot, spec)
+        if fresh.blocked:
+            errors = [f for f in fresh.findings if f.severity == "error"]
+            raise Blocked("blocked by " + "; ".join(f"{f.code}: {f.message}" for f in errors[:3]) + " — nothing was changed")
+        to_run = fresh
+        if saved is not None:
+            if not resuming:
+                changed = _stale(saved.plan, snapshot)
+                if changed:
+                    from .errors import StalePlan
+
+                    raise StalePlan(f"the saved plan is stale: {', '.join(changed[:3])} changed since it was made; run plan again")
+            to_run = saved.plan
+            to_run.findings = fresh.findings
+        result = ApplyResult(to_run, journal, credential=session.credential_description)
+        if not fresh.steps:
+            if journal is not None and journal.status != "complete":
+                journal.status = "complete"
+                store.save(journal)
+            result.nothing_to_do = True
+            return result
+        if confirm is not None and not confirm(to_run):
+            raise Interrupted("cancelled at the confirmation prompt; nothing was changed")
+        state = merge_journal(journal, to_run, holder.run_id)
+        result.state = state
+        runner = Runner(to_run, spec, session.gateway, store, state, emit, options)
+        try:
+            runner.run()
+        finally:
+            result.requests = session.gateway.stats.total - before_total
+            result.mutating = session.gateway.stats.mutating - before_mutating
+        return result
+    finally:
+        store.release()
+
+
+# -- status and unlock ----------------------------------------------------------------------------------
+@dataclass
+class Status:
+    location: str
+    state: JournalState | None
+    holder: LockHolder | None
+    cluster: dict[str, Any] | None = None
+
+
+def status(cluster_id: str, state_location: str | None = None, session: Session | None = None) -> Status:
+    store = open_store(state_location, cluster_id, credential=session.credential if session else None,
+                       connection_verify=session.cloud.ca_bundle if session else None)
+    result = Status(store.location, store.load(), store.holder())
+    if session is not None:
+        try:
+            raw = session.gateway.get_cluster(cluster_id)
+            properties = raw.get("properties") or {}
+            result.cluster = {
+                "clusterState": properties.get("clusterState"),
+                "provisioningState": properties.get("provisioningState"),
+                "declaration": "common_name" if properties.get("certificateCommonNames") and not properties.get("certificate") else "thumbprint",
+            }
+        except OperationalError as exc:
+            result.cluster = {"error": str(exc)}
+    return result
+
+
+def unlock(cluster_id: str, state_location: str | None = None, credential: Any = None) -> LockHolder | None:
+    store = open_store(state_location, cluster_id, credential=credential)
+    return store.break_lock()
+
+
+def parse_plan_text(text: str) -> PlanSpec:
+    return parse_plan(text)

@@ -1,0 +1,178 @@
+"""The runner: executes a plan's steps in order, journals every transition, resumes, stops on request.
+
+It knows no Azure details (the steps do). Per step: mark running and save (so a crash leaves a visible
+trace), run the step with step-level retries for transient failures, record what was observed, save.
+The journal is saved atomically at every transition; the lock is held by the caller for the whole run.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from tenacity import RetryCallState, retry, retry_if_exception, stop_after_attempt
+
+from .errors import (
+    AzureRequestFailed, Interrupted, NotFound, OperationalError, PermissionDenied, StepFailed, StoppedAtRequest,
+)
+from .journal import JournalState, JournalStore, StepRecord, now_iso
+from .plan import Plan, Step
+from .spec import PlanSpec
+from .steps import CUTOVER_KIND, STEP_KINDS
+from .steps.base import StepContext
+
+Emit = Callable[..., None]
+TRANSIENT_STATUS = {408, 409, 429, 500, 502, 503, 504}
+
+
+@dataclass
+class RunOptions:
+    until: str | None = None  # stop before this step (exit 4)
+    postpone_cutover: bool = False  # stop before the cluster conversion (exit 4)
+    attempts: int = 5  # step-level attempts for transient failures
+    backoff: float = 1.0  # seconds, doubled per attempt (Retry-After wins when larger)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth another attempt: throttling, 5xx, network errors — never a refusal or a failed upgrade."""
+    if isinstance(exc, (StepFailed, NotFound, PermissionDenied)):
+        return False
+    if isinstance(exc, AzureRequestFailed):
+        return exc.status is None or exc.status in TRANSIENT_STATUS
+    return isinstance(exc, OperationalError) and type(exc) is OperationalError
+
+
+class Runner:
+    def __init__(self, plan: Plan, spec: PlanSpec, gateway: Any, store: JournalStore, state: JournalState,
+                 emit: Emit, options: RunOptions | None = None) -> None:
+        self.plan, self.spec, self.gateway, self.store, self.state = plan, spec, gateway, store, state
+        self.options = options or RunOptions()
+        self._emit_sink = emit
+
+    # -- journal -----------------------------------------------------------------------------------
+    def save(self) -> None:
+        self.state.updated_at = now_iso()
+        self.store.save(self.state)
+
+    def emit(self, type: str, **detail: Any) -> None:
+        step = detail.pop("step", None)
+        event = self.state.add_event(type, step, detail or None)
+        self._emit_sink(event)
+
+    # -- the run -------------------------------------------------------------------------------------
+    def run(self) -> JournalState:
+        names = [s.name for s in self.plan.steps]
+        unknown = self.options.until and self.options.until not in names
+        if unknown:
+            from .errors import UsageError
+
+            raise UsageError(f"--until: '{self.options.until}' is not a step of this plan ({', '.join(names) or 'no steps'})")
+        self.state.status = "running"
+        self.state.last_error = None
+        self.save()
+        self.emit("run-start", steps=len(self.plan.steps), cluster=self.plan.cluster_id)
+        try:
+            for step in self.plan.steps:
+                record = self.state.step(step.name)
+                if record.status == "done":
+                    continue
+                self._stop_if_requested(step)
+                self._run_step(step, record)
+        except StoppedAtRequest as exc:
+            self.state.status = "stopped"
+            self.state.last_error = None
+            self.save()
+            self.emit("run-stopped", reason=str(exc))
+            raise
+        except KeyboardInterrupt:
+            self.state.status = "interrupted"
+            self.state.last_error = "interrupted (Ctrl-C)"
+            self.save()
+            self.emit("run-interrupted")
+            raise Interrupted("interrupted; the journal is saved — run apply again to resume") from None
+        except OperationalError as exc:
+            self.state.status = "failed"
+            self.state.last_error = str(exc)
+            self.save()
+            self.emit("run-failed", error=str(exc))
+            raise
+        self.state.status = "complete"
+        self.save()
+        self.emit("run-complete")
+        return self.state
+
+    def _stop_if_requested(self, step: Step) -> None:
+        if self.options.until == step.name:
+            raise StoppedAtRequest(f"stopped before step '{step.name}' (--until); run apply again to continue")
+        if self.options.postpone_cutover and step.kind == CUTOVER_KIND:
+            raise StoppedAtRequest(
+                f"stopped before the cutover step '{step.name}' (--postpone-cutover); run apply again to convert the cluster"
+            )
+
+    def _run_step(self, step: Step, record: StepRecord) -> None:
+        record.status = "running"
+        record.started_at = record.started_at or now_iso()
+        record.last_error = None
+        self.save()
+        self.emit("step-start", step=step.name, title=step.title, kind=step.kind)
+        context = StepContext(self.gateway, self.spec, step.name, record, self.save, self.emit)
+        implementation = STEP_KINDS[step.kind]
+        started = time.monotonic()
+
+        def before_sleep(retry_state: RetryCallState) -> None:
+            error = retry_state.outcome.exception() if retry_state.outcome else None
+            self.emit("step-retry", step=step.name, attempt=retry_state.attempt_number, error=str(error))
+
+        def wait(retry_state: RetryCallState) -> float:
+            error = retry_state.outcome.exception() if retry_state.outcome else None
+            backoff = self.options.backoff * 2 ** (retry_state.attempt_number - 1)
+            asked = getattr(error, "retry_after", None) or 0.0
+            return min(max(backoff, asked), 120.0)  # honour Retry-After on throttling
+
+        @retry(retry=retry_if_exception(is_transient), stop=stop_after_attempt(self.options.attempts),
+               wait=wait, before_sleep=before_sleep, reraise=True)
+        def attempt() -> dict[str, Any]:
+            record.attempts += 1
+            return implementation(context, step)
+
+        try:
+            observed = attempt()
+        except OperationalError as exc:
+            record.status = "failed"
+            record.last_error = str(exc)
+            record.finished_at = now_iso()
+            self.save()
+            self.emit("step-failed", step=step.name, error=str(exc))
+            if isinstance(exc, StepFailed):
+                raise
+            raise StepFailed(step.name, str(exc)) from exc
+        record.status = "done"
+        record.observed = observed
+        record.finished_at = now_iso()
+        self.save()
+        self.emit("step-done", step=step.name, seconds=round(time.monotonic() - started, 2), observed=observed)
+
+
+def merge_journal(state: JournalState | None, plan: Plan, run_id: str) -> JournalState:
+    """The journal for this run: a new one, or the resumed one with the fresh plan's remaining steps.
+
+    A resumed run re-plans by convergence, so steps it no longer needs were completed by the world (or by
+    the previous run after its last save): they are marked done, with that reason.
+    """
+    names = [s.name for s in plan.steps]
+    if state is None or state.status == "complete":
+        return JournalState.new(plan.cluster_id, plan.plan_hash(), plan.spec_fingerprint, names, run_id=run_id)
+    state.run_id = run_id
+    for record in state.steps:
+        if record.status != "done" and record.name not in names:
+            record.status = "done"
+            record.finished_at = now_iso()
+            record.observed = {**record.observed, "note": "already in place when the run resumed"}
+    known = {r.name for r in state.steps}
+    for name in names:
+        if name not in known:
+            state.steps.append(StepRecord(name))
+    order = {name: index for index, name in enumerate(names)}
+    state.steps.sort(key=lambda r: (0, order[r.name]) if r.name in order else (-1, 0))
+    return state
