@@ -3,7 +3,11 @@
 Grammar: rules separated by ``;``, each a comma-separated list of ``key=value``:
 
 - ``rate``: probability (0..1) that a matching request fails (default 0.2);
-- ``kinds``: ``|``-separated choice among ``429``, ``500``, ``503``, ``reset`` (default all four);
+- ``kinds``: ``|``-separated choice among ``429``, ``500``, ``503``, ``reset`` (default all four). By default
+  ``reset`` is drawn only for idempotent methods (GET, PUT, DELETE, HEAD): a client cannot tell whether a
+  POST or PATCH whose connection dropped was applied, so it may not retry it (RFC 9110 §9.2.2; azure-core's
+  RetryPolicy never does), and such a fault would not be transient. Name ``reset`` in ``kinds`` to inject it
+  on every method;
 - ``match``: a regular expression searched in ``"METHOD /path"`` (default every ARM/Key Vault request);
 - ``latency``: milliseconds added to every matching request (independent of ``rate``);
 - ``seed``: the random seed (default 0); ``retry_after_ms``: the throttling hint (default 20);
@@ -21,6 +25,7 @@ import threading
 from dataclasses import dataclass, field
 
 KINDS = ("429", "500", "503", "reset")
+IDEMPOTENT = frozenset({"GET", "PUT", "DELETE", "HEAD", "OPTIONS"})
 
 
 class FaultSpecError(ValueError):
@@ -31,6 +36,7 @@ class FaultSpecError(ValueError):
 class FaultRule:
     rate: float = 0.2
     kinds: tuple[str, ...] = KINDS
+    kinds_named: bool = False  # True when the spec lists kinds (then ``reset`` applies to every method)
     match: re.Pattern[str] | None = None
     latency_ms: int = 0
     retry_after_ms: int = 20
@@ -84,7 +90,7 @@ class FaultPlan:
                         unknown = [k for k in kinds if k not in KINDS]
                         if unknown or not kinds:
                             raise FaultSpecError(f"fault spec: unknown kind(s) {unknown or value!r}; use {'|'.join(KINDS)}")
-                        rule.kinds = kinds
+                        rule.kinds, rule.kinds_named = kinds, True
                         latency_only = False
                     elif key == "match":
                         rule.match = re.compile(value)
@@ -119,9 +125,12 @@ class FaultPlan:
                 latency += rule.latency_ms
                 if rule.rate <= 0 or (rule.limit is not None and rule.injected >= rule.limit):
                     continue
-                if self._random.random() < rule.rate:
+                kinds = rule.kinds
+                if not rule.kinds_named and method.upper() not in IDEMPOTENT:
+                    kinds = tuple(k for k in kinds if k != "reset")
+                if kinds and self._random.random() < rule.rate:
                     rule.injected += 1
-                    return Fault(self._random.choice(rule.kinds), rule.retry_after_ms), latency
+                    return Fault(self._random.choice(kinds), rule.retry_after_ms), latency
         return None, latency
 
     def summary(self) -> dict[str, object]:

@@ -211,11 +211,16 @@ class TwinApp:
     def _fault(self, fault: Any, style: str) -> Outcome:
         if fault.kind == "reset":
             return Outcome(0, {}, b"", reset=True)
-        if fault.kind == "429":
-            error = TwinError(429, "TooManyRequests", "The twin throttled this request (fault injection).")
-            error.headers["retry-after-ms"] = str(fault.retry_after_ms)
-        elif fault.kind == "503":
-            error = TwinError(503, "ServiceUnavailable", "The twin is briefly unavailable (fault injection).")
+        if fault.kind in ("429", "503"):
+            # ARM throttles with Retry-After in whole seconds (azure-core retries any method that carries it,
+            # POST and PATCH included); retry-after-ms keeps the precise, time-scaled hint.
+            status, code, message = (
+                (429, "TooManyRequests", "The twin throttled this request (fault injection).")
+                if fault.kind == "429"
+                else (503, "ServiceUnavailable", "The twin is briefly unavailable (fault injection).")
+            )
+            error = TwinError(status, code, message)
+            error.headers["Retry-After"] = str(round(fault.retry_after_ms / 1000))
             error.headers["retry-after-ms"] = str(fault.retry_after_ms)
         else:
             error = TwinError(500, "InternalServerError", "The twin failed this request (fault injection).")
@@ -288,6 +293,9 @@ class _TlsServer(ThreadingHTTPServer):
 
     def finish_request(self, request: Any, client_address: Any) -> None:  # TLS handshake in the worker thread
         request.settimeout(60)
+        # Headers and body go out in separate writes: without TCP_NODELAY, Nagle holds the body back until
+        # the client's delayed ACK (~40 ms per keep-alive request).
+        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             tls = self.ssl_context.wrap_socket(request, server_side=True)
         except (ssl.SSLError, OSError):
