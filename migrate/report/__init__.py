@@ -1,0 +1,61 @@
+"""Renderers of a plan (and, later, of a run): text, Markdown, JSON (versioned), HTML.
+
+Each format is a module with one function per kind of document: ``render_plan(plan, *, color=False) -> str``
+today, ``render_run(status, *, color=False) -> str`` when runs get reports. :func:`render_plan` and a future
+``render_run`` pick the module's function through :func:`_renderer`, so adding a document kind means adding
+one function per module and one three-line wrapper here.
+"""
+
+from __future__ import annotations
+
+import os
+from types import ModuleType
+from typing import IO, Any, Callable
+
+from ..errors import UsageError
+from ..plan import Plan
+from . import html, json, markdown, text
+
+FORMATS = ("text", "md", "json", "html")
+_MODULES: dict[str, ModuleType] = {"text": text, "md": markdown, "json": json, "html": html}
+_ALIASES = {"markdown": "md", "txt": "text", "htm": "html"}
+EXTENSIONS = {"text": ".txt", "md": ".md", "json": ".json", "html": ".html"}
+
+
+def _renderer(kind: str, fmt: str) -> Callable[..., str]:
+    name = _ALIASES.get(fmt.lower(), fmt.lower())
+    module = _MODULES.get(name)
+    if module is None:
+        raise UsageError(f"--format: '{fmt}' is not one of {', '.join(FORMATS)}")
+    function = getattr(module, f"render_{kind}", None)
+    if function is None:
+        raise UsageError(f"--format: a {kind} cannot be rendered as {name}")
+    return function  # type: ignore[no-any-return]
+
+
+def render_plan(plan: Plan, fmt: str = "text", *, color: bool = False) -> str:
+    """The plan as ``fmt`` (text|md|json|html); ``color`` only affects text."""
+    return _renderer("plan", fmt)(plan, color=color)
+
+
+def format_for_path(path: str, default: str = "text") -> str:
+    """The format a file name implies (``plan.md`` -> md), for ``--out`` without ``--format``."""
+    lower = path.lower()
+    for fmt, extension in EXTENSIONS.items():
+        if lower.endswith(extension):
+            return fmt
+    return default
+
+
+def should_color(stream: IO[Any]) -> bool:
+    """Colour only for a terminal, and never when NO_COLOR is set (https://no-color.org) or TERM is dumb."""
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except (ValueError, OSError):  # closed stream
+        return False
+
+
+__all__ = ["FORMATS", "render_plan", "format_for_path", "should_color"]
