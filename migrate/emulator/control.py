@@ -1,11 +1,162 @@
-"""Control operations beyond the core set (scenario-level actions such as certificate renewal)."""
+"""Control operations beyond the core set: certificate rotation and PKI changes at run time.
+
+Like the rest of ``/_emulator`` these take JSON, need no token (loopback only) and answer JSON; a bad request
+is ``400 BadControlRequest``, an unknown vault or certificate ``404``.
+
+``POST /_emulator/certificates/renew`` -- a new version of a vault certificate (a rotation, or a renewal
+from another issuer, e.g. an intermediate re-key)::
+
+    {"vault": "<vault name>", "certificate": "<certificate name>",
+     "issuer":    "<authority name>" | "self",   default: the latest version's issuer
+     "subject":   "<common name>",                default: the latest version's subject CN
+     "sans":      ["<dns name>", ...],            default: the latest version's SANs
+     "validFrom": "<duration>",                   default "0s", relative to the twin's current time
+     "validFor":  "<duration>",                   default: the latest version's lifetime
+     "ekus":      ["serverAuth", "clientAuth"]}   default: the latest version's EKUs
+
+answers ``200 {"vault", "certificate", "version", "thumbprint", "subject", "issuer", "issuerThumbprint",
+"notBefore", "notAfter"}``. Durations are as in scenario files (``30d``, ``-2h``). VMSS secrets keep
+pointing at the version they name; the Key Vault VM extension installs the new version at its next poll
+(``pollingIntervalInS`` of simulated time; ``POST /_emulator/clock/advance`` gets there at once).
+
+``POST /_emulator/pki/authorities`` -- a new root or intermediate::
+
+    {"name": "<authority name>", "subject": "<common name>",
+     "issuer":     "<authority name>",   omitted: a root
+     "validFrom":  "<duration>",         default "-1d"
+     "validFor":   "<duration>",         default "3650d"
+     "trusted":    true,                 roots only: in the nodes' Trusted Root store
+     "reuseKeyOf": "<authority name>"}   share another authority's key (DigiCert-style re-key, research §6.4)
+
+answers ``201 {"name", "subject", "thumbprint", "issuer", "notBefore", "notAfter"}``.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import re
 from typing import Any
 
-from .wire import Request, Response
+from .scenario_model import DNS_NAME, RESOURCE_NAME, duration_seconds
+from .wire import Request, Response, TwinError
+
+_EARLIEST = dt.datetime(1950, 1, 2, tzinfo=dt.timezone.utc)
+_LATEST = dt.datetime(9999, 12, 30, tzinfo=dt.timezone.utc)
+_EKUS = ("serverAuth", "clientAuth")
 
 
 def extra_control(world: Any, request: Request) -> Response | None:
-    return None
+    path = request.path.rstrip("/").lower()
+    if request.method != "POST" or path not in _HANDLERS:
+        return None
+    body = _json(request)
+    with world.lock:
+        world.events.run_due()
+        return _HANDLERS[path](world, body)
+
+
+def _bad(message: str) -> TwinError:
+    return TwinError(400, "BadControlRequest", message)
+
+
+def _json(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError as exc:
+        raise _bad(f"the body is not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise _bad("the body must be a JSON object")
+    return body
+
+
+def _text(body: dict[str, Any], key: str, default: str | None = None, *, limit: int = 200) -> str:
+    value = body.get(key, default)
+    if not isinstance(value, str) or not value or len(value) > limit:
+        raise _bad(f"'{key}' must be a non-empty string of at most {limit} characters")
+    return value
+
+
+def _window(now: dt.datetime, valid_from: Any, valid_for: Any) -> tuple[dt.datetime, dt.datetime]:
+    try:
+        start, length = duration_seconds(valid_from), duration_seconds(valid_for)
+        not_before = now + dt.timedelta(seconds=start)
+        not_after = not_before + dt.timedelta(seconds=length)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise _bad(f"validFrom/validFor: {exc}") from None
+    if length <= 0:
+        raise _bad("validFor must be a positive duration")
+    if not (_EARLIEST <= not_before <= _LATEST and _EARLIEST <= not_after <= _LATEST):
+        raise _bad("the validity must fall between the years 1950 and 9999")
+    return not_before, not_after
+
+
+def renew_certificate(world: Any, body: dict[str, Any]) -> Response:
+    vault = world.keyvault.by_name(_text(body, "vault"))
+    if vault is None:
+        raise TwinError(404, "VaultNotFound", f"No vault named '{body['vault']}'.")
+    certificate = vault.certificate(_text(body, "certificate"))
+    latest = certificate.versions[-1]
+    facts = latest.issued.facts
+    issuer = _text(body, "issuer", latest.issued.issuer.name if latest.issued.issuer else "self")
+    if issuer != "self" and issuer not in world.pki.authorities:
+        raise _bad(f"'issuer': no authority named '{issuer}' (known: {', '.join(world.pki.authorities) or 'none'}; or 'self')")
+    subject = _text(body, "subject", facts.subject_cn or certificate.name, limit=64)
+    sans = body.get("sans", list(facts.sans))
+    if not isinstance(sans, list) or not all(isinstance(s, str) and re.match(DNS_NAME, s) for s in sans):
+        raise _bad("'sans' must be a list of DNS names")
+    ekus = body.get("ekus", [e for e in facts.ekus if e in _EKUS])
+    if not isinstance(ekus, list) or not all(e in _EKUS for e in ekus):
+        raise _bad("'ekus' must be a list of 'serverAuth' and 'clientAuth'")
+    lifetime = f"{(facts.not_after - facts.not_before).total_seconds():.0f}s"
+    not_before, not_after = _window(world.now(), body.get("validFrom", "0s"), body.get("validFor", lifetime))
+    issued = world.pki.issue_leaf(
+        f"{vault.name}/{certificate.name}@{len(certificate.versions)}", subject, not_before, not_after,
+        issuer=None if issuer == "self" else issuer, sans=sans, ekus=ekus,
+    )
+    version = world.keyvault.add_version(vault, certificate.name, issued)
+    return Response(200, {
+        "vault": vault.name,
+        "certificate": certificate.name,
+        "version": version.version,
+        "thumbprint": issued.thumbprint,
+        "subject": subject,
+        "issuer": issuer,
+        "issuerThumbprint": issued.issuer_thumbprint,
+        "notBefore": not_before.isoformat(),
+        "notAfter": not_after.isoformat(),
+    })
+
+
+def add_authority(world: Any, body: dict[str, Any]) -> Response:
+    name = _text(body, "name", limit=63)
+    if not re.match(RESOURCE_NAME, name):
+        raise _bad("'name' may hold letters, digits, '-' and '_' and must start with a letter or digit")
+    if name in world.pki.authorities:
+        raise TwinError(409, "AuthorityExists", f"An authority named '{name}' already exists.")
+    subject = _text(body, "subject", limit=64)
+    for key in ("issuer", "reuseKeyOf"):
+        value = body.get(key)
+        if value is not None and (not isinstance(value, str) or value not in world.pki.authorities):
+            raise _bad(f"'{key}': no authority named '{value}'")
+    trusted = body.get("trusted", True)
+    if not isinstance(trusted, bool):
+        raise _bad("'trusted' must be true or false")
+    not_before, not_after = _window(world.now(), body.get("validFrom", "-1d"), body.get("validFor", "3650d"))
+    issued = world.pki.create_authority(name, subject, not_before, not_after, issuer=body.get("issuer"), reuse_key_of=body.get("reuseKeyOf"))
+    if issued.issuer is None and trusted:
+        world.servicefabric.trusted_roots.add(issued.thumbprint)
+    return Response(201, {
+        "name": name,
+        "subject": subject,
+        "thumbprint": issued.thumbprint,
+        "issuer": issued.issuer.name if issued.issuer else None,
+        "notBefore": not_before.isoformat(),
+        "notAfter": not_after.isoformat(),
+    })
+
+
+_HANDLERS = {
+    "/_emulator/certificates/renew": renew_certificate,
+    "/_emulator/pki/authorities": add_authority,
+}

@@ -231,22 +231,31 @@ def kv_sync(world: Any, scale_set: Any, instance: Any, extension: dict[str, Any]
                 f"'{vault.name}' (grant an access policy 'secrets: get, list' or the 'Key Vault Secrets User' role)."
             )
             continue
-        latest = certificate.latest()
-        if instance.installed(latest.issued.thumbprint) is not None:
+        enabled = [v for v in certificate.versions if v.enabled]
+        if not enabled:
+            failures.append(f"Observed certificate '{observed.url}': every version is disabled.")
             continue
-        path = None
-        if config.linux:
-            link = observed.link_name or f"{vault.name}.{certificate.name}"
-            path = f"{observed.store_location}/{vault.name}.{certificate.name}.{latest.version}.pem"
-            instance.symlinks[f"{observed.store_location}/{link}"] = latest.issued.thumbprint
-        new = InstalledCert(
-            latest.issued.thumbprint, latest.issued, "kv-extension", observed.url, world.iso_now(),
-            has_private_key=certificate.exportable, key_provider="CNG" if config.major >= 4 else "CAPI", path=path,
-        )
-        if config.link_on_renewal:
-            _link_renewals(instance, new)
-        instance.store.append(new)
+        # Versionless URLs give the latest version (seed 000); 4.x installs the two newest (research §3.1).
+        for version in enabled[-2:] if config.major >= 4 else enabled[-1:]:
+            _install(world, instance, config, observed, vault, certificate, version)
     return failures
+
+
+def _install(world: Any, instance: Any, config: KvConfig, observed: _Observed, vault: Any, certificate: Any, version: Any) -> None:
+    """Install one version beside the others (the extension never removes a certificate, seed 000)."""
+    if config.linux:  # one PEM file per version, and the certificate's symlink switched to the newest
+        link = observed.link_name or f"{vault.name}.{certificate.name}"
+        instance.symlinks[f"{observed.store_location}/{link}"] = version.issued.thumbprint
+    if instance.installed(version.issued.thumbprint) is not None:
+        return
+    path = f"{observed.store_location}/{vault.name}.{certificate.name}.{version.version}.pem" if config.linux else None
+    new = InstalledCert(
+        version.issued.thumbprint, version.issued, "kv-extension", observed.url, world.iso_now(),
+        has_private_key=certificate.exportable, key_provider="CNG" if config.major >= 4 else "CAPI", path=path,
+    )
+    if config.link_on_renewal:
+        _link_renewals(instance, new)
+    instance.store.append(new)
 
 
 def _link_renewals(instance: Any, new: InstalledCert) -> None:
@@ -304,7 +313,12 @@ def sf_check(world: Any, instance: Any, extension: dict[str, Any]) -> str | None
 
 # -- the whole model application ----------------------------------------------------------------------
 def ordered_extensions(profile: dict[str, Any]) -> list[dict[str, Any]]:
-    extensions = list((profile.get("extensionProfile") or {}).get("extensions") or [])
+    """The order extensions provision in: ``provisionAfterExtensions`` is honoured; extensions without it have
+    no ordering guarantee, so the twin takes the worst case and runs a Service Fabric extension that names no
+    dependency first (it then cannot rely on the Key Vault extension's certificates, research §3.2)."""
+    listed = list((profile.get("extensionProfile") or {}).get("extensions") or [])
+    eager = [e for e in listed if extension_type(e) in SF_TYPES and not (e.get("properties") or {}).get("provisionAfterExtensions")]
+    extensions = eager + [e for e in listed if e not in eager]
     by_name = {e.get("name"): e for e in extensions}
     done: list[dict[str, Any]] = []
     visiting: set[str] = set()

@@ -18,8 +18,9 @@ from ...operations import Operation
 from ...resources import ResourceId
 from ...wire import TwinError
 from ..compute.guest import SF_TYPES
-from .declaration import Declaration, ValidationList, selects_by_not_after
-from .verdict import NodeView, Verdict, evaluate
+from .declaration import COMMON_NAME, THUMBPRINT, Declaration, ValidationList, selects_by_not_after
+from .hazards import hazards
+from .verdict import NodeView, Verdict, evaluate, present, usable
 
 READ_ONLY = {"provisioningState", "clusterState", "clusterId", "clusterEndpoint", "availableClusterVersions"}
 _NAMESPACE = uuid.UUID("6b0e3f2a-2f41-4d8e-9d4b-3a5e0c7f1a24")
@@ -165,9 +166,62 @@ class ServiceFabricState:
                 cluster.cluster_state = "UpgradeServiceUnreachable"
 
     # -- upgrades -------------------------------------------------------------------------------------
+    def precheck(self, cluster: Cluster, old: Declaration, new: Declaration) -> None:
+        """What SFRP verifies against the nodes before a certificate upgrade starts (TwinError 400)."""
+        if old == new:
+            return
+        now = self.world.now()
+        views = self.node_views(cluster)
+        added_thumbprints = [t for t in new.thumbprints if t not in old.thumbprints]
+        old_names = {rule.common_name for rule in old.common_names}
+        added_names = [rule.common_name for rule in new.common_names if rule.common_name not in old_names]
+        install_rule = (
+            "install before declaring: the current and the goal certificate must be on every node of every node type "
+            "before the declaration changes"
+        )
+        for view in views:
+            for thumbprint in added_thumbprints:
+                found = next((c for c in view.store if c.thumbprint == thumbprint), None)
+                if found is None or not usable(found, now):
+                    state = "not installed" if found is None else "installed but expired, not yet valid or without its private key"
+                    raise TwinError(
+                        400, "CertificateNotInstalledOnNode",
+                        f"Certificate {thumbprint} is {state} on node {view.name} (node type {view.node_type}); {install_rule}.",
+                    )
+            for name in added_names:
+                # Presentation matches the subject CN exactly and case-sensitively (DESIGN §2).
+                if not any(c.issued.facts.subject_cn == name and usable(c, now) for c in view.store):
+                    raise TwinError(
+                        400, "CertificateNotInstalledOnNode",
+                        f"No certificate with subject common name '{name}' (an exact, case-sensitive match) is installed and "
+                        f"valid on node {view.name} (node type {view.node_type}); {install_rule}.",
+                    )
+        if old.kind == THUMBPRINT and new.kind == COMMON_NAME:
+            # research/sf_migration.md §1.1: "the cluster is already using the target certificate (declared by
+            # thumbprint) at the start of the upgrade to CN" -- the doc's valid starting states.
+            targets = {rule.common_name for rule in new.common_names}
+            by_not_after = selects_by_not_after(cluster.code_version)
+            for view in views:
+                chosen = present(view, now, by_not_after).cert
+                subject = chosen.issued.facts.subject_cn if chosen else None
+                if subject not in targets:
+                    shown = f"{chosen.thumbprint} (CN '{subject}')" if chosen else "no certificate"
+                    raise TwinError(
+                        400, "CommonNameConversionWithoutGoalByThumbprint",
+                        f"Node {view.name} presents {shown}, not a certificate for {', '.join(sorted(targets))}: the goal "
+                        "certificate must first be in the cluster by thumbprint, and be the one presented (Thumbprint: Goal; "
+                        "Goal + secondary Old; or Old + secondary Goal where Goal has the later NotBefore), before converting "
+                        "the declaration to common name.",
+                    )
+
     def start_update(self, cluster: Cluster, new_body: dict[str, Any], operation: Operation) -> None:
         old_body = cluster.body
         old = cluster.declaration
+        try:
+            self.precheck(cluster, old, Declaration.from_properties(strip_read_only(new_body).get("properties") or {}))
+        except TwinError as exc:
+            self.world.operations.finish(operation, {"code": exc.code, "message": exc.message})
+            raise
         cluster.body = strip_read_only(new_body)
         new = cluster.declaration
         cluster.operations.append(operation.id)
@@ -229,6 +283,7 @@ class ServiceFabricState:
         """The upgrade failed its health check: restore every node, then the resource (FailureAction=Rollback)."""
         upgrade = cluster.upgrade
         assert upgrade is not None
+        failed_at = upgrade.phase
         cluster.node_settings = copy.deepcopy(upgrade.snapshot)
         cluster.body = upgrade.old_body
 
@@ -244,7 +299,7 @@ class ServiceFabricState:
                     upgrade.operation,
                     {
                         "code": "ClusterUpgradeFailed",
-                        "message": f"The cluster upgrade failed at '{upgrade.phase}' and was rolled back: "
+                        "message": f"The cluster upgrade failed its health check at '{failed_at}' and was rolled back: "
                         + " | ".join(verdict.reasons[:3]),
                         "details": [{"code": "CertificateValidationFailed", "message": r} for r in verdict.reasons[:8]],
                     },
@@ -288,6 +343,7 @@ class ServiceFabricState:
                     "health_reasons": cluster.health_reasons,
                     "health_worst_reasons": cluster.worst_reasons,
                     "health_history": cluster.history[-50:],
+                    "hazards": hazards(self.world, cluster, self.members(cluster), cluster.presented),
                     "upgrade": None if cluster.upgrade is None else {
                         "kind": cluster.upgrade.kind, "phase": cluster.upgrade.phase,
                         "step": cluster.upgrade.position, "steps": len(cluster.upgrade.steps),

@@ -30,6 +30,7 @@ class NodeView:
 class Presented:
     cert: Any | None  # InstalledCert
     reason: str = ""
+    linked_from: str | None = None  # the declared certificate S-channel left for ``cert`` (linkOnRenewal)
 
 
 @dataclass
@@ -48,6 +49,11 @@ def _valid(cert: Any, now: dt.datetime) -> bool:
     return facts.not_before <= now <= facts.not_after
 
 
+def usable(cert: Any, now: dt.datetime) -> bool:
+    """A certificate a node can present: time-valid, with its private key."""
+    return _valid(cert, now) and cert.has_private_key
+
+
 def present(node: NodeView, now: dt.datetime, by_not_after: bool) -> Presented:
     declaration = node.presentation
     if declaration.kind == THUMBPRINT:
@@ -59,26 +65,40 @@ def present(node: NodeView, now: dt.datetime, by_not_after: bool) -> Presented:
         wanted = "common name " + "/".join(sorted(names))
     else:
         return Presented(None, f"node {node.name} has no certificate declaration")
-    usable = [c for c in candidates if _valid(c, now) and c.has_private_key]
-    if not usable:
+    candidates_usable = [c for c in candidates if usable(c, now)]
+    if not candidates_usable:
         detail = "expired or without a private key" if candidates else "not installed"
         return Presented(None, f"node {node.name} finds no certificate for {wanted} ({detail}) and cannot present one")
+    # DESIGN §2: the latest NotBefore wins (7.2 CU4+); before that, the farthest NotAfter.
     key = (lambda c: c.issued.facts.not_after) if by_not_after else (lambda c: c.issued.facts.not_before)
-    chosen = max(usable, key=key)
-    seen = {chosen.thumbprint}
-    while chosen.linked_to:  # S-channel follows CERT_RENEWAL_PROP_ID (seed 003, linkOnRenewal)
+    declared = max(candidates_usable, key=key)
+    chosen, seen = declared, {declared.thumbprint}
+    while chosen.linked_to:  # S-channel follows CERT_RENEWAL_PROP_ID regardless of subject or issuer (seed 003)
         target = next((c for c in node.store if c.thumbprint == chosen.linked_to), None)
         if target is None or target.thumbprint in seen:
             break
         seen.add(target.thumbprint)
         chosen = target
+    linked_from = declared.thumbprint if chosen is not declared else None
+    via = f" (S-channel followed the renewal link from {declared.thumbprint}: linkOnRenewal)" if linked_from else ""
+    if not chosen.has_private_key:
+        return Presented(None, f"node {node.name} cannot use certificate {chosen.thumbprint}{via}: no private key (SEC_E_UNKNOWN_CREDENTIALS)", linked_from)
     if chosen.key_provider == "CNG":
         return Presented(
             None,
-            f"node {node.name} cannot use certificate {chosen.thumbprint}: its key is a CNG key and Service Fabric "
+            f"node {node.name} cannot use certificate {chosen.thumbprint}{via}: its key is a CNG key and Service Fabric "
             "supports CAPI1 only (NTE_BAD_PROV_TYPE, Key Vault extension 4.x)",
+            linked_from,
         )
-    return Presented(chosen)
+    return Presented(chosen, linked_from=linked_from)
+
+
+def cn_matches(subject: str, declared: str) -> bool:
+    """Validation's common-name match: case-insensitive, and a declared '*.' wildcard covers one label."""
+    subject, declared = subject.lower(), declared.lower()
+    if subject == declared:
+        return True
+    return declared.startswith("*.") and "." in subject and subject.split(".", 1)[1] == declared[2:]
 
 
 def accepts(validation: ValidationList, cert: Any, now: dt.datetime, trusted_roots: set[str]) -> tuple[bool, str]:
@@ -89,7 +109,7 @@ def accepts(validation: ValidationList, cert: Any, now: dt.datetime, trusted_roo
         return True, ""
     reasons = []
     for rule in validation.common_names:
-        if (facts.subject_cn or "").lower() != rule.common_name.lower():
+        if not cn_matches(facts.subject_cn or "", rule.common_name):
             continue
         issuer = cert.issued.issuer
         if rule.issuers:
@@ -138,7 +158,9 @@ def evaluate(nodes: Iterable[NodeView], now: dt.datetime, by_not_after: bool, tr
             accepted, why = memo[key]
             if not accepted:
                 verdict.healthy = False
-                reason = f"node {receiver.name} rejects {cert.thumbprint} presented by node {sender.name}: {why}"
+                linked = presented[sender.name].linked_from
+                via = f" (S-channel followed the renewal link from {linked}: linkOnRenewal)" if linked else ""
+                reason = f"node {receiver.name} rejects {cert.thumbprint} presented by node {sender.name}{via}: {why}"
                 if len(verdict.reasons) < 12:
                     verdict.reasons.append(reason)
     return verdict
