@@ -136,6 +136,33 @@ def goal_secret_urls(vmss: dict[str, Any], versionless_url: str) -> list[str]:
     return [u for u in secret_urls(vmss) if u.lower() == prefix or u.lower().startswith(prefix + "/")]
 
 
+def _adopt_kv_extension(extension: dict[str, Any], *, linux: bool, observed_url: str, client_id: str, kv: Any) -> None:
+    """Bring an existing Key Vault extension to the rules, changing only what matters (no cosmetic churn)."""
+    properties = extension.setdefault("properties", {})
+    settings = properties.setdefault("settings", {})
+    management = settings.setdefault("secretsManagementSettings", {})
+    observed = management.setdefault("observedCertificates", [])
+    urls = [(o if isinstance(o, str) else (o or {}).get("url", "")).lower() for o in observed]
+    if observed_url.lower() not in urls:
+        if observed and isinstance(observed[0], str):
+            observed.append(observed_url)
+        elif linux:
+            observed.append({"url": observed_url, "certificateStoreLocation": kv.linuxStoreLocation})
+        else:
+            observed.append({"url": observed_url, "certificateStoreName": kv.certificateStoreName,
+                             "certificateStoreLocation": kv.certificateStoreLocation})
+    if not linux and bool(management.get("linkOnRenewal")) != kv.linkOnRenewal:
+        management["linkOnRenewal"] = kv.linkOnRenewal
+    if bool(management.get("requireInitialSync")) != kv.requireInitialSync:
+        management["requireInitialSync"] = kv.requireInitialSync
+    auth = settings.setdefault("authenticationSettings", {})
+    if str(auth.get("msiClientId") or "").lower() != client_id.lower():
+        auth["msiClientId"] = client_id
+        auth.setdefault("msiEndpoint", IMDS_TOKEN_ENDPOINT)
+    if properties.get("enableAutomaticUpgrade"):
+        properties["enableAutomaticUpgrade"] = False  # pinned: 4.x forces linking and CNG keys (DESIGN §2)
+
+
 def swap_to_kv_extension(vmss: dict[str, Any], *, identity_id: str, client_id: str, observed_url: str,
                          common_name: str, kv: Any) -> dict[str, Any]:
     """Identity on the VMSS, the KV extension observing the goal, the SF extension by common name, and
@@ -152,25 +179,17 @@ def swap_to_kv_extension(vmss: dict[str, Any], *, identity_id: str, client_id: s
         assigned[identity_id] = {}  # read-only principal/client ids are dropped when the body is PUT
     linux = is_linux(new)
     existing = extension_of_type(new, *KV_TYPES)
-    observed = [observed_url]
-    if existing is not None:
-        current = ((existing.get("properties") or {}).get("settings") or {}).get("secretsManagementSettings") or {}
-        for item in current.get("observedCertificates") or []:
-            url = item if isinstance(item, str) else (item or {}).get("url")
-            if url and url.lower() != observed_url.lower():
-                observed.append(url)
-    kv_name = existing.get("name") if existing else kv.name
-    body = kv_extension_body(
-        name=kv_name, linux=linux, version=kv.linuxVersion if linux else kv.windowsVersion, observed=observed,
-        client_id=client_id, polling=kv.pollingIntervalInS, link_on_renewal=kv.linkOnRenewal,
-        require_initial_sync=kv.requireInitialSync, store_name=kv.certificateStoreName,
-        store_location=kv.certificateStoreLocation, linux_store=kv.linuxStoreLocation,
-    )
-    all_extensions = extensions(new)
-    if existing is not None:
-        all_extensions[all_extensions.index(existing)] = body
+    if existing is None:
+        kv_name = kv.name
+        extensions(new).insert(0, kv_extension_body(
+            name=kv_name, linux=linux, version=kv.linuxVersion if linux else kv.windowsVersion, observed=[observed_url],
+            client_id=client_id, polling=kv.pollingIntervalInS, link_on_renewal=kv.linkOnRenewal,
+            require_initial_sync=kv.requireInitialSync, store_name=kv.certificateStoreName,
+            store_location=kv.certificateStoreLocation, linux_store=kv.linuxStoreLocation,
+        ))
     else:
-        all_extensions.insert(0, body)
+        kv_name = str(existing.get("name"))
+        _adopt_kv_extension(existing, linux=linux, observed_url=observed_url, client_id=client_id, kv=kv)
     sf = extension_of_type(new, *SF_TYPES)
     if sf is None:
         raise ValueError("the scale set has no Service Fabric node extension")

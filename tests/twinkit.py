@@ -83,3 +83,17 @@ def requests_json(twin: RunningTwin, since: int = 0) -> dict[str, Any]:
     context = ssl.create_default_context(cafile=twin.ca_bundle)
     with urllib.request.urlopen(f"{twin.base_url}/_emulator/requests?since={since}", context=context, timeout=30) as response:
         return json.loads(response.read())
+
+
+def fast_session(twin: RunningTwin) -> Any:
+    """A sfmigrate session for the twin's plan file, polling as fast as the twin's time scale warrants."""
+    from migrate import commands
+    from migrate.spec import load_plan
+
+    assert twin.plan_file is not None
+    return commands.open_session(load_plan(twin.plan_file), poll_interval=0.02, retry_backoff=0.05)
+
+
+def scale_sets(clients: Clients) -> list[dict[str, Any]]:
+    """Every scale set as ARM returns it (raw JSON), through the real compute client."""
+    return [dict(s.as_dict()) for s in clients.compute.virtual_machine_scale_sets.list_all()]
