@@ -47,7 +47,7 @@ def open_session(spec: PlanSpec, poll_interval: float | None = None, retry_backo
     cloud = resolve_cloud(spec.cloud)
     credential, description = choose_credential(cloud)
     log.info("credential: %s", description)  # which credential, never a token
-    interval = poll_interval if poll_interval is not None else float(getattr(spec.rollout, "pollIntervalSeconds", 10.0))
+    interval = poll_interval if poll_interval is not None else spec.rollout.pollIntervalSeconds
     gateway = Gateway(cloud, credential, poll_interval=interval, retry_backoff=retry_backoff)
     return Session(spec, cloud, credential, description, gateway)
 
