@@ -96,6 +96,8 @@ def plan_document(world: World, base_url: str, bundle: str) -> dict[str, Any] | 
         },
         "identity": {"id": goal["identity"]},
         "nodeTypes": "discover",
+        # The twin's time runs fast: re-read resources often (operations carry their own retry-after-ms).
+        "rollout": {"pollIntervalSeconds": 0.05},
     }
     if goal.get("commonName"):
         document["goal"]["commonName"] = goal["commonName"]
