@@ -1,0 +1,198 @@
+"""The journal's plain data: per-step records, the run's state, and who holds the lock.
+
+The JSON form is versioned by ``format_version`` (peers.md §1.2, terraform's promise): minor versions only
+add fields; readers ignore fields they do not know but keep them, so an older sfmigrate rewriting a journal
+does not drop what a newer one wrote; a newer *major* version is refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field, fields
+from typing import Any, Mapping
+from urllib.parse import quote
+
+from .errors import JournalUnreadable
+
+FORMAT_VERSION = "1.0"
+MAX_EVENTS = 200  # bounded history: the journal is rewritten at every transition, keep it small
+
+PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
+STEP_STATUSES = (PENDING, RUNNING, DONE, FAILED)
+RUN_STATUSES = ("pending", "running", "complete", "failed", "stopped", "interrupted")
+
+
+def now_iso() -> str:
+    """UTC, second precision, ``Z`` suffix: sortable and unambiguous across hosts."""
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _known(cls: type, data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    names = {f.name for f in fields(cls) if f.name != "extra"}
+    known = {k: v for k, v in data.items() if k in names}
+    extra = {k: v for k, v in data.items() if k not in names}
+    return known, extra
+
+
+@dataclass
+class StepRecord:
+    name: str
+    status: str = PENDING  # pending | running | done | failed
+    attempts: int = 0
+    started_at: str | None = None
+    finished_at: str | None = None
+    observed: dict[str, Any] = field(default_factory=dict)  # JSON facts seen after the step; never secrets
+    operation_url: str | None = None  # in-flight LRO a resumed run re-attaches to instead of re-sending
+    last_error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)  # fields from a newer minor version
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dict(self.extra)
+        data.update(
+            name=self.name, status=self.status, attempts=self.attempts, started_at=self.started_at,
+            finished_at=self.finished_at, observed=self.observed, operation_url=self.operation_url,
+            last_error=self.last_error,
+        )
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StepRecord:
+        known, extra = _known(cls, data)
+        if "name" not in known:
+            raise JournalUnreadable("a step record has no name")
+        record = cls(**known)
+        record.extra = extra
+        record.observed = dict(record.observed or {})
+        return record
+
+
+@dataclass
+class JournalState:
+    format_version: str
+    cluster_id: str
+    plan_hash: str
+    spec_fingerprint: str
+    created_at: str
+    updated_at: str
+    status: str = "pending"  # running | complete | failed | stopped | interrupted | pending
+    steps: list[StepRecord] = field(default_factory=list)  # plan order
+    last_error: str | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)  # bounded: time, type, step, detail
+    run_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def new(cls, cluster_id: str, plan_hash: str, spec_fingerprint: str, step_names: list[str],
+            *, run_id: str | None = None) -> JournalState:
+        stamp = now_iso()
+        return cls(
+            format_version=FORMAT_VERSION, cluster_id=cluster_id, plan_hash=plan_hash,
+            spec_fingerprint=spec_fingerprint, created_at=stamp, updated_at=stamp,
+            steps=[StepRecord(name) for name in step_names], run_id=run_id,
+        )
+
+    def step(self, name: str) -> StepRecord:
+        for record in self.steps:
+            if record.name == name:
+                return record
+        raise KeyError(name)
+
+    def add_event(self, type: str, step: str | None = None, detail: Any = None) -> dict[str, Any]:
+        event = {"time": now_iso(), "type": type, "step": step, "detail": detail}
+        self.events.append(event)
+        del self.events[:-MAX_EVENTS]
+        return event
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dict(self.extra)
+        data.update(
+            format_version=self.format_version, cluster_id=self.cluster_id, plan_hash=self.plan_hash,
+            spec_fingerprint=self.spec_fingerprint, created_at=self.created_at, updated_at=self.updated_at,
+            status=self.status, run_id=self.run_id, last_error=self.last_error,
+            steps=[s.to_dict() for s in self.steps], events=list(self.events),
+        )
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> JournalState:
+        if not isinstance(data, Mapping):
+            raise JournalUnreadable("the journal is not a JSON object")
+        version = str(data.get("format_version", ""))
+        major = version.split(".", 1)[0]
+        if major != FORMAT_VERSION.split(".", 1)[0]:
+            # peers.md §1.2: reject an unsupported major version instead of guessing
+            raise JournalUnreadable(
+                f"journal format {version or '(missing)'} is not supported (this sfmigrate reads "
+                f"{FORMAT_VERSION.split('.')[0]}.x); use the sfmigrate version that wrote it"
+            )
+        known, extra = _known(cls, data)
+        missing = [n for n in ("cluster_id", "plan_hash", "spec_fingerprint", "created_at", "updated_at")
+                   if n not in known]
+        if missing:
+            raise JournalUnreadable(f"journal lacks {', '.join(missing)}")
+        known["steps"] = [StepRecord.from_dict(s) for s in known.get("steps") or []]
+        known["events"] = list(known.get("events") or [])
+        state = cls(**known)
+        state.extra = extra
+        return state
+
+
+def pipeline_run_url(env: Mapping[str, str] | None = None) -> str | None:
+    """The Azure DevOps run that holds the lock, from the agent's predefined variables (peers.md §4)."""
+    env = os.environ if env is None else env
+    collection, project, build = (env.get(k) for k in ("SYSTEM_COLLECTIONURI", "SYSTEM_TEAMPROJECT", "BUILD_BUILDID"))
+    if not (collection and project and build):
+        return None
+    return f"{collection.rstrip('/')}/{quote(project)}/_build/results?buildId={quote(build)}"
+
+
+@dataclass
+class LockHolder:
+    run_id: str
+    user: str
+    host: str
+    pid: int
+    started_at: str
+    pipeline_url: str | None = None
+    command: str = ""
+
+    @classmethod
+    def current(cls, command: str = "apply", *, run_id: str | None = None) -> LockHolder:
+        """This process, as a lock holder (the run id doubles as the blob lease id, so it is a UUID)."""
+        try:
+            user = getpass.getuser()
+        except Exception:  # no passwd entry (containers): the name is only for messages
+            user = "unknown"
+        return cls(
+            run_id=run_id or str(uuid.uuid4()), user=user, host=socket.gethostname(), pid=os.getpid(),
+            started_at=now_iso(), pipeline_url=pipeline_run_url(), command=command,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id, "user": self.user, "host": self.host, "pid": self.pid,
+            "started_at": self.started_at, "pipeline_url": self.pipeline_url, "command": self.command,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LockHolder:
+        known, _ = _known(cls, data)
+        try:
+            known["pid"] = int(known.get("pid", 0))
+        except (TypeError, ValueError):
+            known["pid"] = 0
+        for name in ("run_id", "user", "host", "started_at"):
+            known[name] = str(known.get(name) or "unknown")
+        return cls(**known)
+
+    def describe(self) -> str:
+        text = f"pid {self.pid} on host {self.host} (user {self.user}) since {self.started_at}"
+        if self.command:
+            text += f", running '{self.command}'"
+        if self.pipeline_url:
+            text += f", pipeline run {self.pipeline_url}"
+        return text
