@@ -25,9 +25,9 @@ API_VERSION = "sfmigrate/v1"
 KNOWN_CLOUDS = ("AzureCloud", "AzureChinaCloud", "AzureUSGovernment", "Custom")
 
 _GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-_ARM_ID = re.compile(
-    rf"/subscriptions/{_GUID}/resourceGroups/[-\w.()]+/providers/(?P<ns>[^/\s]+)/(?P<type>[^/\s]+)/(?P<name>[^/\s]+)"
-)
+_ARM_ID_SHAPE = ("/subscriptions/", _GUID, "/resourceGroups/", r"[-\w.()]+", "/providers/",
+                 r"(?P<ns>[^/\s]+)/(?P<type>[^/\s]+)/(?P<name>[^/\s]+)")
+_ARM_ID = re.compile("".join(_ARM_ID_SHAPE), re.I)  # ARM ids are case-insensitive (some tools print "resourcegroups")
 _HEX40 = re.compile(r"[0-9A-Fa-f]{40}")
 _VERSION = re.compile(r"\d{1,3}\.\d{1,3}")
 _CERT_NAME = re.compile(r"[0-9A-Za-z-]{1,127}")
@@ -38,7 +38,15 @@ _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 _LINE_BREAKS = dict.fromkeys(map(ord, "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"), " ")
 _MAX_MESSAGE = 400
 
-ARM_ID_PATTERN = rf"^{_ARM_ID.pattern}$"  # for the JSON Schema (editor hints only)
+
+def _any_case(literal: str) -> str:
+    return "".join(f"[{ch.lower()}{ch.upper()}]" if ch.isalpha() else ch for ch in literal)
+
+
+# For the JSON Schema (editor hints): ECMA-262 regexes have neither (?P<name>...) groups nor flags.
+ARM_ID_PATTERN = "^" + "".join(
+    _any_case(part) if part.startswith("/") else re.sub(r"\(\?P<\w+>", "(", part) for part in _ARM_ID_SHAPE
+) + "$"
 THUMBPRINT_PATTERN = r"^[0-9A-Fa-f ]{40,}$"
 
 
@@ -64,7 +72,7 @@ def _arm_id(value: str, namespace: str, type_: str, what: str) -> str:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, field_title_generator=lambda name, _info: name)
 
 
 class CloudSpec(_Strict):
@@ -215,22 +223,23 @@ class ChecksSpec(_Strict):
 
 class RolloutSpec(_Strict):
     manualBatchPercent: int = Field(100, ge=1, le=100, description="Manual upgrade policy: instances per batch, in update-domain order.")
+    pollIntervalSeconds: float = Field(10.0, ge=0.001, le=300, description="How often to re-read a resource while waiting for it to settle (operations follow Azure's Retry-After).")
 
 
 class PlanSpec(_Strict):
-    apiVersion: Literal["sfmigrate/v1"]
+    apiVersion: Literal["sfmigrate/v1"] = Field(description="The plan file format version.")
     kind: Literal["Migration"] = "Migration"
-    cloud: CloudSpec = Field(default_factory=CloudSpec)
-    cluster: ClusterRef
-    goal: GoalSpec
-    identity: IdentitySpec
+    cloud: CloudSpec = Field(default_factory=CloudSpec, description="Which Azure cloud (or the twin) to talk to.")
+    cluster: ClusterRef = Field(description="The classic Service Fabric cluster to convert.")
+    goal: GoalSpec = Field(description="The CA-issued certificate the cluster will be declared by, by common name.")
+    identity: IdentitySpec = Field(description="The user-assigned identity the Key Vault extension reads the vault with.")
     nodeTypes: Literal["discover"] | list[str] = Field(
         "discover", description="'discover' (every VMSS whose Service Fabric extension points at the cluster) or a list of VMSS ids."
     )
-    keyVaultExtension: KeyVaultExtensionSpec = Field(default_factory=KeyVaultExtensionSpec)
-    cleanup: CleanupSpec = Field(default_factory=CleanupSpec)
-    checks: ChecksSpec = Field(default_factory=ChecksSpec)
-    rollout: RolloutSpec = Field(default_factory=RolloutSpec)
+    keyVaultExtension: KeyVaultExtensionSpec = Field(default_factory=KeyVaultExtensionSpec, description="How the Key Vault VM extension is installed.")
+    cleanup: CleanupSpec = Field(default_factory=CleanupSpec, description="What to remove after the conversion.")
+    checks: ChecksSpec = Field(default_factory=ChecksSpec, description="Thresholds of preflight findings.")
+    rollout: RolloutSpec = Field(default_factory=RolloutSpec, description="How model changes reach scale set instances.")
 
     @field_validator("nodeTypes", mode="before")
     @classmethod
