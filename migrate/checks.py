@@ -630,9 +630,12 @@ def check_vault(ctx: _Ctx) -> Iterator[Finding]:
         return
     if _goal_secret_needed(ctx) and not vault.enabled_for_deployment:
         # research §4.1: CRP fetches osProfile.secrets with its first-party identity, which needs enabledForDeployment.
-        yield finding("VAULT_NOT_ENABLED_FOR_DEPLOYMENT", f"the goal must first reach the nodes as a versioned VMSS secret, and "
-                      f"{vault.name} is not enabled for deployment, so the scale set update would fail.", vault.id,
-                      f"Enable it: az keyvault update --name {vault.name} --enabled-for-deployment true.")
+        yield finding("VAULT_NOT_ENABLED_FOR_DEPLOYMENT", f"the goal must first reach the nodes as a versioned VMSS secret, which "
+                      f"Compute fetches only from vaults enabled for deployment; {vault.name} is not, so the plan turns "
+                      "enabledForDeployment on. That is a vault-wide setting: any VM deployment that references this vault "
+                      "can then receive its certificates.", vault.id,
+                      f"Review it; enable it yourself (az keyvault update --name {vault.name} --enabled-for-deployment true) "
+                      "or keep the goal in a vault dedicated to the cluster.")
 
 
 def _identity_can_read(ctx: _Ctx) -> bool:
