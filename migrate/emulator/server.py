@@ -8,6 +8,7 @@ lock, so concurrent clients never lose an update.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import socketserver
 import ssl
@@ -19,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
 from .faults import FaultPlan
+from .resources import check_subscription_id
 from .providers.identity.models import ARM_AUDIENCES, KEYVAULT_AUDIENCES
 from .wire import ARM, CONTROL, KEYVAULT, Request, Response, Router, TwinError
 from .world import World, iso
@@ -156,6 +158,7 @@ class TwinApp:
                 if route.audience == KEYVAULT:
                     audiences = audiences + (base_url,)
                 request.principal = world.identity.authenticate(request.headers.get("authorization"), audiences)
+            _check_subscription(world, request.path)
             with world.lock:
                 world.events.run_due()
                 response = route.handler(world, request)
@@ -228,6 +231,16 @@ class TwinApp:
         return self._render_error(error, style)
 
 
+_SUBSCRIPTION = re.compile(r"^/subscriptions/([^/]+)", re.IGNORECASE)
+
+
+def _check_subscription(world: World, path: str) -> None:
+    """ARM's front door refuses a malformed subscription id with 400 before any provider sees it."""
+    found = _SUBSCRIPTION.match(path)
+    if found and found.group(1).lower() not in world.subscriptions:
+        check_subscription_id(found.group(1))
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "sfmigrate-twin/1"
@@ -251,7 +264,17 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length > 0 else b""
 
     def _serve(self) -> None:
-        body = self._read_body()
+        try:
+            body = self._read_body()
+        except ValueError:  # a Content-Length or chunk size that is not a number
+            payload = json.dumps(TwinError(400, "InvalidRequestFormat", "The request framing (Content-Length or chunk size) is invalid.").body(ARM)).encode()
+            self.close_connection = True
+            self.send_response(400)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+            return
         target = self.path
         if self.server.vault_name:  # a vault's own origin: route to its data plane
             target = f"/kv/{self.server.vault_name}{self.path if self.path.startswith('/') else '/' + self.path}"

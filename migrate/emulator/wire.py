@@ -112,6 +112,8 @@ class Request:
             raise bad_request("The request content was empty; a JSON body is required.")
         try:
             return json.loads(self.body)
+        except RecursionError as exc:  # absurdly deep nesting is bad input too, not a twin failure
+            raise bad_request("The request content was invalid and could not be deserialized: nested too deeply.") from exc
         except (ValueError, UnicodeDecodeError) as exc:
             raise bad_request(f"The request content was invalid and could not be deserialized: {exc}.") from exc
 
@@ -247,3 +249,50 @@ def optional(obj: Mapping[str, Any], path: str, kind: type | tuple[type, ...], d
             return default
         current = current[key]
     return expect_type(current, kind, path)
+
+
+# -- request shapes: wrong JSON types are a 400 before any handler reads the body ---------------------
+# A shape is a Python type (or tuple of types), ``ANY``, ``{field: shape}`` (an object; other fields are
+# free, as in the Swagger models), ``[shape]`` (an array of it) or ``MapOf(shape)`` (an object of it).
+# ``null`` counts as absent for an object's member (ARM ignores it; a PATCH uses it to delete).
+ANY = object()
+OBJECT: dict[str, Any] = {}
+_TYPE_NAMES = {str: "a string", int: "an integer", bool: "a boolean", float: "a number", dict: "an object", list: "an array"}
+
+
+@dataclass(frozen=True)
+class MapOf:
+    values: Any
+
+
+def check_shape(value: Any, shape: Any, path: str = "") -> None:
+    """Raise ARM's 400 ``InvalidRequestFormat`` naming the first property whose JSON type is wrong."""
+    if shape is ANY:
+        return
+    if isinstance(shape, dict):
+        _expect(value, dict, path)
+        for key, member in shape.items():
+            if value.get(key) is not None:
+                check_shape(value[key], member, f"{path}.{key}" if path else key)
+    elif isinstance(shape, list):
+        _expect(value, list, path)
+        for index, item in enumerate(value):
+            check_shape(item, shape[0], f"{path}[{index}]")
+    elif isinstance(shape, MapOf):
+        _expect(value, dict, path)
+        for key, item in value.items():
+            check_shape(item, shape.values, f"{path}.{key}" if path else key)
+    else:
+        _expect(value, shape, path)
+
+
+def _expect(value: Any, kind: type | tuple[type, ...], path: str) -> None:
+    kinds = _as_tuple(kind)
+    ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+    if float in kinds and isinstance(value, int) and not isinstance(value, bool):
+        ok = True
+    if not ok:
+        wanted = " or ".join(_TYPE_NAMES.get(k, k.__name__) for k in kinds)
+        got = "null" if value is None else _TYPE_NAMES.get(type(value), type(value).__name__).split(" ")[-1]
+        message = f"Cannot parse the request: the property '{path or '(body)'}' must be {wanted}, not {got}."
+        raise TwinError(400, "InvalidRequestFormat", message, details=[{"code": "InvalidJson", "target": path, "message": message}])

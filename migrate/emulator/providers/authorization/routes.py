@@ -5,11 +5,21 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ...wire import Request, Response, Router, TwinError, bad_request, ok, require
+from ...wire import Request, Response, Router, TwinError, bad_request, check_shape, ok, require
 from .models import BUILTIN_ROLES, ROLES_BY_GUID, role_definition_id, role_guid_from_id
 
 ASSIGNMENTS = "{scope*}/providers/Microsoft.Authorization/roleAssignments"
 DEFINITIONS = "{scope*}/providers/Microsoft.Authorization/roleDefinitions"
+
+
+ASSIGNMENT_SHAPE = {
+    "properties": {
+        "roleDefinitionId": str, "principalId": str, "principalType": str, "description": str, "condition": str,
+        "conditionVersion": str, "delegatedManagedIdentityResourceId": str,
+    }
+}
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_ROLE_ID = re.compile(r"^(/subscriptions/[^/]+)?/providers/Microsoft\.Authorization/roleDefinitions/([^/]+)$", re.IGNORECASE)
 
 
 def register(router: Router) -> None:
@@ -41,10 +51,16 @@ def put_assignment(world: Any, request: Request) -> Response:
     scope = _scope(world, request)
     world.authorization.demand(request.principal, "Microsoft.Authorization/roleAssignments/write", scope)
     body = request.json_object()
+    check_shape(body, ASSIGNMENT_SHAPE)
     role_id = require(body, "properties.roleDefinitionId")
     principal_id = require(body, "properties.principalId")
-    if not isinstance(role_id, str) or not isinstance(principal_id, str):
-        raise bad_request("The properties 'roleDefinitionId' and 'principalId' must be strings.", "InvalidRequestFormat")
+    if not _GUID.match(request.params["name"]):
+        raise bad_request(f"The role assignment ID '{request.params['name']}' is not valid. The role assignment ID must be a GUID.", "InvalidRoleAssignmentId")
+    found = _ROLE_ID.match(role_id)
+    if not found or not _GUID.match(found.group(2)):
+        raise bad_request(f"The role definition ID '{role_id}' is not valid.", "InvalidRoleDefinitionId")
+    if not _GUID.match(principal_id):
+        raise bad_request("A valid principal ID must be provided for role assignment.", "InvalidPrincipalId")
     if principal_id not in world.identity.principals:
         raise TwinError(400, "PrincipalNotFound", f"Principal {principal_id.replace('-', '')} does not exist in the directory {world.identity.tenant_id}.")
     existing = world.authorization.assignments.get(f"{scope.rstrip('/')}/providers/microsoft.authorization/roleassignments/{request.params['name']}".lower())

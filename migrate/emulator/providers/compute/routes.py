@@ -12,8 +12,8 @@ import uuid
 from typing import Any
 
 from ...operations import Operation
-from ...resources import ResourceId, tracked_id
-from ...wire import Request, Response, Router, TwinError, bad_request, ok
+from ...resources import ResourceId, location_of, tracked_id
+from ...wire import OBJECT, MapOf, Request, Response, Router, TwinError, bad_request, check_shape, ok
 from .models import Instance, Rollout, ScaleSet, merge_patch
 from .validation import validate_scale_set
 
@@ -21,6 +21,36 @@ NS, TYPE = "Microsoft.Compute", "virtualMachineScaleSets"
 ONE = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachineScaleSets/{name}"
 OPERATIONS = "/subscriptions/{sub}/providers/Microsoft.Compute/locations/{location}/operations/{operation}"
 
+
+# The JSON types of what the twin reads from a scale set body (virtualMachineScaleSet.json 2024-07-01).
+_EXTENSION = {
+    "name": str,
+    "properties": {
+        "publisher": str, "type": str, "typeHandlerVersion": str, "autoUpgradeMinorVersion": bool,
+        "enableAutomaticUpgrade": bool, "forceUpdateTag": str, "settings": OBJECT, "protectedSettings": OBJECT,
+        "provisionAfterExtensions": [str], "suppressFailures": bool,
+    },
+}
+_PROFILE = {
+    "osProfile": {
+        "computerNamePrefix": str, "adminUsername": str, "adminPassword": str, "customData": str,
+        "windowsConfiguration": OBJECT, "linuxConfiguration": OBJECT,
+        "secrets": [{"sourceVault": {"id": str}, "vaultCertificates": [{"certificateUrl": str, "certificateStore": str}]}],
+    },
+    "storageProfile": {"imageReference": OBJECT, "osDisk": {"osType": str, "createOption": str, "caching": str, "managedDisk": OBJECT}, "dataDisks": [OBJECT]},
+    "networkProfile": {"networkInterfaceConfigurations": [{"name": str, "properties": OBJECT}]},
+    "extensionProfile": {"extensions": [_EXTENSION], "extensionsTimeBudget": str},
+}
+SCALE_SET_SHAPE = {
+    "location": str, "tags": MapOf(str), "zones": [str], "plan": OBJECT,
+    "sku": {"name": str, "tier": str, "capacity": int},
+    "identity": {"type": str, "userAssignedIdentities": MapOf(OBJECT)},
+    "properties": {
+        "upgradePolicy": {"mode": str, "rollingUpgradePolicy": {"maxBatchInstancePercent": int, "pauseTimeBetweenBatches": str}, "automaticOSUpgradePolicy": OBJECT},
+        "overprovision": bool, "singlePlacementGroup": bool, "orchestrationMode": str, "platformFaultDomainCount": int,
+        "virtualMachineProfile": _PROFILE, "additionalCapabilities": OBJECT, "scaleInPolicy": OBJECT,
+    },
+}
 
 def register(router: Router) -> None:
     router.add("GET", ONE, get_scale_set)
@@ -163,7 +193,14 @@ def put_scale_set(world: Any, request: Request) -> Response:
     rid = tracked_id(world, request.params, NS, TYPE)
     world.authorization.demand(request.principal, "Microsoft.Compute/virtualMachineScaleSets/write", rid.id)
     body = request.json_object()
+    check_shape(body, SCALE_SET_SHAPE)
+    location = location_of(body)  # a PUT is the whole resource: location is required (Resource.required)
     existing = world.compute.scale_sets.get(rid.key)
+    if existing is not None and location != existing.location:
+        raise bad_request(f"Changing property 'location' is not allowed (from '{existing.location}').", "PropertyChangeNotAllowed")
+    if not isinstance((body.get("properties") or {}).get("virtualMachineProfile"), dict):
+        # CRP: "Required parameter 'virtualMachineProfile' is missing (null)." (a PUT replaces the model)
+        raise bad_request("Required parameter 'properties.virtualMachineProfile' is missing (null).", "InvalidParameter")
     validate_scale_set(world, request.principal, body, existing, full=True)
     if existing is None:
         return _create(world, request, rid, body)
@@ -173,6 +210,9 @@ def put_scale_set(world: Any, request: Request) -> Response:
 def patch_scale_set(world: Any, request: Request) -> Response:
     scale_set = _scale_set(world, request, "Microsoft.Compute/virtualMachineScaleSets/write")
     patch = request.json_object()
+    check_shape(patch, SCALE_SET_SHAPE)
+    if patch.get("location") is not None and location_of(patch) != scale_set.location:
+        raise bad_request(f"Changing property 'location' is not allowed (from '{scale_set.location}').", "PropertyChangeNotAllowed")
     merged = merge_patch(copy.deepcopy(scale_set.body), patch)
     validate_scale_set(world, request.principal, merged, scale_set, full=False)
     return _update(world, request, scale_set, merged)

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from ...resources import location_of, tags_of, tracked_id
-from ...wire import Request, Response, Router, TwinError, bad_request, ok, optional, require
+from ...wire import OBJECT, MapOf, Request, Response, Router, TwinError, bad_request, check_shape, ok, optional, require
 
 NS, TYPE = "Microsoft.KeyVault", "vaults"
 ONE = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.KeyVault/vaults/{name}"
@@ -20,6 +20,20 @@ _PERMISSIONS = {
     "storage": {"all", "get", "list", "delete", "set", "update", "regeneratekey", "recover", "purge", "backup",
                 "restore", "setsas", "listsas", "getsas", "deletesas"},
 }
+
+
+# The JSON types of what the twin reads from a vault body (keyvault.json 2024-11-01).
+_POLICY = {"tenantId": str, "objectId": str, "applicationId": str, "permissions": MapOf([str])}
+VAULT_SHAPE = {
+    "location": str, "tags": MapOf(str),
+    "properties": {
+        "tenantId": str, "sku": {"family": str, "name": str}, "accessPolicies": [_POLICY], "vaultUri": str,
+        "enabledForDeployment": bool, "enabledForDiskEncryption": bool, "enabledForTemplateDeployment": bool,
+        "enableSoftDelete": bool, "softDeleteRetentionInDays": int, "enableRbacAuthorization": bool,
+        "createMode": str, "enablePurgeProtection": bool, "networkAcls": OBJECT, "publicNetworkAccess": str,
+    },
+}
+ACCESS_POLICY_SHAPE = {"properties": {"accessPolicies": [_POLICY]}}
 
 
 def register(router: Router) -> None:
@@ -77,6 +91,7 @@ def put_vault(world: Any, request: Request) -> Response:
     rid = tracked_id(world, request.params, NS, TYPE)
     world.authorization.demand(request.principal, "Microsoft.KeyVault/vaults/write", rid.id)
     body = request.json_object()
+    check_shape(body, VAULT_SHAPE)
     location = location_of(body)
     properties = require(body, "properties")
     tenant = require(body, "properties.tenantId")
@@ -104,6 +119,7 @@ def put_vault(world: Any, request: Request) -> Response:
 def patch_vault(world: Any, request: Request) -> Response:
     vault = _vault(world, request, "Microsoft.KeyVault/vaults/write")
     body = request.json_object()
+    check_shape(body, VAULT_SHAPE)
     fields = {
         "enableRbacAuthorization": "enable_rbac",
         "enabledForDeployment": "enabled_for_deployment",
@@ -173,6 +189,7 @@ def update_access_policy(world: Any, request: Request) -> Response:
         raise bad_request(f"The access policy operation '{request.params['kind']}' is not one of add, replace, remove.", "BadRequest")
     vault = _vault(world, request, "Microsoft.KeyVault/vaults/accessPolicies/write")
     body = request.json_object()
+    check_shape(body, ACCESS_POLICY_SHAPE)
     changes = _policies(require(body, "properties.accessPolicies"), "properties.accessPolicies")
     vault.access_policies = merge_access_policies(vault.access_policies, kind, changes)
     return ok(

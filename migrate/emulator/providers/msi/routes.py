@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from ...resources import location_of, tags_of, tracked_id
-from ...wire import Request, Response, Router, ok
+from ...wire import OBJECT, MapOf, Request, Response, Router, check_shape, ok
 
 NS, TYPE = "Microsoft.ManagedIdentity", "userAssignedIdentities"
 ONE = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}"
+
+
+IDENTITY_SHAPE = {"location": str, "tags": MapOf(str), "properties": OBJECT}  # ManagedIdentity.json: properties are read-only
 
 
 def register(router: Router) -> None:
@@ -24,6 +27,7 @@ def put_identity(world: Any, request: Request) -> Response:
     rid = tracked_id(world, request.params, NS, TYPE)
     world.authorization.demand(request.principal, "Microsoft.ManagedIdentity/userAssignedIdentities/write", rid.id)
     body = request.json_object()
+    check_shape(body, IDENTITY_SHAPE)
     location = location_of(body)
     existing = world.msi.find(rid.id)
     if existing:
@@ -38,6 +42,7 @@ def patch_identity(world: Any, request: Request) -> Response:
     world.authorization.demand(request.principal, "Microsoft.ManagedIdentity/userAssignedIdentities/write", rid.id)
     identity = world.msi.get(rid.id)
     body = request.json_object()
+    check_shape(body, IDENTITY_SHAPE)
     if "tags" in body:
         identity.tags = tags_of(body)
     return ok(identity.body())

@@ -11,7 +11,7 @@ import copy
 from typing import Any
 
 from ...resources import location_of, tags_of, tracked_id
-from ...wire import Request, Response, Router, TwinError, bad_request, ok, require
+from ...wire import OBJECT, MapOf, Request, Response, Router, TwinError, bad_request, check_shape, ok, require
 from .declaration import Declaration, validate_certificate_properties, validate_transition
 from .models import Cluster, strip_read_only
 
@@ -22,6 +22,30 @@ AVAILABLE_VERSIONS = [
     {"codeVersion": "9.1.1436.9590", "supportExpiryUtc": "2026-12-31T23:59:59", "environment": "Windows"},
     {"codeVersion": "10.1.2493.9590", "supportExpiryUtc": "9999-12-31T23:59:59.9999999", "environment": "Windows"},
 ]
+
+
+# The JSON types of a cluster body (cluster.json 2021-06-01 ClusterProperties / ClusterPropertiesUpdateParameters).
+_THUMBPRINT_CERT = {"thumbprint": str, "thumbprintSecondary": str, "x509StoreName": str}
+_COMMON_NAMES = {"commonNames": [{"certificateCommonName": str, "certificateIssuerThumbprint": str}], "x509StoreName": str}
+_PORTS = {"startPort": int, "endPort": int}
+CLUSTER_SHAPE = {
+    "location": str, "tags": MapOf(str),
+    "properties": {
+        "managementEndpoint": str, "clusterCodeVersion": str, "upgradeMode": str, "reliabilityLevel": str, "vmImage": str,
+        "certificate": _THUMBPRINT_CERT, "certificateCommonNames": _COMMON_NAMES,
+        "reverseProxyCertificate": _THUMBPRINT_CERT, "reverseProxyCertificateCommonNames": _COMMON_NAMES,
+        "clientCertificateThumbprints": [{"isAdmin": bool, "certificateThumbprint": str}],
+        "clientCertificateCommonNames": [{"isAdmin": bool, "certificateCommonName": str, "certificateIssuerThumbprint": str}],
+        "fabricSettings": [{"name": str, "parameters": [{"name": str, "value": str}]}],
+        "addOnFeatures": [str], "eventStoreServiceEnabled": bool, "infrastructureServiceManager": bool,
+        "upgradeDescription": OBJECT, "diagnosticsStorageAccountConfig": OBJECT, "azureActiveDirectory": OBJECT,
+        "nodeTypes": [{
+            "name": str, "clientConnectionEndpointPort": int, "httpGatewayEndpointPort": int, "reverseProxyEndpointPort": int,
+            "isPrimary": bool, "vmInstanceCount": int, "durabilityLevel": str, "isStateless": bool, "multipleAvailabilityZones": bool,
+            "applicationPorts": _PORTS, "ephemeralPorts": _PORTS, "placementProperties": MapOf(str), "capacities": MapOf(str),
+        }],
+    },
+}
 
 
 def register(router: Router) -> None:
@@ -99,6 +123,7 @@ def put_cluster(world: Any, request: Request) -> Response:
     rid = tracked_id(world, request.params, NS, TYPE)
     world.authorization.demand(request.principal, "Microsoft.ServiceFabric/clusters/write", rid.id)
     body = request.json_object()
+    check_shape(body, CLUSTER_SHAPE)
     location = location_of(body)
     properties = require(body, "properties")
     if not isinstance(properties, dict):
@@ -131,6 +156,7 @@ def put_cluster(world: Any, request: Request) -> Response:
 def patch_cluster(world: Any, request: Request) -> Response:
     cluster = _cluster(world, request, "Microsoft.ServiceFabric/clusters/write")
     patch = request.json_object()
+    check_shape(patch, CLUSTER_SHAPE)
     properties_patch = patch.get("properties") or {}
     if not isinstance(properties_patch, dict):
         raise bad_request("The property 'properties' must be an object.", "InvalidRequestFormat")
