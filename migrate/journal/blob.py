@@ -25,7 +25,9 @@ from azure.core import MatchConditions
 from azure.core.exceptions import (
     AzureError, HttpResponseError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError,
 )
-from azure.storage.blob import BlobLeaseClient, BlobServiceClient, ContainerClient, ContentSettings
+from azure.storage.blob import (
+    BlobLeaseClient, BlobServiceClient, ContainerClient, ContentSettings, ExponentialRetry,
+)
 
 from ..errors import OperationalError, UsageError
 from .base import cluster_key, decode_state, encode_state
@@ -42,8 +44,12 @@ _LEASE_LOST_CODES = {"LeaseIdMismatchWithLeaseOperation", "LeaseNotPresentWithLe
 
 
 def _client_options(connection_verify: Any) -> dict[str, Any]:
-    # short timeouts and few retries: a renewal that hangs for minutes is worse than one that fails fast
-    options: dict[str, Any] = {"retry_total": 3, "connection_timeout": 10, "read_timeout": 30}
+    # short timeouts and quick retries (the SDK's default backoff starts at 15 s): a renewal stuck in retries
+    # for most of the 60 s lease is worse than one that fails fast and is retried at the next tick
+    options: dict[str, Any] = {
+        "retry_policy": ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=3, random_jitter_range=1),
+        "connection_timeout": 10, "read_timeout": 20,
+    }
     if connection_verify is not None:
         options["connection_verify"] = connection_verify
     return options

@@ -242,6 +242,11 @@ class LocalStore:
             _fsync_dir(self.directory)
         return holder  # if this store held it, its next save() raises LeaseLost like any other holder's
 
+    def ensure_held(self) -> None:
+        """Raise LeaseLost unless this run (if it took the lock) still holds it; the runner may call it
+        before side effects too, not only before journal writes (same method on BlobStore)."""
+        self._check_lock()
+
     # -- helpers ---------------------------------------------------------------------------------------
 
     def _check_lock(self) -> None:

@@ -217,3 +217,27 @@ def test_lease_lapses_within_a_minute_after_kill_9(azurite: RunningAzurite, cont
     waited = time.monotonic() - killed_at
     assert 30 < waited < 75  # it lapsed by itself (60 s lease, renewed up to 15 s before the kill)
     assert json.loads(json.dumps(store.holder().to_dict()))["command"] == "apply (resumed)"  # type: ignore[union-attr]
+
+
+def test_unreachable_storage_stops_the_run_once_the_lease_may_have_lapsed(
+        blob_store: MakeStore, cluster_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from azure.core.exceptions import ServiceRequestError
+
+    runner = blob_store()
+    runner.acquire(LockHolder.current())
+    runner.save(fresh(cluster_id))
+    state = runner.load()
+    assert state is not None
+
+    def unreachable(**kwargs: object) -> None:
+        raise ServiceRequestError("connection refused")
+
+    assert runner._lease is not None
+    monkeypatch.setattr(runner._lease, "renew", unreachable)
+    runner.save(state)  # renewed moments ago: the lease is certainly still ours, the write goes ahead
+    runner._renewed_at = time.monotonic() - 56  # no confirmed renewal for longer than a lease can be trusted
+    state.status = "running"
+    with pytest.raises(LeaseLost, match="could not be renewed"):
+        runner.save(state)
+    reloaded = blob_store().load()
+    assert reloaded is not None and reloaded.status == "pending"

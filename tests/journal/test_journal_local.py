@@ -198,6 +198,8 @@ def test_breaking_the_lock_stops_the_holder_before_its_next_write(state_dir: Pat
     assert state is not None
     with pytest.raises(LeaseLost, match="was removed"):
         runner.save(state)
+    with pytest.raises(LeaseLost):
+        runner.ensure_held()  # the runner can ask before acting on Azure, too
     other.acquire(LockHolder.current("apply (second)"))
     with pytest.raises(LeaseLost, match="now held by another run"):
         runner.save(state)

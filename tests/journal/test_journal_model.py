@@ -9,7 +9,7 @@ from azure.core.credentials import AzureNamedKeyCredential
 
 from migrate.errors import UsageError
 from migrate.journal import (
-    FORMAT_VERSION, JournalState, JournalUnreadable, LockHolder, SecretInJournal, StepRecord, cluster_key,
+    FORMAT_VERSION, JournalState, JournalStore, JournalUnreadable, LockHolder, SecretInJournal, StepRecord, cluster_key,
     open_store, pipeline_run_url,
 )
 from migrate.journal.base import decode_state, encode_state
@@ -143,6 +143,7 @@ def test_open_store_picks_the_backend(tmp_path: Path, monkeypatch: pytest.Monkey
     assert store.location == "http://127.0.0.1:10000/devstoreaccount1/journals/prod/0123abcd-rg-sf-sfcluster.journal.json"
     url_store = open_store("https://acct.blob.core.windows.net/journals/team/a", CLUSTER, credential=KEY)
     assert isinstance(url_store, BlobStore)
+    assert all(isinstance(s, JournalStore) for s in (default, store, url_store))  # the runner's protocol
     assert url_store.location == "https://acct.blob.core.windows.net/journals/team/a/0123abcd-rg-sf-sfcluster.journal.json"
     assert url_store.lock_location.endswith("/journals/team/a/0123abcd-rg-sf-sfcluster.lock")
     with pytest.raises(UsageError, match="name a container"):
