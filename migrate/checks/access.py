@@ -1,0 +1,148 @@
+"""Checks of the Key Vault extension settings, the vault, the identity and cleanup (DESIGN §2: Key Vault VM
+extension; research §3.2, §4.1)."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from ..findings import Finding
+from ..snapshot import THUMBPRINT
+from .catalogue import finding
+from .context import Ctx, known_by_url, major
+
+# Built-in roles whose data actions include reading secret values (research §3.2: "Key Vault Secrets User").
+SECRET_READER_ROLES = {
+    "4633458b-17de-408a-b874-0445c86b69e6": "Key Vault Secrets User",
+    "b86a8fe4-44ce-4948-aee5-eccb2c155cd7": "Key Vault Secrets Officer",
+    "00482a5a-887f-4fb3-b363-3b7fe8e74483": "Key Vault Administrator",
+}
+
+
+# -- the plan file's extension settings -----------------------------------------------------------------
+def check_extension_spec(ctx: Ctx) -> Iterator[Finding]:
+    kv = ctx.spec.keyVaultExtension
+    oses = ctx.oses()
+    for os_name, field, version in (("windows", "windowsVersion", kv.windowsVersion), ("linux", "linuxVersion", kv.linuxVersion)):
+        if os_name in oses and major(version) >= 4:
+            yield finding(
+                "EXTENSION_VERSION_UNSAFE",
+                f"keyVaultExtension.{field} is {version}: 4.x always links renewals and stores keys with CNG, which Service "
+                "Fabric does not support (CAPI1 only; research §0.5, §3.1).",
+                ctx.cluster_id,
+                f"Set keyVaultExtension.{field} to '3.0' (or '1.0').",
+            )
+    if kv.linkOnRenewal and "windows" in oses:
+        yield finding(
+            "LINK_ON_RENEWAL_ENABLED",
+            "keyVaultExtension.linkOnRenewal is true: SAN-based linking has caused hard-to-diagnose outages, and the "
+            "Service Fabric documentation sets it to false (DESIGN §2).",
+            ctx.cluster_id,
+            "Set keyVaultExtension.linkOnRenewal: false.",
+        )
+    if not kv.requireInitialSync:
+        yield finding(
+            "INITIAL_SYNC_DISABLED",
+            "keyVaultExtension.requireInitialSync is false: the Service Fabric extension may start on a new or reimaged "
+            "node before the certificate is installed (DESIGN §2: requireInitialSync with provisionAfterExtensions).",
+            ctx.cluster_id,
+            "Set keyVaultExtension.requireInitialSync: true.",
+        )
+
+
+# -- vault, identity ------------------------------------------------------------------------------------
+def _goal_secret_needed(ctx: Ctx) -> bool:
+    """Does the plan have to add the goal as a VMSS secret (to declare it by thumbprint first; DESIGN §2)?"""
+    snapshot, goal = ctx.snapshot, ctx.snapshot.goal
+    if goal is None or snapshot.cluster is None or snapshot.cluster.declaration != THUMBPRINT:
+        return False
+    for node_type in snapshot.node_types:
+        urls = {s.certificate_url.rstrip("/").lower() for s in node_type.secrets}
+        if goal.secret_id.rstrip("/").lower() in urls:
+            continue
+        if not any((k := known_by_url(snapshot, u)) and k.thumbprint == goal.facts.thumbprint for u in urls):
+            return True
+    return False
+
+
+def check_vault(ctx: Ctx) -> Iterator[Finding]:
+    vault = ctx.snapshot.vault
+    if vault is None:
+        if not ctx.problem_about(ctx.spec.goal.vaultId):
+            yield finding("RESOURCE_NOT_FOUND", f"the vault {ctx.spec.goal.vaultId} was not found", ctx.spec.goal.vaultId,
+                          "Check goal.vaultId in the plan file.")
+        return
+    if _goal_secret_needed(ctx) and not vault.enabled_for_deployment:
+        # research §4.1: CRP fetches osProfile.secrets with its first-party identity, which needs enabledForDeployment.
+        yield finding("VAULT_NOT_ENABLED_FOR_DEPLOYMENT", f"the goal must first reach the nodes as a versioned VMSS secret, which "
+                      f"Compute fetches only from vaults enabled for deployment; {vault.name} is not, so the plan turns "
+                      "enabledForDeployment on. That is a vault-wide setting: any VM deployment that references this vault "
+                      "can then receive its certificates.", vault.id,
+                      f"Review it; enable it yourself (az keyvault update --name {vault.name} --enabled-for-deployment true) "
+                      "or keep the goal in a vault dedicated to the cluster.")
+
+
+def _identity_can_read(ctx: Ctx) -> bool:
+    vault, identity = ctx.snapshot.vault, ctx.snapshot.identity
+    if vault is None or identity is None or not identity.exists or not identity.principal_id:
+        return False
+    principal = identity.principal_id.lower()
+    if vault.rbac:
+        vault_id = vault.id.lower()
+        for assignment in ctx.snapshot.vault_role_assignments:
+            role = assignment.role_definition_id.rstrip("/").split("/")[-1].lower()
+            scope = assignment.scope.rstrip("/").lower()
+            if (assignment.principal_id.lower() == principal and role in SECRET_READER_ROLES
+                    and (vault_id == scope or vault_id.startswith(scope + "/"))):
+                return True
+        return False
+    for policy in vault.access_policies:
+        if str(policy.get("objectId", "")).lower() != principal:
+            continue
+        granted = {str(p).lower() for p in ((policy.get("permissions") or {}).get("secrets") or [])}
+        if "all" in granted or {"get", "list"} <= granted:
+            return True
+    return False
+
+
+def check_identity(ctx: Ctx) -> Iterator[Finding]:
+    snapshot, spec = ctx.snapshot, ctx.spec
+    identity_id = spec.identity.id
+    if snapshot.identity is None or not snapshot.identity.exists:
+        yield finding("IDENTITY_WILL_BE_CREATED", f"the user-assigned identity {identity_id} does not exist; the plan creates it "
+                      "(a user-assigned identity avoids the system-assigned deadlock with vault access; research §3.2).",
+                      identity_id, "Nothing to do, or create it yourself and plan again; the credential needs Managed Identity Contributor on its resource group.")
+    if snapshot.vault and not _identity_can_read(ctx):
+        how = ("the 'Key Vault Secrets User' role on the vault (the credential needs Microsoft.Authorization/roleAssignments/write, "
+               "e.g. Role Based Access Control Administrator)") if snapshot.vault.rbac else \
+              "an access policy with secrets get and list (the credential needs Microsoft.KeyVault/vaults/accessPolicies/write)"
+        yield finding("VAULT_ACCESS_WILL_BE_GRANTED", f"the identity cannot read secrets in {snapshot.vault.name} yet; the Key Vault "
+                      f"extension needs it, so the plan grants {how}.", snapshot.vault.id,
+                      "Nothing to do if the credential has that permission; otherwise grant it first.")
+    missing = [n.name for n in snapshot.node_types
+               if identity_id.lower() not in {i.lower() for i in n.user_assigned_identities}]
+    if missing:
+        yield finding("MANAGED_IDENTITY_OPERATOR_NEEDED", f"the plan assigns the identity to {', '.join(missing)}; that needs "
+                      "Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action (the Managed Identity Operator role) on the "
+                      "identity, besides Contributor on the scale sets (research §1.4).", identity_id,
+                      "Grant the credential Managed Identity Operator on the identity (or its resource group).")
+
+
+# -- cleanup --------------------------------------------------------------------------------------------
+def check_cleanup(ctx: Ctx) -> Iterator[Finding]:
+    goal = ctx.snapshot.goal
+    goal_url = goal.secret_id.rstrip("/").lower() if goal else None
+    old = [(n, s) for n in ctx.snapshot.node_types for s in n.secrets if s.certificate_url.rstrip("/").lower() != goal_url]
+    if not old:
+        return
+    names = sorted({n.name for n, _ in old})
+    if ctx.spec.cleanup.removeOldSecrets:
+        # research §4.1: "This does not remove the certificate from all your VMs."
+        yield finding("OLD_CERTS_REMAIN_ON_NODES", f"cleanup.removeOldSecrets removes {len(old)} old VMSS secret(s) from "
+                      f"{', '.join(names)}, but that does not remove the certificates from existing VMs: they stay in the "
+                      "stores until removed in the guest or the VMs are reimaged.", ctx.cluster_id,
+                      "After the run, remove them in the guest (e.g. a Custom Script Extension) or reimage node by node.")
+    else:
+        yield finding("OLD_SECRETS_KEPT", f"{len(old)} old VMSS secret(s) on {', '.join(names)} stay referenced after the "
+                      "conversion (cleanup.removeOldSecrets is false); deleting or disabling those vault secrets later would "
+                      "fail scale set deployments (research §1.4).", ctx.cluster_id,
+                      "Set cleanup.removeOldSecrets: true in a later plan once the conversion is proven.")
