@@ -45,7 +45,7 @@ def cli() -> None:
 
 def main() -> None:
     try:
-        cli.main(standalone_mode=False)
+        code = cli.main(standalone_mode=False)  # returns the exit code of ctx.exit() in this mode
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.Abort:
@@ -57,7 +57,14 @@ def main() -> None:
     except SfmigrateError as exc:
         click.echo(f"sfmigrate: {exc}", err=True)
         sys.exit(int(exc.exit_code))
-    sys.exit(0)
+    except Exception as exc:  # a bug: one line, exit 1; SFMIGRATE_DEBUG=1 shows the traceback
+        import os
+
+        if os.environ.get("SFMIGRATE_DEBUG"):
+            raise
+        click.echo(f"sfmigrate: internal error: {type(exc).__name__}: {exc} (set SFMIGRATE_DEBUG=1 for details)", err=True)
+        sys.exit(int(ExitCode.FAILED))
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 # -- the twin -------------------------------------------------------------------------------------------
