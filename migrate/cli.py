@@ -270,3 +270,14 @@ def schema_command() -> None:
     from .spec import json_schema
 
     click.echo(json.dumps(json_schema(), indent=2))
+
+
+@cli.command("demo")
+@click.option("--out", default="demo-output", show_default=True, type=click.Path(file_okay=False), help="Where the reports go.")
+@click.option("--scenario", default="multi-nodetype", show_default=True, help="The twin's world to migrate.")
+@click.option("--time-scale", default=600.0, show_default=True, type=float, help="Simulated seconds per wall second.")
+def demo_command(out: str, scenario: str, time_scale: float) -> None:
+    """Migrate a cluster on the Azure twin from end to end and write the reports."""
+    from .demo import run_demo
+
+    sys.exit(run_demo(out, scenario, time_scale, echo=click.echo, live=sys.stdout.isatty()))
