@@ -125,28 +125,51 @@ def emulator_scenarios(output: str) -> None:
 FORMATS = ["text", "md", "json", "html"]
 
 
+CI_OPTION = click.option("--ci", "ci", type=click.Choice(["auto", "none", "azure-devops"]), default="auto", show_default=True,
+                         help="Pipeline integration; 'auto' turns Azure DevOps logging commands on when TF_BUILD=True.")
+
+
 @cli.command("plan")
 @click.argument("planfile", type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True, help="Report format on stdout.")
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None, help="Save the plan (with fingerprints) for 'apply'.")
 @click.option("--report", "reports", multiple=True, type=click.Path(dir_okay=False),
               help="Also write the report to FILE (format from its extension: .md .json .html .txt); repeatable.")
-def plan_command(planfile: str, fmt: str, out: str | None, reports: tuple[str, ...]) -> None:
+@CI_OPTION
+def plan_command(planfile: str, fmt: str, out: str | None, reports: tuple[str, ...], ci: str) -> None:
     """Dry run: discover, check and plan; change nothing.
 
     Exit 0 nothing to do, 2 changes pending, 3 blocked by an error finding, 1 operational failure, 64 usage.
+    In Azure DevOps mode, changes pending exit 0 and set the output variable hasChanges instead.
     """
-    from . import commands
-    from .report import render_plan
+    from pathlib import Path
 
+    from . import azure_devops, commands
+    from .report import render_plan, should_color
+
+    pipeline = azure_devops.enabled(ci)
     result = commands.plan(planfile)
-    click.echo(render_plan(result.plan, fmt), nl=False)
+    click.echo(render_plan(result.plan, fmt, color=fmt == "text" and not pipeline and should_color(sys.stdout)), nl=False)
     for path in reports:
         _write_report(result.plan, path)
     if out:
         commands.save_plan(result.plan, result.session.spec, out)
         click.echo(f"saved plan: {out} (apply it with: sfmigrate apply {out})", err=True)
-    sys.exit(result.exit_code)
+    code = result.exit_code
+    if pipeline:
+        summary = next((Path(p) for p in reports if p.lower().endswith(".md")), None)
+        if summary is None:
+            summary = azure_devops.summary_path("sfmigrate-plan.md")
+            _write_report(result.plan, str(summary))
+        ado = azure_devops.AzureDevOps()
+        ado.publish_plan(result.plan, summary)
+        if code in (0, 2):
+            warnings = any(f.severity == "warning" for f in result.plan.findings)
+            ado.complete("SucceededWithIssues" if warnings else "Succeeded", f"{len(result.plan.steps)} steps planned")
+            code = 0  # the pipeline reads hasChanges; a non-zero exit would fail the step
+        else:
+            ado.complete("Failed", "blocked by error findings" if code == 3 else "discovery failed")
+    sys.exit(code)
 
 
 def _write_report(plan: Any, path: str) -> None:
@@ -154,8 +177,9 @@ def _write_report(plan: Any, path: str) -> None:
 
     from .report import render_plan
 
-    suffix = Path(path).suffix.lower()
-    fmt = {".md": "md", ".json": "json", ".html": "html", ".htm": "html"}.get(suffix, "text")
+    from .report import format_for_path
+
+    fmt = "html" if path.lower().endswith(".htm") else format_for_path(path)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(render_plan(plan, fmt), encoding="utf-8")
 
@@ -168,13 +192,15 @@ def _write_report(plan: Any, path: str) -> None:
 @click.option("--postpone-cutover", is_flag=True, help="Stop before the cluster conversion (exit 4, resumable).")
 @click.option("--replan", is_flag=True, help="Continue a journal written for a different plan file.")
 @click.option("--output", type=click.Choice(["auto", "plain", "json"]), default="auto", show_default=True, help="Progress format.")
-def apply_command(planfile: str, state: str | None, yes: bool, until: str | None, postpone_cutover: bool, replan: bool, output: str) -> None:
+@CI_OPTION
+def apply_command(planfile: str, state: str | None, yes: bool, until: str | None, postpone_cutover: bool, replan: bool,
+                  output: str, ci: str) -> None:
     """Apply a plan file or a saved plan: checkpointed, resumable, locked per cluster.
 
     Exit 0 complete or nothing to do, 1 failed (resumable), 3 blocked before any write, 4 stopped at a
     requested point, 5 locked by another run, 64 usage, 130 interrupted.
     """
-    from . import commands
+    from . import azure_devops, commands
     from .progress import JsonProgress, LiveProgress, PlainProgress
     from .report import render_plan
     from .runner import RunOptions
@@ -182,7 +208,10 @@ def apply_command(planfile: str, state: str | None, yes: bool, until: str | None
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     if not yes and not interactive:
         raise UsageError("--yes: required when not running at a terminal (nothing was changed)")
-    if output == "json":
+    pipeline = azure_devops.AzureDevOps() if azure_devops.enabled(ci) else None
+    if pipeline is not None:
+        sink: Any = pipeline
+    elif output == "json":
         sink: Any = JsonProgress()
     elif output == "plain" or not interactive:
         sink = PlainProgress()
@@ -209,9 +238,17 @@ def apply_command(planfile: str, state: str | None, yes: bool, until: str | None
     options = RunOptions(until=until, postpone_cutover=postpone_cutover)
     try:
         result = commands.apply(planfile, state_location=state, options=options, replan=replan, emit=emit, confirm=confirm)
+    except SfmigrateError as exc:
+        if pipeline is not None:
+            pipeline.set_output("migrationStatus", type(exc).__name__)
+            pipeline.complete("SucceededWithIssues" if exc.exit_code == ExitCode.STOPPED else "Failed", str(exc))
+        raise
     finally:
         if live is not None:
             live.close()
+    if pipeline is not None:
+        pipeline.set_output("migrationStatus", "complete")
+        pipeline.complete("Succeeded", "nothing to do" if result.nothing_to_do else f"{len(result.plan.steps)} steps applied")
     if result.nothing_to_do:
         click.echo("nothing to do: the cluster is already declared by common name with the Key Vault extension in place", err=True)
     else:
@@ -267,9 +304,9 @@ def unlock_command(planfile: str | None, cluster_id: str | None, state: str | No
 @cli.command("schema")
 def schema_command() -> None:
     """Print the plan file's JSON Schema (plans/schema.json)."""
-    from .spec import json_schema
+    from .spec import schema_text
 
-    click.echo(json.dumps(json_schema(), indent=2))
+    click.echo(schema_text(), nl=False)
 
 
 @cli.command("demo")

@@ -1,0 +1,94 @@
+"""Azure DevOps pipeline integration: logging commands on stdout, one per line, flushed.
+
+``##[group]`` per step, ``##vso[task.logissue]`` for findings, ``##vso[task.setvariable]`` outputs
+(``hasChanges``, ``blocked``, ``startingState``), ``##vso[task.uploadsummary]`` with the Markdown report and
+``##vso[task.complete]`` with the result (research/peers.md §4.1). Inside a pipeline (``TF_BUILD=True``) or
+with ``--ci azure-devops`` this replaces the terminal output.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, Mapping, TextIO
+
+from .progress import describe
+
+
+def enabled(option: str | None, env: Mapping[str, str] | None = None) -> bool:
+    env = os.environ if env is None else env
+    if option == "azure-devops":
+        return True
+    if option == "none":
+        return False
+    return str(env.get("TF_BUILD", "")).lower() == "true"
+
+
+def _escape(value: str, *, property_value: bool = False) -> str:
+    """The logging-command escapes: %, CR and LF always; ; and ] inside properties."""
+    text = str(value).replace("%", "%AZP25").replace("\r", "%0D").replace("\n", "%0A")
+    if property_value:
+        text = text.replace(";", "%3B").replace("]", "%5D")
+    return text
+
+
+def command(area_action: str, message: str = "", **properties: Any) -> str:
+    props = ";".join(f"{k}={_escape(str(v), property_value=True)}" for k, v in properties.items() if v is not None)
+    return f"##vso[{area_action}{' ' + props if props else ''}]{_escape(message)}"
+
+
+class AzureDevOps:
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self._open_group = False
+
+    def write(self, line: str) -> None:
+        self.stream.write(line + "\n")
+        self.stream.flush()  # agents read stdout line by line
+
+    # -- progress (apply) -----------------------------------------------------------------------------
+    def __call__(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "step-start":
+            self._close()
+            self.write(f"##[group]{event.get('step')}: {(event.get('detail') or {}).get('title', '')}")
+            self._open_group = True
+            return
+        if kind == "step-failed":
+            self.write(f"##[error]{describe(event)}")
+            self._close()
+            return
+        self.write(f"{str(event.get('time', ''))[11:19]} {kind} {describe(event)}")
+        if kind == "step-done":
+            self._close()
+
+    def _close(self) -> None:
+        if self._open_group:
+            self.write("##[endgroup]")
+            self._open_group = False
+
+    # -- plan outputs ---------------------------------------------------------------------------------
+    def publish_plan(self, plan: Any, summary: Path) -> None:
+        for finding in plan.findings:
+            if finding.severity in ("error", "warning"):
+                self.write(command("task.logissue", f"{finding.message} Remedy: {finding.remedy}", type=finding.severity, code=finding.code))
+        self.set_output("hasChanges", "true" if plan.has_changes else "false")
+        self.set_output("blocked", "true" if plan.blocked else "false")
+        self.set_output("startingState", plan.starting_state)
+        self.write(command("task.uploadsummary", str(summary.resolve())))
+
+    def set_output(self, name: str, value: str) -> None:
+        self.write(command("task.setvariable", value, variable=name, isOutput="true"))
+
+    def complete(self, result: str, message: str) -> None:
+        """``result``: Succeeded | SucceededWithIssues | Failed (the process still exits non-zero on failure)."""
+        self._close()
+        self.write(command("task.complete", message, result=result))
+
+
+def summary_path(name: str, env: Mapping[str, str] | None = None) -> Path:
+    """Where to put a Markdown summary when no --report was given (the agent's temp directory)."""
+    env = os.environ if env is None else env
+    base = env.get("AGENT_TEMPDIRECTORY") or env.get("BUILD_ARTIFACTSTAGINGDIRECTORY") or os.getcwd()
+    return Path(base) / name
