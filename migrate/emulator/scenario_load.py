@@ -81,9 +81,9 @@ def load_scenario(name: str | None = None, path: str | Path | None = None) -> tu
         try:
             text = file.read_text(encoding="utf-8")
         except OSError as exc:
-            raise ScenarioError(_one_line(f"--scenario-file: cannot read '{file}': {exc.strerror or exc}")) from None
+            raise ScenarioError(_one_line(f"{file}: cannot read the scenario file: {exc.strerror or exc}")) from None
         except UnicodeDecodeError:
-            raise ScenarioError(f"--scenario-file: '{file}' is not UTF-8 text") from None
+            raise ScenarioError(_one_line(f"{file}: the scenario file is not UTF-8 text")) from None
         return parse_scenario(text, str(file)), text
     file = builtin_path(name or "basic")
     text = file.read_text(encoding="utf-8")

@@ -97,6 +97,8 @@ class ServiceFabricState:
         self.clusters: dict[str, Cluster] = {}
         self.trusted_roots: set[str] = set()  # thumbprints of roots in the nodes' Trusted Root store
         self.suspended = False  # while a scenario is being built, nodes are not yet whole
+        self._validity_event: Any = None
+        self._validity_moment: Any = None
 
     def get(self, resource_id: str) -> Cluster:
         found = self.clusters.get(resource_id.lower())
@@ -164,6 +166,28 @@ class ServiceFabricState:
             verdict = self.evaluate(cluster, "running")
             if not verdict.healthy and cluster.cluster_state == "Ready":
                 cluster.cluster_state = "UpgradeServiceUnreachable"
+        self._watch_validity()
+
+    def _watch_validity(self) -> None:
+        """Certificates become valid and expire by themselves (expired ones are ignored, DESIGN §2): take the
+        verdict again at the next such instant on any node."""
+        now = self.world.now()
+        moments = [
+            moment
+            for scale_set in self.world.compute.all()
+            for instance in scale_set.instances
+            for cert in instance.store
+            for moment in (cert.issued.facts.not_before, cert.issued.facts.not_after)
+            if moment > now
+        ]
+        upcoming = min(moments) if moments else None
+        if self._validity_event is not None:
+            if self._validity_moment == upcoming and not self._validity_event.cancelled:
+                return  # already watching that instant
+            self._validity_event.cancelled = True
+        self._validity_event, self._validity_moment = None, upcoming
+        if upcoming is not None:
+            self._validity_event = self.world.after((upcoming - now).total_seconds() + 1, "sf-certificate-validity", self.on_nodes_changed)
 
     # -- upgrades -------------------------------------------------------------------------------------
     def precheck(self, cluster: Cluster, old: Declaration, new: Declaration) -> None:
