@@ -206,16 +206,15 @@ class Router:
         )
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
-        allowed = False
+        """The route for ``method path``, or None: the server answers 501 ``TwinRouteNotImplemented``.
+
+        A path served for other methods is not a 405: Azure may well accept the method (``POST
+        /certificates/{name}/create``), so the honest answer is that the twin does not implement it.
+        """
         for route in self.routes:
             found = route.regex.match(path)
-            if not found:
-                continue
-            if route.method == method:
+            if found and route.method == method:
                 return route, found.groupdict()
-            allowed = True
-        if allowed:
-            raise TwinError(405, "MethodNotAllowed", f"The method '{method}' is not supported on '{path}'.")
         return None
 
 

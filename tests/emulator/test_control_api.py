@@ -1,0 +1,88 @@
+"""The control API contract: world snapshot, request log, reset and faults (no token, never faulted)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twinkit import Clients, requests_json, world_json
+from wirekit import API, Wire, assert_arm_error
+
+RG = "rg-sf"
+
+
+def _control(wire: Wire, method: str, path: str, body: Any = None) -> Any:
+    response = wire.request(method, path, body, token=None)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_world_snapshot_holds_everything_and_no_secret(twin) -> None:
+    world = world_json(twin)
+    for key in ("scenario", "time", "tenant_id", "subscriptions", "principals", "role_assignments", "identities",
+                "vaults", "scale_sets", "clusters", "cluster", "operations", "goal", "pki"):
+        assert key in world, key
+    assert world["scenario"] == "basic" and world["cluster"]["name"] == "sfcluster"
+    assert [s["name"] for s in world["scale_sets"]] == ["nt0"] and len(world["scale_sets"][0]["instances"]) == 3
+    assert {c["name"] for c in world["vaults"][0]["certificates"]} == {"cluster-old", "cluster-cert"}
+    text = str(world)
+    assert twin.env["IDENTITY_HEADER"] not in text and "PRIVATE KEY" not in text and "clientSecret" not in text
+
+
+def test_request_log_contract(twin, clients: Clients) -> None:
+    assert requests_json(twin) == {"total": 0, "mutating": 0, "requests": []}
+    clients.servicefabric.clusters.get(RG, "sfcluster")
+    clients.compute.virtual_machine_scale_sets.begin_update(RG, "nt0", {"tags": {"a": "b"}}).result()
+    world_json(twin)  # control calls are not logged
+    log = requests_json(twin)
+    assert set(log) == {"total", "mutating", "requests"} and log["total"] == len(log["requests"])
+    for entry in log["requests"]:
+        assert {"time", "method", "path", "status", "caller", "api_version"} <= set(entry)
+        assert not entry["path"].startswith("/_emulator")
+    arm = [r for r in log["requests"] if r["path"].startswith("/subscriptions/")]
+    assert arm[0]["method"] == "GET" and arm[0]["status"] == 200 and arm[0]["api_version"] == API["servicefabric"]
+    patches = [r for r in arm if r["method"] == "PATCH"]
+    assert len(patches) == 1 and log["mutating"] == 1 and patches[0]["api_version"] == API["compute"]
+    operator = next(p for p in world_json(twin)["principals"] if p["displayName"] == "sfmigrate-operator")
+    assert {r["caller"] for r in arm} == {operator["objectId"]}
+    tail = requests_json(twin, since=log["total"] - 1)
+    assert tail["total"] == log["total"] and tail["requests"] == log["requests"][-1:]
+
+
+def test_reset_restores_the_scenario_and_keeps_clients_working(twin, clients: Clients) -> None:
+    wire = Wire(twin)
+    vault_uri = clients.keyvault.vaults.get(RG, "kv-sf-basic").properties.vault_uri
+    clients.compute.virtual_machine_scale_sets.begin_update(RG, "nt0", {"tags": {"before": "reset"}}).result()
+    assert _control(wire, "POST", "/_emulator/reset") == {"reset": True, "scenario": "basic"}
+    assert requests_json(twin)["total"] == 0
+    scale_set = clients.compute.virtual_machine_scale_sets.get(RG, "nt0")  # same credential, same token
+    assert "before" not in (scale_set.tags or {})
+    assert clients.keyvault.vaults.get(RG, "kv-sf-basic").properties.vault_uri == vault_uri  # one port per vault, kept
+    assert clients.certificates(vault_uri).get_certificate("cluster-cert").name == "cluster-cert"
+
+
+def test_faults_can_be_set_read_and_cleared_at_run_time(twin) -> None:
+    wire = Wire(twin)
+    path = f"{wire.rg}/providers/Microsoft.ServiceFabric/clusters/sfcluster"
+    assert _control(wire, "POST", "/_emulator/faults", {"spec": "kinds=503,rate=1,limit=2"}) == {"spec": "kinds=503,rate=1,limit=2", "injected": 0}
+    assert [wire.request("GET", path, api=API["servicefabric"]).status_code for _ in range(3)] == [503, 503, 200]
+    assert _control(wire, "GET", "/_emulator/faults")["injected"] == 2
+    assert world_json(twin)["cluster"]["name"] == "sfcluster"  # the control API itself is never faulted
+    assert [r["fault"] for r in requests_json(twin)["requests"] if r["path"] == path] == ["503", "503", None]
+    assert _control(wire, "POST", "/_emulator/faults", {"spec": ""}) == {"spec": "", "injected": 0}
+    error = assert_arm_error(wire.request("POST", "/_emulator/faults", {"spec": "rate=7"}, token=None), 400)
+    assert error["code"] == "BadControlRequest" and "rate" in error["message"]
+
+
+def test_clock_advance_and_unknown_operations(twin) -> None:
+    wire = Wire(twin)
+    before = world_json(twin)["simulated_seconds"]
+    assert "time" in _control(wire, "POST", "/_emulator/clock/advance", {"seconds": 86400})
+    assert world_json(twin)["simulated_seconds"] >= before + 86400
+    assert assert_arm_error(wire.request("POST", "/_emulator/nothing", {}, token=None), 404)["code"] == "UnknownControlOperation"
+    assert assert_arm_error(wire.request("POST", "/_emulator/faults", raw=b"{", token=None), 400)["code"] == "BadControlRequest"
+
+
+def test_ready_info_matches_the_cli_contract(twin) -> None:
+    info = twin.ready_info()
+    assert set(info) == {"arm_endpoint", "ca_bundle", "subscription_id", "tenant_id", "env", "plan_file", "scenario"}
+    assert info["arm_endpoint"] == twin.base_url and info["env"]["IDENTITY_ENDPOINT"].startswith(twin.base_url)
