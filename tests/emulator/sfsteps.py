@@ -47,10 +47,10 @@ class Step:
                 return extension
         raise AssertionError("no Service Fabric extension")
 
-    def _put_vmss(self, name: str, scale_set: Any) -> None:
+    def _put_vmss(self, name: str, scale_set: Any, manual_upgrade: bool = True) -> None:
         """PUT the model, then bring Manual-policy instances onto it (manualupgrade), as an operator must."""
         self.compute.virtual_machine_scale_sets.begin_create_or_update(RG, name, scale_set).result()
-        if scale_set.properties.upgrade_policy.mode == "Manual":
+        if manual_upgrade and scale_set.properties.upgrade_policy.mode == "Manual":
             from azure.mgmt.compute.models import VirtualMachineScaleSetVMInstanceRequiredIDs
 
             ids = [vm.instance_id for vm in self.compute.virtual_machine_scale_set_vms.list(RG, name)]
@@ -58,7 +58,7 @@ class Step:
                 RG, name, VirtualMachineScaleSetVMInstanceRequiredIDs(instance_ids=ids)
             ).result()
 
-    def add_secret(self, certificate: str, *, node_types: list[str] | None = None) -> None:
+    def add_secret(self, certificate: str, *, node_types: list[str] | None = None, manual_upgrade: bool = True) -> None:
         """osProfile.secrets += the certificate's current version (a versioned URL, research §4.1)."""
         from azure.mgmt.compute.models import SubResource, VaultCertificate, VaultSecretGroup
 
@@ -76,7 +76,7 @@ class Step:
             else:
                 group.vault_certificates.append(entry)
             profile.os_profile.secrets = groups
-            self._put_vmss(name, scale_set)
+            self._put_vmss(name, scale_set, manual_upgrade)
 
     def sf_extension_thumbprints(self, primary: str, secondary: str | None = None) -> None:
         """Service Fabric extension: settings.certificate{thumbprint} (+ certificateSecondary) on every node type."""

@@ -278,6 +278,48 @@ def test_an_expired_goal_breaks_the_cluster() -> None:
     assert state["health"] == "Broken" and "expired" in state["health_reasons"][0]
 
 
+def test_the_cluster_code_version_decides_newest_not_before_or_farthest_not_after() -> None:
+    world = world_of("goal-secondary")  # Old: NotBefore -200d, NotAfter +530d; Goal: NotBefore -5d, NotAfter +360d
+    assert {n["presents"] for n in snapshot(world)["node_types"][0]["nodes"]} == {thumbprint(world, "cluster-cert")}
+    cluster(world).properties["clusterCodeVersion"] = "7.2.432.9590"  # before 7.2 CU4
+    world.servicefabric.on_nodes_changed()
+    assert {n["presents"] for n in snapshot(world)["node_types"][0]["nodes"]} == {thumbprint(world, "cluster-old")}
+
+
+@pytest.mark.parametrize(
+    "handler, body, status",
+    [
+        (renew_certificate, {"vault": "nope", "certificate": "cluster-cert"}, 404),
+        (renew_certificate, {"vault": "kv-sf-already-cn", "certificate": "nope"}, 404),
+        (renew_certificate, {"vault": "kv-sf-already-cn", "certificate": "cluster-cert", "issuer": "nobody"}, 400),
+        (renew_certificate, {"vault": "kv-sf-already-cn", "certificate": "cluster-cert", "validFor": "-1d"}, 400),
+        (renew_certificate, {"vault": "kv-sf-already-cn", "certificate": "cluster-cert", "validFrom": "-30000d"}, 400),
+        (renew_certificate, {"vault": "kv-sf-already-cn", "certificate": "cluster-cert", "sans": ["no spaces allowed"]}, 400),
+        (renew_certificate, {"vault": "kv-sf-already-cn", "certificate": "cluster-cert", "ekus": ["codeSigning"]}, 400),
+        (add_authority, {"name": "contoso-root", "subject": "again"}, 409),
+        (add_authority, {"name": "new-ca", "subject": "New CA", "issuer": "nobody"}, 400),
+        (add_authority, {"name": "bad name", "subject": "New CA"}, 400),
+    ],
+)
+def test_the_control_api_refuses_bad_requests(handler: Any, body: dict[str, Any], status: int) -> None:
+    world = world_of("already-cn")
+    with pytest.raises(TwinError) as caught:
+        handler(world, body)
+    assert caught.value.status == status
+    assert len(next(iter(world.keyvault.vaults.values())).certificate("cluster-cert").versions) == 1
+
+
+def test_a_renewal_defaults_to_the_latest_versions_issuer_subject_sans_and_lifetime() -> None:
+    world = world_of("shared-subject")
+    renewed = renew_certificate(world, {"vault": "kv-sf-shared-subject", "certificate": "apps-cert"}).body
+    issued = next(iter(world.keyvault.vaults.values())).certificate("apps-cert").versions[-1].issued
+    assert renewed["issuer"] == "fabrikam-issuing" and issued.issuer_thumbprint == world.pki.authority("fabrikam-issuing").thumbprint
+    assert issued.facts.subject_cn == CN and set(issued.facts.sans) == {CN, "apps.contoso.com"}
+    assert (issued.facts.not_after - issued.facts.not_before).days == 365 and issued.facts.not_before <= world.now()
+    self_signed = renew_certificate(world, {"vault": "kv-sf-shared-subject", "certificate": "cluster-cert", "issuer": "self", "validFrom": "1d"}).body
+    assert self_signed["issuerThumbprint"] is None and self_signed["notBefore"] > world.now().isoformat()
+
+
 # -- the world snapshot (contract) --------------------------------------------------------------------
 def test_the_world_snapshot_contract() -> None:
     world = world_of("goal-secondary")

@@ -47,6 +47,18 @@ def test_declaring_the_goal_before_it_is_installed_is_rejected(twin_factory: Any
     assert state(twin)["certificate"].get("thumbprintSecondary") is None
 
 
+def test_forgetting_the_manual_node_type_is_rejected(twin_factory: Any) -> None:
+    """The secret goes into every model, but nt1 (upgrade policy Manual) never takes it: not installed there."""
+    twin = twin_factory("multi-nodetype")
+    step = Step(Clients(twin), "kv-sf-multi")
+    step.add_secret("cluster-cert", manual_upgrade=False)
+    with pytest.raises(HttpResponseError) as caught:
+        step.patch_thumbprints(step.thumbprint("cluster-old"), step.thumbprint("cluster-cert"))
+    assert "CertificateNotInstalledOnNode" in str(caught.value) and "node type nt1" in str(caught.value)
+    nt1 = next(s for s in world_json(twin)["scale_sets"] if s["name"] == "nt1")
+    assert not any(i["latestModelApplied"] for i in nt1["instances"])
+
+
 def test_declaring_common_names_before_the_extension_installed_the_certificate_is_rejected(twin_factory: Any) -> None:
     """The extension cannot install the goal (its identity has no access policy); the CN declaration follows anyway."""
     twin = twin_factory("not-exportable")  # any world where the goal is not on the nodes
