@@ -318,3 +318,39 @@ def demo_command(out: str, scenario: str, time_scale: float) -> None:
     from .demo import run_demo
 
     sys.exit(run_demo(out, scenario, time_scale, echo=click.echo, live=sys.stdout.isatty()))
+
+
+@cli.command("rehearse")
+@click.argument("planfile", type=click.Path(dir_okay=False))
+@click.option("--out", default=None, type=click.Path(file_okay=False), help="Keep the generated scenario, plan and twin state here.")
+@click.option("--time-scale", default=2000.0, show_default=True, type=float, help="The rehearsal twin's simulated seconds per wall second.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def rehearse_command(planfile: str, out: str | None, time_scale: float, fmt: str) -> None:
+    """Dress rehearsal: read the live world (read-only), build its twin, run the same apply there, report.
+
+    Exit 0 when the rehearsal ends Healthy by common name, 3 when it is blocked, 1 when it breaks or fails.
+    """
+    from .rehearsal import rehearse
+
+    result = rehearse(planfile, out=out, time_scale=time_scale)
+    if fmt == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2, default=str))
+    else:
+        click.echo(f"rehearsal outcome: {result.outcome} ({result.seconds:.1f} s); scenario: {result.scenario_file}")
+        click.echo(f"live plan steps:  {', '.join(result.live_steps) or '(none)'}")
+        click.echo(f"twin run steps:   {', '.join(result.twin_steps) or '(none)'}")
+        verdict = result.verdict
+        click.echo(f"twin verdict:     declared by {verdict.get('declaration')}, health {verdict.get('health')}, "
+                   f"worst {verdict.get('health_worst')}, cluster {verdict.get('cluster_state')}")
+        for reason in (verdict.get("health_worst_reasons") or [])[:5]:
+            click.echo(f"  broke because: {reason}")
+        if result.error:
+            click.echo(f"error: {result.error}")
+        for note in result.notes:
+            click.echo(f"note: {note}")
+        click.echo("timeline:")
+        for event in result.timeline:
+            if event.get("type") in ("step-start", "step-done", "step-failed"):
+                detail = event.get("detail") or {}
+                click.echo(f"  {event.get('time', '')[11:19]} {event['type']:<11} {event.get('step')} {detail.get('seconds', '')}")
+    sys.exit({"Healthy": 0, "Blocked": 3}.get(result.outcome, 1))

@@ -43,9 +43,13 @@ class Session:
     gateway: Gateway
 
 
-def open_session(spec: PlanSpec, poll_interval: float | None = None, retry_backoff: float | None = None) -> Session:
+def open_session(spec: PlanSpec, poll_interval: float | None = None, retry_backoff: float | None = None,
+                 credential: Any = None) -> Session:
     cloud = resolve_cloud(spec.cloud)
-    credential, description = choose_credential(cloud)
+    if credential is None:
+        credential, description = choose_credential(cloud)
+    else:
+        description = type(credential).__name__
     log.info("credential: %s", description)  # which credential, never a token
     interval = poll_interval if poll_interval is not None else spec.rollout.pollIntervalSeconds
     gateway = Gateway(cloud, credential, poll_interval=interval, retry_backoff=retry_backoff)

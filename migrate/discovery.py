@@ -308,8 +308,13 @@ class Discovery:
         if not wanted and not urls:
             return
         for known in self.pool.map(read, sorted(urls)):
-            if known is not None:
-                snap.known_certificates.setdefault(known.thumbprint, known)
+            if known is None:
+                continue
+            existing = snap.known_certificates.get(known.thumbprint)
+            if existing is None:
+                snap.known_certificates[known.thumbprint] = known
+            elif not existing.secret_url:  # the same version, seen in the vault listing first
+                existing.secret_url, existing.version = known.secret_url, existing.version or known.version
 
 
 def discover(gateway: Gateway, spec: PlanSpec, now: dt.datetime | None = None) -> Snapshot:
