@@ -107,6 +107,11 @@ class TwinApp:
                 self.world.clock.advance(float(body.get("seconds", 0)))
                 self.world.events.run_due()
             return Response(200, {"time": self.world.iso_now()})
+        if method == "POST" and path == "/_emulator/pipelines":
+            from .pipelines import register_pipeline
+
+            with self.world.lock:
+                return Response(200, register_pipeline(self.world, json.loads(request.body or b"{}")))
         from .control import extra_control
 
         handled = extra_control(self.world, request)
