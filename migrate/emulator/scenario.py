@@ -1,4 +1,8 @@
-"""Load scenario files and build the twin's world from them."""
+"""Build the twin's world from a scenario spec.
+
+Reading and checking scenario files lives in :mod:`.scenario_load` (re-exported here); by the time a spec
+reaches :func:`build_world` every reference in it resolves, so building does not fail on input.
+"""
 
 from __future__ import annotations
 

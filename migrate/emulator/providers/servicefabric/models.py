@@ -4,7 +4,10 @@ A certificate change walks upgrade domains three times (research/sf_migration.md
 CertificateClusterUpgradeFlow): add the new certificates to every node's validation list, switch what
 nodes present, then trim the validation list. After every upgrade-domain step the verdict is taken; the
 first violation rolls the upgrade back (the ARM operation fails with the reasons). A violation outside an
-upgrade (a renewal from an unpinned issuer, say) leaves the cluster ``UpgradeServiceUnreachable``.
+upgrade (a renewal from an unpinned issuer, say, or a certificate expiring) leaves the cluster
+``UpgradeServiceUnreachable``. Before an upgrade starts, SFRP checks the nodes (:meth:`precheck`): every
+certificate the new declaration adds is installed on every node, and a thumbprint-to-common-name change
+starts from a valid starting state (the goal presented by thumbprint, research §1.1).
 """
 
 from __future__ import annotations
