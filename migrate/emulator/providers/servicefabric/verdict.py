@@ -3,9 +3,9 @@
 DESIGN §2: a node presents, among the certificates matching its presentation declaration, the one with the
 latest NotBefore (NotAfter before 7.2 CU4), ignoring expired ones; common-name matching is exact and
 case-sensitive. A peer accepts it by thumbprint, or by common name (case-insensitive, a declared '*.'
-wildcard covering one label) whose *direct issuer*
-is pinned, or, with no pinned issuers, whose chain reaches a trusted root. S-channel follows a renewal link
-(linkOnRenewal), and Service Fabric cannot use a CNG key (NTE_BAD_PROV_TYPE).
+wildcard covering one label) whose *direct issuer* is pinned, or, with no pinned issuers, whose chain
+reaches a trusted root. S-channel follows a renewal link (linkOnRenewal), and Service Fabric cannot use a
+CNG key (NTE_BAD_PROV_TYPE).
 """
 
 from __future__ import annotations
