@@ -70,3 +70,12 @@ def test_concurrent_raw_writes_lose_nothing(twin) -> None:
     assert {f"t{k:02d}" for k in range(40)} <= set(tags)
     log = requests_json(twin)
     assert log["mutating"] == 600 and not [r for r in log["requests"] if r["status"] >= 500]
+
+
+def test_the_bench_report_fails_on_any_finding() -> None:
+    report_type = _bench().Report
+    assert report_type(workers=1, seconds=1.0).ok
+    for finding in ({"errors": ["get cluster: ServiceResponseError"]}, {"lost_updates": ["tag w00=3 reads '2'"]},
+                    {"stuck_workers": 1}, {"twin_failures": 2}):
+        report = report_type(workers=1, seconds=1.0, **finding)
+        assert not report.ok and report.lines()[-1] == "FAILED"

@@ -33,7 +33,7 @@ def _states(log: list[tuple[str, int, str | None]]) -> Any:
     return hook
 
 
-def _goal(clients: Clients, twin: Any) -> tuple[str, str]:
+def _goal(clients: Clients) -> tuple[str, str]:
     """The goal certificate's versioned secret URL and its thumbprint, read through CertificateClient."""
     vault = clients.keyvault.vaults.get(RG, "kv-sf-basic")
     certificate = clients.certificates(vault.properties.vault_uri).get_certificate("cluster-cert")
@@ -76,7 +76,7 @@ def test_cluster_begin_update_walks_user_configuration_back_to_ready(twin, clien
 
 def test_vmss_update_then_full_cluster_put_adds_goal_as_secondary(twin, clients: Clients) -> None:
     """Automatic policy: a VMSS PATCH installs the goal certificate; a full cluster PUT declares it secondary."""
-    secret_url, goal = _goal(clients, twin)
+    secret_url, goal = _goal(clients)
     compute = clients.compute.virtual_machine_scale_sets
     secrets = compute.get(RG, "nt0").properties.virtual_machine_profile.os_profile.secrets
     patch = {"properties": {"virtualMachineProfile": {"osProfile": {"secrets": [s.as_dict() for s in secrets]}}}}
@@ -129,7 +129,7 @@ def test_manual_policy_update_waits_for_update_instances(manual_twin) -> None:
     )
     clients = Clients(manual_twin, credential)
     compute = clients.compute
-    secret_url, goal = _goal(clients, manual_twin)
+    secret_url, goal = _goal(clients)
     model = compute.virtual_machine_scale_sets.get(RG, "nt0")
     secrets = model.properties.virtual_machine_profile.os_profile.secrets
     patch = {"properties": {"virtualMachineProfile": {"osProfile": {"secrets": [s.as_dict() for s in secrets]}}}}
