@@ -96,22 +96,26 @@ class TwinApp:
             del old
             return Response(200, {"reset": True, "scenario": self.world.scenario_name})
         if method == "POST" and path == "/_emulator/faults":
-            body = json.loads(request.body or b"{}")
-            self.faults = FaultPlan.parse(body.get("spec"))
+            spec = _control_body(request).get("spec")
+            if spec is not None and not isinstance(spec, str):
+                raise TwinError(400, "BadControlRequest", "'spec' must be a fault spec string (or null/empty to clear).")
+            self.faults = FaultPlan.parse(spec)
             return Response(200, self.faults.summary())
         if method == "GET" and path == "/_emulator/faults":
             return Response(200, self.faults.summary())
         if method == "POST" and path == "/_emulator/clock/advance":
-            body = json.loads(request.body or b"{}")
+            seconds = _control_body(request).get("seconds", 0)
+            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
+                raise TwinError(400, "BadControlRequest", "'seconds' must be a non-negative number.")
             with self.world.lock:
-                self.world.clock.advance(float(body.get("seconds", 0)))
+                self.world.clock.advance(float(seconds))
                 self.world.events.run_due()
             return Response(200, {"time": self.world.iso_now()})
         if method == "POST" and path == "/_emulator/pipelines":
             from .pipelines import register_pipeline
 
             with self.world.lock:
-                return Response(200, register_pipeline(self.world, json.loads(request.body or b"{}")))
+                return Response(200, register_pipeline(self.world, _control_body(request)))
         from .control import extra_control
 
         handled = extra_control(self.world, request)
@@ -129,6 +133,8 @@ class TwinApp:
             except (TwinError, ValueError) as exc:
                 error = exc if isinstance(exc, TwinError) else TwinError(400, "BadControlRequest", str(exc))
                 return self._render_error(error, CONTROL)
+            except Exception as exc:  # a twin bug: answer and say so, never drop the connection
+                return self._render_error(TwinError(500, "TwinInternalError", f"{type(exc).__name__}: {exc}"), CONTROL)
 
         world = self.world
         try:
@@ -234,6 +240,17 @@ class TwinApp:
             error = TwinError(500, "InternalServerError", "The twin failed this request (fault injection).")
             error.headers["retry-after-ms"] = str(fault.retry_after_ms)
         return self._render_error(error, style)
+
+
+def _control_body(request: Request) -> dict[str, Any]:
+    """A control call's JSON object body (empty means ``{}``); anything else is 400 BadControlRequest."""
+    try:
+        body = json.loads(request.body or b"{}")
+    except (ValueError, RecursionError) as exc:
+        raise TwinError(400, "BadControlRequest", f"the body is not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise TwinError(400, "BadControlRequest", "the body must be a JSON object")
+    return body
 
 
 _SUBSCRIPTION = re.compile(r"^/subscriptions/([^/]+)", re.IGNORECASE)

@@ -79,7 +79,11 @@ def test_clock_advance_and_unknown_operations(twin) -> None:
     assert "time" in _control(wire, "POST", "/_emulator/clock/advance", {"seconds": 86400})
     assert world_json(twin)["simulated_seconds"] >= before + 86400
     assert assert_arm_error(wire.request("POST", "/_emulator/nothing", {}, token=None), 404)["code"] == "UnknownControlOperation"
-    assert assert_arm_error(wire.request("POST", "/_emulator/faults", raw=b"{", token=None), 400)["code"] == "BadControlRequest"
+    for path, raw in [("/_emulator/faults", b"{"), ("/_emulator/faults", b"[]"), ("/_emulator/faults", b'{"spec": 5}'),
+                      ("/_emulator/clock/advance", b'{"seconds": [1]}'), ("/_emulator/clock/advance", b'{"seconds": -5}'),
+                      ("/_emulator/pipelines", b"[1]")]:
+        error = assert_arm_error(wire.request("POST", path, raw=raw, token=None), 400)
+        assert error["code"] == "BadControlRequest", (path, raw, error)
 
 
 def test_ready_info_matches_the_cli_contract(twin) -> None:
