@@ -51,8 +51,9 @@ def main() -> None:
     except click.Abort:
         click.echo("sfmigrate: aborted", err=True)
         sys.exit(int(ExitCode.INTERRUPTED))
-    except click.ClickException as exc:
-        exc.show()
+    except click.ClickException as exc:  # click's own usage errors: one line too, naming the argument
+        where = f"{exc.ctx.command_path}: " if isinstance(exc, click.UsageError) and exc.ctx else ""
+        click.echo(f"sfmigrate: {where}{exc.format_message()}", err=True)
         sys.exit(int(ExitCode.USAGE))
     except SfmigrateError as exc:
         click.echo(f"sfmigrate: {exc}", err=True)

@@ -59,10 +59,12 @@ def test_plan_and_apply_in_a_pipeline_with_azure_pipelines_credential(twin_facto
     assert callers == {principal["objectId"]}  # every ARM and Key Vault call came from the pipeline's principal
 
 
-def test_findings_become_logissue_and_a_blocked_plan_fails_the_step(twin_factory) -> None:
+def test_findings_become_logissue_and_a_blocked_plan_fails_the_step(twin_factory, tmp_path: Path) -> None:
     twin = twin_factory("self-signed-goal")
     env, _ = _pipeline_env(twin)
+    env["AGENT_TEMPDIRECTORY"] = str(tmp_path)  # where the agent lets a step write its summary
     planned = run(["plan", str(twin.plan_file)], env)  # TF_BUILD=True turns the integration on by itself
     assert planned.returncode == 3
     assert any(line.startswith("##vso[task.logissue type=error;code=GOAL_SELF_SIGNED]") for line in planned.stdout.splitlines())
     assert any(line.startswith("##vso[task.complete result=Failed") for line in planned.stdout.splitlines())
+    assert f"##vso[task.uploadsummary]{tmp_path / 'sfmigrate-plan.md'}" in planned.stdout.splitlines()
