@@ -166,6 +166,19 @@ def test_every_step_name_the_planner_makes_is_documented_on_its_kinds_page() -> 
         assert f"`{name}" in read(INDEX), f"step '{name}' is not named in runbooks/README.md"
 
 
+FAILURE_MODES = ("kv-extension-sync", "upgrade-stuck", "issuer-rekey", "lock-held", "stale-plan", "throttling",
+                 "interrupted", "blocked")
+
+
+@pytest.mark.parametrize("name", FAILURE_MODES)
+def test_every_failure_mode_has_a_page_naming_what_leads_there(name: str) -> None:
+    page = RUNBOOKS / "failures" / f"{name}.md"
+    assert page.is_file(), f"{page.relative_to(ROOT)} is missing"
+    text = read(page)
+    assert re.search(r"exit \**\d+", text) or re.search(r"findings/[A-Z_]+\.md", text), \
+        f"{page.name}: name the exit code or finding code that leads here"
+
+
 # -- 3. exit codes ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("code", [int(c) for c in ExitCode])
 def test_every_exit_code_is_documented(code: int) -> None:
