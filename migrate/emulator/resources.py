@@ -105,3 +105,16 @@ def tags_of(body: dict[str, Any]) -> dict[str, str]:
     if not isinstance(tags, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
         raise TwinError(400, "InvalidTagFormat", "The 'tags' property must be an object of strings.")
     return dict(tags)
+
+
+def list_tracked(world: Any, request: Any, action: str, items: dict[str, Any], render: Any) -> Any:
+    """ARM list at subscription or resource-group scope (whichever the route names), authorised at that scope."""
+    from .wire import ok
+
+    subscription = world.subscription(request.params["sub"]).id
+    scope = f"/subscriptions/{subscription}"
+    if "rg" in request.params:
+        scope += f"/resourceGroups/{world.resource_group(subscription, request.params['rg']).name}"
+    world.authorization.demand(request.principal, action, scope)
+    prefix = scope.lower() + "/"
+    return ok({"value": [render(item) for key, item in items.items() if key.startswith(prefix)]})

@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 from ...operations import Operation
-from ...resources import ResourceId, location_of, tracked_id
+from ...resources import list_tracked, ResourceId, location_of, tracked_id
 from ...wire import OBJECT, MapOf, Request, Response, Router, TwinError, bad_request, check_shape, ok
 from .models import Instance, Rollout, ScaleSet, merge_patch
 from .validation import validate_scale_set
@@ -56,8 +56,8 @@ def register(router: Router) -> None:
     router.add("GET", ONE, get_scale_set)
     router.add("PUT", ONE, put_scale_set)
     router.add("PATCH", ONE, patch_scale_set)
-    router.add("GET", "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachineScaleSets", list_in_group)
-    router.add("GET", "/subscriptions/{sub}/providers/Microsoft.Compute/virtualMachineScaleSets", list_in_subscription)
+    router.add("GET", "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachineScaleSets", list_scale_sets)
+    router.add("GET", "/subscriptions/{sub}/providers/Microsoft.Compute/virtualMachineScaleSets", list_scale_sets)
     router.add("GET", ONE + "/instanceView", get_scale_set_instance_view)
     router.add("GET", ONE + "/virtualMachines", list_instances)
     router.add("GET", ONE + "/virtualMachines/{instance}", get_instance)
@@ -246,21 +246,8 @@ def _update(world: Any, request: Request, scale_set: ScaleSet, body: dict[str, A
     return ok(render(world, scale_set, "Updating"), 200, **_async_headers(world, request, operation, scale_set))
 
 
-def _list(world: Any, request: Request, scope: str) -> Response:
-    world.authorization.demand(request.principal, "Microsoft.Compute/virtualMachineScaleSets/read", scope)
-    prefix = scope.lower() + "/"
-    return ok({"value": [render(world, s) for k, s in world.compute.scale_sets.items() if k.startswith(prefix)]})
-
-
-def list_in_group(world: Any, request: Request) -> Response:
-    sub = world.subscription(request.params["sub"]).id
-    group = world.resource_group(sub, request.params["rg"]).name
-    return _list(world, request, f"/subscriptions/{sub}/resourceGroups/{group}")
-
-
-def list_in_subscription(world: Any, request: Request) -> Response:
-    sub = world.subscription(request.params["sub"]).id
-    return _list(world, request, f"/subscriptions/{sub}")
+def list_scale_sets(world: Any, request: Request) -> Response:
+    return list_tracked(world, request, "Microsoft.Compute/virtualMachineScaleSets/read", world.compute.scale_sets, lambda s: render(world, s))
 
 
 def get_scale_set_instance_view(world: Any, request: Request) -> Response:

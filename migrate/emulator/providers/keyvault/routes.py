@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ...resources import location_of, tags_of, tracked_id
+from ...resources import list_tracked, location_of, tags_of, tracked_id
 from ...wire import OBJECT, MapOf, Request, Response, Router, TwinError, bad_request, check_shape, ok, optional, require
 
 NS, TYPE = "Microsoft.KeyVault", "vaults"
@@ -42,8 +42,8 @@ def register(router: Router) -> None:
     router.add("PATCH", ONE, patch_vault)
     router.add("DELETE", ONE, delete_vault)
     router.add("PUT", ONE + "/accessPolicies/{kind}", update_access_policy)
-    router.add("GET", "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.KeyVault/vaults", list_in_group)
-    router.add("GET", "/subscriptions/{sub}/providers/Microsoft.KeyVault/vaults", list_in_subscription)
+    router.add("GET", "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.KeyVault/vaults", list_vaults)
+    router.add("GET", "/subscriptions/{sub}/providers/Microsoft.KeyVault/vaults", list_vaults)
     router.add("GET", "/subscriptions/{sub}/resources", list_generic_resources)
 
 
@@ -202,21 +202,8 @@ def update_access_policy(world: Any, request: Request) -> Response:
     )
 
 
-def _list(world: Any, request: Request, scope: str) -> Response:
-    world.authorization.demand(request.principal, "Microsoft.KeyVault/vaults/read", scope)
-    prefix = scope.lower() + "/"
-    return ok({"value": [v.body() for k, v in world.keyvault.vaults.items() if k.startswith(prefix)]})
-
-
-def list_in_group(world: Any, request: Request) -> Response:
-    sub = world.subscription(request.params["sub"]).id
-    group = world.resource_group(sub, request.params["rg"]).name
-    return _list(world, request, f"/subscriptions/{sub}/resourceGroups/{group}")
-
-
-def list_in_subscription(world: Any, request: Request) -> Response:
-    sub = world.subscription(request.params["sub"]).id
-    return _list(world, request, f"/subscriptions/{sub}")
+def list_vaults(world: Any, request: Request) -> Response:
+    return list_tracked(world, request, "Microsoft.KeyVault/vaults/read", world.keyvault.vaults, lambda v: v.body())
 
 
 _TYPE_FILTER = re.compile(r"resourceType\s+eq\s+'([^']+)'", re.IGNORECASE)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...resources import location_of, tags_of, tracked_id
+from ...resources import list_tracked, location_of, tags_of, tracked_id
 from ...wire import OBJECT, MapOf, Request, Response, Router, check_shape, ok
 
 NS, TYPE = "Microsoft.ManagedIdentity", "userAssignedIdentities"
@@ -19,8 +19,8 @@ def register(router: Router) -> None:
     router.add("PATCH", ONE, patch_identity)
     router.add("GET", ONE, get_identity)
     router.add("DELETE", ONE, delete_identity)
-    router.add("GET", "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities", list_in_group)
-    router.add("GET", "/subscriptions/{sub}/providers/Microsoft.ManagedIdentity/userAssignedIdentities", list_in_subscription)
+    router.add("GET", "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities", list_identities)
+    router.add("GET", "/subscriptions/{sub}/providers/Microsoft.ManagedIdentity/userAssignedIdentities", list_identities)
 
 
 def put_identity(world: Any, request: Request) -> Response:
@@ -64,18 +64,5 @@ def delete_identity(world: Any, request: Request) -> Response:
     return Response(200)
 
 
-def list_in_group(world: Any, request: Request) -> Response:
-    sub = world.subscription(request.params["sub"]).id
-    group = world.resource_group(sub, request.params["rg"]).name
-    scope = f"/subscriptions/{sub}/resourceGroups/{group}"
-    world.authorization.demand(request.principal, "Microsoft.ManagedIdentity/userAssignedIdentities/read", scope)
-    prefix = scope.lower() + "/"
-    return ok({"value": [i.body() for k, i in world.msi.identities.items() if k.startswith(prefix)]})
-
-
-def list_in_subscription(world: Any, request: Request) -> Response:
-    sub = world.subscription(request.params["sub"]).id
-    scope = f"/subscriptions/{sub}"
-    world.authorization.demand(request.principal, "Microsoft.ManagedIdentity/userAssignedIdentities/read", scope)
-    prefix = scope.lower() + "/"
-    return ok({"value": [i.body() for k, i in world.msi.identities.items() if k.startswith(prefix)]})
+def list_identities(world: Any, request: Request) -> Response:
+    return list_tracked(world, request, "Microsoft.ManagedIdentity/userAssignedIdentities/read", world.msi.identities, lambda i: i.body())

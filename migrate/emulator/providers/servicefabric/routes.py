@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from ...resources import location_of, tags_of, tracked_id
+from ...resources import list_tracked, location_of, tags_of, tracked_id
 from ...wire import OBJECT, MapOf, Request, Response, Router, TwinError, bad_request, check_shape, ok, require
 from .declaration import Declaration, validate_certificate_properties, validate_transition
 from .models import Cluster, strip_read_only
@@ -53,8 +53,8 @@ def register(router: Router) -> None:
     router.add("PUT", ONE, put_cluster)
     router.add("PATCH", ONE, patch_cluster)
     router.add("DELETE", ONE, delete_cluster)
-    router.add("GET", "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ServiceFabric/clusters", list_in_group)
-    router.add("GET", "/subscriptions/{sub}/providers/Microsoft.ServiceFabric/clusters", list_in_subscription)
+    router.add("GET", "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ServiceFabric/clusters", list_clusters)
+    router.add("GET", "/subscriptions/{sub}/providers/Microsoft.ServiceFabric/clusters", list_clusters)
     router.add("GET", RESULTS, get_operation_result, mutating=False)
 
 
@@ -187,21 +187,8 @@ def delete_cluster(world: Any, request: Request) -> Response:
     return Response(200) if world.servicefabric.clusters.pop(rid.key, None) else Response(204)
 
 
-def _list(world: Any, request: Request, scope: str) -> Response:
-    world.authorization.demand(request.principal, "Microsoft.ServiceFabric/clusters/read", scope)
-    prefix = scope.lower() + "/"
-    return ok({"value": [render(world, c) for k, c in world.servicefabric.clusters.items() if k.startswith(prefix)]})
-
-
-def list_in_group(world: Any, request: Request) -> Response:
-    sub = world.subscription(request.params["sub"]).id
-    group = world.resource_group(sub, request.params["rg"]).name
-    return _list(world, request, f"/subscriptions/{sub}/resourceGroups/{group}")
-
-
-def list_in_subscription(world: Any, request: Request) -> Response:
-    sub = world.subscription(request.params["sub"]).id
-    return _list(world, request, f"/subscriptions/{sub}")
+def list_clusters(world: Any, request: Request) -> Response:
+    return list_tracked(world, request, "Microsoft.ServiceFabric/clusters/read", world.servicefabric.clusters, lambda c: render(world, c))
 
 
 def get_operation_result(world: Any, request: Request) -> Response:
