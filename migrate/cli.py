@@ -237,6 +237,11 @@ def apply_command(planfile: str, state: str | None, yes: bool, until: str | None
         live(event)
 
     options = RunOptions(until=until, postpone_cutover=postpone_cutover)
+
+    def terminate(signum: int, frame: Any) -> None:  # a cancelled pipeline job: stop like Ctrl-C, journal saved
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
     try:
         result = commands.apply(planfile, state_location=state, options=options, replan=replan, emit=emit, confirm=confirm)
     except SfmigrateError as exc:
@@ -355,3 +360,20 @@ def rehearse_command(planfile: str, out: str | None, time_scale: float, fmt: str
                 detail = event.get("detail") or {}
                 click.echo(f"  {event.get('time', '')[11:19]} {event['type']:<11} {event.get('step')} {detail.get('seconds', '')}")
     sys.exit({"Healthy": 0, "Blocked": 3}.get(result.outcome, 1))
+
+
+@cli.command("show")
+@click.argument("saved_plan", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+def show_command(saved_plan: str, fmt: str) -> None:
+    """Show a saved plan (from 'plan --out') without contacting Azure; an old or stale one too."""
+    from pathlib import Path
+
+    from . import commands
+    from .report import render_plan
+
+    path = Path(saved_plan)
+    if not path.is_file():
+        raise UsageError(f"SAVED_PLAN: '{path}' does not exist")
+    saved = commands.load_saved_plan(path)
+    click.echo(render_plan(saved.plan, fmt), nl=False)

@@ -29,6 +29,7 @@ from .spec import PlanSpec, load_plan, parse_plan
 
 log = logging.getLogger("sfmigrate")
 SAVED_PLAN_KIND = "sfmigrate-saved-plan"
+UNREADABLE = ("RESOURCE_NOT_FOUND", "PERMISSION_DENIED")  # findings about what could not be observed: exit 1
 Emit = Callable[[dict[str, Any]], None]
 
 
@@ -78,6 +79,7 @@ def save_plan(plan: Plan, spec: PlanSpec, path: str | Path) -> Path:
         "report": plan.to_report(),
     }
     target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
     return target
 
@@ -127,7 +129,7 @@ class PlanResult:
     @property
     def exit_code(self) -> int:
         """0 nothing to do; 2 changes pending, none blocking; 3 blocked; 1 resources unreadable."""
-        if any(f.code in ("RESOURCE_NOT_FOUND", "PERMISSION_DENIED") for f in self.plan.findings):
+        if any(f.code in UNREADABLE for f in self.plan.findings):
             return 1
         if self.plan.blocked:
             return 3
@@ -137,7 +139,7 @@ class PlanResult:
 def plan(source: str | Path, *, session: Session | None = None, now: dt.datetime | None = None) -> PlanResult:
     spec, saved = load_source(source)
     if saved is not None:
-        raise UsageError("PLANFILE: this is a saved plan; show it with 'sfmigrate show' or apply it")
+        raise UsageError("PLANFILE: this is a saved plan; read it with 'sfmigrate show' or apply it")
     session = session or open_session(spec)
     before = session.gateway.stats.total
     snapshot = discover(session.gateway, spec, now)
@@ -233,11 +235,14 @@ def apply(
             )
         snapshot = _settle(session, spec, journal, emit) if resuming and journal is not None else discover(session.gateway, spec)
         fresh = make_plan(snapshot, spec)
+        unreadable = [f for f in fresh.findings if f.code in UNREADABLE]
+        if unreadable:  # as for plan: what cannot be observed is an operational failure (exit 1), not a block
+            raise OperationalError("; ".join(f"{f.code}: {f.message}" for f in unreadable[:3]) + " — nothing was changed")
         if fresh.blocked:
             errors = [f for f in fresh.findings if f.severity == "error"]
             raise Blocked("blocked by " + "; ".join(f"{f.code}: {f.message}" for f in errors[:3]) + " — nothing was changed")
         to_run = fresh
-        if saved is not None:
+        if saved is not None and fresh.steps:
             if not resuming:
                 changed = _stale(saved.plan, snapshot)
                 if changed:

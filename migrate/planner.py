@@ -14,6 +14,7 @@ import datetime as dt
 from typing import Any, Callable
 
 from . import plan as states
+from .checks.access import SECRET_READER_ROLES
 from .findings import Finding
 from .plan import Change, Plan, Step
 from .snapshot import COMMON_NAME, NodeTypeView, Snapshot
@@ -24,9 +25,7 @@ from .transforms import (
 )
 
 SECRETS_USER_ROLE = "4633458b-17de-408a-b874-0445c86b69e6"  # Key Vault Secrets User
-# Roles that include secrets/getSecret on an RBAC vault (Administrator, Secrets Officer, Secrets User, Certificate User).
-READS_SECRETS = {"00482a5a-887f-4fb3-b363-3b7fe8e74483", "b86a8fe4-44ce-4948-aee5-eccb2c155cd7", SECRETS_USER_ROLE,
-                 "db79e9a7-68ee-4b58-9aeb-b90e7c24fcba"}
+READS_SECRETS = set(SECRET_READER_ROLES)  # roles with secrets/getSecret on an RBAC vault (one list: checks.access)
 
 
 def _selects_by_not_after(code_version: str | None) -> bool:
@@ -247,14 +246,12 @@ class _Planner:
         assert cluster is not None
         issuers = list(self.spec.goal.pinnedIssuers)
         after = cluster_to_common_name(cluster.raw, self.common_name, issuers)
-        wanted = after["properties"]["certificateCommonNames"]["commonNames"]
-        current = [
-            {"certificateCommonName": c.get("certificateCommonName"),
-             "certificateIssuerThumbprint": ",".join(sorted(t.strip().upper() for t in str(c.get("certificateIssuerThumbprint") or "").split(",") if t.strip()))}
+        wanted_issuers = sorted(i.upper() for i in issuers)
+        if cluster.declaration == COMMON_NAME and any(  # the goal's entry is there (other entries are kept)
+            c.get("certificateCommonName") == self.common_name
+            and sorted(t.strip().upper() for t in str(c.get("certificateIssuerThumbprint") or "").split(",") if t.strip()) == wanted_issuers
             for c in cluster.common_names
-        ]
-        normalised = [{**w, "certificateIssuerThumbprint": ",".join(sorted(issuers))} for w in wanted]
-        if cluster.declaration == COMMON_NAME and current == normalised:
+        ):
             return
         before = {"certificate": cluster.raw.get("properties", {}).get("certificate"),
                   "certificateCommonNames": cluster.raw.get("properties", {}).get("certificateCommonNames")}

@@ -229,10 +229,12 @@ def cluster_to_common_name(cluster: dict[str, Any], common_name: str, issuers: l
     ``certificateCommonNames`` carrying the pinned issuers (comma-separated thumbprints)."""
     body = cluster_put_body(cluster)
     properties = body["properties"]
-    store = str((properties.get("certificate") or {}).get("x509StoreName") or "My")
+    existing = properties.get("certificateCommonNames") or {}
+    store = str((properties.get("certificate") or {}).get("x509StoreName") or existing.get("x509StoreName") or "My")
     properties.pop("certificate", None)
-    properties["certificateCommonNames"] = {
-        "commonNames": [{"certificateCommonName": common_name, "certificateIssuerThumbprint": ",".join(issuers)}],
+    others = [e for e in existing.get("commonNames") or [] if e.get("certificateCommonName") != common_name]
+    properties["certificateCommonNames"] = {  # other common-name entries of a CN cluster are kept
+        "commonNames": [{"certificateCommonName": common_name, "certificateIssuerThumbprint": ",".join(issuers)}] + others,
         "x509StoreName": store,
     }
     return body

@@ -10,6 +10,7 @@ from typing import Any
 
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
+from ..checks.access import SECRET_READER_ROLES
 from ..errors import AzureRequestFailed, StepFailed
 from ..plan import Step
 from .base import StepContext
@@ -32,7 +33,8 @@ def run(ctx: StepContext, step: Step) -> dict[str, Any]:
     if params.get("rbac"):
         role = params["role"]
         existing = ctx.gateway.list_role_assignments(vault_id, principal)
-        if any(((a.get("properties") or {}).get("roleDefinitionId") or "").lower().endswith(role) for a in existing):
+        held = {((a.get("properties") or {}).get("roleDefinitionId") or "").rsplit("/", 1)[-1].lower() for a in existing}
+        if held & set(SECRET_READER_ROLES):  # any role that can read secrets will do
             return {"principal_id": principal, "role": role, "changed": False}
         subscription = [p for p in vault_id.split("/") if p][1]
         definition = f"/subscriptions/{subscription}/providers/Microsoft.Authorization/roleDefinitions/{role}"

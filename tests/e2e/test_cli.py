@@ -102,3 +102,32 @@ def test_second_apply_is_locked_out_with_exit_5_naming_the_holder(twin_factory, 
     assert resumed.returncode == 0, resumed.stderr
     cluster = world_json(twin)["cluster"]
     assert cluster["declaration"] == "common_name" and cluster["health_worst"] == "Healthy"
+
+
+def test_saved_plan_show_apply_then_apply_again_is_nothing_to_do(twin_factory, tmp_path: Path) -> None:
+    twin = twin_factory("goal-primary")
+    env = {**os.environ, **twin.env}
+    saved = tmp_path / "out" / "saved.json"  # --out creates its folder
+    assert run(["plan", str(twin.plan_file), "--out", str(saved)], env).returncode == 2
+    shown = run(["show", str(saved), "--format", "json"], env)
+    assert shown.returncode == 0 and json.loads(shown.stdout)["steps"]
+    state = tmp_path / "state"
+    assert run(["apply", str(saved), "--yes", "--state", str(state)], env).returncode == 0
+    again = run(["apply", str(saved), "--yes", "--state", str(state)], env)  # a re-run of a job that succeeded
+    assert again.returncode == 0 and "nothing to do" in again.stderr
+    assert run(["show", str(saved)], env).returncode == 0  # an old saved plan can still be shown
+
+
+def test_a_changed_world_makes_a_saved_plan_stale(twin_factory, tmp_path: Path) -> None:
+    twin = twin_factory("old-primary")
+    env = {**os.environ, **twin.env}
+    saved = tmp_path / "saved.json"
+    assert run(["plan", str(twin.plan_file), "--out", str(saved)], env).returncode == 2
+    from twinkit import Clients
+
+    clients = Clients(twin)  # someone tags a scale set's model in the meantime
+    nt0 = clients.compute.virtual_machine_scale_sets.get("rg-sf", "nt0")
+    nt0.virtual_machine_profile.os_profile.secrets = []
+    clients.compute.virtual_machine_scale_sets.begin_create_or_update("rg-sf", "nt0", nt0).result()
+    stale = run(["apply", str(saved), "--yes", "--state", str(tmp_path / "state")], env)
+    assert stale.returncode == 1 and "stale" in stale.stderr
