@@ -43,7 +43,8 @@ def describe(event: dict[str, Any]) -> str:
     if kind == "instances":
         return f"{step}: {detail.get('scale_set')} {detail.get('updated')}/{detail.get('total')} instances on the latest model"
     if kind == "manual-upgrade":
-        return f"{step}: manual upgrade of {detail.get('scale_set')} instances {', '.join(detail.get('instances') or [])}"
+        return (f"{step}: manual upgrade of {detail.get('scale_set')} update domain {detail.get('update_domain')}: "
+                f"instances {', '.join(detail.get('instances') or [])}")
     if kind == "change":
         return f"{step}: updating {str(detail.get('resource', '')).rsplit('/', 1)[-1]} ({detail.get('properties')} properties)"
     if kind == "run-start":
@@ -117,6 +118,8 @@ class LiveProgress:
             self.cluster = f"{detail.get('cluster_state')} / {detail.get('provisioning_state')}"
         elif kind == "instances":
             self.instances = f"{detail.get('scale_set')}: {detail.get('updated')}/{detail.get('total')} on the latest model"
+        elif kind == "manual-upgrade":
+            self.instances = f"{detail.get('scale_set')}: upgrading update domain {detail.get('update_domain')} ({', '.join(detail.get('instances') or [])})"
         elif kind in ("step-failed", "run-failed", "run-stopped", "run-interrupted", "run-complete"):
             self.console.print(f"{_WORDS.get(kind, kind)}: {describe(event)}")
         self.live.update(self._render())

@@ -149,8 +149,10 @@ def roll_out(ctx: StepContext, vmss_id: str) -> dict[str, Any]:
         if not stale:
             break
         if mode == "manual":
+            domains = {str(i.get("instanceId")): _update_domain(i) for i in instances}
             for batch in manual_batches(instances, ctx.spec.rollout.manualBatchPercent):
-                ctx.emit("manual-upgrade", step=ctx.step_name, scale_set=raw.get("name"), instances=batch)
+                ctx.emit("manual-upgrade", step=ctx.step_name, scale_set=raw.get("name"), instances=batch,
+                         update_domain=domains.get(batch[0]))
                 ctx.gateway.update_instances(vmss_id, batch, ctx.operation_started)
                 ctx.operation_finished()
         elif time.monotonic() > deadline:
