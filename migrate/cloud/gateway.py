@@ -297,41 +297,31 @@ class Gateway:
                 scope, name, json.dumps(body).encode(), content_type="application/json", cls=_raw
             )
 
-    def put_scale_set(self, vmss_id: str, body: dict[str, Any], on_operation: OperationCallback) -> dict[str, Any]:
-        sub, group, name = _id_parts(vmss_id)
-        with azure_errors(vmss_id):
-            poller = self._client("compute", sub).virtual_machine_scale_sets.begin_create_or_update(
-                group, name, json.dumps(body).encode(), content_type="application/json", cls=_raw,
-                raw_response_hook=_first_operation_url(on_operation),
+    def _long_running(self, kind: str, resource_id: str, operation: str, body: dict[str, Any],
+                      on_operation: OperationCallback, *, raw: bool = True) -> Any:
+        """Send a long-running write as raw JSON, report its status URL at once, wait with the SDK's poller."""
+        sub, group, name = _id_parts(resource_id)
+        client = self._client(kind, sub)
+        operations = client.clusters if kind == "servicefabric" else client.virtual_machine_scale_sets
+        extra = {"cls": _raw} if raw else {}
+        with azure_errors(resource_id):
+            poller = getattr(operations, operation)(
+                group, name, json.dumps(body).encode(), content_type="application/json",
+                raw_response_hook=_first_operation_url(on_operation), **extra,
             )
             return poller.result()
+
+    def put_scale_set(self, vmss_id: str, body: dict[str, Any], on_operation: OperationCallback) -> dict[str, Any]:
+        return self._long_running("compute", vmss_id, "begin_create_or_update", body, on_operation)
 
     def update_instances(self, vmss_id: str, instance_ids: list[str], on_operation: OperationCallback) -> None:
-        sub, group, name = _id_parts(vmss_id)
-        with azure_errors(vmss_id):
-            poller = self._client("compute", sub).virtual_machine_scale_sets.begin_update_instances(
-                group, name, json.dumps({"instanceIds": instance_ids}).encode(), content_type="application/json",
-                raw_response_hook=_first_operation_url(on_operation),
-            )
-            poller.result()
+        self._long_running("compute", vmss_id, "begin_update_instances", {"instanceIds": instance_ids}, on_operation, raw=False)
 
     def patch_cluster(self, cluster_id: str, body: dict[str, Any], on_operation: OperationCallback) -> dict[str, Any]:
-        sub, group, name = _id_parts(cluster_id)
-        with azure_errors(cluster_id):
-            poller = self._client("servicefabric", sub).clusters.begin_update(
-                group, name, json.dumps(body).encode(), content_type="application/json", cls=_raw,
-                raw_response_hook=_first_operation_url(on_operation),
-            )
-            return poller.result()
+        return self._long_running("servicefabric", cluster_id, "begin_update", body, on_operation)
 
     def put_cluster(self, cluster_id: str, body: dict[str, Any], on_operation: OperationCallback) -> dict[str, Any]:
-        sub, group, name = _id_parts(cluster_id)
-        with azure_errors(cluster_id):
-            poller = self._client("servicefabric", sub).clusters.begin_create_or_update(
-                group, name, json.dumps(body).encode(), content_type="application/json", cls=_raw,
-                raw_response_hook=_first_operation_url(on_operation),
-            )
-            return poller.result()
+        return self._long_running("servicefabric", cluster_id, "begin_create_or_update", body, on_operation)
 
     # -- re-attaching to an operation a previous run started ----------------------------------------
     def wait_operation(self, url: str, resource_id: str, timeout: float = 6 * 3600) -> None:
