@@ -111,24 +111,8 @@ class Pki:
         key = self.authority(reuse_key_of).key if reuse_key_of else self._key()
         parent = self.authority(issuer) if issuer else None
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject_cn)])
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(parent.cert.subject if parent else subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(not_before)
-            .not_valid_after(not_after)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        )
-        if parent:
-            builder = builder.add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(parent.key.public_key()), critical=False
-            )
-            builder = self._with_aia(builder, parent.name)
-        cert = builder.sign(parent.key if parent else key, hashes.SHA256())
+        builder = self._builder(subject, key, parent, not_before, not_after, ca=True)
+        cert = self._sign(builder, key, parent)
         issued = Issued(name, cert, key, parent)
         self.authorities[name] = issued
         self.issued.append(issued)
@@ -153,7 +137,23 @@ class Pki:
             attributes.append(x509.NameAttribute(getattr(NameOID, oid_name), value))
         subject = x509.Name(attributes)
         eku_names = ["serverAuth", "clientAuth"] if ekus is None else ekus
-        builder = (
+        builder = self._builder(subject, key, parent, not_before, not_after, ca=False)
+        if eku_names:
+            builder = builder.add_extension(x509.ExtendedKeyUsage([_EKU[e] for e in eku_names]), critical=False)
+        dns = list(sans) if sans is not None else [subject_cn]
+        if dns:
+            builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(d) for d in dns]), critical=False)
+        cert = self._sign(builder, key, parent)
+        issued = Issued(name, cert, key, parent)
+        self.issued.append(issued)
+        return issued
+
+    @staticmethod
+    def _builder(subject: x509.Name, key: rsa.RSAPrivateKey, parent: Issued | None, not_before: dt.datetime,
+                 not_after: dt.datetime, *, ca: bool) -> x509.CertificateBuilder:
+        """What every certificate here has: names, key, validity, basic constraints and key usage."""
+        usage = (False, False, False, False, False, True, True, False, False) if ca else (True, False, True, False, False, False, False, False, False)
+        return (
             x509.CertificateBuilder()
             .subject_name(subject)
             .issuer_name(parent.cert.subject if parent else subject)
@@ -161,24 +161,19 @@ class Pki:
             .serial_number(x509.random_serial_number())
             .not_valid_before(not_before)
             .not_valid_after(not_after)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(True, False, True, False, False, False, False, False, False), critical=True)
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(*usage), critical=True)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         )
-        if eku_names:
-            builder = builder.add_extension(x509.ExtendedKeyUsage([_EKU[e] for e in eku_names]), critical=False)
-        dns = list(sans) if sans is not None else [subject_cn]
-        if dns:
-            builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(d) for d in dns]), critical=False)
+
+    def _sign(self, builder: x509.CertificateBuilder, key: rsa.RSAPrivateKey, parent: Issued | None) -> x509.Certificate:
+        """Link to the issuer (AKI, and AIA where the twin serves it) and sign; self-signed without a parent."""
         if parent:
             builder = builder.add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(parent.key.public_key()), critical=False
             )
             builder = self._with_aia(builder, parent.name)
-        cert = builder.sign(parent.key if parent else key, hashes.SHA256())
-        issued = Issued(name, cert, key, parent)
-        self.issued.append(issued)
-        return issued
+        return builder.sign(parent.key if parent else key, hashes.SHA256())
 
     def _with_aia(self, builder: x509.CertificateBuilder, issuer_name: str) -> x509.CertificateBuilder:
         if not self.aia_base_url:
