@@ -212,6 +212,8 @@ class ComputeState:
 
     # -- rollouts -----------------------------------------------------------------------------------
     def start_rollout(self, rollout: Rollout) -> None:
+        if rollout.operation is None:  # a background (Rolling) rollout is work too: the bench's busy time counts it
+            self.world.busy.begin()
         self._start_batch(rollout, 0)
 
     def _start_batch(self, rollout: Rollout, index: int) -> None:
@@ -243,6 +245,8 @@ class ComputeState:
                     "details": [{"code": "VMExtensionProvisioningError", "message": f} for f in rollout.failures[1:6]],
                 }
             self.world.operations.finish(rollout.operation, error)
+        else:
+            self.world.busy.end()
         if rollout.on_done:
             rollout.on_done(rollout)
 
