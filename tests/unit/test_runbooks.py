@@ -396,4 +396,4 @@ def test_the_option_checker_catches_a_wrong_option() -> None:
     assert check_command_line("sfmigrate plan p.yaml --ci azure-devops --report a.md | tee x") == []
     assert check_command_line("sfmigrate apply plan.json --resume")
     assert check_command_line("sfmigrate plan p.yaml --ci jenkins")
-    assert check_command_line("sfmigrate show plan.json")
+    assert check_command_line("sfmigrate frobnicate plan.json")
