@@ -33,6 +33,11 @@ def _escape(value: str, *, property_value: bool = False) -> str:
     return text
 
 
+def plain(text: str) -> str:
+    """One line that the agent cannot take for a command (Azure and guest texts carry CR/LF)."""
+    return " ".join(str(text).split())
+
+
 def command(area_action: str, message: str = "", **properties: Any) -> str:
     props = ";".join(f"{k}={_escape(str(v), property_value=True)}" for k, v in properties.items() if v is not None)
     return f"##vso[{area_action}{' ' + props if props else ''}]{_escape(message)}"
@@ -52,14 +57,14 @@ class AzureDevOps:
         kind = event.get("type")
         if kind == "step-start":
             self._close()
-            self.write(f"##[group]{event.get('step')}: {(event.get('detail') or {}).get('title', '')}")
+            self.write(f"##[group]{plain(event.get('step') or '')}: {plain((event.get('detail') or {}).get('title', ''))}")
             self._open_group = True
             return
         if kind == "step-failed":
-            self.write(f"##[error]{describe(event)}")
+            self.write(f"##[error]{plain(describe(event))}")
             self._close()
             return
-        self.write(f"{str(event.get('time', ''))[11:19]} {kind} {describe(event)}")
+        self.write(f"{str(event.get('time', ''))[11:19]} {kind} {plain(describe(event))}")
         if kind == "step-done":
             self._close()
 

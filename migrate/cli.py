@@ -18,6 +18,25 @@ import click
 from .errors import ExitCode, SfmigrateError, UsageError
 
 
+def _one_line(error: BaseException) -> str:
+    from .runner import one_line
+
+    return one_line(error)
+
+
+def _configure_logging(verbose: bool = False) -> None:
+    """sfmigrate's notes on stderr (with -v: the credential choice too); the SDKs' chatter only on errors."""
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("sfmigrate: %(message)s"))
+    logger = logging.getLogger("sfmigrate")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO if verbose else logging.WARNING)
+    logger.propagate = False
+    logging.getLogger("azure").setLevel(logging.ERROR)
+
+
 class _Group(click.Group):
     """Turn every library error into its exit code and a one-line message, never a traceback."""
 
@@ -25,7 +44,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except SfmigrateError as exc:
-            click.echo(f"sfmigrate: {exc}", err=True)
+            click.echo(f"sfmigrate: {_one_line(exc)}", err=True)
             ctx.exit(int(exc.exit_code))
         except click.exceptions.Exit:
             raise
@@ -39,11 +58,17 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="sfmigrate")
-def cli() -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Say more on stderr (which credential is used, for one).")
+def cli(verbose: bool) -> None:
     """Move Service Fabric clusters from thumbprint to common-name certificates, safely and resumably."""
+    if verbose:
+        import logging
+
+        logging.getLogger("sfmigrate").setLevel(logging.INFO)
 
 
 def main() -> None:
+    _configure_logging()
     try:
         code = cli.main(standalone_mode=False)  # returns the exit code of ctx.exit() in this mode
     except click.exceptions.Exit as exc:
@@ -56,7 +81,7 @@ def main() -> None:
         click.echo(f"sfmigrate: {where}{exc.format_message()}", err=True)
         sys.exit(int(ExitCode.USAGE))
     except SfmigrateError as exc:
-        click.echo(f"sfmigrate: {exc}", err=True)
+        click.echo(f"sfmigrate: {_one_line(exc)}", err=True)
         sys.exit(int(exc.exit_code))
     except Exception as exc:  # a bug: one line, exit 1; SFMIGRATE_DEBUG=1 shows the traceback
         import os
@@ -258,7 +283,7 @@ def apply_command(planfile: str, state: str | None, yes: bool, until: str | None
     if result.nothing_to_do:
         click.echo("nothing to do: the cluster is already declared by common name with the Key Vault extension in place", err=True)
     else:
-        click.echo(f"complete: {len(result.plan.steps)} steps, {result.mutating} changes sent", err=True)
+        click.echo(f"complete: {len(result.plan.steps)} steps, {result.mutating} changes sent (credential: {result.credential})", err=True)
 
 
 @cli.command("status")

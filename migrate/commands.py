@@ -18,12 +18,12 @@ from .cloud.credentials import choose_credential
 from .cloud.endpoints import CloudEndpoints, resolve_cloud
 from .cloud.gateway import Gateway
 from .discovery import discover
-from .errors import Blocked, Interrupted, OperationalError, UsageError
+from .errors import Blocked, Interrupted, NotFound, OperationalError, StalePlan, StepFailed, UsageError
 from .findings import Finding
 from .journal import JournalState, LockHolder, open_store
 from .plan import FORMAT_VERSION, Change, Plan, Step
 from .planner import make_plan
-from .runner import RunOptions, Runner, merge_journal
+from .runner import RunOptions, Runner, carried_over, merge_journal, one_line
 from .snapshot import Snapshot
 from .spec import PlanSpec, load_plan, parse_plan
 
@@ -173,17 +173,30 @@ def _busy(snapshot: Snapshot) -> str | None:
     return None
 
 
-def _settle(session: Session, spec: PlanSpec, state: JournalState, emit: Emit, timeout: float = 6 * 3600) -> Snapshot:
-    """A resumed run first re-attaches to the operation left in flight, then waits for the world to be quiet."""
+def _settle(session: Session, spec: PlanSpec, state: JournalState, store: Any, emit: Emit, timeout: float = 6 * 3600) -> Snapshot:
+    """A resumed run first re-attaches to the operation left in flight, then waits for the world to be quiet.
+
+    An operation that failed meanwhile (an upgrade that failed its health check and rolled back) stops the
+    run with Azure's reason (exit 1): sending the same change again is the operator's call, by running apply
+    once more, not a silent retry.
+    """
     for record in state.steps:
-        if record.operation_url:
-            emit({"type": "reattach", "step": record.name, "time": _now(), "detail": {"url": record.operation_url.split("?")[0]}})
-            resource = spec.cluster.id
-            try:
-                session.gateway.wait_operation(record.operation_url, resource, timeout)
-            except OperationalError as exc:
-                record.last_error = f"the operation in flight when the previous run stopped ended: {exc}"
+        if not record.operation_url:
+            continue
+        emit({"type": "reattach", "step": record.name, "time": _now(), "detail": {"url": record.operation_url.split("?")[0]}})
+        try:
+            session.gateway.wait_operation(record.operation_url, spec.cluster.id, timeout)
+        except NotFound:
+            pass  # an operation Azure no longer knows: the resource's state decides
+        except OperationalError as exc:
             record.operation_url = None
+            record.status = "failed"
+            record.last_error = one_line(f"the operation in flight when the previous run stopped failed: {exc}")
+            state.status = "failed"
+            state.last_error = record.last_error
+            store.save(state)
+            raise StepFailed(record.name, record.last_error) from exc
+        record.operation_url = None
     deadline = time.monotonic() + timeout
     while True:
         snapshot = discover(session.gateway, spec)
@@ -233,7 +246,7 @@ def apply(
                 f"PLANFILE: the journal at {store.location} was written for a different plan file "
                 f"(fingerprint {journal.spec_fingerprint}, now {spec.fingerprint()}); rerun with --replan to continue with this one"
             )
-        snapshot = _settle(session, spec, journal, emit) if resuming and journal is not None else discover(session.gateway, spec)
+        snapshot = _settle(session, spec, journal, store, emit) if resuming and journal is not None else discover(session.gateway, spec)
         fresh = make_plan(snapshot, spec)
         unreadable = [f for f in fresh.findings if f.code in UNREADABLE]
         if unreadable:  # as for plan: what cannot be observed is an operational failure (exit 1), not a block
@@ -242,17 +255,18 @@ def apply(
             errors = [f for f in fresh.findings if f.severity == "error"]
             raise Blocked("blocked by " + "; ".join(f"{f.code}: {f.message}" for f in errors[:3]) + " — nothing was changed")
         to_run = fresh
-        if saved is not None and fresh.steps:
-            if not resuming:
-                changed = _stale(saved.plan, snapshot)
-                if changed:
-                    from .errors import StalePlan
-
-                    raise StalePlan(f"the saved plan is stale: {', '.join(changed[:3])} changed since it was made; run plan again")
+        if saved is not None and fresh.steps and not resuming:
+            # A fresh start runs exactly the reviewed plan, if the world is still the one it was made for;
+            # a resumed run re-plans by convergence like any other (the journal already holds its history).
+            changed = _stale(saved.plan, snapshot)
+            if changed:
+                raise StalePlan(f"the saved plan is stale: {', '.join(changed[:3])} changed since it was made; run plan again")
             to_run = saved.plan
             to_run.findings = fresh.findings
+        carried = [step for step in (carried_over(r) for r in (journal.steps if resuming and journal else [])) if step]
+        to_run.steps.extend(step for step in carried if step.name not in {s.name for s in to_run.steps})
         result = ApplyResult(to_run, journal, credential=session.credential_description)
-        if not fresh.steps:
+        if not to_run.steps:
             if journal is not None and journal.status != "complete":
                 journal.status = "complete"
                 store.save(journal)
@@ -260,7 +274,7 @@ def apply(
             return result
         if confirm is not None and not confirm(to_run):
             raise Interrupted("cancelled at the confirmation prompt; nothing was changed")
-        state = merge_journal(journal, to_run, holder.run_id)
+        state = merge_journal(journal, to_run, holder.run_id, replan=replan)
         result.state = state
         runner = Runner(to_run, spec, session.gateway, store, state, emit, options)
         try:

@@ -213,6 +213,9 @@ class Discovery:
         certificate = _observe(snap, resource, lambda: self.gateway.get_certificate(vault.uri, name))
         if certificate is None:
             return
+        if not certificate.cer:  # a version still pending issuance has no certificate yet
+            snap.problems.append(Problem("RESOURCE_NOT_FOUND", resource, f"the latest version of {name} has no issued certificate yet"))
+            return
         der = bytes(certificate.cer)
         policy = certificate.policy
         properties = certificate.properties
@@ -287,6 +290,30 @@ class Discovery:
             for a in found
         ]
 
+    def _goal_versions(self, wanted: set[str]) -> None:
+        """Declared thumbprints that are earlier versions of the goal (a rotation since they were declared)."""
+        snap, vault = self.snapshot, self.snapshot.vault
+        missing = {t for t in wanted if t not in snap.known_certificates}
+        if not missing or vault is None or snap.goal is None:
+            return
+        name = snap.goal.name
+        try:
+            versions = self.gateway.list_certificate_versions(vault.uri, name)
+        except (NotFound, PermissionDenied):
+            return
+        for properties in versions:
+            thumbprint = bytes(properties.x509_thumbprint or b"").hex().upper()
+            if thumbprint in missing and properties.version:
+                try:
+                    certificate = self.gateway.get_certificate_version(vault.uri, name, properties.version)
+                except (NotFound, PermissionDenied):
+                    continue
+                if certificate.cer:
+                    der = bytes(certificate.cer)
+                    snap.known_certificates[thumbprint] = KnownCertificate(
+                        thumbprint, facts(der), vault.id, name, properties.version, certificate.secret_id
+                    )
+
     def _known_certificates(self) -> None:
         """Facts of certificates the cluster references by thumbprint, through the versions VMSS secrets name."""
         snap = self.snapshot
@@ -302,6 +329,8 @@ class Discovery:
                 certificate = self.gateway.get_certificate_version(vault_uri, name, version)
             except (NotFound, PermissionDenied):
                 return None
+            if not certificate.cer:
+                return None
             der = bytes(certificate.cer)
             return KnownCertificate(thumbprint_of(der), facts(der), None, name, version, url)
 
@@ -315,6 +344,7 @@ class Discovery:
                 snap.known_certificates[known.thumbprint] = known
             elif not existing.secret_url:  # the same version, seen in the vault listing first
                 existing.secret_url, existing.version = known.secret_url, existing.version or known.version
+        self._goal_versions(wanted)
 
 
 def discover(gateway: Gateway, spec: PlanSpec, now: dt.datetime | None = None) -> Snapshot:

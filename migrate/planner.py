@@ -39,6 +39,32 @@ def _selects_by_not_after(code_version: str | None) -> bool:
     return bool(parts) and tuple(parts) < (7, 2, 445)
 
 
+def goal_equivalent(snapshot: Snapshot, thumbprint: str | None, goal_thumbprint: str) -> bool:
+    """Another version of the goal: same subject CN, same issuer (name and key), not expired. After a rotation
+    the cluster may declare the previous version by thumbprint; the common-name declaration covers both."""
+    if not thumbprint:
+        return False
+    if thumbprint == goal_thumbprint:
+        return True
+    known, goal = snapshot.certificate(thumbprint), snapshot.certificate(goal_thumbprint)
+    if known is None or goal is None:
+        return False
+    return (
+        known.facts.subject_cn == goal.facts.subject_cn and known.facts.issuer == goal.facts.issuer
+        and known.facts.authority_key_id == goal.facts.authority_key_id and not known.facts.self_signed
+        and known.facts.not_after > snapshot.taken_at
+    )
+
+
+def declared_goal(snapshot: Snapshot, goal_thumbprint: str) -> str:
+    """The goal version the thumbprint phase works with: one the cluster already declares, else the latest."""
+    cluster = snapshot.cluster
+    for thumbprint in (cluster.thumbprint, cluster.thumbprint_secondary) if cluster else ():
+        if thumbprint and goal_equivalent(snapshot, thumbprint, goal_thumbprint):
+            return thumbprint
+    return goal_thumbprint
+
+
 def starting_state(snapshot: Snapshot, goal_thumbprint: str) -> tuple[str, list[str]]:
     """Classify the cluster per the doc's table; unknown ordering takes the path that is safe either way."""
     cluster = snapshot.cluster
@@ -82,11 +108,28 @@ def _rollout_change(node_type: NodeTypeView) -> list[Change]:
 
 
 def _newest(snapshot: Snapshot, thumbprints: list[str]) -> str:
-    def key(thumbprint: str) -> Any:
-        known = snapshot.certificate(thumbprint)
-        return (known is not None, known.facts.not_before if known else dt.datetime.min.replace(tzinfo=dt.timezone.utc))
+    """The certificate nodes present (latest NotBefore); when a date is unknown, the primary (listed first)."""
+    known = [snapshot.certificate(t) for t in thumbprints]
+    if any(k is None for k in known):
+        return thumbprints[0]
+    return max(thumbprints, key=lambda t: snapshot.certificate(t).facts.not_before)  # type: ignore[union-attr]
 
-    return max(thumbprints, key=key)
+
+def _labels(node_types: list[NodeTypeView]) -> dict[str, str]:
+    """Step-name label per scale set: its name, or resource-group/name where two share a name."""
+    counts: dict[str, int] = {}
+    for node_type in node_types:
+        counts[node_type.name.lower()] = counts.get(node_type.name.lower(), 0) + 1
+    return {
+        n.vmss_id: (f"{n.vmss_id.split('/')[4]}/{n.name}" if counts[n.name.lower()] > 1 else n.name) for n in node_types
+    }
+
+
+def _scope_covers(scope: str, resource_id: str) -> bool:
+    """An assignment at the vault or above it (not one on a single secret below it)."""
+    outer = [p.lower() for p in scope.split("/") if p]
+    inner = [p.lower() for p in resource_id.split("/") if p]
+    return bool(outer) and inner[: len(outer)] == outer
 
 
 class _Planner:
@@ -94,6 +137,7 @@ class _Planner:
         self.snapshot, self.spec = snapshot, spec
         self.steps: list[Step] = []
         self.notes: list[str] = []
+        self.labels = _labels(snapshot.node_types)
 
     # -- building blocks ----------------------------------------------------------------------------
     def add(self, name: str, kind: str, title: str, resources: list[str], changes: list[Change],
@@ -102,8 +146,9 @@ class _Planner:
 
     @property
     def goal_thumbprint(self) -> str:
+        """The goal version the thumbprint phase declares (see declared_goal)."""
         assert self.snapshot.goal is not None
-        return self.snapshot.goal.facts.thumbprint
+        return declared_goal(self.snapshot, self.snapshot.goal.facts.thumbprint)
 
     @property
     def common_name(self) -> str:
@@ -133,6 +178,7 @@ class _Planner:
         if vault.rbac:
             granted = principal is not None and any(
                 r.principal_id == principal and r.role_definition_id.rsplit("/", 1)[-1].lower() in READS_SECRETS
+                and _scope_covers(r.scope, vault.id)
                 for r in snap.vault_role_assignments
             )
             if not granted:
@@ -200,10 +246,13 @@ class _Planner:
             changes = diff(node_type.raw, after) + _rollout_change(node_type)
             if changes:
                 self.add(
-                    f"stage-goal:{node_type.name}", "stage_goal", f"Install the goal certificate on node type {node_type.name} (VMSS secret) and declare it on its SF extension",
+                    f"stage-goal:{self.labels[node_type.vmss_id]}", "stage_goal", f"Install the goal certificate on node type {node_type.name} (VMSS secret) and declare it on its SF extension",
                     [node_type.vmss_id], changes, params,
                     "Install before declaring: the goal must be on every node of every node type first (DESIGN §2).",
                 )
+            node_type.raw = after  # later steps plan against the staged scale set (this is the planner's copy)
+            for instance in node_type.instances:
+                instance.latest_model_applied, instance.provisioning_state = True, "Succeeded"
 
     def cluster_step(self, name: str, primary: str, secondary: str | None, why: str) -> None:
         cluster = self.snapshot.cluster
@@ -224,18 +273,20 @@ class _Planner:
         snap, spec = self.snapshot, self.spec
         assert snap.goal is not None and snap.vault is not None
         for node_type in snap.node_types:
+            # The reverse proxy still declares by thumbprint: if it names the goal, its VMSS secret stays.
+            keep = snap.cluster is not None and snap.cluster.reverse_proxy_thumbprint == snap.goal.facts.thumbprint
             params = {
                 "vmss_id": node_type.vmss_id, "identity_id": spec.identity.id, "observed_url": snap.goal.versionless_secret_url,
-                "common_name": self.common_name, "kv": spec.keyVaultExtension.model_dump(),
+                "common_name": self.common_name, "kv": spec.keyVaultExtension.model_dump(), "keep_goal_secret": keep,
             }
             after = swap_to_kv_extension(
                 node_type.raw, identity_id=spec.identity.id, client_id=self.client_id(), observed_url=snap.goal.versionless_secret_url,
-                common_name=self.common_name, kv=spec.keyVaultExtension,
+                common_name=self.common_name, kv=spec.keyVaultExtension, keep_goal_secret=keep,
             )
             changes = diff(node_type.raw, after) + _rollout_change(node_type)
             if changes:
                 self.add(
-                    f"install-kv-extension:{node_type.name}", "install_kv_extension",
+                    f"install-kv-extension:{self.labels[node_type.vmss_id]}", "install_kv_extension",
                     f"Node type {node_type.name}: identity, Key Vault extension, SF extension by common name; goal VMSS secret removed",
                     [node_type.vmss_id], changes, params,
                     "Provisioning must match declaration: the Key Vault extension (latest version) goes with common names (DESIGN §2).",
@@ -267,6 +318,8 @@ class _Planner:
 
     def cleanup_steps(self, old_thumbprints: set[str]) -> None:
         snap = self.snapshot
+        if snap.cluster is not None and snap.cluster.reverse_proxy_thumbprint:
+            old_thumbprints = old_thumbprints - {snap.cluster.reverse_proxy_thumbprint}  # still declared by thumbprint
         for node_type in snap.node_types:
             urls = [s.certificate_url for s in node_type.secrets
                     if any(k.secret_url and k.secret_url.lower() == s.certificate_url.lower() and k.thumbprint in old_thumbprints
@@ -275,7 +328,7 @@ class _Planner:
                 continue
             changes = diff(node_type.raw, remove_secrets(node_type.raw, urls))
             self.add(
-                f"cleanup-secrets:{node_type.name}", "cleanup_secrets", f"Node type {node_type.name}: remove the old certificates' VMSS secrets",
+                f"cleanup-secrets:{self.labels[node_type.vmss_id]}", "cleanup_secrets", f"Node type {node_type.name}: remove the old certificates' VMSS secrets",
                 [node_type.vmss_id], changes, {"vmss_id": node_type.vmss_id, "urls": urls},
                 "Optional cleanup; removing a VMSS secret does not remove the certificate from VMs (research §4.1).",
             )
@@ -299,7 +352,8 @@ def make_plan(
         state, notes = starting_state(work, planner.goal_thumbprint)
         planner.notes.extend(notes)
         if state != states.UNKNOWN:
-            old = {t for t in work.cluster.declared_thumbprints if t != planner.goal_thumbprint}
+            latest = work.goal.facts.thumbprint
+            old = {t for t in work.cluster.declared_thumbprints if not goal_equivalent(work, t, latest)}
             planner.identity_steps()
             if state != states.ALREADY_COMMON_NAME:
                 planner.thumbprint_steps(state)

@@ -17,13 +17,14 @@ from .errors import (
     AzureRequestFailed, Interrupted, NotFound, OperationalError, PermissionDenied, StepFailed, StoppedAtRequest,
 )
 from .journal import JournalState, JournalStore, StepRecord, now_iso
+from .journal.guard import redact
 from .plan import Plan, Step
 from .spec import PlanSpec
 from .steps import CUTOVER_KIND, STEP_KINDS
 from .steps.base import StepContext
 
 Emit = Callable[..., None]
-TRANSIENT_STATUS = {408, 409, 429, 500, 502, 503, 504}
+TRANSIENT_STATUS = {408, 409, 412, 429, 500, 502, 503, 504}  # 412: the resource changed since our GET; re-read
 
 
 @dataclass
@@ -57,7 +58,7 @@ class Runner:
 
     def emit(self, type: str, **detail: Any) -> None:
         step = detail.pop("step", None)
-        event = self.state.add_event(type, step, detail or None)
+        event = self.state.add_event(type, step, redact(detail) or None)
         self._emit_sink(event)
 
     # -- the run -------------------------------------------------------------------------------------
@@ -93,9 +94,9 @@ class Runner:
             raise Interrupted("interrupted; the journal is saved — run apply again to resume") from None
         except OperationalError as exc:
             self.state.status = "failed"
-            self.state.last_error = str(exc)
+            self.state.last_error = one_line(exc)
             self.save()
-            self.emit("run-failed", error=str(exc))
+            self.emit("run-failed", error=one_line(exc))
             raise
         self.state.status = "complete"
         self.save()
@@ -122,7 +123,7 @@ class Runner:
 
         def before_sleep(retry_state: RetryCallState) -> None:
             error = retry_state.outcome.exception() if retry_state.outcome else None
-            self.emit("step-retry", step=step.name, attempt=retry_state.attempt_number, error=str(error))
+            self.emit("step-retry", step=step.name, attempt=retry_state.attempt_number, error=one_line(error))
 
         def wait(retry_state: RetryCallState) -> float:
             error = retry_state.outcome.exception() if retry_state.outcome else None
@@ -140,32 +141,51 @@ class Runner:
             observed = attempt()
         except OperationalError as exc:
             record.status = "failed"
-            record.last_error = str(exc)
+            record.last_error = one_line(exc)
             record.finished_at = now_iso()
             self.save()
-            self.emit("step-failed", step=step.name, error=str(exc))
+            self.emit("step-failed", step=step.name, error=one_line(exc))
             if isinstance(exc, StepFailed):
                 raise
             raise StepFailed(step.name, str(exc)) from exc
         record.status = "done"
-        record.observed = observed
+        record.observed = redact(observed)
         record.finished_at = now_iso()
         self.save()
         self.emit("step-done", step=step.name, seconds=round(time.monotonic() - started, 2), observed=observed)
 
 
-def merge_journal(state: JournalState | None, plan: Plan, run_id: str) -> JournalState:
-    """The journal for this run: a new one, or the resumed one with the fresh plan's remaining steps.
+def one_line(error: BaseException | str | None, limit: int = 2000) -> str:
+    """An error as one line without credentials (messages land in logs, journals and ##vso lines)."""
+    text = " ".join(str(error or "").split())
+    return redact(text)[:limit]
 
-    A resumed run re-plans by convergence, so steps it no longer needs were completed by the world (or by
-    the previous run after its last save): they are marked done, with that reason.
+
+def merge_journal(state: JournalState | None, plan: Plan, run_id: str, *, replan: bool = False) -> JournalState:
+    """The journal for this run: a new one, or the resumed one with the fresh plan's steps.
+
+    A resumed run re-plans by convergence. Every step of the fresh plan is needed now — even one an
+    earlier run finished (a rotation may have undone it) — so it runs again, checking before acting.
+    Unfinished steps the fresh plan no longer needs were completed by the world, or by the previous run
+    after its last save: they are marked done with that reason, except the optional cleanup, whose intent
+    (recorded with the step) the fresh plan cannot rediscover once the old certificates are undeclared.
     """
     names = [s.name for s in plan.steps]
     if state is None or state.status == "complete":
-        return JournalState.new(plan.cluster_id, plan.plan_hash(), plan.spec_fingerprint, names, run_id=run_id)
+        state = JournalState.new(plan.cluster_id, plan.plan_hash(), plan.spec_fingerprint, names, run_id=run_id)
+        _remember_definitions(state, plan)
+        return state
     state.run_id = run_id
+    if replan:
+        state.spec_fingerprint, state.plan_hash = plan.spec_fingerprint, plan.plan_hash()
     for record in state.steps:
-        if record.status != "done" and record.name not in names:
+        if record.name in names:
+            if record.status == "done":
+                record.status = "pending"
+                record.observed = {**record.observed, "note": "needed again when the run resumed"}
+        elif record.status != "done":
+            if carried_over(record) is not None:
+                continue
             record.status = "done"
             record.finished_at = now_iso()
             record.observed = {**record.observed, "note": "already in place when the run resumed"}
@@ -174,5 +194,25 @@ def merge_journal(state: JournalState | None, plan: Plan, run_id: str) -> Journa
         if name not in known:
             state.steps.append(StepRecord(name))
     order = {name: index for index, name in enumerate(names)}
-    state.steps.sort(key=lambda r: (0, order[r.name]) if r.name in order else (-1, 0))
+    state.steps.sort(key=lambda r: (0, order[r.name]) if r.name in order else ((1, 0) if carried_over(r) else (-1, 0)))
+    _remember_definitions(state, plan)
     return state
+
+
+CARRY_OVER_KINDS = ("cleanup_secrets",)
+
+
+def _remember_definitions(state: JournalState, plan: Plan) -> None:
+    for step in plan.steps:
+        if step.kind in CARRY_OVER_KINDS:
+            state.step(step.name).extra["definition"] = {"kind": step.kind, "title": step.title, "resources": step.resources,
+                                                          "params": step.params, "why": step.why}
+
+
+def carried_over(record: StepRecord) -> Step | None:
+    """An unfinished optional step whose definition the journal kept (see merge_journal)."""
+    definition = record.extra.get("definition")
+    if record.status == "done" or not isinstance(definition, dict) or definition.get("kind") not in CARRY_OVER_KINDS:
+        return None
+    return Step(record.name, definition["kind"], definition.get("title", record.name), list(definition.get("resources") or []),
+                [], dict(definition.get("params") or {}), False, definition.get("why", ""))

@@ -76,6 +76,8 @@ def stage_goal(vmss: dict[str, Any], *, vault_id: str, secret_url: str, primary:
         certificates.append(entry)
     settings = _sf_settings(new)
     store = _store(settings)
+    if "commonNames" in (settings.get("certificate") or {}):
+        return new  # the SF extension already goes by common name (Key Vault extension in place): leave it
     settings["certificate"] = {"thumbprint": primary, "x509StoreName": store}
     if secondary:
         settings["certificateSecondary"] = {"thumbprint": secondary, "x509StoreName": store}
@@ -164,10 +166,11 @@ def _adopt_kv_extension(extension: dict[str, Any], *, linux: bool, observed_url:
 
 
 def swap_to_kv_extension(vmss: dict[str, Any], *, identity_id: str, client_id: str, observed_url: str,
-                         common_name: str, kv: Any) -> dict[str, Any]:
+                         common_name: str, kv: Any, keep_goal_secret: bool = False) -> dict[str, Any]:
     """Identity on the VMSS, the KV extension observing the goal, the SF extension by common name, and
-    the goal's versioned secrets removed (provisioning must match declaration, DESIGN §2)."""
-    new = remove_secrets(vmss, goal_secret_urls(vmss, observed_url))
+    the goal's versioned secrets removed (provisioning must match declaration, DESIGN §2) — unless the
+    reverse proxy still declares the goal by thumbprint (``keep_goal_secret``)."""
+    new = copy.deepcopy(vmss) if keep_goal_secret else remove_secrets(vmss, goal_secret_urls(vmss, observed_url))
     identity = new.setdefault("identity", {})
     kind = str(identity.get("type") or "None")
     if "systemassigned" in kind.lower().replace(" ", ""):

@@ -119,6 +119,7 @@ def check_identity(ctx: Ctx) -> Iterator[Finding]:
         yield finding("VAULT_ACCESS_WILL_BE_GRANTED", f"the identity cannot read secrets in {snapshot.vault.name} yet; the Key Vault "
                       f"extension needs it, so the plan grants {how}.", snapshot.vault.id,
                       "Nothing to do if the credential has that permission; otherwise grant it first.")
+    yield from _extension_identity_conflicts(ctx)
     missing = [n.name for n in snapshot.node_types
                if identity_id.lower() not in {i.lower() for i in n.user_assigned_identities}]
     if missing:
@@ -126,6 +127,33 @@ def check_identity(ctx: Ctx) -> Iterator[Finding]:
                       "Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action (the Managed Identity Operator role) on the "
                       "identity, besides Contributor on the scale sets (research §1.4).", identity_id,
                       "Grant the credential Managed Identity Operator on the identity (or its resource group).")
+
+
+def _extension_identity_conflicts(ctx: Ctx) -> Iterator[Finding]:
+    """The migration points an existing Key Vault extension at the plan's identity: if that extension also
+    reads other certificates with another identity, they would fail on every node (and, with
+    requireInitialSync, the Service Fabric extension could not provision on new nodes)."""
+    snapshot, spec = ctx.snapshot, ctx.spec
+    plan_client = snapshot.identity.client_id if snapshot.identity and snapshot.identity.exists else None
+    goal_url = snapshot.goal.versionless_secret_url.rstrip("/").lower() if snapshot.goal else ""
+    for node_type in snapshot.node_types:
+        kv = node_type.kv_extension
+        if kv is None:
+            continue
+        client = str((kv.settings.get("authenticationSettings") or {}).get("msiClientId") or "")
+        observed = (kv.settings.get("secretsManagementSettings") or {}).get("observedCertificates") or []
+        urls = [o if isinstance(o, str) else str((o or {}).get("url", "")) for o in observed]
+        others = [u for u in urls if u.rstrip("/").lower() != goal_url]
+        if client and others and (plan_client is None or client.lower() != plan_client.lower()):
+            yield finding(
+                "KV_EXTENSION_IDENTITY_CONFLICT",
+                f"{node_type.name}'s Key Vault extension already reads {', '.join(others)} as identity client id {client}; "
+                f"the plan would switch it to {spec.identity.id}, which may not read those, and the extension would fail "
+                "on every node (with requireInitialSync, new nodes could not join).",
+                node_type.vmss_id,
+                f"Set identity.id to the identity whose client id is {client} (the plan grants it the goal's vault), "
+                "or move the other certificates to it first.",
+            )
 
 
 # -- cleanup --------------------------------------------------------------------------------------------
@@ -146,4 +174,6 @@ def check_cleanup(ctx: Ctx) -> Iterator[Finding]:
         yield finding("OLD_SECRETS_KEPT", f"{len(old)} old VMSS secret(s) on {', '.join(names)} stay referenced after the "
                       "conversion (cleanup.removeOldSecrets is false); deleting or disabling those vault secrets later would "
                       "fail scale set deployments (research §1.4).", ctx.cluster_id,
-                      "Set cleanup.removeOldSecrets: true in a later plan once the conversion is proven.")
+                      "Set cleanup.removeOldSecrets: true before applying (it removes the secrets of the certificates the cluster declares "
+                      "by thumbprint now, after the conversion; a resumed run keeps it); once converted, remove them by hand "
+                      "(runbooks/steps/cleanup-secrets.md).")

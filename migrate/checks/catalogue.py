@@ -38,6 +38,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     # Key Vault VM extension
     "EXTENSION_VERSION_UNSAFE": (ERROR, "Key Vault extension 4.x (always links, CNG keys)"),
     "EXTENSION_AUTO_UPGRADE": (WARNING, "the Key Vault extension may upgrade itself to another version"),
+    "KV_EXTENSION_IDENTITY_CONFLICT": (ERROR, "an existing Key Vault extension reads other certificates with another identity"),
     "LINK_ON_RENEWAL_ENABLED": (ERROR, "linkOnRenewal is on (SAN-based linking has broken clusters)"),
     "INITIAL_SYNC_DISABLED": (WARNING, "requireInitialSync is off"),
     "LINUX_SUPPORT_UNCONFIRMED": (WARNING, "common-name clusters on Linux with the Key Vault extension are unconfirmed"),

@@ -27,6 +27,8 @@ def choose_credential(cloud: CloudEndpoints, env: Mapping[str, str] | None = Non
     common: dict[str, Any] = {}
     if cloud.ca_bundle:
         common["connection_verify"] = cloud.ca_bundle
+    if cloud.name != "AzureCloud" and not env.get("AZURE_AUTHORITY_HOST"):
+        common["authority"] = cloud.authority  # sovereign and custom clouds sign in elsewhere
     if all(env.get(v) for v in PIPELINE_VARIABLES):
         from azure.identity import AzurePipelinesCredential
 
@@ -38,9 +40,8 @@ def choose_credential(cloud: CloudEndpoints, env: Mapping[str, str] | None = Non
                 "SYSTEM_ACCESSTOKEN: the pipeline step must map it (env: SYSTEM_ACCESSTOKEN: $(System.AccessToken)) "
                 "so AzurePipelinesCredential can request federated tokens"
             )
-        authority = env.get("AZURE_AUTHORITY_HOST") or (cloud.authority if cloud.custom else None)
-        if authority:
-            common["authority"] = authority
+        if env.get("AZURE_AUTHORITY_HOST"):
+            common["authority"] = env["AZURE_AUTHORITY_HOST"]
         credential = AzurePipelinesCredential(
             tenant_id=env["AZURESUBSCRIPTION_TENANT_ID"],
             client_id=env["AZURESUBSCRIPTION_CLIENT_ID"],

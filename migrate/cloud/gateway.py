@@ -96,11 +96,13 @@ def translate(exc: Exception, resource_id: str = "") -> OperationalError:
 
 
 def _error_text(exc: Exception) -> str:
+    """Azure's error as one line (extension messages carry CR/LF; they end up in logs and ##vso lines)."""
     error = getattr(exc, "error", None)
     if error is not None and getattr(error, "code", None):
-        return f"{error.code}: {error.message}"
-    message = getattr(exc, "message", None) or str(exc)
-    return message.splitlines()[0][:400]
+        text = f"{error.code}: {error.message}"
+    else:
+        text = (getattr(exc, "message", None) or str(exc)).splitlines()[0] if str(exc) else type(exc).__name__
+    return " ".join(str(text).split())[:1000]
 
 
 @contextmanager
@@ -250,6 +252,10 @@ class Gateway:
         with azure_errors(f"{vault_uri}certificates/{name}/{version}"):
             return self.certificates(vault_uri).get_certificate_version(name, version)
 
+    def list_certificate_versions(self, vault_uri: str, name: str) -> list[Any]:
+        with azure_errors(f"{vault_uri}certificates/{name}/versions"):
+            return list(self.certificates(vault_uri).list_properties_of_certificate_versions(name))
+
     def list_certificates(self, vault_uri: str) -> list[Any]:
         with azure_errors(f"{vault_uri}certificates"):
             return list(self.certificates(vault_uri).list_properties_of_certificates())
@@ -298,12 +304,16 @@ class Gateway:
             )
 
     def _long_running(self, kind: str, resource_id: str, operation: str, body: dict[str, Any],
-                      on_operation: OperationCallback, *, raw: bool = True) -> Any:
+                      on_operation: OperationCallback, *, raw: bool = True, etag: str | None = None) -> Any:
         """Send a long-running write as raw JSON, report its status URL at once, wait with the SDK's poller."""
         sub, group, name = _id_parts(resource_id)
         client = self._client(kind, sub)
         operations = client.clusters if kind == "servicefabric" else client.virtual_machine_scale_sets
-        extra = {"cls": _raw} if raw else {}
+        extra: dict[str, Any] = {"cls": _raw} if raw else {}
+        if etag:  # compute 39: etag + match_condition become If-Match
+            from azure.core import MatchConditions
+
+            extra.update(etag=etag, match_condition=MatchConditions.IfNotModified)
         with azure_errors(resource_id):
             poller = getattr(operations, operation)(
                 group, name, json.dumps(body).encode(), content_type="application/json",
@@ -311,8 +321,9 @@ class Gateway:
             )
             return poller.result()
 
-    def put_scale_set(self, vmss_id: str, body: dict[str, Any], on_operation: OperationCallback) -> dict[str, Any]:
-        return self._long_running("compute", vmss_id, "begin_create_or_update", body, on_operation)
+    def put_scale_set(self, vmss_id: str, body: dict[str, Any], on_operation: OperationCallback,
+                      etag: str | None = None) -> dict[str, Any]:
+        return self._long_running("compute", vmss_id, "begin_create_or_update", body, on_operation, etag=etag)
 
     def update_instances(self, vmss_id: str, instance_ids: list[str], on_operation: OperationCallback) -> None:
         self._long_running("compute", vmss_id, "begin_update_instances", {"instanceIds": instance_ids}, on_operation, raw=False)
@@ -338,7 +349,8 @@ class Gateway:
                 body = response.json() if response.text() else None
             except ValueError:
                 body = None
-            if status == 202 or (isinstance(body, dict) and str(body.get("status", "")).lower() in {"inprogress", "running", "accepted"}):
+            state = str(body.get("status", "")).lower() if isinstance(body, dict) else ""
+            if status == 202 or (state and state not in {"succeeded", "failed", "canceled"}):  # any other status is not final
                 if time.monotonic() > deadline:
                     raise OperationalError(f"{resource_id}: the operation at {url} did not finish in time")
                 time.sleep(retry_after(response.headers, self.poll_interval))

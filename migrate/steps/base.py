@@ -148,15 +148,16 @@ def roll_out(ctx: StepContext, vmss_id: str) -> dict[str, Any]:
         ctx.emit("instances", step=ctx.step_name, scale_set=raw.get("name"), updated=len(instances) - len(stale), total=len(instances))
         if not stale:
             break
+        if time.monotonic() > deadline:
+            raise StepFailed(ctx.step_name, f"{raw.get('name')}: instances did not take the new model under the {mode} upgrade policy")
         if mode == "manual":
             domains = {str(i.get("instanceId")): _update_domain(i) for i in instances}
             for batch in manual_batches(instances, ctx.spec.rollout.manualBatchPercent):
+                wait_cluster_ready(ctx, ctx.spec.cluster.id)  # one update domain at a time, never during an upgrade
                 ctx.emit("manual-upgrade", step=ctx.step_name, scale_set=raw.get("name"), instances=batch,
                          update_domain=domains.get(batch[0]))
                 ctx.gateway.update_instances(vmss_id, batch, ctx.operation_started)
                 ctx.operation_finished()
-        elif time.monotonic() > deadline:
-            raise StepFailed(ctx.step_name, f"{raw.get('name')}: instances did not take the new model under the {mode} upgrade policy")
         else:
             time.sleep(ctx.poll_interval)
         raw, instances = wait_scale_set_settled(ctx, vmss_id)
@@ -189,8 +190,11 @@ def change_scale_set(ctx: StepContext, vmss_id: str, transform: Callable[[dict[s
     desired = transform(raw)
     changes = diff(raw, desired)
     if changes:
+        wait_cluster_ready(ctx, ctx.spec.cluster.id)  # no node-type change while the cluster upgrades
         ctx.emit("change", step=ctx.step_name, resource=vmss_id, properties=len(changes))
-        ctx.gateway.put_scale_set(vmss_id, put_body(desired), ctx.operation_started)
+        # If-Match: a change made since the GET (an autoscale, a deployment) refuses the PUT instead of
+        # being reverted by it.
+        ctx.gateway.put_scale_set(vmss_id, put_body(desired), ctx.operation_started, etag=raw.get("etag"))
         ctx.operation_finished()
     observed = roll_out(ctx, vmss_id)
     observed["changed_properties"] = len(changes)

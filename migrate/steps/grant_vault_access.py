@@ -23,6 +23,11 @@ def _principal_not_replicated(exc: BaseException) -> bool:
     return isinstance(exc, AzureRequestFailed) and exc.code == "PrincipalNotFound"
 
 
+def _covers(scope: str, vault_id: str) -> bool:
+    outer = [p.lower() for p in scope.split("/") if p]
+    return bool(outer) and [p.lower() for p in vault_id.split("/") if p][: len(outer)] == outer
+
+
 def run(ctx: StepContext, step: Step) -> dict[str, Any]:
     params = step.params
     identity = ctx.gateway.get_identity(params["identity_id"])
@@ -33,7 +38,10 @@ def run(ctx: StepContext, step: Step) -> dict[str, Any]:
     if params.get("rbac"):
         role = params["role"]
         existing = ctx.gateway.list_role_assignments(vault_id, principal)
-        held = {((a.get("properties") or {}).get("roleDefinitionId") or "").rsplit("/", 1)[-1].lower() for a in existing}
+        held = {  # list-for-scope also returns assignments *below* the vault (one secret): those do not count
+            ((a.get("properties") or {}).get("roleDefinitionId") or "").rsplit("/", 1)[-1].lower()
+            for a in existing if _covers(str((a.get("properties") or {}).get("scope") or ""), vault_id)
+        }
         if held & set(SECRET_READER_ROLES):  # any role that can read secrets will do
             return {"principal_id": principal, "role": role, "changed": False}
         subscription = [p for p in vault_id.split("/") if p][1]

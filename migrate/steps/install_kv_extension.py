@@ -25,7 +25,7 @@ def run(ctx: StepContext, step: Step) -> dict[str, Any]:
         ctx, p["vmss_id"],
         lambda raw: swap_to_kv_extension(
             raw, identity_id=p["identity_id"], client_id=client_id, observed_url=p["observed_url"],
-            common_name=p["common_name"], kv=kv,
+            common_name=p["common_name"], kv=kv, keep_goal_secret=bool(p.get("keep_goal_secret")),
         ),
     )
     observed["msi_client_id"] = client_id

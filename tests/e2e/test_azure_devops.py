@@ -52,6 +52,7 @@ def test_plan_and_apply_in_a_pipeline_with_azure_pipelines_credential(twin_facto
     assert out.count("##[endgroup]") == len(groups)
     assert "##vso[task.setvariable variable=migrationStatus;isOutput=true]complete" in out
     assert any(line.startswith("##vso[task.complete result=Succeeded") for line in out)
+    assert "credential: AzurePipelinesCredential" in applied.stderr
 
     cluster = world_json(twin)["cluster"]
     assert cluster["declaration"] == "common_name" and cluster["health_worst"] == "Healthy"

@@ -124,7 +124,7 @@ def sf_extension(node_type: str, *, thumbprint: str | None = None, common_names:
 
 
 def kv_extension(*, version: str = "3.0", link_on_renewal: bool = False, auto_upgrade: bool = False, linux: bool = False,
-                 observed: list[str] | None = None) -> ExtensionView:
+                 observed: list[str] | None = None, client_id: str = "client") -> ExtensionView:
     urls = observed or [secret_url(GOAL_NAME)]
     return ExtensionView(
         name="KVVMExtension",
@@ -138,7 +138,7 @@ def kv_extension(*, version: str = "3.0", link_on_renewal: bool = False, auto_up
                 "requireInitialSync": True,
                 "observedCertificates": [{"url": u, "certificateStoreName": "MY", "certificateStoreLocation": "LocalMachine"} for u in urls],
             },
-            "authenticationSettings": {"msiEndpoint": "http://169.254.169.254/metadata/identity/oauth2/token", "msiClientId": "client"},
+            "authenticationSettings": {"msiEndpoint": "http://169.254.169.254/metadata/identity/oauth2/token", "msiClientId": client_id},
         },
         provision_after=[],
         auto_upgrade_minor_version=True,

@@ -180,6 +180,10 @@ POSITIVE: dict[str, list[Case]] = {
         lambda: (world(node_types=[node_type(extensions=[kv_extension(version="4.0"), sf_extension("nt0", thumbprint="A" * 40)])]), plan()),
     ],
     "EXTENSION_AUTO_UPGRADE": [lambda: (world(node_types=[node_type(extensions=[kv_extension(auto_upgrade=True), sf_extension("nt0")])]), plan())],
+    "KV_EXTENSION_IDENTITY_CONFLICT": [
+        lambda: (world(node_types=[node_type(extensions=[kv_extension(observed=[secret_url("app-cert")], client_id="other"), sf_extension("nt0")])]), plan()),
+        lambda: (_without_identity(world(node_types=[node_type(extensions=[kv_extension(observed=[secret_url(GOAL_NAME), secret_url("app-cert")]), sf_extension("nt0")])])), plan()),
+    ],
     "LINK_ON_RENEWAL_ENABLED": [
         lambda: (world(), plan(keyVaultExtension={"linkOnRenewal": True})),
         lambda: (world(node_types=[node_type(extensions=[kv_extension(link_on_renewal=True), sf_extension("nt0")])]), plan()),
@@ -233,6 +237,11 @@ NEGATIVE: dict[str, list[Case]] = {
     "EXTENSION_VERSION_UNSAFE": [lambda: (world(), plan()), lambda: (world(), plan(keyVaultExtension={"linuxVersion": "4.0"})),
                                  lambda: (world(node_types=[node_type(extensions=[kv_extension(version="3.0"), sf_extension("nt0")])]), plan())],
     "EXTENSION_AUTO_UPGRADE": [lambda: (world(), plan()), lambda: (already_cn()(), plan())],
+    "KV_EXTENSION_IDENTITY_CONFLICT": [
+        lambda: (world(), plan()),  # no Key Vault extension yet
+        lambda: (world(node_types=[node_type(extensions=[kv_extension(observed=[secret_url("app-cert")]), sf_extension("nt0")])]), plan()),  # same identity
+        lambda: (world(node_types=[node_type(extensions=[kv_extension(client_id="other"), sf_extension("nt0")])]), plan()),  # it reads only the goal
+    ],
     "LINK_ON_RENEWAL_ENABLED": [lambda: (world(), plan()), lambda: (linux_world(), plan(keyVaultExtension={"linkOnRenewal": True})),
                                 lambda: (world(node_types=[node_type(os="linux", extensions=[kv_extension(link_on_renewal=True, linux=True), sf_extension("nt0", linux=True)])]), plan())],
     "INITIAL_SYNC_DISABLED": [lambda: (world(), plan())],
@@ -256,6 +265,11 @@ def _disabled(snapshot: Snapshot) -> Snapshot:
 
 def _cases(table: dict[str, list[Case]]) -> list[object]:
     return [pytest.param(code, case, id=f"{code}-{i}") for code, cases in table.items() for i, case in enumerate(cases)]
+
+
+def _without_identity(snapshot):  # the plan's identity does not exist yet (it will be a new one)
+    snapshot.identity = None
+    return snapshot
 
 
 def test_every_code_is_tested_both_ways() -> None:

@@ -113,6 +113,7 @@ class ScaleSet:
     created: str
     unique_id: str
     model_version: int = 1
+    writes: int = 0  # the resource's etag: every accepted PUT/PATCH changes it
     instances: list[Instance] = field(default_factory=list)
     provisioning_state: str = "Succeeded"
 
@@ -199,6 +200,7 @@ class ComputeState:
 
     def replace_model(self, scale_set: ScaleSet, new_body: dict[str, Any]) -> bool:
         """Store a new model; True when instances need to take it (the VM profile changed)."""
+        scale_set.writes += 1
         new_body = strip_read_only(new_body)
         new_body["location"] = scale_set.location
         profile_changed = new_body.get("properties", {}).get("virtualMachineProfile") != scale_set.profile

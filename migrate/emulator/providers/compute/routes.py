@@ -77,6 +77,7 @@ def render(world: Any, scale_set: ScaleSet, state: str | None = None) -> dict[st
     body["name"] = scale_set.rid.name
     body["type"] = "Microsoft.Compute/virtualMachineScaleSets"
     body["location"] = scale_set.location
+    body["etag"] = etag(scale_set)
     properties = body.setdefault("properties", {})
     properties.setdefault("orchestrationMode", "Uniform")
     properties.setdefault("upgradePolicy", {"mode": "Manual"})
@@ -189,6 +190,17 @@ def get_scale_set(world: Any, request: Request) -> Response:
     return ok(render(world, _scale_set(world, request, "Microsoft.Compute/virtualMachineScaleSets/read")))
 
 
+def etag(scale_set: ScaleSet) -> str:
+    return f'"{scale_set.unique_id[:8]}-{scale_set.writes}"'
+
+
+def _check_if_match(request: Request, scale_set: ScaleSet | None) -> None:
+    """Optimistic concurrency: a write based on an older GET is refused (412), as CRP does with If-Match."""
+    wanted = request.headers.get("if-match")
+    if wanted and wanted != "*" and (scale_set is None or wanted != etag(scale_set)):
+        raise TwinError(412, "PreconditionFailed", "The ETag in the If-Match header does not match the resource's current ETag; read it again.")
+
+
 def put_scale_set(world: Any, request: Request) -> Response:
     rid = tracked_id(world, request.params, NS, TYPE)
     world.authorization.demand(request.principal, "Microsoft.Compute/virtualMachineScaleSets/write", rid.id)
@@ -196,6 +208,7 @@ def put_scale_set(world: Any, request: Request) -> Response:
     check_shape(body, SCALE_SET_SHAPE)
     location = location_of(body)  # a PUT is the whole resource: location is required (Resource.required)
     existing = world.compute.scale_sets.get(rid.key)
+    _check_if_match(request, existing)
     if existing is not None and location != existing.location:
         raise bad_request(f"Changing property 'location' is not allowed (from '{existing.location}').", "PropertyChangeNotAllowed")
     if not isinstance((body.get("properties") or {}).get("virtualMachineProfile"), dict):
@@ -211,6 +224,7 @@ def patch_scale_set(world: Any, request: Request) -> Response:
     scale_set = _scale_set(world, request, "Microsoft.Compute/virtualMachineScaleSets/write")
     patch = request.json_object()
     check_shape(patch, SCALE_SET_SHAPE)
+    _check_if_match(request, scale_set)
     if patch.get("location") is not None and location_of(patch) != scale_set.location:
         raise bad_request(f"Changing property 'location' is not allowed (from '{scale_set.location}').", "PropertyChangeNotAllowed")
     merged = merge_patch(copy.deepcopy(scale_set.body), patch)
