@@ -91,7 +91,8 @@ class Plan:
         raise KeyError(name)
 
     def plan_hash(self) -> str:
-        """Identifies the steps to perform (the journal refuses a different plan unless --replan)."""
+        """Identifies the steps to perform (recorded in the journal; a changed *plan file* is what
+        ``apply`` refuses without --replan, by the spec fingerprint)."""
         steps = [{"name": s.name, "kind": s.kind, "params": s.params} for s in self.steps]
         return hashlib.sha256(json.dumps(steps, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
