@@ -42,3 +42,16 @@ def twin(twin_factory: Callable[..., RunningTwin]) -> RunningTwin:
 @pytest.fixture
 def clients(twin: RunningTwin) -> Clients:
     return Clients(twin)
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One Azurite blob service per test process, on loopback, with telemetry off (tests/azurite.py)."""
+    from azurite import missing_reason, start_azurite
+
+    reason = missing_reason()
+    if reason:
+        pytest.skip(f"Azurite unavailable: {reason}")
+    running = start_azurite(tmp_path_factory.mktemp("azurite"))
+    yield running
+    running.stop()

@@ -10,22 +10,11 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from azurite import RunningAzurite, missing_reason, start_azurite
+from azurite import RunningAzurite
 from twinkit import world_json
-
-
-@pytest.fixture(scope="module")
-def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAzurite]:
-    reason = missing_reason()
-    if reason:
-        pytest.skip(f"Azurite unavailable: {reason}")
-    running = start_azurite(tmp_path_factory.mktemp("azurite-e2e"))
-    yield running
-    running.stop()
 
 
 def _env(twin, azurite: RunningAzurite) -> dict[str, str]:

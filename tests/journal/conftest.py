@@ -11,21 +11,11 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from azurite import RunningAzurite, missing_reason, start_azurite
+from azurite import RunningAzurite
 from migrate.journal.blob import BlobStore
 
 HOLDER_SCRIPT = Path(__file__).with_name("_holder.py")
 CLUSTER = "/subscriptions/0123abcd-0000-4000-8000-000000000000/resourceGroups/rg-sf/providers/Microsoft.ServiceFabric/clusters/sfcluster"
-
-
-@pytest.fixture(scope="session")
-def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAzurite]:
-    reason = missing_reason()
-    if reason:
-        pytest.skip(f"Azurite unavailable: {reason}")
-    running = start_azurite(tmp_path_factory.mktemp("azurite"))
-    yield running
-    running.stop()
 
 
 @pytest.fixture
