@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 from urllib.parse import urlsplit
 
+from .arm_ids import subscription_of
 from .cloud.gateway import Gateway
 from .errors import NotFound, PermissionDenied
 from .snapshot import (
@@ -157,7 +158,7 @@ class Discovery:
     def _run(self) -> None:
         spec, gateway, snap = self.spec, self.gateway, self.snapshot
         cluster_id, vault_id, identity_id = spec.cluster.id, spec.goal.vaultId, spec.identity.id
-        subscription = [p for p in cluster_id.split("/") if p][1]
+        subscription = subscription_of(cluster_id)
         cluster_f = self.pool.submit(_observe, snap, cluster_id, lambda: gateway.get_cluster(cluster_id))
         vault_f = self.pool.submit(_observe, snap, vault_id, lambda: gateway.get_vault(vault_id))
         identity_f = self.pool.submit(_observe, snap, identity_id, lambda: gateway.get_identity(identity_id))

@@ -14,18 +14,17 @@ import datetime as dt
 from typing import Any, Callable
 
 from . import plan as states
-from .checks.access import SECRET_READER_ROLES
+from .arm_ids import id_parts
 from .findings import Finding
 from .plan import Change, Plan, Step
 from .snapshot import COMMON_NAME, NodeTypeView, Snapshot
 from .spec import PlanSpec
+from .vault_access import SECRETS_USER_ROLE, policy_secrets, reads_secrets
 from .transforms import (
     KNOWN_AFTER, SF_TYPES, cluster_thumbprint_patch, cluster_to_common_name, diff, remove_secrets,
     stage_goal, swap_to_kv_extension,
 )
 
-SECRETS_USER_ROLE = "4633458b-17de-408a-b874-0445c86b69e6"  # Key Vault Secrets User
-READS_SECRETS = set(SECRET_READER_ROLES)  # roles with secrets/getSecret on an RBAC vault (one list: checks.access)
 
 
 def _selects_by_not_after(code_version: str | None) -> bool:
@@ -121,15 +120,8 @@ def _labels(node_types: list[NodeTypeView]) -> dict[str, str]:
     for node_type in node_types:
         counts[node_type.name.lower()] = counts.get(node_type.name.lower(), 0) + 1
     return {
-        n.vmss_id: (f"{n.vmss_id.split('/')[4]}/{n.name}" if counts[n.name.lower()] > 1 else n.name) for n in node_types
+        n.vmss_id: (f"{id_parts(n.vmss_id)[1]}/{n.name}" if counts[n.name.lower()] > 1 else n.name) for n in node_types
     }
-
-
-def _scope_covers(scope: str, resource_id: str) -> bool:
-    """An assignment at the vault or above it (not one on a single secret below it)."""
-    outer = [p.lower() for p in scope.split("/") if p]
-    inner = [p.lower() for p in resource_id.split("/") if p]
-    return bool(outer) and inner[: len(outer)] == outer
 
 
 class _Planner:
@@ -175,29 +167,26 @@ class _Planner:
         vault = snap.vault
         assert vault is not None
         principal = identity.principal_id if identity and identity.exists else None
-        if vault.rbac:
-            granted = principal is not None and any(
-                r.principal_id == principal and r.role_definition_id.rsplit("/", 1)[-1].lower() in READS_SECRETS
-                and _scope_covers(r.scope, vault.id)
-                for r in snap.vault_role_assignments
-            )
-            if not granted:
-                self.add(
-                    "grant-vault-access", "grant_vault_access", "Let the identity read the vault's secrets ('Key Vault Secrets User')",
-                    [vault.id], [Change("roleAssignments[Key Vault Secrets User]", None, {"principalId": principal or KNOWN_AFTER})],
-                    {"vault_id": vault.id, "rbac": True, "identity_id": spec.identity.id, "role": SECRETS_USER_ROLE},
-                    "The extension reads the certificate through /secrets; an RBAC vault needs 'Key Vault Secrets User' (research §3.2).",
-                )
+        if principal and reads_secrets(
+            rbac=vault.rbac, vault_id=vault.id, principal_id=principal, access_policies=vault.access_policies,
+            assignments=[(r.scope, r.role_definition_id, r.principal_id) for r in snap.vault_role_assignments],
+        ):
             return
-        policy = next((p for p in vault.access_policies if principal and p.get("objectId") == principal), None)
-        have = {s.lower() for s in ((policy or {}).get("permissions") or {}).get("secrets") or []}
-        if not {"get", "list"} <= have and "all" not in have:
+        if vault.rbac:
             self.add(
-                "grant-vault-access", "grant_vault_access", "Give the identity an access policy: secrets get, list",
-                [vault.id], [Change("properties.accessPolicies[identity]", sorted(have) or None, ["get", "list"])],
-                {"vault_id": vault.id, "rbac": False, "identity_id": spec.identity.id, "tenant_id": vault.tenant_id},
-                "Pre-ACL the vault before the extension is deployed (research §3.2: access policy secrets get/list).",
+                "grant-vault-access", "grant_vault_access", "Let the identity read the vault's secrets ('Key Vault Secrets User')",
+                [vault.id], [Change("roleAssignments[Key Vault Secrets User]", None, {"principalId": principal or KNOWN_AFTER})],
+                {"vault_id": vault.id, "rbac": True, "identity_id": spec.identity.id, "role": SECRETS_USER_ROLE},
+                "The extension reads the certificate through /secrets; an RBAC vault needs 'Key Vault Secrets User' (research §3.2).",
             )
+            return
+        have = policy_secrets(vault.access_policies, principal) if principal else set()
+        self.add(
+            "grant-vault-access", "grant_vault_access", "Give the identity an access policy: secrets get, list",
+            [vault.id], [Change("properties.accessPolicies[identity]", sorted(have) or None, ["get", "list"])],
+            {"vault_id": vault.id, "rbac": False, "identity_id": spec.identity.id, "tenant_id": vault.tenant_id},
+            "Pre-ACL the vault before the extension is deployed (research §3.2: access policy secrets get/list).",
+        )
 
     # -- the goal into the cluster by thumbprint (doc table, research §1.1) --------------------------
     def thumbprint_steps(self, state: str) -> None:

@@ -19,16 +19,12 @@ from typing import Any
 
 import yaml
 
+from .arm_ids import id_parts
 from .snapshot import KnownCertificate, Snapshot
 from .spec import PlanSpec
 from .x509 import CertFacts
 
 _WINDOWS_NAME = re.compile(r"[^A-Za-z0-9]")
-
-
-def _rid_parts(resource_id: str) -> tuple[str, str, str]:
-    parts = [p for p in resource_id.split("/") if p]
-    return parts[1], parts[3], parts[-1]
 
 
 def _offset(moment: dt.datetime, now: dt.datetime) -> str:
@@ -55,7 +51,7 @@ class _Builder:
 
     # -- shared pieces --------------------------------------------------------------------------------
     def group(self, resource_id: str, location: str) -> tuple[str, str]:
-        subscription, group, _ = _rid_parts(resource_id)
+        subscription, group, _ = id_parts(resource_id)
         self.groups.setdefault(subscription, {}).setdefault(group, location.replace(" ", "").lower() or "westeurope")
         return subscription, group
 
@@ -80,7 +76,7 @@ class _Builder:
         return name
 
     def vault(self, vault_id: str, location: str) -> dict[str, Any]:
-        name = _rid_parts(vault_id)[2]
+        name = id_parts(vault_id)[2]
         if name not in self.vaults:
             subscription, group = self.group(vault_id, location)
             self.vaults[name] = {"name": name, "resourceGroup": group, "subscription": subscription, "certificates": [],
@@ -197,8 +193,8 @@ def scenario_from_snapshot(snapshot: Snapshot, spec: PlanSpec, now: dt.datetime 
         "vaults": list(b.vaults.values()),
         "clusters": [{
             "name": cluster_name,
-            "resourceGroup": _rid_parts(cluster.id)[1],
-            "subscription": _rid_parts(cluster.id)[0],
+            "resourceGroup": id_parts(cluster.id)[1],
+            "subscription": id_parts(cluster.id)[0],
             "location": cluster.location.replace(" ", "").lower(),
             "codeVersion": cluster.code_version or "10.1.2493.9590",
             "state": state,
@@ -208,11 +204,11 @@ def scenario_from_snapshot(snapshot: Snapshot, spec: PlanSpec, now: dt.datetime 
         }],
         "goal": {
             "cluster": cluster_name,
-            "vault": _rid_parts(vault.id)[2],
+            "vault": id_parts(vault.id)[2],
             "certificate": goal.name,
             "commonName": spec.goal.commonName,
             "pinnedIssuers": pinned,
-            "identity": _rid_parts(spec.identity.id)[2],
+            "identity": id_parts(spec.identity.id)[2],
             "allowUnpinnedIssuers": spec.goal.allowUnpinnedIssuers,
         },
     }
@@ -246,7 +242,7 @@ def _pins(b: _Builder, thumbprints: list[str]) -> list[str]:
 
 def _identity(b: _Builder, identity_id: str, location: str) -> str:
     subscription, group = b.group(identity_id, location)
-    name = _rid_parts(identity_id)[2]
+    name = id_parts(identity_id)[2]
     b.identities.setdefault(identity_id.lower(), {"name": name, "resourceGroup": group, "subscription": subscription})
     return name
 

@@ -6,17 +6,12 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..findings import Finding
+from ..vault_access import reads_secrets
 from ..snapshot import THUMBPRINT
 from .catalogue import finding
 from .context import Ctx, known_by_url, major
 
 # Built-in roles whose data actions include reading secret values (research §3.2: "Key Vault Secrets User").
-SECRET_READER_ROLES = {
-    "4633458b-17de-408a-b874-0445c86b69e6": "Key Vault Secrets User",
-    "b86a8fe4-44ce-4948-aee5-eccb2c155cd7": "Key Vault Secrets Officer",
-    "00482a5a-887f-4fb3-b363-3b7fe8e74483": "Key Vault Administrator",
-    "db79e9a7-68ee-4b58-9aeb-b90e7c24fcba": "Key Vault Certificate User",  # includes secrets/getSecret
-}
 
 
 # -- the plan file's extension settings -----------------------------------------------------------------
@@ -86,23 +81,10 @@ def _identity_can_read(ctx: Ctx) -> bool:
     vault, identity = ctx.snapshot.vault, ctx.snapshot.identity
     if vault is None or identity is None or not identity.exists or not identity.principal_id:
         return False
-    principal = identity.principal_id.lower()
-    if vault.rbac:
-        vault_id = vault.id.lower()
-        for assignment in ctx.snapshot.vault_role_assignments:
-            role = assignment.role_definition_id.rstrip("/").split("/")[-1].lower()
-            scope = assignment.scope.rstrip("/").lower()
-            if (assignment.principal_id.lower() == principal and role in SECRET_READER_ROLES
-                    and (vault_id == scope or vault_id.startswith(scope + "/"))):
-                return True
-        return False
-    for policy in vault.access_policies:
-        if str(policy.get("objectId", "")).lower() != principal:
-            continue
-        granted = {str(p).lower() for p in ((policy.get("permissions") or {}).get("secrets") or [])}
-        if "all" in granted or {"get", "list"} <= granted:
-            return True
-    return False
+    return reads_secrets(
+        rbac=vault.rbac, vault_id=vault.id, principal_id=identity.principal_id, access_policies=vault.access_policies,
+        assignments=[(a.scope, a.role_definition_id, a.principal_id) for a in ctx.snapshot.vault_role_assignments],
+    )
 
 
 def check_identity(ctx: Ctx) -> Iterator[Finding]:

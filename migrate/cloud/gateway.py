@@ -25,13 +25,11 @@ from azure.core.exceptions import (
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.core.rest import HttpRequest
 
+from ..arm_ids import id_parts, subscription_of
 from ..errors import AzureRequestFailed, NotFound, OperationalError, PermissionDenied
 from .endpoints import CloudEndpoints
 
 OperationCallback = Callable[[str], None]
-API = {
-    "servicefabric": "2021-06-01",
-}
 
 
 @dataclass
@@ -61,11 +59,6 @@ class _Accounting(SansIOHTTPPolicy):  # type: ignore[misc]
 
     def on_request(self, request: Any) -> None:
         self.stats.count(request.http_request.method.upper())
-
-
-def _id_parts(resource_id: str) -> tuple[str, str, str]:
-    parts = [p for p in resource_id.split("/") if p]
-    return parts[1], parts[3], parts[-1]  # subscription, resource group, name
 
 
 def translate(exc: Exception, resource_id: str = "") -> OperationalError:
@@ -205,12 +198,12 @@ class Gateway:
 
     # -- reads (raw JSON) ---------------------------------------------------------------------------
     def get_cluster(self, cluster_id: str) -> dict[str, Any]:
-        sub, group, name = _id_parts(cluster_id)
+        sub, group, name = id_parts(cluster_id)
         with azure_errors(cluster_id):
             return self._client("servicefabric", sub).clusters.get(group, name, cls=_raw)
 
     def get_scale_set(self, vmss_id: str) -> dict[str, Any]:
-        sub, group, name = _id_parts(vmss_id)
+        sub, group, name = id_parts(vmss_id)
         with azure_errors(vmss_id):
             return self._client("compute", sub).virtual_machine_scale_sets.get(group, name, cls=_raw)
 
@@ -219,18 +212,18 @@ class Gateway:
             return [_as_raw(m) for m in self._client("compute", subscription).virtual_machine_scale_sets.list_all()]
 
     def list_instances(self, vmss_id: str) -> list[dict[str, Any]]:
-        sub, group, name = _id_parts(vmss_id)
+        sub, group, name = id_parts(vmss_id)
         with azure_errors(vmss_id):
             vms = self._client("compute", sub).virtual_machine_scale_set_vms.list(group, name, expand="instanceView")
             return [_as_raw(m) for m in vms]
 
     def get_vault(self, vault_id: str) -> dict[str, Any]:
-        sub, group, name = _id_parts(vault_id)
+        sub, group, name = id_parts(vault_id)
         with azure_errors(vault_id):
             return self._client("keyvault", sub).vaults.get(group, name, cls=_raw)
 
     def get_identity(self, identity_id: str) -> dict[str, Any] | None:
-        sub, group, name = _id_parts(identity_id)
+        sub, group, name = id_parts(identity_id)
         try:
             with azure_errors(identity_id):
                 return self._client("msi", sub).user_assigned_identities.get(group, name, cls=_raw)
@@ -238,7 +231,7 @@ class Gateway:
             return None
 
     def list_role_assignments(self, scope: str, principal_id: str | None = None) -> list[dict[str, Any]]:
-        sub = [p for p in scope.split("/") if p][1]
+        sub = subscription_of(scope)
         query = f"principalId eq '{principal_id}'" if principal_id else None
         with azure_errors(scope):
             found = self._client("authorization", sub).role_assignments.list_for_scope(scope, filter=query)
@@ -273,7 +266,7 @@ class Gateway:
 
     # -- writes -------------------------------------------------------------------------------------
     def put_identity(self, identity_id: str, location: str) -> dict[str, Any]:
-        sub, group, name = _id_parts(identity_id)
+        sub, group, name = id_parts(identity_id)
         body = json.dumps({"location": location, "tags": {"createdBy": "sfmigrate"}}).encode()
         with azure_errors(identity_id):
             return self._client("msi", sub).user_assigned_identities.create_or_update(
@@ -281,7 +274,7 @@ class Gateway:
             )
 
     def add_access_policy(self, vault_id: str, tenant_id: str, object_id: str, secrets: list[str]) -> dict[str, Any]:
-        sub, group, name = _id_parts(vault_id)
+        sub, group, name = id_parts(vault_id)
         body = {"properties": {"accessPolicies": [{"tenantId": tenant_id, "objectId": object_id, "permissions": {"secrets": secrets}}]}}
         with azure_errors(vault_id):
             return self._client("keyvault", sub).vaults.update_access_policy(
@@ -289,14 +282,14 @@ class Gateway:
             )
 
     def patch_vault(self, vault_id: str, properties: dict[str, Any]) -> dict[str, Any]:
-        sub, group, name = _id_parts(vault_id)
+        sub, group, name = id_parts(vault_id)
         with azure_errors(vault_id):
             return self._client("keyvault", sub).vaults.update(
                 group, name, json.dumps({"properties": properties}).encode(), content_type="application/json", cls=_raw
             )
 
     def create_role_assignment(self, scope: str, name: str, role_definition_id: str, principal_id: str) -> dict[str, Any]:
-        sub = [p for p in scope.split("/") if p][1]
+        sub = subscription_of(scope)
         body = {"properties": {"roleDefinitionId": role_definition_id, "principalId": principal_id, "principalType": "ServicePrincipal"}}
         with azure_errors(scope):
             return self._client("authorization", sub).role_assignments.create(
@@ -306,7 +299,7 @@ class Gateway:
     def _long_running(self, kind: str, resource_id: str, operation: str, body: dict[str, Any],
                       on_operation: OperationCallback, *, raw: bool = True, etag: str | None = None) -> Any:
         """Send a long-running write as raw JSON, report its status URL at once, wait with the SDK's poller."""
-        sub, group, name = _id_parts(resource_id)
+        sub, group, name = id_parts(resource_id)
         client = self._client(kind, sub)
         operations = client.clusters if kind == "servicefabric" else client.virtual_machine_scale_sets
         extra: dict[str, Any] = {"cls": _raw} if raw else {}
@@ -337,7 +330,7 @@ class Gateway:
     # -- re-attaching to an operation a previous run started ----------------------------------------
     def wait_operation(self, url: str, resource_id: str, timeout: float = 6 * 3600) -> None:
         """Poll an ARM status URL (Azure-AsyncOperation or Location) until it is done; raise if it failed."""
-        sub = _id_parts(resource_id)[0]
+        sub = id_parts(resource_id)[0]
         client = self._client("compute", sub)
         deadline = time.monotonic() + timeout
         while True:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from migrate.azure_devops import AzureDevOps, plain
 from migrate.journal import JournalState
 from migrate.plan import Plan, Step
-from migrate.planner import _labels, _scope_covers
+from migrate.arm_ids import scope_covers as _scope_covers
+from migrate.planner import _labels
 from migrate.runner import carried_over, merge_journal, one_line
 from snapshots import RG, node_type, vmss_id
 
