@@ -25,7 +25,7 @@ from .plan import FORMAT_VERSION, Change, Plan, Step
 from .planner import make_plan
 from .runner import RunOptions, Runner, carried_over, merge_journal, one_line
 from .snapshot import Snapshot
-from .spec import PlanSpec, load_plan, parse_plan
+from .spec import PlanSpec, load_plan
 
 log = logging.getLogger("sfmigrate")
 SAVED_PLAN_KIND = "sfmigrate-saved-plan"
@@ -317,7 +317,3 @@ def status(cluster_id: str, state_location: str | None = None, session: Session 
 def unlock(cluster_id: str, state_location: str | None = None, credential: Any = None) -> LockHolder | None:
     store = open_store(state_location, cluster_id, credential=credential)
     return store.break_lock()
-
-
-def parse_plan_text(text: str) -> PlanSpec:
-    return parse_plan(text)

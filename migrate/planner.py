@@ -21,7 +21,7 @@ from .snapshot import COMMON_NAME, NodeTypeView, Snapshot
 from .spec import PlanSpec
 from .vault_access import SECRETS_USER_ROLE, policy_secrets, reads_secrets
 from .transforms import (
-    KNOWN_AFTER, SF_TYPES, cluster_thumbprint_patch, cluster_to_common_name, diff, remove_secrets,
+    KNOWN_AFTER, cluster_thumbprint_patch, cluster_to_common_name, diff, remove_secrets,
     stage_goal, swap_to_kv_extension,
 )
 
@@ -360,7 +360,3 @@ def make_plan(
         fingerprints=snapshot.fingerprints(),
         notes=planner.notes,
     )
-
-
-def node_types_missing_sf(snapshot: Snapshot) -> list[NodeTypeView]:
-    return [n for n in snapshot.node_types if not any(e.type in SF_TYPES for e in n.extensions)]

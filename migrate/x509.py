@@ -24,7 +24,6 @@ _EKU_NAMES = {
     ExtendedKeyUsageOID.SERVER_AUTH.dotted_string: SERVER_AUTH,
     ExtendedKeyUsageOID.CLIENT_AUTH.dotted_string: CLIENT_AUTH,
 }
-EKU_OIDS = {name: oid for oid, name in _EKU_NAMES.items()}
 _HEX40 = re.compile(r"^[0-9A-F]{40}$")
 
 

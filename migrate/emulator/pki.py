@@ -186,12 +186,6 @@ class Pki:
             critical=False,
         )
 
-    def by_thumbprint(self, thumbprint: str) -> Issued | None:
-        for issued in self.issued:
-            if issued.thumbprint == thumbprint.upper():
-                return issued
-        return None
-
     def snapshot(self) -> list[dict[str, Any]]:
         return [
             {

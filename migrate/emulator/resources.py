@@ -32,10 +32,6 @@ class ResourceId:
     def key(self) -> str:
         return self.id.lower()
 
-    @property
-    def full_type(self) -> str:
-        return f"{self.namespace}/{self.type}"
-
     @classmethod
     def parse(cls, text: str) -> "ResourceId":
         """Parse ``/subscriptions/s/resourceGroups/g/providers/NS/type/name``; anything else is a 400."""
@@ -73,17 +69,6 @@ def scope_contains(outer: str, inner: str) -> bool:
 
 def new_guid() -> str:
     return str(uuid.uuid4())
-
-
-def system_data(created: str, by: str | None = None) -> dict[str, Any]:
-    return {
-        "createdBy": by or "sfmigrate-twin",
-        "createdByType": "Application",
-        "createdAt": created,
-        "lastModifiedBy": by or "sfmigrate-twin",
-        "lastModifiedByType": "Application",
-        "lastModifiedAt": created,
-    }
 
 
 def tracked_id(world: Any, params: dict[str, str], namespace: str, type_: str, name_key: str = "name") -> ResourceId:

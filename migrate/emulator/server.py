@@ -23,7 +23,7 @@ from .faults import FaultPlan
 from .resources import check_subscription_id
 from .providers.identity.models import ARM_AUDIENCES, KEYVAULT_AUDIENCES
 from .wire import ARM, CONTROL, KEYVAULT, Request, Response, Router, TwinError
-from .world import World, iso
+from .world import World
 
 
 @dataclass
@@ -90,10 +90,8 @@ class TwinApp:
             since = int(request.query.get("since", "0") or 0)
             return Response(200, self.log.view(since))
         if method == "POST" and path == "/_emulator/reset":
-            old = self.world
             self.world = self.world_factory()
             self.log.clear()
-            del old
             return Response(200, {"reset": True, "scenario": self.world.scenario_name})
         if method == "POST" and path == "/_emulator/faults":
             spec = _control_body(request).get("spec")
@@ -442,7 +440,3 @@ class TwinServer:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
-
-
-def now_iso(world: World) -> str:
-    return iso(world.now())

@@ -51,15 +51,6 @@ def bad_request(message: str, code: str = "InvalidRequestContent") -> TwinError:
     return TwinError(400, code, message)
 
 
-def not_found(resource_type: str, name: str, group: str | None = None) -> TwinError:
-    where = f" under resource group '{group}'" if group else ""
-    return TwinError(
-        404,
-        "ResourceNotFound",
-        f"The Resource '{resource_type}/{name}'{where} was not found.",
-    )
-
-
 class CaseInsensitiveDict(dict):  # type: ignore[type-arg]
     """Header map with case-insensitive lookup (keys stored lower-case)."""
 

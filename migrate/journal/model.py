@@ -23,7 +23,6 @@ MAX_EVENTS = 200  # bounded history: the journal is rewritten at every transitio
 
 PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
 STEP_STATUSES = (PENDING, RUNNING, DONE, FAILED)
-RUN_STATUSES = ("pending", "running", "complete", "failed", "stopped", "interrupted")
 
 
 def now_iso() -> str:

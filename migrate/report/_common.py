@@ -19,7 +19,6 @@ STARTING_STATES: dict[str, str] = {
     "ALREADY_COMMON_NAME": "the cluster is already declared by common name",
     "UNKNOWN": "the starting state could not be determined",
 }
-SEVERITY_LABEL = {ERROR: "ERROR", WARNING: "WARNING", INFO: "INFO"}
 RUNBOOK_ROOT = "runbooks"
 
 

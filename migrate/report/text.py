@@ -66,7 +66,7 @@ def render_plan(plan: Plan, *, color: bool = False) -> str:
         out.add("")
         out.add(("Blocking findings (apply refuses this plan):", "bold red"))
         for item in blockers:
-            out.add(f"  - ", (item.code, "bold red"), f": {item.message}")
+            out.add("  - ", (item.code, "bold red"), f": {item.message}")
     for note in plan.notes:
         out.add(f"  note: {note}")
 

@@ -17,8 +17,6 @@ from ..errors import NotFound, OperationalError, StepFailed
 from ..spec import PlanSpec
 
 VMSS_READ_ONLY = ("provisioningState", "uniqueId", "timeCreated")
-ACTIVE_CLUSTER_STATES = {"UpdatingUserConfiguration", "UpdatingUserCertificate", "UpdatingInfrastructure",
-                         "EnforcingClusterVersion", "BaselineUpgrade", "Deploying", "WaitingForNodes", "AutoScale"}
 
 
 @dataclass

@@ -385,7 +385,6 @@ class _Application:
     def run(self) -> None:
         while self.queue:
             extension = self.queue[0]
-            name = str(extension.get("name"))
             kind = extension_type(extension)
             failed_dependencies = [
                 d for d in (extension.get("properties") or {}).get("provisionAfterExtensions") or []

@@ -21,7 +21,6 @@ from ...wire import TwinError
 
 PKCS12 = "application/x-pkcs12"
 PEM = "application/x-pem-file"
-ALL_SECRET_PERMISSIONS = ["get", "list", "set", "delete", "backup", "restore", "recover", "purge"]
 _NAMESPACE = uuid.UUID("0b7b7c2e-8a4b-4bb1-9a37-3f0e64a1f6a2")
 
 

@@ -49,7 +49,6 @@ class NodeSettings:
 class Upgrade:
     kind: str  # certificate | configuration
     old_body: dict[str, Any]
-    old_state: str
     steps: list[tuple[str, int]]
     target: Declaration
     operation: Operation | None
@@ -265,7 +264,7 @@ class ServiceFabricState:
         snapshot = {name: copy.deepcopy(s) for name, s in cluster.node_settings.items()}
         for view in self.node_views(cluster):
             snapshot.setdefault(view.name, NodeSettings(view.presentation, view.validation))
-        cluster.upgrade = Upgrade(kind, old_body, cluster.cluster_state, steps, new, operation, snapshot)
+        cluster.upgrade = Upgrade(kind, old_body, steps, new, operation, snapshot)
         cluster.cluster_state = state
         cluster.provisioning_state = "Updating"
         operation.expected_done = self.world.clock.seconds() + len(steps) * self.world.settings.ud_walk_seconds
