@@ -92,6 +92,25 @@ class AzureDevOps:
         self.write(command("task.complete", message, result=result))
 
 
+def finish_plan(plan: Any, exit_code: int, reports: list[str]) -> int:
+    """Publish a plan in a pipeline and give the step's exit code: pending changes exit 0 (``hasChanges``
+    carries them; a non-zero exit would fail the step); blocked or unreadable still fail it."""
+    from .report import write_report
+
+    summary = next((Path(p) for p in reports if p.lower().endswith(".md")), None)
+    if summary is None:
+        summary = summary_path("sfmigrate-plan.md")
+        write_report(plan, str(summary))
+    ado = AzureDevOps()
+    ado.publish_plan(plan, summary)
+    if exit_code in (0, 2):
+        warnings = any(f.severity == "warning" for f in plan.findings)
+        ado.complete("SucceededWithIssues" if warnings else "Succeeded", f"{len(plan.steps)} steps planned")
+        return 0
+    ado.complete("Failed", "blocked by error findings" if exit_code == 3 else "discovery failed")
+    return exit_code
+
+
 def summary_path(name: str, env: Mapping[str, str] | None = None) -> Path:
     """Where to put a Markdown summary when no --report was given (the agent's temp directory)."""
     env = os.environ if env is None else env

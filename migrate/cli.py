@@ -168,46 +168,18 @@ def plan_command(planfile: str, fmt: str, out: str | None, reports: tuple[str, .
     Exit 0 nothing to do, 2 changes pending, 3 blocked by an error finding, 1 operational failure, 64 usage.
     In Azure DevOps mode, changes pending exit 0 and set the output variable hasChanges instead.
     """
-    from pathlib import Path
-
     from . import azure_devops, commands
-    from .report import render_plan, should_color
+    from .report import render_plan, should_color, write_report
 
     pipeline = azure_devops.enabled(ci)
     result = commands.plan(planfile)
     click.echo(render_plan(result.plan, fmt, color=fmt == "text" and not pipeline and should_color(sys.stdout)), nl=False)
     for path in reports:
-        _write_report(result.plan, path)
+        write_report(result.plan, path)
     if out:
         commands.save_plan(result.plan, result.session.spec, out)
         click.echo(f"saved plan: {out} (apply it with: sfmigrate apply {out})", err=True)
-    code = result.exit_code
-    if pipeline:
-        summary = next((Path(p) for p in reports if p.lower().endswith(".md")), None)
-        if summary is None:
-            summary = azure_devops.summary_path("sfmigrate-plan.md")
-            _write_report(result.plan, str(summary))
-        ado = azure_devops.AzureDevOps()
-        ado.publish_plan(result.plan, summary)
-        if code in (0, 2):
-            warnings = any(f.severity == "warning" for f in result.plan.findings)
-            ado.complete("SucceededWithIssues" if warnings else "Succeeded", f"{len(result.plan.steps)} steps planned")
-            code = 0  # the pipeline reads hasChanges; a non-zero exit would fail the step
-        else:
-            ado.complete("Failed", "blocked by error findings" if code == 3 else "discovery failed")
-    sys.exit(code)
-
-
-def _write_report(plan: Any, path: str) -> None:
-    from pathlib import Path
-
-    from .report import render_plan
-
-    from .report import format_for_path
-
-    fmt = "html" if path.lower().endswith(".htm") else format_for_path(path)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(render_plan(plan, fmt), encoding="utf-8")
+    sys.exit(azure_devops.finish_plan(result.plan, result.exit_code, list(reports)) if pipeline else result.exit_code)
 
 
 @cli.command("apply")
@@ -320,7 +292,8 @@ def unlock_command(planfile: str | None, cluster_id: str | None, state: str | No
     if planfile:
         spec, _ = commands.load_source(planfile)
         cluster_id = spec.cluster.id
-        credential = commands.open_session(spec).credential if state and not state.startswith("file:") and "://" in state else None
+        if state and state.startswith("https://"):  # a blob URL is reached with the plan's credential
+            credential = commands.open_session(spec).credential
     if not cluster_id:
         raise UsageError("PLANFILE or --cluster: name the cluster whose lock to break")
     if not force:
@@ -364,27 +337,8 @@ def rehearse_command(planfile: str, out: str | None, time_scale: float, fmt: str
     from .rehearsal import rehearse
 
     result = rehearse(planfile, out=out, time_scale=time_scale)
-    if fmt == "json":
-        click.echo(json.dumps(result.to_dict(), indent=2, default=str))
-    else:
-        click.echo(f"rehearsal outcome: {result.outcome} ({result.seconds:.1f} s); scenario: {result.scenario_file}")
-        click.echo(f"live plan steps:  {', '.join(result.live_steps) or '(none)'}")
-        click.echo(f"twin run steps:   {', '.join(result.twin_steps) or '(none)'}")
-        verdict = result.verdict
-        click.echo(f"twin verdict:     declared by {verdict.get('declaration')}, health {verdict.get('health')}, "
-                   f"worst {verdict.get('health_worst')}, cluster {verdict.get('cluster_state')}")
-        for reason in (verdict.get("health_worst_reasons") or [])[:5]:
-            click.echo(f"  broke because: {reason}")
-        if result.error:
-            click.echo(f"error: {result.error}")
-        for note in result.notes:
-            click.echo(f"note: {note}")
-        click.echo("timeline:")
-        for event in result.timeline:
-            if event.get("type") in ("step-start", "step-done", "step-failed"):
-                detail = event.get("detail") or {}
-                click.echo(f"  {event.get('time', '')[11:19]} {event['type']:<11} {event.get('step')} {detail.get('seconds', '')}")
-    sys.exit({"Healthy": 0, "Blocked": 3}.get(result.outcome, 1))
+    click.echo(json.dumps(result.to_dict(), indent=2, default=str) if fmt == "json" else result.render_text(), nl=fmt == "json")
+    sys.exit(result.exit_code)
 
 
 @cli.command("show")

@@ -20,7 +20,7 @@ def run_demo(out: str | Path = "demo-output", scenario: str = DEFAULT_SCENARIO, 
              echo: Callable[[str], None] = print, live: bool = False) -> int:
     """Run the whole story on a twin; return the exit code (0 when the cluster ended Healthy by common name)."""
     from .emulator.twin import start_twin
-    from .report import render_plan
+    from .report import render_plan, write_report
 
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -34,8 +34,8 @@ def run_demo(out: str | Path = "demo-output", scenario: str = DEFAULT_SCENARIO, 
         echo("\n== Plan (read-only)")
         planned = commands.plan(twin.plan_file)
         echo(render_plan(planned.plan, "text"))
-        for fmt, name in (("md", "plan.md"), ("html", "plan.html"), ("json", "plan.json")):
-            (out_dir / name).write_text(render_plan(planned.plan, fmt), encoding="utf-8")
+        for name in ("plan.md", "plan.html", "plan.json"):
+            write_report(planned.plan, str(out_dir / name))
         echo(f"== Apply ({len(planned.plan.steps)} steps, {planned.plan.cluster_upgrades} cluster upgrades)")
         sink: Any
         if live:

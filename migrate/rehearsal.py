@@ -352,6 +352,30 @@ class RehearsalResult:
     error: str | None = None
     seconds: float = 0.0
 
+    @property
+    def exit_code(self) -> int:
+        """0 Healthy by common name, 3 blocked, 1 broken or failed."""
+        return {"Healthy": 0, "Blocked": 3}.get(self.outcome, 1)
+
+    def render_text(self) -> str:
+        verdict = self.verdict
+        lines = [
+            f"rehearsal outcome: {self.outcome} ({self.seconds:.1f} s); scenario: {self.scenario_file}",
+            f"live plan steps:  {', '.join(self.live_steps) or '(none)'}",
+            f"twin run steps:   {', '.join(self.twin_steps) or '(none)'}",
+            f"twin verdict:     declared by {verdict.get('declaration')}, health {verdict.get('health')}, "
+            f"worst {verdict.get('health_worst')}, cluster {verdict.get('cluster_state')}",
+        ]
+        lines += [f"  broke because: {reason}" for reason in (verdict.get("health_worst_reasons") or [])[:5]]
+        lines += [f"error: {self.error}"] if self.error else []
+        lines += [f"note: {note}" for note in self.notes]
+        lines.append("timeline:")
+        for event in self.timeline:
+            if event.get("type") in ("step-start", "step-done", "step-failed"):
+                detail = event.get("detail") or {}
+                lines.append(f"  {event.get('time', '')[11:19]} {event['type']:<11} {event.get('step')} {detail.get('seconds', '')}")
+        return "\n".join(lines) + "\n"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "outcome": self.outcome, "live_steps": self.live_steps, "twin_steps": self.twin_steps,

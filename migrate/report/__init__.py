@@ -38,6 +38,15 @@ def render_plan(plan: Plan, fmt: str = "text", *, color: bool = False) -> str:
     return _renderer("plan", fmt)(plan, color=color)
 
 
+def write_report(plan: Plan, path: str) -> None:
+    """Write the plan's report to ``path`` in the format its extension names (folders are created)."""
+    from pathlib import Path
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(render_plan(plan, "html" if path.lower().endswith(".htm") else format_for_path(path)), encoding="utf-8")
+
+
 def format_for_path(path: str, default: str = "text") -> str:
     """The format a file name implies (``plan.md`` -> md), for ``--out`` without ``--format``."""
     lower = path.lower()

@@ -42,3 +42,21 @@ def test_rehearsal_of_a_blocked_world_is_blocked_for_the_same_reason(twin_factor
     assert result.outcome == "Blocked"
     assert code in {f["code"] for f in result.findings if f["severity"] == "error"}
     assert requests_json(live)["mutating"] == 0
+
+
+def test_rehearse_command_exits_with_the_outcome(twin_factory, tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    live = twin_factory("goal-primary")
+    env = {**os.environ, **live.env}
+    done = subprocess.run([sys.executable, "-m", "migrate", "rehearse", str(live.plan_file), "--format", "json",
+                           "--out", str(tmp_path / "r")], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["outcome"] == "Healthy"
+    text = subprocess.run([sys.executable, "-m", "migrate", "rehearse", str(live.plan_file), "--out", str(tmp_path / "t")],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert text.returncode == 0 and text.stdout.startswith("rehearsal outcome: Healthy")
+    assert requests_json(live)["mutating"] == 0
