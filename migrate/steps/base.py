@@ -136,9 +136,11 @@ def manual_batches(instances: list[dict[str, Any]], percent: int) -> list[list[s
     return batches
 
 
-def roll_out(ctx: StepContext, vmss_id: str) -> dict[str, Any]:
-    """Every instance takes the latest model: Manual -> we upgrade them; Automatic/Rolling -> we wait."""
-    raw, instances = wait_scale_set_settled(ctx, vmss_id)
+def roll_out(ctx: StepContext, vmss_id: str, settled: tuple[dict[str, Any], list[dict[str, Any]]] | None = None) -> dict[str, Any]:
+    """Every instance takes the latest model: Manual -> we upgrade them; Automatic/Rolling -> we wait.
+
+    ``settled`` is a read the caller just made of a quiet scale set (saves reading it again)."""
+    raw, instances = settled or wait_scale_set_settled(ctx, vmss_id)
     mode = str(((raw.get("properties") or {}).get("upgradePolicy") or {}).get("mode") or "Manual").lower()
     deadline = ctx.deadline()
     while True:
@@ -184,7 +186,7 @@ def change_scale_set(ctx: StepContext, vmss_id: str, transform: Callable[[dict[s
     from ..transforms import diff
 
     ctx.reattach(vmss_id)
-    raw, _ = wait_scale_set_settled(ctx, vmss_id)
+    raw, instances = wait_scale_set_settled(ctx, vmss_id)
     desired = transform(raw)
     changes = diff(raw, desired)
     if changes:
@@ -194,6 +196,6 @@ def change_scale_set(ctx: StepContext, vmss_id: str, transform: Callable[[dict[s
         # being reverted by it.
         ctx.gateway.put_scale_set(vmss_id, put_body(desired), ctx.operation_started, etag=raw.get("etag"))
         ctx.operation_finished()
-    observed = roll_out(ctx, vmss_id)
+    observed = roll_out(ctx, vmss_id, None if changes else (raw, instances))
     observed["changed_properties"] = len(changes)
     return observed

@@ -29,6 +29,17 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "migrate", *args], env=env, capture_output=True, text=True, timeout=300)
 
 
+def _holder(twin, azurite: RunningAzurite, events: int = 1) -> tuple[dict[str, str], str, subprocess.Popen]:
+    """A fresh blob state and an apply that holds its lease (it has emitted ``events`` progress events)."""
+    env = _env(twin, azurite)
+    state = f"blob:sfm-{uuid.uuid4().hex[:12]}/journals"
+    first = _apply(str(twin.plan_file), state, env)
+    assert first.stdout is not None
+    for _ in range(events):
+        first.stdout.readline()
+    return env, state, first
+
+
 def _journal(azurite: RunningAzurite, state: str) -> dict:
     from azure.storage.blob import ContainerClient
 
@@ -40,11 +51,7 @@ def _journal(azurite: RunningAzurite, state: str) -> dict:
 
 def test_two_concurrent_applies_one_runs_the_other_exits_5(twin_factory, azurite: RunningAzurite) -> None:
     twin = twin_factory("multi-nodetype", time_scale=150)
-    env = _env(twin, azurite)
-    state = f"blob:sfm-{uuid.uuid4().hex[:12]}/journals"
-    first = _apply(str(twin.plan_file), state, env)
-    assert first.stdout is not None
-    first.stdout.readline()  # planned and holding the lease
+    env, state, first = _holder(twin, azurite)  # planned and holding the lease
     second = _run(["apply", str(twin.plan_file), "--yes", "--state", state], env)
     assert second.returncode == 5, second.stderr
     assert f"pid {first.pid}" in second.stderr
@@ -57,12 +64,7 @@ def test_two_concurrent_applies_one_runs_the_other_exits_5(twin_factory, azurite
 @pytest.mark.slow
 def test_after_kill_9_the_lease_expires_and_a_new_run_resumes_within_about_a_minute(twin_factory, azurite: RunningAzurite) -> None:
     twin = twin_factory("multi-nodetype", time_scale=150)
-    env = _env(twin, azurite)
-    state = f"blob:sfm-{uuid.uuid4().hex[:12]}/journals"
-    first = _apply(str(twin.plan_file), state, env)
-    assert first.stdout is not None
-    for _ in range(4):
-        first.stdout.readline()
+    env, state, first = _holder(twin, azurite, events=4)
     first.send_signal(signal.SIGKILL)
     first.wait()
     killed_at = time.monotonic()
@@ -82,11 +84,7 @@ def test_after_kill_9_the_lease_expires_and_a_new_run_resumes_within_about_a_min
 
 def test_unlock_force_names_the_dead_holder_and_frees_the_cluster_at_once(twin_factory, azurite: RunningAzurite) -> None:
     twin = twin_factory("old-primary", time_scale=150)
-    env = _env(twin, azurite)
-    state = f"blob:sfm-{uuid.uuid4().hex[:12]}/journals"
-    first = _apply(str(twin.plan_file), state, env)
-    assert first.stdout is not None
-    first.stdout.readline()
+    env, state, first = _holder(twin, azurite)
     first.send_signal(signal.SIGKILL)
     first.wait()
     assert _run(["apply", str(twin.plan_file), "--yes", "--state", state], env).returncode == 5
