@@ -25,6 +25,9 @@ $(NPM_STAMP): tools/package.json tools/package-lock.json
 test: venv npm
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
+lint: venv
+	$(PY) -m mypy
+
 demo: venv
 	$(PY) -m migrate demo --out demo-output
 

@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 
-from _common import mutating, twin
+from _common import mutating, plan_file, twin
 
 from migrate import commands
 
@@ -37,13 +37,13 @@ def main() -> int:
     time_scale = float(sys.argv[2]) if len(sys.argv) > 2 else 120.0
     running = twin(scenario, time_scale)
     try:
-        assert running.plan_file is not None
-        planned = commands.plan(running.plan_file)
+        planfile = plan_file(running)
+        planned = commands.plan(planfile)
         minimum = planned_minimum(planned.plan, planned.snapshot)
         busy_before = running.world.busy.total()
         writes_before = mutating(running)
         started = time.perf_counter()
-        commands.apply(running.plan_file, state_location=tempfile.mkdtemp(), session=planned.session)
+        commands.apply(planfile, state_location=tempfile.mkdtemp(), session=planned.session)
         wall = time.perf_counter() - started
         busy = running.world.busy.total() - busy_before
         writes = mutating(running) - writes_before

@@ -10,7 +10,7 @@ import statistics
 import sys
 import time
 
-from _common import twin
+from _common import plan_file, twin
 
 from migrate import commands
 
@@ -20,13 +20,13 @@ def main() -> int:
     repeats = int(sys.argv[2]) if len(sys.argv) > 2 else 5
     running = twin(scenario, 120.0)
     try:
-        assert running.plan_file is not None
+        planfile = plan_file(running)
         session = None
         walls, requests = [], []
         result = None
         for _ in range(repeats):
             started = time.perf_counter()
-            result = commands.plan(running.plan_file, session=session)
+            result = commands.plan(planfile, session=session)
             walls.append(time.perf_counter() - started)
             session = result.session
             requests.append(result.requests)

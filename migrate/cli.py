@@ -110,17 +110,30 @@ def emulator() -> None:
 def emulator_serve(scenario: str | None, scenario_file: str | None, host: str, port: int, time_scale: float | None,
                    faults: str | None, state_dir: str | None) -> None:
     """Serve the twin over HTTPS; print one JSON line when ready; run until SIGTERM or SIGINT."""
-    from .emulator.twin import start_twin
+    from aztwin import TwinSetupError, start_twin
+
+    from .twin_plan import write_twin_plan
 
     if scenario and scenario_file:
         raise UsageError("--scenario and --scenario-file: give one, not both")
     if not 0 <= port <= 65535:
         raise UsageError("--port: must be between 0 and 65535")
-    twin = start_twin(scenario, scenario_file, host=host, port=port, time_scale=time_scale, faults=faults, state_dir=state_dir)
+    try:
+        twin = start_twin(scenario, scenario_file, host=host, port=port, time_scale=time_scale, faults=faults, state_dir=state_dir)
+    except TwinSetupError as exc:
+        raise UsageError(str(exc)) from None
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    click.echo(json.dumps(twin.ready_info()), nl=True)
+    try:
+        plan_file = write_twin_plan(twin.control().world(), twin.base_url, twin.ca_bundle, twin.state_dir)
+    except BaseException:
+        twin.stop()
+        raise
+    ready = twin.ready_info()
+    scenario_name = ready.pop("scenario")  # the ready line keeps its order: ..., env, plan_file, scenario
+    ready.update(plan_file=str(plan_file) if plan_file else None, scenario=scenario_name)
+    click.echo(json.dumps(ready), nl=True)
     sys.stdout.flush()
     try:
         while not stop.wait(0.5):
@@ -133,7 +146,7 @@ def emulator_serve(scenario: str | None, scenario_file: str | None, host: str, p
 @click.option("--format", "output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def emulator_scenarios(output: str) -> None:
     """List the built-in scenarios (each is also a file you can copy)."""
-    from .emulator.scenario import builtin_names, builtin_path, load_scenario
+    from aztwin import builtin_names, builtin_path, load_scenario
 
     rows = []
     for name in builtin_names():

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import commands
+from .errors import UsageError
 from .progress import PlainProgress
 
 DEFAULT_SCENARIO = "multi-nodetype"  # three node types: Automatic, Manual and Linux
@@ -19,20 +20,28 @@ DEFAULT_SCENARIO = "multi-nodetype"  # three node types: Automatic, Manual and L
 def run_demo(out: str | Path = "demo-output", scenario: str = DEFAULT_SCENARIO, time_scale: float = 600.0,
              echo: Callable[[str], None] = print, live: bool = False) -> int:
     """Run the whole story on a twin; return the exit code (0 when the cluster ended Healthy by common name)."""
-    from .emulator.twin import start_twin
+    from aztwin import TwinSetupError, start_twin
+
     from .report import render_plan, write_report
+    from .twin_plan import write_twin_plan
 
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     echo(f"== Starting the Azure twin (scenario '{scenario}', time x{time_scale:g})")
-    twin = start_twin(scenario, time_scale=time_scale, state_dir=out_dir / "twin")
+    try:
+        twin = start_twin(scenario, time_scale=time_scale, state_dir=out_dir / "twin")
+    except TwinSetupError as exc:
+        raise UsageError(str(exc)) from None
     try:
         os.environ.update(twin.env)
-        echo(f"   ARM endpoint {twin.base_url}; plan file {twin.plan_file}")
-        assert twin.plan_file is not None
+        control = twin.control()
+        plan_file = write_twin_plan(control.world(), twin.base_url, twin.ca_bundle, twin.state_dir)
+        if plan_file is None:
+            raise UsageError(f"--scenario: scenario '{scenario}' declares no goal to migrate to")
+        echo(f"   ARM endpoint {twin.base_url}; plan file {plan_file}")
         echo("\n== Plan (read-only)")
-        planned = commands.plan(twin.plan_file)
+        planned = commands.plan(plan_file)
         echo(render_plan(planned.plan, "text"))
         for name in ("plan.md", "plan.html", "plan.json"):
             write_report(planned.plan, str(out_dir / name))
@@ -45,7 +54,7 @@ def run_demo(out: str | Path = "demo-output", scenario: str = DEFAULT_SCENARIO, 
         else:
             sink = PlainProgress()
         try:
-            result = commands.apply(twin.plan_file, state_location=str(out_dir / "state"), emit=sink)
+            result = commands.apply(plan_file, state_location=str(out_dir / "state"), emit=sink)
         finally:
             if live:
                 sink.close()
@@ -56,7 +65,7 @@ def run_demo(out: str | Path = "demo-output", scenario: str = DEFAULT_SCENARIO, 
         status = commands.status(planned.plan.cluster_id, str(out_dir / "state"), planned.session)
         echo(render_status(status, "text"))
         (out_dir / "status.json").write_text(render_status(status, "json"), encoding="utf-8")
-        world = twin.world.snapshot()
+        world = control.world()
         cluster = world["cluster"]
         verdict = {
             "declaration": cluster["declaration"],

@@ -7,22 +7,24 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from migrate.emulator.twin import RunningTwin, start_twin
-from twinkit import Clients
+from aztwin import RunningTwin, start_twin
+from twinkit import Clients, PlannedTwin, with_plan
 
 FAST = 3000.0  # simulated seconds per wall second for tests
 
 
 @pytest.fixture
-def twin_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., RunningTwin]]:
-    """Start twins on loopback; each is stopped after the test. The last one started sets the env."""
+def twin_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., PlannedTwin]]:
+    """Start twins on loopback, each with sfmigrate's plan file for it; each is stopped after the test.
+    The last one started sets the env."""
     started: list[RunningTwin] = []
 
-    def start(scenario: str = "basic", *, env: bool = True, **kwargs: Any) -> RunningTwin:
+    def start(scenario: str = "basic", *, env: bool = True, **kwargs: Any) -> PlannedTwin:
         kwargs.setdefault("time_scale", FAST)
         kwargs.setdefault("state_dir", tmp_path / f"twin-{len(started)}")
-        twin = start_twin(scenario, **kwargs)
-        started.append(twin)
+        running = start_twin(scenario, **kwargs)
+        started.append(running)
+        twin = with_plan(running)
         if env:
             for key, value in twin.env.items():
                 monkeypatch.setenv(key, value)
@@ -34,7 +36,7 @@ def twin_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ca
 
 
 @pytest.fixture
-def twin(twin_factory: Callable[..., RunningTwin]) -> RunningTwin:
+def twin(twin_factory: Callable[..., PlannedTwin]) -> PlannedTwin:
     return twin_factory("basic")
 
 

@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from migrate.emulator.twin import RunningTwin
+from aztwin import RunningTwin
+from migrate.twin_plan import write_twin_plan
+
+
+@dataclass
+class PlannedTwin(RunningTwin):
+    """A running twin and the sfmigrate plan file aimed at it (written by sfmigrate, as `emulator serve` does)."""
+
+    plan_file: Path | None = None
+
+
+def with_plan(twin: RunningTwin) -> PlannedTwin:
+    plan_file = write_twin_plan(twin.control().world(), twin.base_url, twin.ca_bundle, twin.state_dir)
+    return PlannedTwin(twin.server, twin.state_dir, twin.scenario, twin.env, plan_file=plan_file)
 
 
 class Clients:

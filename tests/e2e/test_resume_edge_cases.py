@@ -85,7 +85,7 @@ def test_an_interrupted_cleanup_still_runs_when_the_run_resumes(twin_factory, tm
 
 
 def test_cleanup_keeps_the_secret_of_a_certificate_the_reverse_proxy_still_declares(twin_factory, tmp_path: Path) -> None:
-    scenario = yaml.safe_load(Path(__file__).parents[2].joinpath("migrate/emulator/scenarios/old-primary.yaml").read_text())
+    scenario = yaml.safe_load(Path(__file__).parents[2].joinpath("aztwin/scenarios/old-primary.yaml").read_text())
     cluster = scenario["clusters"][0]
     cluster["reverseProxyCertificate"] = {"thumbprint": cluster["certificate"]["thumbprint"]}  # one certificate for both
     path = tmp_path / "rp-shares-old.yaml"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+import pytest
 
 from twinkit import Clients, requests_json, world_json
 from wirekit import API, Wire, assert_arm_error
@@ -86,7 +89,44 @@ def test_clock_advance_and_unknown_operations(twin) -> None:
         assert error["code"] == "BadControlRequest", (path, raw, error)
 
 
-def test_ready_info_matches_the_cli_contract(twin) -> None:
+def test_ready_info_is_the_cli_contract_less_the_plan_file(twin) -> None:
+    """The twin knows nothing of sfmigrate plan files: `sfmigrate emulator serve` adds `plan_file` itself."""
     info = twin.ready_info()
-    assert set(info) == {"arm_endpoint", "ca_bundle", "subscription_id", "tenant_id", "env", "plan_file", "scenario"}
+    assert set(info) == {"arm_endpoint", "ca_bundle", "subscription_id", "tenant_id", "env", "scenario"}
     assert info["arm_endpoint"] == twin.base_url and info["env"]["IDENTITY_ENDPOINT"].startswith(twin.base_url)
+
+
+def test_a_principal_secret_is_issued_through_the_control_api_and_the_old_one_stops_working(twin_factory, tmp_path) -> None:
+    """Programs that drive a twin (sfmigrate rehearse) get a service principal's secret over HTTPS, never by
+    reading the twin's memory; a reset secret replaces the previous one, as in Entra ID."""
+    from azure.core.exceptions import ClientAuthenticationError
+    from azure.identity import ClientSecretCredential
+
+    from aztwin import ControlError
+
+    from aztwin import builtin_path
+
+    scenario = tmp_path / "with-principal.yaml"
+    scenario.write_text(builtin_path("basic").read_text(encoding="utf-8") + "\nprincipals:\n  - name: deployer\n",
+                        encoding="utf-8")
+    twin = twin_factory(scenario_file=scenario)
+    control = twin.control()
+    principals = [p for p in control.world()["principals"] if p["kind"] == "ServicePrincipal"]
+    assert principals, "the scenario declares a service principal"
+    name = principals[0]["displayName"]
+    first = control.principal_credentials(name)
+    second = control.principal_credentials(name)
+    assert first["clientId"] == second["clientId"] and first["clientSecret"] != second["clientSecret"]
+
+    def token(secret: str) -> str:
+        credential = ClientSecretCredential(second["tenantId"], second["clientId"], secret, authority=twin.base_url,
+                                            disable_instance_discovery=True, connection_verify=twin.ca_bundle)
+        return credential.get_token("https://management.azure.com/.default").token
+
+    assert token(second["clientSecret"])
+    with pytest.raises(ClientAuthenticationError):
+        token(first["clientSecret"])
+    with pytest.raises(ControlError) as missing:
+        control.principal_credentials("nobody-by-that-name")
+    assert missing.value.status == 404 and missing.value.code == "PrincipalNotFound"
+    assert "clientSecret" not in json.dumps(control.world())

@@ -14,7 +14,7 @@ from typing import Any, Callable
 import pytest
 import yaml
 
-from migrate.emulator.scenario import builtin_path
+from aztwin.scenario import builtin_path
 from sfsteps import Step
 from twinkit import Clients, world_json
 

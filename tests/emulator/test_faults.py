@@ -1,7 +1,7 @@
 """With 20% of requests failing transiently, Microsoft's clients still finish by their own retry policies.
 
 The twin injects 429/503 (with ``Retry-After``), 500 and connection resets (idempotent methods only unless
-named: migrate/emulator/faults.py). The clients keep azure-core's RetryPolicy; the only change is a small
+named: aztwin/faults.py). The clients keep azure-core's RetryPolicy; the only change is a small
 ``retry_backoff_factor`` (a constructor kwarg) so the suite stays fast.
 """
 
@@ -13,7 +13,7 @@ import pytest
 from azure.core.exceptions import ServiceResponseError
 from azure.mgmt.servicefabric.models import ClusterUpdateParameters
 
-from migrate.emulator.faults import FaultPlan, FaultSpecError
+from aztwin.faults import FaultPlan, FaultSpecError
 from twinkit import Clients, requests_json, world_json
 from wirekit import Wire
 

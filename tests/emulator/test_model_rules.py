@@ -10,14 +10,14 @@ import datetime as dt
 
 import pytest
 
-from migrate.emulator.pki import Pki
-from migrate.emulator.providers.compute.guest import InstalledCert, _link_renewals, ordered_extensions, parse_kv_settings, sf_check
-from migrate.emulator.providers.servicefabric.declaration import (
+from aztwin.pki import Pki
+from aztwin.providers.compute.guest import InstalledCert, _link_renewals, ordered_extensions, parse_kv_settings, sf_check
+from aztwin.providers.servicefabric.declaration import (
     COMMON_NAME, THUMBPRINT, CommonNameRule, Declaration, selects_by_not_after, validate_certificate_properties,
     validate_transition,
 )
-from migrate.emulator.providers.servicefabric.verdict import NodeView, accepts, evaluate, present
-from migrate.emulator.wire import TwinError
+from aztwin.providers.servicefabric.verdict import NodeView, accepts, evaluate, present
+from aztwin.wire import TwinError
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
 DAY = dt.timedelta(days=1)

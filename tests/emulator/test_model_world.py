@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from migrate.emulator.clock import ManualClock
-from migrate.emulator.control import add_authority, renew_certificate
-from migrate.emulator.providers.compute.guest import apply_model
-from migrate.emulator.scenario import build_world, load_scenario
-from migrate.emulator.wire import TwinError
-from migrate.emulator.world import World
+from aztwin.clock import ManualClock
+from aztwin.control import add_authority, renew_certificate
+from aztwin.providers.compute.guest import apply_model
+from aztwin.scenario import build_world, load_scenario
+from aztwin.wire import TwinError
+from aztwin.world import World
 
 CN = "sfcluster.contoso.com"
 
@@ -116,7 +116,7 @@ def test_an_rbac_vault_needs_key_vault_secrets_user_for_the_extension() -> None:
     vault = next(iter(world.keyvault.vaults.values()))
     vault.enable_rbac = True
     identity = next(iter(world.msi.identities.values()))
-    from migrate.emulator.providers.authorization.models import ROLES_BY_NAME
+    from aztwin.providers.authorization.models import ROLES_BY_NAME
 
     world.authorization.assign(vault.rid.id, ROLES_BY_NAME["key vault secrets user"].guid, identity.principal_id,
                                "ServicePrincipal", world.iso_now(), world.default_subscription)
@@ -220,7 +220,7 @@ def test_sfrp_refuses_common_names_unless_the_goal_is_presented_by_thumbprint() 
     scale_set = world.compute.all()[0]
     for instance in scale_set.instances:
         goal_version = next(iter(world.keyvault.vaults.values())).certificate("cluster-cert").versions[0]
-        from migrate.emulator.providers.compute.guest import InstalledCert
+        from aztwin.providers.compute.guest import InstalledCert
 
         instance.store.append(InstalledCert(goal, goal_version.issued, "vmss-secret", "", world.iso_now()))
     cluster(world).properties["certificate"]["thumbprintSecondary"] = goal

@@ -20,8 +20,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from migrate.emulator.clock import ManualClock
-from migrate.emulator.scenario import ScenarioError, build_world, builtin_names, builtin_path, load_scenario, parse_scenario
+from aztwin.clock import ManualClock
+from aztwin.scenario import ScenarioError, build_world, builtin_names, builtin_path, load_scenario, parse_scenario
 from migrate.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,7 +47,7 @@ def test_the_documented_example_loads_and_builds() -> None:
 
 
 def test_the_doc_describes_every_field_of_the_format() -> None:
-    from migrate.emulator import scenario_model
+    from aztwin import scenario_model
 
     text = DOC.read_text(encoding="utf-8")
     for model in (m for m in vars(scenario_model).values() if isinstance(m, type) and m.__name__.endswith("Spec")):

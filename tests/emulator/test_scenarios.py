@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from migrate.emulator.scenario import builtin_names, builtin_path, load_scenario
+from aztwin.scenario import builtin_names, builtin_path, load_scenario
 from twinkit import Clients, world_json
 
 CONTRACT = [

@@ -7,7 +7,7 @@ from typing import Any
 
 import requests
 
-from migrate.emulator.twin import RunningTwin
+from aztwin.twin import RunningTwin
 
 ARM_RESOURCE = "https://management.azure.com"
 VAULT_RESOURCE = "https://vault.azure.net"
@@ -83,7 +83,7 @@ def scenario_file(directory: Any, name: str, *, upgrade_policy: str | None = Non
 
     import yaml
 
-    from migrate.emulator.scenario import builtin_path
+    from aztwin.scenario import builtin_path
 
     document = yaml.safe_load(builtin_path("basic").read_text(encoding="utf-8"))
     document["name"] = name

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from migrate.emulator.pki import Issued, Pki
+from aztwin.pki import Issued, Pki
 from migrate.snapshot import (
     ClusterView, ExtensionView, GoalView, IdentityView, InstanceView, KnownCertificate, NodeTypeView, SecretRef,
     Snapshot, VaultCertificateView, VaultView,

@@ -14,17 +14,17 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from ..errors import UsageError
+from .errors import TwinSetupError
 from .providers.authorization.models import ROLES_BY_NAME
 from .scenario_model import ScenarioSpec, SubscriptionSpec, duration_seconds
 
-SCENARIO_PACKAGE = "migrate.emulator.scenarios"
+SCENARIO_PACKAGE = "aztwin.scenarios"
 # X.509 validity dates the PKI can write (cryptography refuses dates before 1950).
 _EARLIEST = dt.datetime(1950, 1, 2, tzinfo=dt.timezone.utc)
 _LATEST = dt.datetime(9999, 12, 30, tzinfo=dt.timezone.utc)
 
 
-class ScenarioError(UsageError):
+class ScenarioError(TwinSetupError):
     """A scenario file that cannot be used; the message names the file and field."""
 
 

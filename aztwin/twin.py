@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from .control_client import ControlClient
 from .faults import FaultPlan, FaultSpecError
 from .providers.identity.models import TokenService
 from .providers.identity.routes import MSI_PATH
@@ -18,7 +17,7 @@ from .scenario import build_world, load_scenario
 from .server import TwinApp, TwinServer
 from .tls import create_tls_material
 from .world import TwinSettings, World
-from ..errors import UsageError
+from .errors import TwinSetupError
 
 
 @dataclass
@@ -26,7 +25,6 @@ class RunningTwin:
     server: TwinServer
     state_dir: Path
     scenario: str
-    plan_file: Path | None
     env: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -49,9 +47,12 @@ class RunningTwin:
             "subscription_id": world.default_subscription,
             "tenant_id": world.identity.tenant_id,
             "env": self.env,
-            "plan_file": str(self.plan_file) if self.plan_file else None,
             "scenario": self.scenario,
         }
+
+    def control(self) -> ControlClient:
+        """A client for this twin's ``/_emulator`` control API over HTTPS."""
+        return ControlClient(self.base_url, self.ca_bundle)
 
     def stop(self) -> None:
         self.server.stop()
@@ -74,36 +75,7 @@ def twin_env(base_url: str, bundle: str, world: World) -> dict[str, str]:
         "AZURE_AUTHORITY_HOST": base_url,
         "AZURE_TENANT_ID": world.identity.tenant_id,
         "AZURE_SUBSCRIPTION_ID": world.default_subscription,
-        "SFMIGRATE_ARM_ENDPOINT": base_url,
-        "SFMIGRATE_CA_BUNDLE": bundle,
     }
-
-
-def plan_document(world: World, base_url: str, bundle: str) -> dict[str, Any] | None:
-    """A plan file (``apiVersion: sfmigrate/v1``) for the scenario's goal, aimed at this twin."""
-    goal = world.goal
-    if not goal:
-        return None
-    document: dict[str, Any] = {
-        "apiVersion": "sfmigrate/v1",
-        "kind": "Migration",
-        "cloud": {"name": "Custom", "armEndpoint": base_url, "caBundle": bundle},
-        "cluster": {"id": goal["cluster"]},
-        "goal": {
-            "vaultId": goal["vault"],
-            "certificateName": goal["certificate"],
-            "pinnedIssuers": goal["pinnedIssuers"],
-        },
-        "identity": {"id": goal["identity"]},
-        "nodeTypes": "discover",
-        # The twin's time runs fast: re-read resources often (operations carry their own retry-after-ms).
-        "rollout": {"pollIntervalSeconds": 0.05},
-    }
-    if goal.get("commonName"):
-        document["goal"]["commonName"] = goal["commonName"]
-    if goal.get("allowUnpinnedIssuers"):
-        document["goal"]["allowUnpinnedIssuers"] = True
-    return document
 
 
 def start_twin(
@@ -122,12 +94,12 @@ def start_twin(
     settings = settings or TwinSettings()
     if time_scale is not None:
         if time_scale <= 0:
-            raise UsageError("--time-scale: must be a positive number")
+            raise TwinSetupError("--time-scale: must be a positive number")
         settings.time_scale = time_scale
     try:
         FaultPlan.parse(faults)
     except FaultSpecError as exc:
-        raise UsageError(f"--faults: {exc}") from None
+        raise TwinSetupError(f"--faults: {exc}") from None
     directory = Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix="sfmigrate-twin-"))
     directory.mkdir(parents=True, exist_ok=True)
     tls = create_tls_material(directory)
@@ -144,16 +116,8 @@ def start_twin(
     server = TwinServer(lambda srv: TwinApp(lambda: world_factory(srv), faults), host=host, port=port, tls=tls)
     server.start()
     bundle = str(tls.bundle_file)
-    plan = plan_document(server.world, server.base_url, bundle)
-    plan_file = None
-    if plan is not None:
-        plan_file = directory / "plan.yaml"
-        plan_file.write_text(
-            f"# Plan for scenario '{spec.name}' on the Azure twin at {server.base_url}\n" + yaml.safe_dump(plan, sort_keys=False),
-            encoding="utf-8",
-        )
     (directory / "ready.json").write_text(json.dumps({"base_url": server.base_url, "pid": os.getpid()}), encoding="utf-8")
-    return RunningTwin(server, directory, spec.name, plan_file, twin_env(server.base_url, bundle, server.world))
+    return RunningTwin(server, directory, spec.name, twin_env(server.base_url, bundle, server.world))
 
 
 def _copy(settings: TwinSettings) -> TwinSettings:

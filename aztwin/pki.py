@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
-from ..x509 import CertFacts, facts
+from .certinfo import CertInfo, cert_info
 
 _EKU = {"serverAuth": ExtendedKeyUsageOID.SERVER_AUTH, "clientAuth": ExtendedKeyUsageOID.CLIENT_AUTH}
 
@@ -52,8 +52,8 @@ class Issued:
         return self.cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
 
     @cached_property
-    def facts(self) -> CertFacts:
-        return facts(self.der)
+    def facts(self) -> CertInfo:
+        return cert_info(self.cert)
 
     @property
     def thumbprint(self) -> str:

@@ -81,7 +81,7 @@ class Request:
     body: bytes
     base_url: str
     params: dict[str, str] = field(default_factory=dict)
-    principal: Any = None  # migrate.emulator.auth.Principal once authenticated
+    principal: Any = None  # aztwin.auth.Principal once authenticated
 
     @classmethod
     def from_target(

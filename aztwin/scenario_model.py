@@ -1,7 +1,7 @@
 """The scenario file format (``apiVersion: sfmigrate/twin-v1``): a world described in YAML.
 
 Documented in ``docs/scenarios.md``; every built-in scenario is a file of this format under
-``migrate/emulator/scenarios/``. Durations are ``<number><s|m|h|d>``, negative for "before the start".
+``aztwin/scenarios/``. Durations are ``<number><s|m|h|d>``, negative for "before the start".
 Certificate references are ``vault/certificate`` (latest version) or ``vault/certificate@N`` (version N,
 from 0), or a literal 40-hex thumbprint. Names that end up in ARM ids or URLs are checked against Azure's
 naming rules here, so a scenario that loads also builds (references are checked in :mod:`.scenario_load`).

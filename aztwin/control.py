@@ -29,6 +29,13 @@ pointing at the version they name; the Key Vault VM extension installs the new v
      "reuseKeyOf": "<authority name>"}   share another authority's key (DigiCert-style re-key, research §6.4)
 
 answers ``201 {"name", "subject", "thumbprint", "issuer", "notBefore", "notAfter"}``.
+
+``POST /_emulator/principals/credentials`` -- a new client secret for a service principal of the scenario
+(as ``az ad sp credential reset`` does; the previous secret stops working)::
+
+    {"displayName": "<service principal display name>"}
+
+answers ``200 {"tenantId", "clientId", "clientSecret"}``; an unknown name is ``404``.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import secrets
 from typing import Any
 
 from .scenario_model import DNS_NAME, RESOURCE_NAME, duration_seconds
@@ -156,7 +164,18 @@ def add_authority(world: Any, body: dict[str, Any]) -> Response:
     })
 
 
+def reset_principal_secret(world: Any, body: dict[str, Any]) -> Response:
+    name = _text(body, "displayName")
+    for principal in world.identity.principals.values():
+        if principal.kind == "ServicePrincipal" and principal.display_name == name:
+            principal.client_secret = secrets.token_urlsafe(32)
+            return Response(200, {"tenantId": principal.tenant_id, "clientId": principal.client_id,
+                                  "clientSecret": principal.client_secret})
+    raise TwinError(404, "PrincipalNotFound", f"No service principal named '{name}' in this scenario.")
+
+
 _HANDLERS = {
+    "/_emulator/principals/credentials": reset_principal_secret,
     "/_emulator/certificates/renew": renew_certificate,
     "/_emulator/pki/authorities": add_authority,
 }

@@ -1,0 +1,50 @@
+"""A plan file aimed at a running twin, written by sfmigrate (the twin knows nothing of plan files).
+
+The twin publishes its scenario's goal (cluster, vault, certificate, identity, pinned issuers) in
+``GET /_emulator/world``; this turns it into an ``apiVersion: sfmigrate/v1`` plan file for that twin.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+def twin_plan_document(goal: dict[str, Any] | None, arm_endpoint: str, ca_bundle: str) -> dict[str, Any] | None:
+    """The plan for the twin's published goal (``None`` for a scenario without one)."""
+    if not goal:
+        return None
+    document: dict[str, Any] = {
+        "apiVersion": "sfmigrate/v1",
+        "kind": "Migration",
+        "cloud": {"name": "Custom", "armEndpoint": arm_endpoint, "caBundle": ca_bundle},
+        "cluster": {"id": goal["cluster"]},
+        "goal": {
+            "vaultId": goal["vault"],
+            "certificateName": goal["certificate"],
+            "pinnedIssuers": goal["pinnedIssuers"],
+        },
+        "identity": {"id": goal["identity"]},
+        "nodeTypes": "discover",
+        # The twin's time runs fast: re-read resources often (operations carry their own retry-after-ms).
+        "rollout": {"pollIntervalSeconds": 0.05},
+    }
+    if goal.get("commonName"):
+        document["goal"]["commonName"] = goal["commonName"]
+    if goal.get("allowUnpinnedIssuers"):
+        document["goal"]["allowUnpinnedIssuers"] = True
+    return document
+
+
+def write_twin_plan(world: dict[str, Any], arm_endpoint: str, ca_bundle: str, directory: str | Path) -> Path | None:
+    """Write ``plan.yaml`` for the twin whose ``/_emulator/world`` is ``world``; ``None`` without a goal."""
+    document = twin_plan_document(world.get("goal"), arm_endpoint, ca_bundle)
+    if document is None:
+        return None
+    path = Path(directory) / "plan.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = f"# Plan for scenario '{world.get('scenario')}' on the Azure twin at {arm_endpoint}\n"
+    path.write_text(header + yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return path
