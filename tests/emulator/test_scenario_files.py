@@ -1,7 +1,7 @@
 """Scenario files: the documented format loads and builds, and no malformed file produces a traceback.
 
 The property: for any file, ``load_scenario(path=...)`` either returns a spec that ``build_world`` turns into
-a world, or raises ``ScenarioError`` (a ``UsageError``: exit code 64) whose message is one line naming the
+a world, or raises ``ScenarioError`` (a ``TwinSetupError``; the CLI exits 64) whose message is one line naming the
 file and, where there is one, the field path.
 """
 
@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from aztwin.clock import ManualClock
 from aztwin.scenario import ScenarioError, build_world, builtin_names, builtin_path, load_scenario, parse_scenario
-from migrate.errors import UsageError
+from aztwin import TwinSetupError
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "scenarios.md"
@@ -79,7 +79,7 @@ def test_errors_are_one_line_naming_the_file_and_the_field(tmp_path: Path, edit:
     path.write_text(yaml.safe_dump(document), encoding="utf-8")
     with pytest.raises(ScenarioError) as caught:
         load_scenario(path=path)
-    assert isinstance(caught.value, UsageError)
+    assert isinstance(caught.value, TwinSetupError)
     message = str(caught.value)
     assert "\n" not in message and message.startswith(f"{path}: {where}"), message
 
