@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import commands
-from .errors import UsageError
+from .errors import ExitCode, UsageError
 from .progress import PlainProgress
 
 DEFAULT_SCENARIO = "multi-nodetype"  # three node types: Automatic, Manual and Linux
 
 
 def run_demo(out: str | Path = "demo-output", scenario: str = DEFAULT_SCENARIO, time_scale: float = 600.0,
-             echo: Callable[[str], None] = print, live: bool = False) -> int:
+             echo: Callable[[str], None] = print, live: bool = False) -> ExitCode:
     """Run the whole story on a twin; return the exit code (0 when the cluster ended Healthy by common name)."""
     from aztwin import TwinSetupError, start_twin
 
@@ -83,6 +83,6 @@ def run_demo(out: str | Path = "demo-output", scenario: str = DEFAULT_SCENARIO, 
         ok = verdict["declaration"] == "common_name" and verdict["health_worst"] == "Healthy"
         echo(f"\n== Reports in {out_dir}/: plan.md plan.html plan.json status.json verdict.json "
              f"({time.monotonic() - started:.1f} s)")
-        return 0 if ok else 1
+        return ExitCode.OK if ok else ExitCode.FAILED
     finally:
         twin.stop()
