@@ -11,11 +11,15 @@ import json
 import signal
 import sys
 import threading
-from typing import Any, Callable
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
 from .errors import ExitCode, SfmigrateError, UsageError
+
+if TYPE_CHECKING:
+    from .plan import Plan
 
 
 def _one_line(error: BaseException) -> str:
@@ -229,7 +233,7 @@ def apply_command(planfile: str, state: str | None, yes: bool, until: str | None
     else:
         sink = None
 
-    def confirm(plan: Any) -> bool:
+    def confirm(plan: Plan) -> bool:
         if yes:
             return True
         click.echo(render_plan(plan, "text"))
@@ -248,7 +252,7 @@ def apply_command(planfile: str, state: str | None, yes: bool, until: str | None
 
     options = RunOptions(until=until, postpone_cutover=postpone_cutover)
 
-    def terminate(signum: int, frame: Any) -> None:  # a cancelled pipeline job: stop like Ctrl-C, journal saved
+    def terminate(signum: int, frame: FrameType | None) -> None:  # a cancelled pipeline job: stop like Ctrl-C, journal saved
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, terminate)

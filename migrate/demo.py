@@ -8,7 +8,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from . import commands
 from .errors import ExitCode, UsageError
@@ -46,17 +46,13 @@ def run_demo(out: str | Path = "demo-output", scenario: str = DEFAULT_SCENARIO, 
         for name in ("plan.md", "plan.html", "plan.json"):
             write_report(planned.plan, str(out_dir / name))
         echo(f"== Apply ({len(planned.plan.steps)} steps, {planned.plan.cluster_upgrades} cluster upgrades)")
-        sink: Any
-        if live:
-            from .progress import LiveProgress
+        from .progress import LiveProgress
 
-            sink = LiveProgress()
-        else:
-            sink = PlainProgress()
+        sink: LiveProgress | PlainProgress = LiveProgress() if live else PlainProgress()
         try:
             result = commands.apply(plan_file, state_location=str(out_dir / "state"), emit=sink)
         finally:
-            if live:
+            if isinstance(sink, LiveProgress):
                 sink.close()
         echo(f"   {result.mutating} changes sent, {result.requests} requests in all")
         echo("\n== Status")

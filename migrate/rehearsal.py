@@ -14,15 +14,21 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
 from .arm_ids import id_parts
 from .errors import ExitCode
-from .snapshot import KnownCertificate, Snapshot
+from .snapshot import KnownCertificate, NodeTypeView, Snapshot
 from .spec import PlanSpec, load_plan
 from .x509 import CertFacts
+
+if TYPE_CHECKING:
+    from aztwin import ControlClient
+    from azure.identity import ClientSecretCredential
+
+    from .commands import Session
 
 _WINDOWS_NAME = re.compile(r"[^A-Za-z0-9]")
 # Healthy: the twin ended Healthy, declared by common name; Broken: its health degraded during the run;
@@ -250,14 +256,16 @@ def _identity(b: _Builder, identity_id: str, location: str) -> str:
     return name
 
 
-def _node_type(b: _Builder, node_type: Any, goal_identity: str) -> dict[str, Any]:
+def _node_type(b: _Builder, node_type: NodeTypeView, goal_identity: str) -> dict[str, Any]:
     name = (_WINDOWS_NAME.sub("", node_type.name) or "nt")[:9]
     if not name[0].isalpha():
         name = ("n" + name)[:9]
     b.node_names[node_type.name] = name
     b.group(node_type.vmss_id, node_type.location)
     primary = False
-    for entry in (b.snapshot.cluster.raw.get("properties") or {}).get("nodeTypes") or []:  # type: ignore[union-attr]
+    cluster = b.snapshot.cluster
+    assert cluster is not None  # scenario_from_snapshot refuses a snapshot without one
+    for entry in (cluster.raw.get("properties") or {}).get("nodeTypes") or []:
         if entry.get("name") == (node_type.node_type_ref or node_type.name):
             primary = bool(entry.get("isPrimary"))
     sf = node_type.sf_extension
@@ -392,7 +400,7 @@ class RehearsalResult:
 REHEARSAL_PRINCIPAL = "sfmigrate-rehearsal"
 
 
-def _rehearsal_credential(control: Any, base_url: str, ca_bundle: str) -> Any:
+def _rehearsal_credential(control: ControlClient, base_url: str, ca_bundle: str) -> ClientSecretCredential:
     """The rehearsal twin's own service principal, with a secret the control API issues to this process
     only, so the live credential and environment are never touched."""
     from azure.identity import ClientSecretCredential
@@ -404,7 +412,8 @@ def _rehearsal_credential(control: Any, base_url: str, ca_bundle: str) -> Any:
     )
 
 
-def rehearse(source: str | Path, *, out: str | Path | None = None, time_scale: float = 2000.0, session: Any = None) -> RehearsalResult:
+def rehearse(source: str | Path, *, out: str | Path | None = None, time_scale: float = 2000.0,
+             session: Session | None = None) -> RehearsalResult:
     """Discover the live world (read-only), build its twin, run the same apply there, report the verdict."""
     from aztwin import TwinSetupError, start_twin
 
@@ -416,9 +425,11 @@ def rehearse(source: str | Path, *, out: str | Path | None = None, time_scale: f
     started = time.monotonic()
     spec, saved = commands.load_source(source)
     session = session or commands.open_session(spec)
-    live = commands.plan(source, session=session) if saved is None else None
-    snapshot = live.snapshot if live else discover(session.gateway, spec)
-    live_steps = [s.name for s in (live.plan.steps if live else saved.plan.steps)]  # type: ignore[union-attr]
+    if saved is None:  # a plan file: plan it live (read-only)
+        live = commands.plan(source, session=session)
+        snapshot, live_steps = live.snapshot, [s.name for s in live.plan.steps]
+    else:  # a saved plan: its steps as saved, the world as it is now
+        snapshot, live_steps = discover(session.gateway, spec), [s.name for s in saved.plan.steps]
     scenario, mapping, notes = scenario_from_snapshot(snapshot, spec)
     folder = Path(out) if out else Path(tempfile.mkdtemp(prefix="sfmigrate-rehearsal-"))
     folder.mkdir(parents=True, exist_ok=True)
