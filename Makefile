@@ -1,4 +1,4 @@
-# The two commands the README promises: `make demo` and `make test`.
+# The two commands the README promises: `make demo` and `make test` (and `make lint`, which CI runs too).
 # Everything they need is installed here: a virtual environment in .venv and pinned npm packages.
 PYTHON ?= python3
 VENV := .venv
@@ -25,6 +25,7 @@ $(NPM_STAMP): tools/package.json tools/package-lock.json
 test: venv npm
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
+# mypy strict over migrate and aztwin (the files and settings are in pyproject.toml's [tool.mypy]).
 lint: venv
 	$(PY) -m mypy
 

@@ -11,11 +11,15 @@ import json
 import signal
 import sys
 import threading
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
 from .errors import ExitCode, SfmigrateError, UsageError
+
+if TYPE_CHECKING:
+    from .plan import Plan
 
 
 def _one_line(error: BaseException) -> str:
@@ -38,22 +42,21 @@ def _configure_logging(verbose: bool = False) -> None:
 
 
 class _Group(click.Group):
-    """Turn every library error into its exit code and a one-line message, never a traceback."""
+    """Turn every library error into its exit code and a one-line message, never a traceback.
+
+    click's own usage errors (unknown option, missing argument) are left to :func:`main`, which runs click
+    outside its standalone mode and maps every ``click.ClickException`` to ``ExitCode.USAGE`` (64).
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except SfmigrateError as exc:
             click.echo(f"sfmigrate: {_one_line(exc)}", err=True)
-            ctx.exit(int(exc.exit_code))
-        except click.exceptions.Exit:
-            raise
-        except click.UsageError as exc:
-            exc.exit_code = ExitCode.USAGE
-            raise
+            ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("sfmigrate: interrupted", err=True)
-            ctx.exit(int(ExitCode.INTERRUPTED))
+            ctx.exit(ExitCode.INTERRUPTED)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -75,22 +78,22 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except click.Abort:
         click.echo("sfmigrate: aborted", err=True)
-        sys.exit(int(ExitCode.INTERRUPTED))
+        sys.exit(ExitCode.INTERRUPTED)
     except click.ClickException as exc:  # click's own usage errors: one line too, naming the argument
         where = f"{exc.ctx.command_path}: " if isinstance(exc, click.UsageError) and exc.ctx else ""
         click.echo(f"sfmigrate: {where}{exc.format_message()}", err=True)
-        sys.exit(int(ExitCode.USAGE))
+        sys.exit(ExitCode.USAGE)
     except SfmigrateError as exc:
         click.echo(f"sfmigrate: {_one_line(exc)}", err=True)
-        sys.exit(int(exc.exit_code))
+        sys.exit(exc.exit_code)
     except Exception as exc:  # a bug: one line, exit 1; SFMIGRATE_DEBUG=1 shows the traceback
         import os
 
         if os.environ.get("SFMIGRATE_DEBUG"):
             raise
         click.echo(f"sfmigrate: internal error: {type(exc).__name__}: {exc} (set SFMIGRATE_DEBUG=1 for details)", err=True)
-        sys.exit(int(ExitCode.FAILED))
-    sys.exit(code if isinstance(code, int) else 0)
+        sys.exit(ExitCode.FAILED)
+    sys.exit(code if isinstance(code, int) else ExitCode.OK)
 
 
 # -- the twin -------------------------------------------------------------------------------------------
@@ -220,22 +223,23 @@ def apply_command(planfile: str, state: str | None, yes: bool, until: str | None
     if not yes and not interactive:
         raise UsageError("--yes: required when not running at a terminal (nothing was changed)")
     pipeline = azure_devops.AzureDevOps() if azure_devops.enabled(ci) else None
+    sink: Callable[[dict[str, Any]], None] | None  # None: a live view, started at the first event
     if pipeline is not None:
-        sink: Any = pipeline
+        sink = pipeline
     elif output == "json":
-        sink: Any = JsonProgress()
+        sink = JsonProgress()
     elif output == "plain" or not interactive:
         sink = PlainProgress()
     else:
         sink = None
 
-    def confirm(plan: Any) -> bool:
+    def confirm(plan: Plan) -> bool:
         if yes:
             return True
         click.echo(render_plan(plan, "text"))
         return click.confirm("Apply these steps?", default=False)
 
-    live = None
+    live: LiveProgress | None = None
 
     def emit(event: dict[str, Any]) -> None:
         nonlocal live
@@ -248,7 +252,7 @@ def apply_command(planfile: str, state: str | None, yes: bool, until: str | None
 
     options = RunOptions(until=until, postpone_cutover=postpone_cutover)
 
-    def terminate(signum: int, frame: Any) -> None:  # a cancelled pipeline job: stop like Ctrl-C, journal saved
+    def terminate(signum: int, frame: FrameType | None) -> None:  # a cancelled pipeline job: stop like Ctrl-C, journal saved
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, terminate)

@@ -8,17 +8,17 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from . import commands
-from .errors import UsageError
+from .errors import ExitCode, UsageError
 from .progress import PlainProgress
 
 DEFAULT_SCENARIO = "multi-nodetype"  # three node types: Automatic, Manual and Linux
 
 
 def run_demo(out: str | Path = "demo-output", scenario: str = DEFAULT_SCENARIO, time_scale: float = 600.0,
-             echo: Callable[[str], None] = print, live: bool = False) -> int:
+             echo: Callable[[str], None] = print, live: bool = False) -> ExitCode:
     """Run the whole story on a twin; return the exit code (0 when the cluster ended Healthy by common name)."""
     from aztwin import TwinSetupError, start_twin
 
@@ -46,17 +46,13 @@ def run_demo(out: str | Path = "demo-output", scenario: str = DEFAULT_SCENARIO, 
         for name in ("plan.md", "plan.html", "plan.json"):
             write_report(planned.plan, str(out_dir / name))
         echo(f"== Apply ({len(planned.plan.steps)} steps, {planned.plan.cluster_upgrades} cluster upgrades)")
-        sink: Any
-        if live:
-            from .progress import LiveProgress
+        from .progress import LiveProgress
 
-            sink = LiveProgress()
-        else:
-            sink = PlainProgress()
+        sink: LiveProgress | PlainProgress = LiveProgress() if live else PlainProgress()
         try:
             result = commands.apply(plan_file, state_location=str(out_dir / "state"), emit=sink)
         finally:
-            if live:
+            if isinstance(sink, LiveProgress):
                 sink.close()
         echo(f"   {result.mutating} changes sent, {result.requests} requests in all")
         echo("\n== Status")
@@ -83,6 +79,6 @@ def run_demo(out: str | Path = "demo-output", scenario: str = DEFAULT_SCENARIO, 
         ok = verdict["declaration"] == "common_name" and verdict["health_worst"] == "Healthy"
         echo(f"\n== Reports in {out_dir}/: plan.md plan.html plan.json status.json verdict.json "
              f"({time.monotonic() - started:.1f} s)")
-        return 0 if ok else 1
+        return ExitCode.OK if ok else ExitCode.FAILED
     finally:
         twin.stop()

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import ClassVar
 
 
 class ExitCode(IntEnum):
@@ -27,7 +28,7 @@ class ExitCode(IntEnum):
 
 
 class SfmigrateError(Exception):
-    exit_code: int = ExitCode.FAILED
+    exit_code: ClassVar[ExitCode] = ExitCode.FAILED
 
 
 class UsageError(SfmigrateError):

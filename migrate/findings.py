@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Final, Literal
 
-ERROR = "error"  # blocks apply (exit 3)
-WARNING = "warning"
-INFO = "info"
-SEVERITY_ORDER = {ERROR: 0, WARNING: 1, INFO: 2}
+Severity = Literal["error", "warning", "info"]
+ERROR: Final = "error"  # blocks apply (exit 3)
+WARNING: Final = "warning"
+INFO: Final = "info"
+SEVERITY_ORDER: dict[Severity, int] = {ERROR: 0, WARNING: 1, INFO: 2}
 
 
 @dataclass(frozen=True)
 class Finding:
     code: str  # stable, e.g. ISSUER_NOT_PINNED (a contract: pipelines and runbooks key on it)
-    severity: str  # error | warning | info
+    severity: Severity
     message: str  # what and why, citing the rule
     resource_id: str | None
     remedy: str

@@ -14,16 +14,26 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
 from .arm_ids import id_parts
-from .snapshot import KnownCertificate, Snapshot
-from .spec import PlanSpec
+from .errors import ExitCode
+from .snapshot import KnownCertificate, NodeTypeView, Snapshot
+from .spec import PlanSpec, load_plan
 from .x509 import CertFacts
 
+if TYPE_CHECKING:
+    from aztwin import ControlClient
+    from azure.identity import ClientSecretCredential
+
+    from .commands import Session
+
 _WINDOWS_NAME = re.compile(r"[^A-Za-z0-9]")
+# Healthy: the twin ended Healthy, declared by common name; Broken: its health degraded during the run;
+# Blocked: preflight refused the plan; Failed: the run failed or ended still declared by thumbprint.
+Outcome = Literal["Healthy", "Broken", "Blocked", "Failed"]
 
 
 def _offset(moment: dt.datetime, now: dt.datetime) -> str:
@@ -246,14 +256,16 @@ def _identity(b: _Builder, identity_id: str, location: str) -> str:
     return name
 
 
-def _node_type(b: _Builder, node_type: Any, goal_identity: str) -> dict[str, Any]:
+def _node_type(b: _Builder, node_type: NodeTypeView, goal_identity: str) -> dict[str, Any]:
     name = (_WINDOWS_NAME.sub("", node_type.name) or "nt")[:9]
     if not name[0].isalpha():
         name = ("n" + name)[:9]
     b.node_names[node_type.name] = name
     b.group(node_type.vmss_id, node_type.location)
     primary = False
-    for entry in (b.snapshot.cluster.raw.get("properties") or {}).get("nodeTypes") or []:  # type: ignore[union-attr]
+    cluster = b.snapshot.cluster
+    assert cluster is not None  # scenario_from_snapshot refuses a snapshot without one
+    for entry in (cluster.raw.get("properties") or {}).get("nodeTypes") or []:
         if entry.get("name") == (node_type.node_type_ref or node_type.name):
             primary = bool(entry.get("isPrimary"))
     sf = node_type.sf_extension
@@ -340,7 +352,7 @@ def _access(b: _Builder, identity_name: str) -> None:
 # -- running the rehearsal --------------------------------------------------------------------------------
 @dataclass
 class RehearsalResult:
-    outcome: str  # Healthy | Broken | Blocked | Failed
+    outcome: Outcome
     live_steps: list[str]
     twin_steps: list[str]
     findings: list[dict[str, Any]]
@@ -353,9 +365,9 @@ class RehearsalResult:
     seconds: float = 0.0
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         """0 Healthy by common name, 3 blocked, 1 broken or failed."""
-        return {"Healthy": 0, "Blocked": 3}.get(self.outcome, 1)
+        return {"Healthy": ExitCode.OK, "Blocked": ExitCode.BLOCKED}.get(self.outcome, ExitCode.FAILED)
 
     def render_text(self) -> str:
         verdict = self.verdict
@@ -388,7 +400,7 @@ class RehearsalResult:
 REHEARSAL_PRINCIPAL = "sfmigrate-rehearsal"
 
 
-def _rehearsal_credential(control: Any, base_url: str, ca_bundle: str) -> Any:
+def _rehearsal_credential(control: ControlClient, base_url: str, ca_bundle: str) -> ClientSecretCredential:
     """The rehearsal twin's own service principal, with a secret the control API issues to this process
     only, so the live credential and environment are never touched."""
     from azure.identity import ClientSecretCredential
@@ -400,20 +412,24 @@ def _rehearsal_credential(control: Any, base_url: str, ca_bundle: str) -> Any:
     )
 
 
-def rehearse(source: str | Path, *, out: str | Path | None = None, time_scale: float = 2000.0, session: Any = None) -> RehearsalResult:
+def rehearse(source: str | Path, *, out: str | Path | None = None, time_scale: float = 2000.0,
+             session: Session | None = None) -> RehearsalResult:
     """Discover the live world (read-only), build its twin, run the same apply there, report the verdict."""
-    from . import commands
     from aztwin import TwinSetupError, start_twin
 
+    from . import commands
+    from .discovery import discover
     from .errors import Blocked, SfmigrateError, UsageError
     from .twin_plan import twin_plan_document
 
     started = time.monotonic()
     spec, saved = commands.load_source(source)
     session = session or commands.open_session(spec)
-    live = commands.plan(source, session=session) if saved is None else None
-    snapshot = live.snapshot if live else commands.discover(session.gateway, spec)
-    live_steps = [s.name for s in (live.plan.steps if live else saved.plan.steps)]  # type: ignore[union-attr]
+    if saved is None:  # a plan file: plan it live (read-only)
+        live = commands.plan(source, session=session)
+        snapshot, live_steps = live.snapshot, [s.name for s in live.plan.steps]
+    else:  # a saved plan: its steps as saved, the world as it is now
+        snapshot, live_steps = discover(session.gateway, spec), [s.name for s in saved.plan.steps]
     scenario, mapping, notes = scenario_from_snapshot(snapshot, spec)
     folder = Path(out) if out else Path(tempfile.mkdtemp(prefix="sfmigrate-rehearsal-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -436,10 +452,11 @@ def rehearse(source: str | Path, *, out: str | Path | None = None, time_scale: f
         rehearsal_plan["rollout"] = {**options["rollout"], "pollIntervalSeconds": 0.02}
         plan_file = folder / "rehearsal-plan.yaml"
         plan_file.write_text(yaml.safe_dump(rehearsal_plan, sort_keys=False), encoding="utf-8")
-        twin_session = commands.open_session(commands.load_plan(plan_file), retry_backoff=0.05, credential=_rehearsal_credential(control, twin.base_url, twin.ca_bundle))
+        twin_session = commands.open_session(load_plan(plan_file), retry_backoff=0.05, credential=_rehearsal_credential(control, twin.base_url, twin.ca_bundle))
         twin_plan = commands.plan(plan_file, session=twin_session).plan
         findings = [f.to_dict() for f in twin_plan.findings]
-        outcome, error = "Healthy", None
+        outcome: Outcome = "Healthy"
+        error: str | None = None
         try:
             commands.apply(plan_file, state_location=str(folder / "state"), session=twin_session, emit=events.append)
         except Blocked as exc:

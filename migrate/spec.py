@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from .errors import UsageError
 
@@ -77,10 +78,10 @@ class _Strict(BaseModel):
 
 class CloudSpec(_Strict):
     name: Literal["AzureCloud", "AzureChinaCloud", "AzureUSGovernment", "Custom"] = Field(
-        "AzureCloud", description="The Azure cloud; Custom needs armEndpoint (this is how the Azure twin is reached)."
+        default="AzureCloud", description="The Azure cloud; Custom needs armEndpoint (this is how the Azure twin is reached)."
     )
-    armEndpoint: str | None = Field(None, description="Custom clouds: the ARM endpoint; other endpoints come from /metadata/endpoints.")
-    caBundle: str | None = Field(None, description="A PEM bundle to trust for HTTPS (e.g. the Azure twin's CA).")
+    armEndpoint: str | None = Field(default=None, description="Custom clouds: the ARM endpoint; other endpoints come from /metadata/endpoints.")
+    caBundle: str | None = Field(default=None, description="A PEM bundle to trust for HTTPS (e.g. the Azure twin's CA).")
 
     @model_validator(mode="after")
     def _custom_needs_endpoint(self) -> "CloudSpec":
@@ -111,13 +112,13 @@ class GoalSpec(_Strict):
         json_schema_extra={"pattern": ARM_ID_PATTERN},
     )
     certificateName: str = Field(description="The certificate's name in that vault.", json_schema_extra={"pattern": r"^[0-9A-Za-z-]{1,127}$"})
-    commonName: str | None = Field(None, description="Defaults to the certificate's subject CN, and must equal it (no 'CN=' prefix).")
+    commonName: str | None = Field(default=None, description="Defaults to the certificate's subject CN, and must equal it (no 'CN=' prefix).")
     pinnedIssuers: list[str] = Field(
         default_factory=list,
         description="SHA-1 thumbprints of the allowed direct issuers (the goal's issuing CA, not the root).",
         json_schema_extra={"items": {"type": "string", "pattern": THUMBPRINT_PATTERN}},
     )
-    allowUnpinnedIssuers: bool = Field(False, description="Rely on chain trust instead of pinned issuers (a warning).")
+    allowUnpinnedIssuers: bool = Field(default=False, description="Rely on chain trust instead of pinned issuers (a warning).")
     issuerCertificates: list[str] = Field(default_factory=list, description="PEM files of issuer certificates, when AIA cannot be fetched.")
 
     @field_validator("vaultId")
@@ -179,15 +180,15 @@ class IdentitySpec(_Strict):
 
 
 class KeyVaultExtensionSpec(_Strict):
-    name: str = Field("KVVMExtension", description="The extension's name on each VMSS (the Service Fabric extension's provisionAfterExtensions names it).")
-    windowsVersion: str = Field("3.0", description="KeyVaultForWindows typeHandlerVersion: 1.x or 3.x (4.x is refused).")
-    linuxVersion: str = Field("3.0", description="KeyVaultForLinux typeHandlerVersion: 1.x-3.x.")
-    pollingIntervalInS: int = Field(3600, ge=60, le=86400, description="How often the extension polls the vault, in seconds.")
-    linkOnRenewal: bool = Field(False, description="Keep false: SAN-based linking has broken clusters.")
-    requireInitialSync: bool = Field(True, description="Keep true: the Service Fabric extension then starts only after certificates are installed.")
-    certificateStoreName: str = Field("My", description="Windows certificate store name.")
-    certificateStoreLocation: Literal["LocalMachine", "CurrentUser"] = Field("LocalMachine", description="Windows store location (case-sensitive).")
-    linuxStoreLocation: str = Field("/var/lib/waagent/Microsoft.Azure.KeyVault.Store", description="Linux: the directory the extension writes PEM files to.")
+    name: str = Field(default="KVVMExtension", description="The extension's name on each VMSS (the Service Fabric extension's provisionAfterExtensions names it).")
+    windowsVersion: str = Field(default="3.0", description="KeyVaultForWindows typeHandlerVersion: 1.x or 3.x (4.x is refused).")
+    linuxVersion: str = Field(default="3.0", description="KeyVaultForLinux typeHandlerVersion: 1.x-3.x.")
+    pollingIntervalInS: int = Field(default=3600, ge=60, le=86400, description="How often the extension polls the vault, in seconds.")
+    linkOnRenewal: bool = Field(default=False, description="Keep false: SAN-based linking has broken clusters.")
+    requireInitialSync: bool = Field(default=True, description="Keep true: the Service Fabric extension then starts only after certificates are installed.")
+    certificateStoreName: str = Field(default="My", description="Windows certificate store name.")
+    certificateStoreLocation: Literal["LocalMachine", "CurrentUser"] = Field(default="LocalMachine", description="Windows store location (case-sensitive).")
+    linuxStoreLocation: str = Field(default="/var/lib/waagent/Microsoft.Azure.KeyVault.Store", description="Linux: the directory the extension writes PEM files to.")
 
     @field_validator("name")
     @classmethod
@@ -214,16 +215,16 @@ class KeyVaultExtensionSpec(_Strict):
 
 
 class CleanupSpec(_Strict):
-    removeOldSecrets: bool = Field(False, description="After conversion, remove old certificates' VMSS secrets (certificates stay on existing VMs).")
+    removeOldSecrets: bool = Field(default=False, description="After conversion, remove old certificates' VMSS secrets (certificates stay on existing VMs).")
 
 
 class ChecksSpec(_Strict):
-    expiryWarningDays: int = Field(30, ge=0, le=3650, description="GOAL_EXPIRING fires when the goal certificate expires within this many days.")
+    expiryWarningDays: int = Field(default=30, ge=0, le=3650, description="GOAL_EXPIRING fires when the goal certificate expires within this many days.")
 
 
 class RolloutSpec(_Strict):
-    manualBatchPercent: int = Field(100, ge=1, le=100, description="Manual upgrade policy: instances per batch, in update-domain order.")
-    pollIntervalSeconds: float = Field(10.0, ge=0.001, le=300, description="How often to re-read a resource while waiting for it to settle (operations follow Azure's Retry-After).")
+    manualBatchPercent: int = Field(default=100, ge=1, le=100, description="Manual upgrade policy: instances per batch, in update-domain order.")
+    pollIntervalSeconds: float = Field(default=10.0, ge=0.001, le=300, description="How often to re-read a resource while waiting for it to settle (operations follow Azure's Retry-After).")
 
 
 class PlanSpec(_Strict):
@@ -234,7 +235,7 @@ class PlanSpec(_Strict):
     goal: GoalSpec = Field(description="The CA-issued certificate the cluster will be declared by, by common name.")
     identity: IdentitySpec = Field(description="The user-assigned identity the Key Vault extension reads the vault with.")
     nodeTypes: Literal["discover"] | list[str] = Field(
-        "discover", description="'discover' (every VMSS whose Service Fabric extension points at the cluster) or a list of VMSS ids."
+        default="discover", description="'discover' (every VMSS whose Service Fabric extension points at the cluster) or a list of VMSS ids."
     )
     keyVaultExtension: KeyVaultExtensionSpec = Field(default_factory=KeyVaultExtensionSpec, description="How the Key Vault VM extension is installed.")
     cleanup: CleanupSpec = Field(default_factory=CleanupSpec, description="What to remove after the conversion.")
@@ -297,7 +298,7 @@ def _field_path(location: tuple[Any, ...]) -> str:
     return out.lstrip(".")
 
 
-def _describe(error: dict[str, Any]) -> tuple[str, str]:
+def _describe(error: ErrorDetails) -> tuple[str, str]:
     """(field path, message) for pydantic's first error."""
     location = tuple(error.get("loc") or ())
     kind = error.get("type")

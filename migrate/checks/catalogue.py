@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ..findings import ERROR, INFO, WARNING, Finding
+from ..findings import ERROR, INFO, WARNING, Finding, Severity
 
 # code -> (severity, one-line summary). One severity per code, so a pipeline can key on the code alone.
-CATALOGUE: dict[str, tuple[str, str]] = {
+CATALOGUE: dict[str, tuple[Severity, str]] = {
     # discovery
     "RESOURCE_NOT_FOUND": (ERROR, "a resource the plan names does not exist or is not visible"),
     "PERMISSION_DENIED": (ERROR, "the credential may not read a resource the plan needs"),

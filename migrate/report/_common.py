@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
-from ..findings import ERROR, INFO, WARNING, Finding, sort_findings
+from ..findings import ERROR, INFO, SEVERITY_ORDER, WARNING, Finding, Severity, sort_findings
 from ..plan import Plan
 
 # Starting states (research/sf_migration.md §1.1, the Service Fabric doc's table) in plain words.
@@ -20,6 +20,8 @@ STARTING_STATES: dict[str, str] = {
     "UNKNOWN": "the starting state could not be determined",
 }
 RUNBOOK_ROOT = "runbooks"
+Verdict = Literal["BLOCKED", "CHANGES", "NOTHING"]  # a plan's verdict: sfmigrate plan's exit 3, 2, 0
+ChangeKind = Literal["+", "-", "~"]  # create, delete, modify (the symbols of az deployment what-if)
 
 
 def cluster_name(plan: Plan) -> str:
@@ -30,8 +32,8 @@ def plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def counts(findings: list[Finding]) -> dict[str, int]:
-    return {severity: sum(1 for f in findings if f.severity == severity) for severity in (ERROR, WARNING, INFO)}
+def counts(findings: list[Finding]) -> dict[Severity, int]:
+    return {severity: sum(1 for f in findings if f.severity == severity) for severity in SEVERITY_ORDER}
 
 
 def counts_text(findings: list[Finding]) -> str:
@@ -39,7 +41,7 @@ def counts_text(findings: list[Finding]) -> str:
     return f"{plural(c[ERROR], 'error')}, {plural(c[WARNING], 'warning')}, {c[INFO]} info"
 
 
-def verdict(plan: Plan) -> str:
+def verdict(plan: Plan) -> Verdict:
     """BLOCKED, CHANGES or NOTHING (the exit codes 3, 2 and 0 of ``sfmigrate plan``)."""
     if plan.blocked:
         return "BLOCKED"
@@ -82,7 +84,7 @@ def value(data: Any) -> str:
     return json.dumps(data, sort_keys=True, ensure_ascii=False, default=str, separators=(", ", ": "))
 
 
-def change_kind(before: Any, after: Any) -> str:
+def change_kind(before: Any, after: Any) -> ChangeKind:
     """``+`` create, ``-`` delete, ``~`` modify (the symbols of ``az deployment what-if``)."""
     if before is None and after is not None:
         return "+"

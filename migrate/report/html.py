@@ -7,7 +7,8 @@ from html import escape
 from ..findings import ERROR, INFO, WARNING
 from ..plan import Plan
 from ._common import (
-    change_kind, cluster_name, counts_text, ordered_findings, plural, runbook_path, state_text, summary_line, value, verdict,
+    ChangeKind, change_kind, cluster_name, counts_text, ordered_findings, plural, runbook_path, state_text, summary_line, value,
+    verdict,
 )
 
 _CSS = """
@@ -23,7 +24,7 @@ th{background:#f6f8fa}code{font:12px/1.4 ui-monospace,Consolas,monospace;word-br
 .add{color:#1a7f37}.del{color:#cf222e}.mod{color:#9a6700}.muted{color:#57606a}
 .upgrade{background:#fbefff;color:#8250df;border-radius:4px;padding:0 .3rem;font-size:.8rem}
 """.strip()
-_KIND_CLASS = {"+": "add", "-": "del", "~": "mod"}
+_KIND_CLASS: dict[ChangeKind, str] = {"+": "add", "-": "del", "~": "mod"}
 
 
 def _e(raw: object) -> str:

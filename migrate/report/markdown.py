@@ -3,14 +3,15 @@ table with severity and remedy, then each step with a table of its property chan
 
 from __future__ import annotations
 
-from ..findings import ERROR, INFO, WARNING
+from ..findings import ERROR, INFO, WARNING, Severity
 from ..plan import Plan
 from ._common import (
-    change_kind, cluster_name, counts_text, ordered_findings, plural, runbook_path, state_text, summary_line, value, verdict,
+    Verdict, change_kind, cluster_name, counts_text, ordered_findings, plural, runbook_path, state_text, summary_line, value,
+    verdict,
 )
 
-SEVERITY_ICON = {ERROR: "⛔ error", WARNING: "⚠️ warning", INFO: "ℹ️ info"}
-VERDICT_TEXT = {"BLOCKED": "⛔ **Blocked**: apply refuses this plan", "CHANGES": "🟡 **Changes pending**", "NOTHING": "✅ **Nothing to do**"}
+SEVERITY_ICON: dict[Severity, str] = {ERROR: "⛔ error", WARNING: "⚠️ warning", INFO: "ℹ️ info"}
+VERDICT_TEXT: dict[Verdict, str] = {"BLOCKED": "⛔ **Blocked**: apply refuses this plan", "CHANGES": "🟡 **Changes pending**", "NOTHING": "✅ **Nothing to do**"}
 _PUNCTUATION = "\\`*_[]|#"
 
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..commands import Status
+    from ..journal import JournalState
 
 
-def _elapsed(state: Any) -> str:
+def _elapsed(state: JournalState) -> str:
     try:
         start = dt.datetime.fromisoformat(state.created_at.replace("Z", "+00:00"))
         end = dt.datetime.fromisoformat(state.updated_at.replace("Z", "+00:00"))
@@ -17,7 +21,7 @@ def _elapsed(state: Any) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m{seconds % 60:02d}s"
 
 
-def status_document(result: Any) -> dict[str, Any]:
+def status_document(result: Status) -> dict[str, Any]:
     state = result.state
     steps = [] if state is None else [
         {"name": s.name, "status": s.status, "attempts": s.attempts, "started_at": s.started_at,
@@ -39,7 +43,7 @@ def status_document(result: Any) -> dict[str, Any]:
     }
 
 
-def render_status(result: Any, fmt: str = "text") -> str:
+def render_status(result: Status, fmt: str = "text") -> str:
     document = status_document(result)
     if fmt == "json":
         return json.dumps(document, indent=2) + "\n"

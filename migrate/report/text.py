@@ -11,16 +11,16 @@ import io
 from rich.console import Console
 from rich.text import Text
 
-from ..findings import ERROR, INFO, WARNING
+from ..findings import ERROR, INFO, WARNING, Severity
 from ..plan import Plan
 from ._common import (
-    blocking, change_kind, cluster_name, counts_text, ordered_findings, plural, runbook_path, state_text, summary_line,
+    ChangeKind, Verdict, blocking, change_kind, cluster_name, counts_text, ordered_findings, plural, runbook_path, state_text, summary_line,
     value, verdict,
 )
 
-SEVERITY_STYLE = {ERROR: "bold red", WARNING: "yellow", INFO: "cyan"}
-CHANGE_STYLE = {"+": "green", "-": "red", "~": "yellow"}
-VERDICT_STYLE = {"BLOCKED": "bold red", "CHANGES": "bold yellow", "NOTHING": "bold green"}
+SEVERITY_STYLE: dict[Severity, str] = {ERROR: "bold red", WARNING: "yellow", INFO: "cyan"}
+CHANGE_STYLE: dict[ChangeKind, str] = {"+": "green", "-": "red", "~": "yellow"}
+VERDICT_STYLE: dict[Verdict, str] = {"BLOCKED": "bold red", "CHANGES": "bold yellow", "NOTHING": "bold green"}
 INDENT = "    "
 
 

@@ -68,14 +68,18 @@ def test_after_kill_9_the_lease_expires_and_a_new_run_resumes_within_about_a_min
     first.send_signal(signal.SIGKILL)
     first.wait()
     killed_at = time.monotonic()
+    refused = 0
     while True:
         resumed = _run(["apply", str(twin.plan_file), "--yes", "--state", state], env)
         if resumed.returncode != 5:
             break
-        assert time.monotonic() - killed_at < 90, "the lease of a killed run did not expire"
+        assert f"pid {first.pid}" in resumed.stderr  # refused for the killed run's lease
+        refused += 1
+        # A hang guard, not a speed claim: the lease is 60 s, so a run started after 150 s finds it lapsed.
+        assert time.monotonic() - killed_at < 150, "the lease of a killed run did not expire"
         time.sleep(5)
     assert resumed.returncode == 0, resumed.stderr
-    assert 20 < time.monotonic() - killed_at < 120
+    assert refused > 0  # the lease outlived its killed holder, then lapsed by itself and the new run resumed
     journal = _journal(azurite, state)
     assert journal["status"] == "complete"
     cluster = world_json(twin)["cluster"]

@@ -33,10 +33,17 @@ def test_fifty_sdk_clients_for_five_seconds(twin) -> None:
     # Trusting the twin's CA alone keeps 200 TLS handshakes cheap (the bench uses the full bundle).
     report = _bench().run(twin.base_url, str(twin.server.tls.ca_file), twin.world.default_subscription,
                           twin.world.identity.tenant_id, workers=50, seconds=5)
+    # Events the workload guarantees whatever the machine's speed (how far each worker gets in 5 s does not
+    # count): no errors, lost updates or stuck workers; every worker's first call is a write, so 50 policies
+    # at least; every worker read the certificate while connecting, and the twin answered each of those reads.
     assert report.ok, "\n".join(report.lines())
-    assert report.added_policies >= 50 and report.operations["get certificate"] > 0
+    assert report.added_policies >= 50
     vault = next(v for v in world_json(twin)["vaults"] if v["name"] == "kv-sf-basic")
     assert len(vault["accessPolicies"]) >= report.added_policies  # (the scenario's own policy is there too)
+    log = requests_json(twin)["requests"]
+    certificate_reads = [r for r in log if r["method"] == "GET" and r["path"].startswith("/kv/kv-sf-basic/certificates/cluster-cert")]
+    assert sum(1 for r in certificate_reads if r["status"] == 200) >= 50
+    assert not [r for r in log if r["status"] >= 500]
 
 
 def test_concurrent_raw_writes_lose_nothing(twin) -> None:
