@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from aztwin.pki import Issued, Pki
+from migrate.x509 import CertFacts, facts
 from migrate.snapshot import (
     ClusterView, ExtensionView, GoalView, IdentityView, InstanceView, KnownCertificate, NodeTypeView, SecretRef,
     Snapshot, VaultCertificateView, VaultView,
@@ -86,12 +87,12 @@ def goal_view(cert: Issued | None = None, *, issuer: Issued | None | bool = True
         version=GOAL_VERSION,
         secret_id=secret_url(GOAL_NAME, GOAL_VERSION),
         versionless_secret_url=secret_url(GOAL_NAME),
-        facts=cert.facts,
+        facts=product_facts(cert),
         exportable=True,
         content_type="application/x-pkcs12",
         policy_issuer_name="Contoso",
         enabled=True,
-        issuer=direct.facts if direct else None,
+        issuer=product_facts(direct) if direct else None,
         issuer_source="aia" if direct else None,
         issuer_note=None if direct else "AIA URL unreachable",
     )
@@ -200,7 +201,7 @@ def vault_view(*, rbac: bool = False, enabled_for_deployment: bool = True, grant
 
 
 def known(cert: Issued, name: str, version: str) -> KnownCertificate:
-    return KnownCertificate(thumbprint=cert.thumbprint, facts=cert.facts, vault_id=VAULT_ID, name=name, version=version,
+    return KnownCertificate(thumbprint=cert.thumbprint, facts=product_facts(cert), vault_id=VAULT_ID, name=name, version=version,
                             secret_url=secret_url(name, version))
 
 
@@ -216,7 +217,7 @@ def world(*, goal: GoalView | None | bool = True, cluster: ClusterView | None | 
         goal=goal_v,
         identity=IdentityView(id=IDENTITY_ID, exists=True, principal_id=IDENTITY_PRINCIPAL, client_id="client", tenant_id="t"),
         vault_certificates=[VaultCertificateView(GOAL_NAME, goal_v.facts if goal_v else None),
-                            VaultCertificateView(OLD_NAME, old_cert().facts)],
+                            VaultCertificateView(OLD_NAME, product_facts(old_cert()))],
     )
     snapshot.known_certificates = {c.thumbprint: c for c in (known(old_cert(), OLD_NAME, OLD_VERSION),)}
     if goal_v:
@@ -250,3 +251,8 @@ def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def product_facts(issued: Issued) -> CertFacts:
+    """What sfmigrate reads of a certificate the twin's PKI issued (sfmigrate's own parser, not the twin's)."""
+    return facts(issued.der)

@@ -16,7 +16,7 @@ from migrate.spec import PlanSpec
 from snapshots import (
     CLUSTER_ID, GOAL_CN, GOAL_NAME, GOAL_VERSION, IDENTITY_ID, IDENTITY_PRINCIPAL, KV_SECRETS_USER, NOW, OLD_NAME, RG, SUB,
     VAULT_ID, cluster_view, goal_cert, goal_view, known, kv_extension, leaf, node_type, pki, plan, secret_url, sf_extension,
-    vault_view, vmss_id, world,
+    product_facts, vault_view, vmss_id, world,
 )
 
 Case = Callable[[], tuple[Snapshot, PlanSpec]]
@@ -157,8 +157,8 @@ POSITIVE: dict[str, list[Case]] = {
     "CLIENT_AUTH_EKU_MISSING": [with_goal({"name": "goal-server-only", "ekus": ("serverAuth",)})],
     "GOAL_NOT_PFX": [with_goal(content_type="application/x-pem-file")],
     "SHARED_SUBJECT": [
-        edit(lambda s: s.vault_certificates.append(VaultCertificateView("web", leaf("web", cn=GOAL_CN, sans=("www.contoso.com",)).facts))),
-        edit(lambda s: s.vault_certificates.append(VaultCertificateView("san", leaf("san", cn="api.contoso.com", sans=("api.contoso.com", GOAL_CN)).facts))),
+        edit(lambda s: s.vault_certificates.append(VaultCertificateView("web", product_facts(leaf("web", cn=GOAL_CN, sans=("www.contoso.com",)))))),
+        edit(lambda s: s.vault_certificates.append(VaultCertificateView("san", product_facts(leaf("san", cn="api.contoso.com", sans=("api.contoso.com", GOAL_CN)))))),
     ],
     "NEWER_CERT_SAME_CN": [edit(newer_same_cn(+2))],
     "ISSUER_NOT_PINNED": [
@@ -225,7 +225,7 @@ NEGATIVE: dict[str, list[Case]] = {
     "GOAL_NOT_PFX": [lambda: (world(), plan()),
                      lambda: (world(goal=goal_view(content_type="application/x-pem-file"), node_types=[node_type(os="linux")]), plan())],
     "SHARED_SUBJECT": [lambda: (world(), plan()),
-                       edit(lambda s: s.vault_certificates.append(VaultCertificateView("api", leaf("api", cn="api.contoso.com").facts))),
+                       edit(lambda s: s.vault_certificates.append(VaultCertificateView("api", product_facts(leaf("api", cn="api.contoso.com"))))),
                        edit(lambda s: s.vault_certificates.append(VaultCertificateView("pending", None)))],
     "NEWER_CERT_SAME_CN": [lambda: (world(), plan()), edit(newer_same_cn(-2))],
     "ISSUER_NOT_PINNED": [lambda: (world(), plan()), lambda: (world(), plan(goal={"pinnedIssuers": [thumb("issuing2"), thumb("issuing")]})),
@@ -353,7 +353,7 @@ def test_cn_case_difference_is_explained() -> None:
 
 def test_shared_subject_names_the_other_certificate() -> None:
     snapshot = world()
-    snapshot.vault_certificates.append(VaultCertificateView("web", leaf("web", cn=GOAL_CN, sans=("www.contoso.com",)).facts))
+    snapshot.vault_certificates.append(VaultCertificateView("web", product_facts(leaf("web", cn=GOAL_CN, sans=("www.contoso.com",)))))
     items = found(snapshot, plan())["SHARED_SUBJECT"]
     assert len(items) == 1 and "'web'" in items[0].message and items[0].resource_id == VAULT_ID
     assert OLD_NAME not in items[0].message
