@@ -18,7 +18,8 @@ from typing import Any
 
 import yaml
 
-from .arm_ids import id_parts
+from .arm_ids import id_parts, role_guid
+from .readers import issuer_thumbprints
 from .snapshot import KnownCertificate, Snapshot
 from .spec import PlanSpec
 from .x509 import CertFacts
@@ -154,7 +155,7 @@ def scenario_from_snapshot(snapshot: Snapshot, spec: PlanSpec, now: dt.datetime 
     declaration: dict[str, Any] = {}
     if cluster.common_names:
         declaration["commonNames"] = [
-            {"commonName": c.get("certificateCommonName", ""), "issuers": _pins(b, [t for t in str(c.get("certificateIssuerThumbprint") or "").split(",") if t.strip()])}
+            {"commonName": c.get("certificateCommonName", ""), "issuers": _pins(b, issuer_thumbprints(c.get("certificateIssuerThumbprint")))}
             for c in cluster.common_names
         ]
     declared: dict[str, str] = {}
@@ -322,7 +323,7 @@ def _access(b: _Builder, identity_name: str) -> None:
         if identity and identity.exists:
             for assignment in snapshot.vault_role_assignments:
                 # Only the roles that let the identity read secrets matter to the extension (Azure's built-in names).
-                role = SECRET_READER_ROLES.get(assignment.role_definition_id.rsplit("/", 1)[-1].lower())
+                role = SECRET_READER_ROLES.get(role_guid(assignment.role_definition_id))
                 if role and assignment.principal_id == identity.principal_id:
                     twin_vault["roleAssignments"].append({"principal": f"identity:{identity_name}", "role": role})
         return
