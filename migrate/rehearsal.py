@@ -18,8 +18,7 @@ from typing import Any
 
 import yaml
 
-from .arm_ids import id_parts, role_guid
-from .readers import issuer_thumbprints
+from .arm_ids import id_parts
 from .snapshot import KnownCertificate, Snapshot
 from .spec import PlanSpec
 from .x509 import CertFacts
@@ -127,6 +126,8 @@ class _Builder:
 
 def scenario_from_snapshot(snapshot: Snapshot, spec: PlanSpec, now: dt.datetime | None = None) -> tuple[dict[str, Any], dict[str, str], list[str]]:
     """The live world as a twin scenario, the map of live names to twin names, and notes on what differs."""
+    from .readers import issuer_thumbprints
+
     now = now or dt.datetime.now(dt.timezone.utc)
     if snapshot.cluster is None or snapshot.vault is None or snapshot.goal is None:
         missing = [n for n, v in (("cluster", snapshot.cluster), ("vault", snapshot.vault), ("goal certificate", snapshot.goal)) if v is None]
@@ -310,6 +311,7 @@ def _vault_uri(b: _Builder, vault_name: str) -> str:
 
 def _access(b: _Builder, identity_name: str) -> None:
     """The operator reads certificates; the identity keeps the access it has live (policy or roles)."""
+    from .arm_ids import role_guid
     from .vault_access import SECRET_READER_ROLES
 
     snapshot = b.snapshot
