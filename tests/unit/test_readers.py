@@ -254,3 +254,22 @@ def test_the_same_reading_tells_a_different_issuer_apart() -> None:
     other = _reading(_spaced(pki().authority("issuing2").thumbprint))
     assert other["issuer_not_pinned"] and not other["converted"] and "convert-cluster" in other["steps"]
     assert other["rehearsal_pins"] != other["rehearsal_goal_pins"]
+
+
+def test_a_resumed_run_waits_while_anything_is_still_updating() -> None:
+    """commands._busy reads "still updating" through the readers: cluster, scale set, instances."""
+    from migrate.commands import _busy
+
+    assert _busy(world()) is None
+    for state, provisioning, busy in (("UpdatingUserCertificate", "Succeeded", True), ("Ready", "Updating", True),
+                                      ("UpgradeServiceUnreachable", "Failed", False), ("Ready", "Failed", False)):
+        snapshot = world()
+        assert snapshot.cluster is not None
+        snapshot.cluster.cluster_state, snapshot.cluster.provisioning_state = state, provisioning
+        assert (_busy(snapshot) == f"cluster {state}/{provisioning}") is busy and (busy or _busy(snapshot) is None)
+    snapshot = world()
+    snapshot.node_types[0].raw["properties"]["provisioningState"] = "Updating"
+    assert _busy(snapshot) == "scale set nt0 updating"
+    snapshot = world()
+    snapshot.node_types[0].instances[1].provisioning_state = "Creating"
+    assert _busy(snapshot) == "instances of nt0 updating"
