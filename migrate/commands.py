@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from . import readers
 from .cloud.credentials import choose_credential
 from .cloud.endpoints import CloudEndpoints, resolve_cloud
 from .cloud.gateway import Gateway
@@ -163,12 +164,12 @@ class ApplyResult:
 def _busy(snapshot: Snapshot) -> str | None:
     """Why the world is still moving after an interrupted run (None when quiet)."""
     cluster = snapshot.cluster
-    if cluster and (cluster.cluster_state not in ("Ready", "UpgradeServiceUnreachable") or cluster.provisioning_state == "Updating"):
+    if cluster and readers.cluster_still_updating(cluster.cluster_state, cluster.provisioning_state):
         return f"cluster {cluster.cluster_state}/{cluster.provisioning_state}"
     for node_type in snapshot.node_types:
-        if (node_type.raw.get("properties") or {}).get("provisioningState") in ("Updating", "Creating"):
+        if readers.still_provisioning(readers.provisioning_state(node_type.raw)):
             return f"scale set {node_type.name} updating"
-        if any(i.provisioning_state in ("Updating", "Creating") for i in node_type.instances):
+        if any(readers.still_provisioning(i.provisioning_state) for i in node_type.instances):
             return f"instances of {node_type.name} updating"
     return None
 
@@ -307,7 +308,7 @@ def status(cluster_id: str, state_location: str | None = None, session: Session 
             result.cluster = {
                 "clusterState": properties.get("clusterState"),
                 "provisioningState": properties.get("provisioningState"),
-                "declaration": "common_name" if properties.get("certificateCommonNames") and not properties.get("certificate") else "thumbprint",
+                "declaration": readers.declaration_kind(raw),
             }
         except OperationalError as exc:
             result.cluster = {"error": str(exc)}

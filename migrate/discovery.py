@@ -11,9 +11,10 @@ from __future__ import annotations
 import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Mapping, TypeVar
 from urllib.parse import urlsplit
 
+from . import readers
 from .arm_ids import subscription_of
 from .cloud.gateway import Gateway
 from .errors import NotFound, PermissionDenied
@@ -22,7 +23,6 @@ from .snapshot import (
     RoleAssignmentView, SecretRef, Snapshot, VaultCertificateView, VaultView,
 )
 from .spec import PlanSpec
-from .transforms import SF_TYPES, is_linux
 from .x509 import facts, is_issued_by, thumbprint_of
 
 T = TypeVar("T")
@@ -40,22 +40,24 @@ def _observe(snapshot: Snapshot, resource_id: str, read: Callable[[], T]) -> T |
 
 
 def cluster_view(raw: dict[str, Any]) -> ClusterView:
-    properties = raw.get("properties") or {}
+    properties = readers.properties(raw)
     certificate = properties.get("certificate") or {}
     common = properties.get("certificateCommonNames") or {}
     reverse = properties.get("reverseProxyCertificate") or {}
     reverse_common = properties.get("reverseProxyCertificateCommonNames") or {}
+    cluster_state, provisioning_state = readers.cluster_states(raw)
+    thumbprint, thumbprint_secondary = readers.declared_thumbprints(raw)
     return ClusterView(
         id=raw.get("id", ""),
         name=raw.get("name", ""),
         location=raw.get("location", ""),
-        cluster_state=properties.get("clusterState", ""),
-        provisioning_state=properties.get("provisioningState", ""),
+        cluster_state=cluster_state,
+        provisioning_state=provisioning_state,
         code_version=properties.get("clusterCodeVersion"),
         cluster_endpoint=properties.get("clusterEndpoint"),
-        thumbprint=(certificate.get("thumbprint") or "").upper() or None,
-        thumbprint_secondary=(certificate.get("thumbprintSecondary") or "").upper() or None,
-        common_names=list(common.get("commonNames") or []),
+        thumbprint=thumbprint,
+        thumbprint_secondary=thumbprint_secondary,
+        common_names=[dict(entry) for entry in readers.common_name_entries(raw)],
         x509_store_name=str(certificate.get("x509StoreName") or common.get("x509StoreName") or "My"),
         reverse_proxy_thumbprint=(reverse.get("thumbprint") or "").upper() or None,
         reverse_proxy_common_names=list(reverse_common.get("commonNames") or []),
@@ -64,12 +66,12 @@ def cluster_view(raw: dict[str, Any]) -> ClusterView:
     )
 
 
-def _extension_view(raw: dict[str, Any]) -> ExtensionView:
-    properties = raw.get("properties") or {}
+def _extension_view(raw: Mapping[str, Any]) -> ExtensionView:
+    properties = readers.properties(raw)
     return ExtensionView(
         name=raw.get("name", ""),
         publisher=properties.get("publisher", ""),
-        type=properties.get("type", ""),
+        type=readers.extension_type(raw),
         type_handler_version=str(properties.get("typeHandlerVersion", "")),
         settings=properties.get("settings") or {},
         provision_after=list(properties.get("provisionAfterExtensions") or []),
@@ -79,19 +81,13 @@ def _extension_view(raw: dict[str, Any]) -> ExtensionView:
 
 
 def _instance_view(raw: dict[str, Any]) -> InstanceView:
-    properties = raw.get("properties") or {}
-    view = properties.get("instanceView") or {}
-    statuses = {}
-    for extension in view.get("extensions") or []:
-        first = (extension.get("statuses") or [{}])[0]
-        statuses[extension.get("name", "")] = {"code": first.get("code", ""), "message": first.get("message", "")}
     return InstanceView(
         instance_id=str(raw.get("instanceId", "")),
         name=raw.get("name", ""),
-        latest_model_applied=bool(properties.get("latestModelApplied")),
-        provisioning_state=properties.get("provisioningState", ""),
-        update_domain=view.get("platformUpdateDomain"),
-        extension_statuses=statuses,
+        latest_model_applied=readers.on_latest_model(raw),
+        provisioning_state=readers.provisioning_state(raw),
+        update_domain=readers.update_domain(raw),
+        extension_statuses=readers.extension_statuses(raw),
     )
 
 
@@ -99,13 +95,13 @@ def node_type_view(raw: dict[str, Any], instances: list[dict[str, Any]]) -> Node
     properties = raw.get("properties") or {}
     profile = properties.get("virtualMachineProfile") or {}
     identity = raw.get("identity") or {}
-    extensions = [_extension_view(e) for e in (profile.get("extensionProfile") or {}).get("extensions") or []]
-    sf = next((e for e in extensions if e.type in SF_TYPES), None)
+    extensions = [_extension_view(e) for e in readers.extensions(raw)]
+    sf = next((e for e in extensions if e.type in readers.SF_EXTENSION_TYPES), None)
     return NodeTypeView(
         vmss_id=raw.get("id", ""),
         name=raw.get("name", ""),
         node_type_ref=(sf.settings.get("nodeTypeRef") if sf else None),
-        os="linux" if is_linux(dict(raw)) else "windows",
+        os="linux" if readers.is_linux(raw) else "windows",
         upgrade_mode=str((properties.get("upgradePolicy") or {}).get("mode") or "Manual"),
         capacity=int((raw.get("sku") or {}).get("capacity") or 0),
         location=raw.get("location", ""),
@@ -120,16 +116,6 @@ def node_type_view(raw: dict[str, Any], instances: list[dict[str, Any]]) -> Node
         instances=[_instance_view(i) for i in instances],
         raw=raw,
     )
-
-
-def _joins(raw: dict[str, Any], endpoint: str) -> bool:
-    for extension in ((raw.get("properties") or {}).get("virtualMachineProfile") or {}).get("extensionProfile", {}).get("extensions") or []:
-        properties = extension.get("properties") or {}
-        if properties.get("type") in SF_TYPES:
-            cluster_endpoint = str((properties.get("settings") or {}).get("clusterEndpoint") or "")
-            if cluster_endpoint.rstrip("/").lower() == endpoint.rstrip("/").lower():
-                return True
-    return False
 
 
 def _split_secret_url(url: str) -> tuple[str, str, str | None] | None:
@@ -187,9 +173,9 @@ class Discovery:
         if spec.nodeTypes == "discover":
             candidates = scale_sets_f.result() or []
             endpoint = snap.cluster.cluster_endpoint if snap.cluster else None
-            scale_sets = [s for s in candidates if endpoint and _joins(s, endpoint)]
+            scale_sets = [s for s in candidates if endpoint and readers.joins_cluster(s, endpoint)]
         else:
-            scale_sets = [f.result() for f in listed if f.result() is not None]
+            scale_sets = [raw for raw in (f.result() for f in listed) if raw is not None]
         later = [self.pool.submit(self._node_type, raw) for raw in scale_sets]
         if snap.vault is not None:
             later.append(self.pool.submit(self._goal))
@@ -282,9 +268,10 @@ class Discovery:
                 snap.known_certificates.setdefault(view.facts.thumbprint, KnownCertificate(view.facts.thumbprint, view.facts, vault.id, view.name))
 
     def _role_assignments(self) -> None:
-        snap = self.snapshot
-        assert snap.vault is not None and snap.identity is not None
-        found = _observe(snap, snap.vault.id, lambda: self.gateway.list_role_assignments(snap.vault.id, snap.identity.principal_id)) or []
+        snap, vault, identity = self.snapshot, self.snapshot.vault, self.snapshot.identity
+        assert vault is not None and identity is not None and identity.principal_id is not None
+        principal_id = identity.principal_id
+        found = _observe(snap, vault.id, lambda: self.gateway.list_role_assignments(vault.id, principal_id)) or []
         snap.vault_role_assignments = [
             RoleAssignmentView(a.get("id", ""), (a.get("properties") or {}).get("scope", ""),
                                (a.get("properties") or {}).get("roleDefinitionId", ""), (a.get("properties") or {}).get("principalId", ""))
@@ -323,9 +310,11 @@ class Discovery:
 
         def read(url: str) -> KnownCertificate | None:
             parts = _split_secret_url(url)
-            if parts is None or parts[2] is None:
+            if parts is None:
                 return None
             vault_uri, name, version = parts
+            if version is None:
+                return None
             try:
                 certificate = self.gateway.get_certificate_version(vault_uri, name, version)
             except (NotFound, PermissionDenied):

@@ -14,7 +14,8 @@ import datetime as dt
 from typing import Any, Callable
 
 from . import plan as states
-from .arm_ids import id_parts
+from . import readers
+from .arm_ids import resource_group_of
 from .findings import Finding
 from .plan import Change, Plan, Step
 from .snapshot import COMMON_NAME, NodeTypeView, Snapshot
@@ -120,7 +121,7 @@ def _labels(node_types: list[NodeTypeView]) -> dict[str, str]:
     for node_type in node_types:
         counts[node_type.name.lower()] = counts.get(node_type.name.lower(), 0) + 1
     return {
-        n.vmss_id: (f"{id_parts(n.vmss_id)[1]}/{n.name}" if counts[n.name.lower()] > 1 else n.name) for n in node_types
+        n.vmss_id: (f"{resource_group_of(n.vmss_id)}/{n.name}" if counts[n.name.lower()] > 1 else n.name) for n in node_types
     }
 
 
@@ -286,12 +287,7 @@ class _Planner:
         assert cluster is not None
         issuers = list(self.spec.goal.pinnedIssuers)
         after = cluster_to_common_name(cluster.raw, self.common_name, issuers)
-        wanted_issuers = sorted(i.upper() for i in issuers)
-        if cluster.declaration == COMMON_NAME and any(  # the goal's entry is there (other entries are kept)
-            c.get("certificateCommonName") == self.common_name
-            and sorted(t.strip().upper() for t in str(c.get("certificateIssuerThumbprint") or "").split(",") if t.strip()) == wanted_issuers
-            for c in cluster.common_names
-        ):
+        if readers.declares_common_name(cluster.raw, self.common_name, issuers):  # other entries are kept
             return
         before = {"certificate": cluster.raw.get("properties", {}).get("certificate"),
                   "certificateCommonNames": cluster.raw.get("properties", {}).get("certificateCommonNames")}

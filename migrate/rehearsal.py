@@ -136,6 +136,8 @@ class _Builder:
 
 def scenario_from_snapshot(snapshot: Snapshot, spec: PlanSpec, now: dt.datetime | None = None) -> tuple[dict[str, Any], dict[str, str], list[str]]:
     """The live world as a twin scenario, the map of live names to twin names, and notes on what differs."""
+    from .readers import issuer_thumbprints
+
     now = now or dt.datetime.now(dt.timezone.utc)
     if snapshot.cluster is None or snapshot.vault is None or snapshot.goal is None:
         missing = [n for n, v in (("cluster", snapshot.cluster), ("vault", snapshot.vault), ("goal certificate", snapshot.goal)) if v is None]
@@ -164,7 +166,7 @@ def scenario_from_snapshot(snapshot: Snapshot, spec: PlanSpec, now: dt.datetime 
     declaration: dict[str, Any] = {}
     if cluster.common_names:
         declaration["commonNames"] = [
-            {"commonName": c.get("certificateCommonName", ""), "issuers": _pins(b, [t for t in str(c.get("certificateIssuerThumbprint") or "").split(",") if t.strip()])}
+            {"commonName": c.get("certificateCommonName", ""), "issuers": _pins(b, issuer_thumbprints(c.get("certificateIssuerThumbprint")))}
             for c in cluster.common_names
         ]
     declared: dict[str, str] = {}
@@ -321,6 +323,7 @@ def _vault_uri(b: _Builder, vault_name: str) -> str:
 
 def _access(b: _Builder, identity_name: str) -> None:
     """The operator reads certificates; the identity keeps the access it has live (policy or roles)."""
+    from .arm_ids import role_guid
     from .vault_access import SECRET_READER_ROLES
 
     snapshot = b.snapshot
@@ -334,7 +337,7 @@ def _access(b: _Builder, identity_name: str) -> None:
         if identity and identity.exists:
             for assignment in snapshot.vault_role_assignments:
                 # Only the roles that let the identity read secrets matter to the extension (Azure's built-in names).
-                role = SECRET_READER_ROLES.get(assignment.role_definition_id.rsplit("/", 1)[-1].lower())
+                role = SECRET_READER_ROLES.get(role_guid(assignment.role_definition_id))
                 if role and assignment.principal_id == identity.principal_id:
                     twin_vault["roleAssignments"].append({"principal": f"identity:{identity_name}", "role": role})
         return

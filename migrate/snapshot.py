@@ -12,10 +12,13 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .readers import COMMON_NAME, KV_EXTENSION_TYPES, SF_EXTENSION_TYPES, THUMBPRINT, Declaration, declaration_kind
 from .x509 import CertFacts
 
-THUMBPRINT = "thumbprint"
-COMMON_NAME = "common_name"
+__all__ = [  # THUMBPRINT and COMMON_NAME: the declaration kinds, re-exported for the checks and the planner
+    "THUMBPRINT", "COMMON_NAME", "Problem", "KnownCertificate", "ClusterView", "ExtensionView", "InstanceView", "SecretRef",
+    "NodeTypeView", "VaultView", "GoalView", "IdentityView", "RoleAssignmentView", "VaultCertificateView", "Snapshot",
+]
 
 
 @dataclass
@@ -58,12 +61,9 @@ class ClusterView:
     raw: dict[str, Any]  # the resource as ARM returned it (the basis of a full PUT)
 
     @property
-    def declaration(self) -> str:
-        if self.thumbprint:
-            return THUMBPRINT
-        if self.common_names:
-            return COMMON_NAME
-        return "none"
+    def declaration(self) -> Declaration:
+        """thumbprint | common_name | none, read from the body (``readers.declaration_kind``)."""
+        return declaration_kind(self.raw)
 
     @property
     def declared_thumbprints(self) -> list[str]:
@@ -123,11 +123,11 @@ class NodeTypeView:
 
     @property
     def sf_extension(self) -> ExtensionView | None:
-        return self.extension_of_type("ServiceFabricNode", "ServiceFabricLinuxNode")
+        return self.extension_of_type(*SF_EXTENSION_TYPES)
 
     @property
     def kv_extension(self) -> ExtensionView | None:
-        return self.extension_of_type("KeyVaultForWindows", "KeyVaultForLinux")
+        return self.extension_of_type(*KV_EXTENSION_TYPES)
 
 
 @dataclass
@@ -206,7 +206,8 @@ class Snapshot:
 
     # -- serialisation --------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
+        data: dict[str, Any] = _jsonable(asdict(self))
+        return data
 
     def fingerprints(self) -> dict[str, str]:
         """Hashes of what the plan depends on, per resource, to refuse a stale saved plan."""

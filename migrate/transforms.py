@@ -10,9 +10,8 @@ import copy
 from typing import Any
 
 from .plan import Change
-
-SF_TYPES = ("ServiceFabricNode", "ServiceFabricLinuxNode")
-KV_TYPES = ("KeyVaultForWindows", "KeyVaultForLinux")
+from .readers import KV_EXTENSION_TYPES as KV_TYPES, SF_EXTENSION_TYPES as SF_TYPES  # noqa: F401 (re-exported)
+from .readers import extension_type, is_linux, observed_certificate_urls
 IMDS_TOKEN_ENDPOINT = "http://169.254.169.254/metadata/identity/oauth2/token"
 KNOWN_AFTER = "(known after apply)"
 CLUSTER_READ_ONLY = ("provisioningState", "clusterState", "clusterId", "clusterEndpoint", "availableClusterVersions")
@@ -28,15 +27,9 @@ def extensions(vmss: dict[str, Any]) -> list[dict[str, Any]]:
 
 def extension_of_type(vmss: dict[str, Any], *types: str) -> dict[str, Any] | None:
     for extension in extensions(vmss):
-        if (extension.get("properties") or {}).get("type") in types:
+        if extension_type(extension) in types:
             return extension
     return None
-
-
-def is_linux(vmss: dict[str, Any]) -> bool:
-    p = profile(vmss)
-    disk = ((p.get("storageProfile") or {}).get("osDisk") or {}).get("osType")
-    return bool((p.get("osProfile") or {}).get("linuxConfiguration")) or str(disk).lower() == "linux"
 
 
 def secret_urls(vmss: dict[str, Any]) -> list[str]:
@@ -144,7 +137,7 @@ def _adopt_kv_extension(extension: dict[str, Any], *, linux: bool, observed_url:
     settings = properties.setdefault("settings", {})
     management = settings.setdefault("secretsManagementSettings", {})
     observed = management.setdefault("observedCertificates", [])
-    urls = [(o if isinstance(o, str) else (o or {}).get("url", "")).lower() for o in observed]
+    urls = [u.lower() for u in observed_certificate_urls(settings)]
     if observed_url.lower() not in urls:
         if observed and isinstance(observed[0], str):
             observed.append(observed_url)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from .arm_ids import scope_covers
+from .arm_ids import role_guid, scope_covers
 
 SECRETS_USER_ROLE = "4633458b-17de-408a-b874-0445c86b69e6"
 SECRET_READER_ROLES = {
@@ -33,7 +33,7 @@ def reads_secrets(*, rbac: bool, vault_id: str, principal_id: str, access_polici
     if rbac:
         return any(
             principal.lower() == principal_id.lower()
-            and role.rstrip("/").rsplit("/", 1)[-1].lower() in SECRET_READER_ROLES
+            and role_guid(role) in SECRET_READER_ROLES
             and scope_covers(scope, vault_id)
             for scope, role, principal in assignments
         )

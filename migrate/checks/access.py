@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Iterator
 
+from .. import readers
 from ..findings import Finding
+from ..readers import THUMBPRINT
 from ..vault_access import reads_secrets
-from ..snapshot import THUMBPRINT
 from .catalogue import finding
 from .context import Ctx, known_by_url, major
 
@@ -122,9 +123,8 @@ def _extension_identity_conflicts(ctx: Ctx) -> Iterator[Finding]:
         kv = node_type.kv_extension
         if kv is None:
             continue
-        client = str((kv.settings.get("authenticationSettings") or {}).get("msiClientId") or "")
-        observed = (kv.settings.get("secretsManagementSettings") or {}).get("observedCertificates") or []
-        urls = [o if isinstance(o, str) else str((o or {}).get("url", "")) for o in observed]
+        client = readers.msi_client_id(kv.settings)
+        urls = readers.observed_certificate_urls(kv.settings)
         others = [u for u in urls if u.rstrip("/").lower() != goal_url]
         if client and others and (plan_client is None or client.lower() != plan_client.lower()):
             yield finding(

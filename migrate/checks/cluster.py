@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from typing import Iterator
 
+from .. import readers
+from ..arm_ids import is_type
 from ..findings import Finding
-from ..snapshot import COMMON_NAME, NodeTypeView
+from ..readers import COMMON_NAME, UPGRADE_SERVICE_UNREACHABLE
+from ..snapshot import NodeTypeView
 from .catalogue import finding
 from .context import Ctx, goal_cn, issuer_list_problem, major
 
-UPGRADE_SERVICE_UNREACHABLE = "UpgradeServiceUnreachable"
 _NOT_FOUND = {"RESOURCE_NOT_FOUND", "NOT_FOUND", "RESOURCENOTFOUND", "RESOURCEGROUPNOTFOUND", "CERTIFICATENOTFOUND", "404"}
 _DENIED = {"PERMISSION_DENIED", "FORBIDDEN", "AUTHORIZATIONFAILED", "AUTHORIZATION_FAILED", "ACCESSDENIED", "403"}
 
@@ -24,7 +26,7 @@ def _plan_field(ctx: Ctx, resource_id: str) -> str:
         return "goal.vaultId / goal.certificateName"
     if rid == ctx.spec.identity.id.lower():
         return "identity.id"
-    if "/microsoft.compute/virtualmachinescalesets/" in rid:
+    if is_type(resource_id, "Microsoft.Compute/virtualMachineScaleSets"):
         return "nodeTypes"
     return "the plan file"
 
@@ -78,7 +80,7 @@ def check_cluster(ctx: Ctx) -> Iterator[Finding]:
             "Restore the cluster's health first (see the Service Fabric troubleshooting guides for untrusted issuer "
             "thumbprints); open an Azure support case if it does not recover.",
         )
-    elif cluster.cluster_state != "Ready" or cluster.provisioning_state != "Succeeded":
+    elif not readers.cluster_accepts_updates(cluster.cluster_state, cluster.provisioning_state):
         # SFRP refuses an update while another is in flight (research §7.4).
         yield finding(
             "CLUSTER_NOT_READY",
@@ -122,8 +124,8 @@ def check_existing_issuer_lists(ctx: Ctx) -> Iterator[Finding]:
         return
     goal = ctx.snapshot.goal
     for index, entry in enumerate(cluster.common_names):
-        raw = entry.get("certificateIssuerThumbprint") or ""
-        problem = issuer_list_problem([t for t in raw.split(",")] if raw.strip() else [])
+        listed = entry.get("certificateIssuerThumbprint")
+        problem = issuer_list_problem(readers.issuer_list_entries(listed))
         where = f"certificateCommonNames.commonNames[{index}].certificateIssuerThumbprint"
         if problem:
             yield finding(
@@ -133,7 +135,7 @@ def check_existing_issuer_lists(ctx: Ctx) -> Iterator[Finding]:
                 "Correct the list to comma-separated 40-hex-digit thumbprints without duplicates.",
             )
             continue
-        pinned = {t.strip().replace(" ", "").upper() for t in raw.split(",") if t.strip()}
+        pinned = set(readers.issuer_thumbprints(listed))
         if (goal and goal.issuer and pinned and entry.get("certificateCommonName") == goal_cn(ctx)
                 and goal.issuer.thumbprint.upper() not in pinned):
             yield finding(

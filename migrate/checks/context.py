@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
+from ..arm_ids import name_of
 from ..findings import Finding
 from ..snapshot import KnownCertificate, Snapshot
 from ..spec import PlanSpec
@@ -36,7 +37,7 @@ class Ctx:
 
     def problem_about_goal(self) -> bool:
         """Also counts data-plane problems (https://<vault>.vault.../certificates/<name>) with the goal."""
-        vault_name = self.spec.goal.vaultId.rstrip("/").split("/")[-1].lower()
+        vault_name = name_of(self.spec.goal.vaultId).lower()
         return self.problem_about(self.goal_id) or any(
             f"//{vault_name}." in p.resource_id.lower() for p in self.snapshot.problems
         )

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from .. import readers
 from ..cloud.gateway import Gateway
 from ..errors import NotFound, OperationalError, StepFailed
 from ..spec import PlanSpec
@@ -70,11 +71,10 @@ def wait_cluster_ready(ctx: StepContext, cluster_id: str) -> dict[str, Any]:
     last = None
     while True:
         raw = ctx.gateway.get_cluster(cluster_id)
-        properties = raw.get("properties") or {}
-        state, provisioning = properties.get("clusterState"), properties.get("provisioningState")
-        if state == "Ready" and provisioning == "Succeeded":
+        state, provisioning = readers.cluster_states(raw)
+        if readers.cluster_accepts_updates(state, provisioning):
             return raw
-        if state == "UpgradeServiceUnreachable":
+        if state == readers.UPGRADE_SERVICE_UNREACHABLE:
             raise StepFailed(ctx.step_name, "the cluster is UpgradeServiceUnreachable: the resource provider cannot manage it (runbooks/failures/upgrade-stuck.md)")
         if (state, provisioning) != last:
             ctx.emit("cluster", step=ctx.step_name, cluster_state=state, provisioning_state=provisioning)
@@ -102,9 +102,7 @@ def put_body(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def _settled(raw: dict[str, Any], instances: list[dict[str, Any]]) -> bool:
-    if (raw.get("properties") or {}).get("provisioningState") in ("Updating", "Creating"):
-        return False
-    return not any((i.get("properties") or {}).get("provisioningState") in ("Updating", "Creating") for i in instances)
+    return readers.scale_set_settled(raw, instances)
 
 
 def wait_scale_set_settled(ctx: StepContext, vmss_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -120,14 +118,12 @@ def wait_scale_set_settled(ctx: StepContext, vmss_id: str) -> tuple[dict[str, An
 
 
 def _update_domain(instance: dict[str, Any]) -> int:
-    view = (instance.get("properties") or {}).get("instanceView") or {}
-    domain = view.get("platformUpdateDomain")
-    return int(domain) if isinstance(domain, int) else int(instance.get("instanceId", 0)) % 5
+    return readers.rollout_update_domain(instance)
 
 
 def manual_batches(instances: list[dict[str, Any]], percent: int) -> list[list[str]]:
     """Manual policy: upgrade by update domain, each domain split into batches of ``percent`` of the scale set."""
-    stale = [i for i in instances if not (i.get("properties") or {}).get("latestModelApplied")]
+    stale = [i for i in instances if not readers.on_latest_model(i)]
     size = max(1, (len(instances) * percent + 99) // 100)
     batches: list[list[str]] = []
     for domain in sorted({_update_domain(i) for i in stale}):
@@ -144,7 +140,7 @@ def roll_out(ctx: StepContext, vmss_id: str, settled: tuple[dict[str, Any], list
     mode = str(((raw.get("properties") or {}).get("upgradePolicy") or {}).get("mode") or "Manual").lower()
     deadline = ctx.deadline()
     while True:
-        stale = [i for i in instances if not (i.get("properties") or {}).get("latestModelApplied")]
+        stale = [i for i in instances if not readers.on_latest_model(i)]
         ctx.emit("instances", step=ctx.step_name, scale_set=raw.get("name"), updated=len(instances) - len(stale), total=len(instances))
         if not stale:
             break
@@ -168,13 +164,12 @@ def verify_instances(ctx: StepContext, raw: dict[str, Any], instances: list[dict
     """Every instance runs the latest model and every extension reports success."""
     failures = []
     for instance in instances:
-        properties = instance.get("properties") or {}
-        if properties.get("provisioningState") != "Succeeded":
-            failures.append(f"{instance.get('name')}: provisioning {properties.get('provisioningState')}")
-        for extension in (properties.get("instanceView") or {}).get("extensions") or []:
-            status = (extension.get("statuses") or [{}])[0]
-            if not str(status.get("code", "")).endswith("succeeded"):
-                failures.append(f"{instance.get('name')}: extension {extension.get('name')} {status.get('code')}: {status.get('message')}")
+        state = readers.provisioning_state(instance)
+        if state != readers.SUCCEEDED:
+            failures.append(f"{instance.get('name')}: provisioning {state or None}")
+        for name, status in readers.extension_statuses(instance).items():
+            if not status["code"].endswith("succeeded"):
+                failures.append(f"{instance.get('name')}: extension {name} {status['code']}: {status['message']}")
     if failures:
         hint = " (runbooks/failures/kv-extension-sync.md)" if any("KeyVault" in f or "Forbidden" in f for f in failures) else ""
         raise StepFailed(ctx.step_name, "; ".join(failures[:4]) + hint)

@@ -11,21 +11,13 @@ from typing import Any
 
 from ..errors import AzureRequestFailed, StepFailed
 from ..plan import Step
+from ..readers import declares_common_name
 from ..transforms import cluster_to_common_name
 from .base import StepContext, wait_cluster_ready
 
 
 def _converted(raw: dict[str, Any], common_name: str, issuers: list[str]) -> bool:
-    properties = raw.get("properties") or {}
-    if properties.get("certificate"):
-        return False
-    names = (properties.get("certificateCommonNames") or {}).get("commonNames") or []
-    wanted = sorted(i.upper() for i in issuers)
-    return any(
-        n.get("certificateCommonName") == common_name
-        and sorted(t.strip().upper() for t in str(n.get("certificateIssuerThumbprint") or "").split(",") if t.strip()) == wanted
-        for n in names
-    )
+    return declares_common_name(raw, common_name, issuers)
 
 
 def run(ctx: StepContext, step: Step) -> dict[str, Any]:

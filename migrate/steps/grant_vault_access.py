@@ -10,7 +10,7 @@ from typing import Any
 
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
-from ..arm_ids import subscription_of
+from ..arm_ids import role_definition_id, subscription_of
 from ..errors import AzureRequestFailed, StepFailed
 from ..plan import Step
 from ..vault_access import reads_secrets
@@ -44,7 +44,7 @@ def run(ctx: StepContext, step: Step) -> dict[str, Any]:
     ctx.emit("change", step=ctx.step_name, resource=vault_id, properties=1)
     if rbac:
         role = params["role"]
-        definition = f"/subscriptions/{subscription_of(vault_id)}/providers/Microsoft.Authorization/roleDefinitions/{role}"
+        definition = role_definition_id(subscription_of(vault_id), role)
         name = str(uuid.uuid5(_NAMESPACE, f"{vault_id.lower()}|{principal}|{role}"))  # deterministic: a repeat is idempotent
 
         @retry(retry=retry_if_exception(_principal_not_replicated), stop=stop_after_attempt(6),

@@ -9,13 +9,13 @@ from typing import Any
 
 from ..errors import AzureRequestFailed, StepFailed
 from ..plan import Step
+from ..readers import cluster_states, declared_thumbprints
 from ..transforms import cluster_thumbprint_patch
 from .base import StepContext, wait_cluster_ready
 
 
 def _declared(raw: dict[str, Any]) -> tuple[str | None, str | None]:
-    certificate = (raw.get("properties") or {}).get("certificate") or {}
-    return (certificate.get("thumbprint") or "").upper() or None, (certificate.get("thumbprintSecondary") or "").upper() or None
+    return declared_thumbprints(raw)
 
 
 def run(ctx: StepContext, step: Step) -> dict[str, Any]:
@@ -36,4 +36,4 @@ def run(ctx: StepContext, step: Step) -> dict[str, Any]:
         raw = wait_cluster_ready(ctx, cluster_id)
     if _declared(raw) != wanted:
         raise StepFailed(ctx.step_name, f"the cluster declares {_declared(raw)} after the upgrade, not {wanted}")
-    return {"thumbprint": wanted[0], "thumbprintSecondary": wanted[1], "cluster_state": raw["properties"].get("clusterState")}
+    return {"thumbprint": wanted[0], "thumbprintSecondary": wanted[1], "cluster_state": cluster_states(raw)[0]}
