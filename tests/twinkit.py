@@ -109,6 +109,17 @@ def fast_session(twin: RunningTwin) -> Any:
     return commands.open_session(load_plan(twin.plan_file), poll_interval=0.02, retry_backoff=0.05)
 
 
+def inprocess_session(twin: RunningTwin) -> Any:
+    """As fast_session, over the in-process transport: the same SDK clients and twin handler, no socket."""
+    from aztwin import InProcessTransport
+    from migrate import commands
+    from migrate.spec import load_plan
+
+    assert twin.plan_file is not None
+    return commands.open_session(load_plan(twin.plan_file), poll_interval=0.02, retry_backoff=0.05,
+                                 transport=InProcessTransport(twin))
+
+
 def scale_sets(clients: Clients) -> list[dict[str, Any]]:
     """Every scale set as ARM returns it (raw JSON), through the real compute client."""
     return [dict(s.as_dict()) for s in clients.compute.virtual_machine_scale_sets.list_all()]
