@@ -46,7 +46,8 @@ class Session:
 
 def open_session(spec: PlanSpec, poll_interval: float | None = None, retry_backoff: float | None = None,
                  credential: Any = None, transport: Transport | None = None) -> Session:
-    """``transport`` (azure-core) carries every request of the session: cloud metadata, tokens, ARM, Key Vault."""
+    """``transport`` (azure-core) carries every request of the session: cloud metadata, tokens, ARM, Key Vault
+    (a ``credential`` passed in keeps its own)."""
     cloud = resolve_cloud(spec.cloud, transport)
     if credential is None:
         credential, description = choose_credential(cloud, transport=transport)
