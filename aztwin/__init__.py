@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from .control_client import ControlClient, ControlError
 from .errors import TwinSetupError
+from .inprocess import ForeignOriginError, InProcessTransport
 from .scenario_load import ScenarioError, builtin_names, builtin_path, load_scenario
 from .twin import RunningTwin, start_twin
 from .world import TwinSettings
@@ -18,6 +19,8 @@ from .world import TwinSettings
 __all__ = [
     "ControlClient",
     "ControlError",
+    "ForeignOriginError",
+    "InProcessTransport",
     "RunningTwin",
     "ScenarioError",
     "TwinSettings",

@@ -17,7 +17,7 @@ from typing import Any, Callable
 from . import readers
 from .cloud.credentials import choose_credential
 from .cloud.endpoints import CloudEndpoints, resolve_cloud
-from .cloud.gateway import Gateway
+from .cloud.gateway import Gateway, Transport
 from .discovery import discover
 from .errors import Blocked, Interrupted, NotFound, OperationalError, StalePlan, StepFailed, UsageError
 from .findings import Finding
@@ -46,15 +46,17 @@ class Session:
 
 
 def open_session(spec: PlanSpec, poll_interval: float | None = None, retry_backoff: float | None = None,
-                 credential: Any = None) -> Session:
-    cloud = resolve_cloud(spec.cloud)
+                 credential: Any = None, transport: Transport | None = None) -> Session:
+    """``transport`` (azure-core) carries every request of the session: cloud metadata, tokens, ARM, Key Vault
+    (a ``credential`` passed in keeps its own)."""
+    cloud = resolve_cloud(spec.cloud, transport)
     if credential is None:
-        credential, description = choose_credential(cloud)
+        credential, description = choose_credential(cloud, transport=transport)
     else:
         description = type(credential).__name__
     log.info("credential: %s", description)  # which credential, never a token
     interval = poll_interval if poll_interval is not None else spec.rollout.pollIntervalSeconds
-    gateway = Gateway(cloud, credential, poll_interval=interval, retry_backoff=retry_backoff)
+    gateway = Gateway(cloud, credential, poll_interval=interval, retry_backoff=retry_backoff, transport=transport)
     return Session(spec, cloud, credential, description, gateway)
 
 

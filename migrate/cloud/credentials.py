@@ -1,6 +1,7 @@
 """Credential choice: AzurePipelinesCredential inside an Azure DevOps service-connection step, otherwise
 DefaultAzureCredential. CLI-based tokens expire during long upgrades in pipelines (research/peers.md §4.3),
 while the pipelines credential fetches a fresh federated assertion whenever it needs a token.
+A session's azure-core transport, when given, carries the credential's token requests too.
 """
 
 from __future__ import annotations
@@ -8,6 +9,8 @@ from __future__ import annotations
 import logging
 import os
 from typing import Any, Mapping
+
+from azure.core.pipeline.transport import HttpTransport
 
 from .endpoints import CloudEndpoints
 
@@ -21,10 +24,13 @@ PIPELINE_VARIABLES = (
 )
 
 
-def choose_credential(cloud: CloudEndpoints, env: Mapping[str, str] | None = None) -> tuple[Any, str]:
+def choose_credential(cloud: CloudEndpoints, env: Mapping[str, str] | None = None,
+                      transport: HttpTransport[Any, Any] | None = None) -> tuple[Any, str]:
     """The credential to use and a description of the choice (never a secret)."""
     env = os.environ if env is None else env
     common: dict[str, Any] = {}
+    if transport is not None:
+        common["transport"] = transport
     if cloud.ca_bundle:
         common["connection_verify"] = cloud.ca_bundle
     if cloud.name != "AzureCloud" and not env.get("AZURE_AUTHORITY_HOST"):

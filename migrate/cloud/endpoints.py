@@ -1,7 +1,8 @@
 """Which cloud: ARM endpoint, token audience, authority and Key Vault scope.
 
 Public clouds are known; a Custom cloud (Azure Stack Hub, or the Azure twin) is discovered from
-``{armEndpoint}/metadata/endpoints``, trusting the plan's CA bundle when one is given.
+``{armEndpoint}/metadata/endpoints``, trusting the plan's CA bundle when one is given, or through the
+session's azure-core transport when one is given (then nothing else opens a connection).
 """
 
 from __future__ import annotations
@@ -11,6 +12,10 @@ import ssl
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from typing import Any
+
+from azure.core.pipeline.transport import HttpTransport
+from azure.core.rest import HttpRequest
 
 from ..errors import OperationalError
 from ..spec import CloudSpec
@@ -46,19 +51,14 @@ PUBLIC = {
 }
 
 
-def resolve_cloud(spec: CloudSpec) -> CloudEndpoints:
+def resolve_cloud(spec: CloudSpec, transport: HttpTransport[Any, Any] | None = None) -> CloudEndpoints:
     if spec.name != "Custom":
         known = PUBLIC[spec.name]
         return CloudEndpoints(known.name, known.arm, known.arm_scope, known.authority, known.keyvault_scope, spec.caBundle)
     assert spec.armEndpoint
     arm = spec.armEndpoint.rstrip("/")
     url = f"{arm}/metadata/endpoints?api-version=2019-05-01"
-    context = ssl.create_default_context(cafile=spec.caBundle) if spec.caBundle else ssl.create_default_context()
-    try:
-        with urllib.request.urlopen(url, context=context, timeout=30) as response:  # noqa: S310 - https only (spec check)
-            metadata = json.loads(response.read())
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise OperationalError(f"cloud.armEndpoint: cannot read {url}: {getattr(exc, 'reason', exc)}") from None
+    metadata = _read_metadata(url, spec.caBundle, transport)
     if isinstance(metadata, list):
         metadata = metadata[0] if metadata else {}
     authentication = metadata.get("authentication") or {}
@@ -66,3 +66,23 @@ def resolve_cloud(spec: CloudSpec) -> CloudEndpoints:
     login = str(authentication.get("loginEndpoint") or "https://login.microsoftonline.com/").rstrip("/")
     vault_dns = str((metadata.get("suffixes") or {}).get("keyVaultDns") or "vault.azure.net").lstrip(".")
     return CloudEndpoints("Custom", arm, audiences[0].rstrip("/") + "/.default", login, f"https://{vault_dns}/.default", spec.caBundle)
+
+
+def _read_metadata(url: str, ca_bundle: str | None, transport: HttpTransport[Any, Any] | None) -> Any:
+    """The cloud's metadata document (JSON), over the given transport or a plain HTTPS request."""
+    if transport is not None:
+        from azure.core.exceptions import AzureError
+
+        try:
+            response = transport.send(HttpRequest("GET", url), connection_timeout=30, read_timeout=30)
+            if response.status_code != 200:
+                raise OperationalError(f"cloud.armEndpoint: cannot read {url}: HTTP {response.status_code}")
+            return json.loads(response.read())
+        except (AzureError, ValueError) as exc:
+            raise OperationalError(f"cloud.armEndpoint: cannot read {url}: {exc}") from None
+    context = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else ssl.create_default_context()
+    try:
+        with urllib.request.urlopen(url, context=context, timeout=30) as response:  # noqa: S310 - https only (spec check)
+            return json.loads(response.read())
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise OperationalError(f"cloud.armEndpoint: cannot read {url}: {getattr(exc, 'reason', exc)}") from None

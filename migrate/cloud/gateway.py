@@ -4,6 +4,9 @@ Reads come back as the raw JSON ARM sent (what the planner diffs and what a full
 writes send raw JSON bytes, so no SDK model drops a property it does not know. Every long-running
 operation reports its status URL as soon as the first response arrives, so the journal can record it and a
 resumed run can re-attach instead of re-sending (issue 5). Errors leave here as ``migrate.errors`` types.
+
+``transport`` (an azure-core ``HttpTransport``) is the seam under every client built here and under
+``fetch_public``: given one, this module opens no connection of its own (httpx's ``transport=``).
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
+from azure.core.pipeline import PipelineRequest
 from azure.core.pipeline.policies import SansIOHTTPPolicy
+from azure.core.pipeline.transport import HttpTransport
 from azure.core.rest import HttpRequest
 
 from ..arm_ids import id_parts, subscription_of
@@ -30,6 +35,7 @@ from ..errors import AzureRequestFailed, NotFound, OperationalError, PermissionD
 from .endpoints import CloudEndpoints
 
 OperationCallback = Callable[[str], None]
+Transport = HttpTransport[Any, Any]
 
 
 @dataclass
@@ -52,12 +58,12 @@ class RequestStats:
         return sum(n for m, n in self.by_method.items() if m in {"PUT", "PATCH", "POST", "DELETE"})
 
 
-class _Accounting(SansIOHTTPPolicy):  # type: ignore[misc]
+class _Accounting(SansIOHTTPPolicy[Any, Any]):
     def __init__(self, stats: RequestStats) -> None:
         super().__init__()
         self.stats = stats
 
-    def on_request(self, request: Any) -> None:
+    def on_request(self, request: PipelineRequest[Any]) -> None:
         self.stats.count(request.http_request.method.upper())
 
 
@@ -117,6 +123,15 @@ def _raw(pipeline_response: Any, deserialized: Any, headers: Any) -> Any:
     return json.loads(body) if body else None
 
 
+def _object(value: Any, resource_id: str) -> dict[str, Any]:
+    """A raw ARM answer that must be a JSON object (an empty answer reads as ``{}``)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise OperationalError(f"{resource_id}: Azure answered {type(value).__name__} where a JSON object was expected")
+    return value
+
+
 def _as_raw(model: Any) -> dict[str, Any]:
     """SDK model -> REST JSON (compute 39 models are mappings; msrest models serialise)."""
     if hasattr(model, "as_dict") and not hasattr(model, "serialize"):
@@ -132,9 +147,11 @@ class Gateway:
         *,
         poll_interval: float = 10.0,
         retry_backoff: float | None = None,
+        transport: Transport | None = None,
     ) -> None:
         self.cloud = cloud
         self.credential = credential
+        self.transport = transport
         self.poll_interval = poll_interval
         self.stats = RequestStats()
         self._retry_backoff = retry_backoff
@@ -142,19 +159,25 @@ class Gateway:
         self._lock = threading.Lock()
 
     # -- clients ------------------------------------------------------------------------------------
-    def _kwargs(self) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {
-            "base_url": self.cloud.arm,
-            "credential_scopes": [self.cloud.arm_scope],
-            "polling_interval": self.poll_interval,
-            # A fresh list per client: azure-mgmt-core appends to it in place (research/emulation.md §1).
-            "per_call_policies": [_Accounting(self.stats)],
-        }
+    def _common(self) -> dict[str, Any]:
+        """Options every client gets: accounting, the CA bundle, the retry back-off and the transport."""
+        # A fresh policy list per client: azure-mgmt-core appends to it in place (research/emulation.md §1).
+        kwargs: dict[str, Any] = {"per_call_policies": [_Accounting(self.stats)]}
         if self.cloud.ca_bundle:
             kwargs["connection_verify"] = self.cloud.ca_bundle
         if self._retry_backoff is not None:
             kwargs["retry_backoff_factor"] = self._retry_backoff
+        if self.transport is not None:
+            kwargs["transport"] = self.transport
         return kwargs
+
+    def _kwargs(self) -> dict[str, Any]:
+        return {
+            "base_url": self.cloud.arm,
+            "credential_scopes": [self.cloud.arm_scope],
+            "polling_interval": self.poll_interval,
+            **self._common(),
+        }
 
     def _client(self, kind: str, subscription: str) -> Any:
         key = (kind, subscription.lower())
@@ -164,19 +187,7 @@ class Gateway:
             return self._clients[key]
 
     def _build(self, kind: str, subscription: str) -> Any:
-        if kind == "compute":
-            from azure.mgmt.compute import ComputeManagementClient as Client
-        elif kind == "servicefabric":
-            from azure.mgmt.servicefabric import ServiceFabricManagementClient as Client  # type: ignore[no-redef]
-        elif kind == "keyvault":
-            from azure.mgmt.keyvault import KeyVaultManagementClient as Client  # type: ignore[no-redef]
-        elif kind == "msi":
-            from azure.mgmt.msi import ManagedServiceIdentityClient as Client  # type: ignore[no-redef]
-        elif kind == "authorization":
-            from azure.mgmt.authorization import AuthorizationManagementClient as Client  # type: ignore[no-redef]
-        else:  # pragma: no cover - programming error
-            raise ValueError(kind)
-        return Client(self.credential, subscription, **self._kwargs())
+        return _client_class(kind)(self.credential, subscription, **self._kwargs())
 
     def certificates(self, vault_uri: str) -> Any:
         key = ("certificates", vault_uri.lower())
@@ -184,11 +195,7 @@ class Gateway:
             if key not in self._clients:
                 from azure.keyvault.certificates import CertificateClient
 
-                kwargs: dict[str, Any] = {"per_call_policies": [_Accounting(self.stats)]}
-                if self.cloud.ca_bundle:
-                    kwargs["connection_verify"] = self.cloud.ca_bundle
-                if self._retry_backoff is not None:
-                    kwargs["retry_backoff_factor"] = self._retry_backoff
+                kwargs = self._common()
                 # A custom cloud's vaults are not *.vault.azure.net: the challenge resource cannot match
                 # the host, so its verification is off there (and only there; docs/twin.md).
                 self._clients[key] = CertificateClient(
@@ -200,12 +207,12 @@ class Gateway:
     def get_cluster(self, cluster_id: str) -> dict[str, Any]:
         sub, group, name = id_parts(cluster_id)
         with azure_errors(cluster_id):
-            return self._client("servicefabric", sub).clusters.get(group, name, cls=_raw)
+            return _object(self._client("servicefabric", sub).clusters.get(group, name, cls=_raw), cluster_id)
 
     def get_scale_set(self, vmss_id: str) -> dict[str, Any]:
         sub, group, name = id_parts(vmss_id)
         with azure_errors(vmss_id):
-            return self._client("compute", sub).virtual_machine_scale_sets.get(group, name, cls=_raw)
+            return _object(self._client("compute", sub).virtual_machine_scale_sets.get(group, name, cls=_raw), vmss_id)
 
     def list_scale_sets(self, subscription: str) -> list[dict[str, Any]]:
         with azure_errors(f"/subscriptions/{subscription}"):
@@ -220,13 +227,13 @@ class Gateway:
     def get_vault(self, vault_id: str) -> dict[str, Any]:
         sub, group, name = id_parts(vault_id)
         with azure_errors(vault_id):
-            return self._client("keyvault", sub).vaults.get(group, name, cls=_raw)
+            return _object(self._client("keyvault", sub).vaults.get(group, name, cls=_raw), vault_id)
 
     def get_identity(self, identity_id: str) -> dict[str, Any] | None:
         sub, group, name = id_parts(identity_id)
         try:
             with azure_errors(identity_id):
-                return self._client("msi", sub).user_assigned_identities.get(group, name, cls=_raw)
+                return _object(self._client("msi", sub).user_assigned_identities.get(group, name, cls=_raw), identity_id)
         except NotFound:
             return None
 
@@ -255,46 +262,44 @@ class Gateway:
 
     def fetch_public(self, url: str) -> bytes:
         """GET public material (an issuer certificate at its AIA URL); no credentials are sent."""
+        if self.transport is not None:  # shared with the clients: send on it, never close it here
+            return _public_body(url, self.transport.send(HttpRequest("GET", url), connection_timeout=15, read_timeout=30))
         from azure.core.pipeline.transport import RequestsTransport
 
-        transport = RequestsTransport(connection_verify=self.cloud.ca_bundle or True)
-        with transport:
-            response = transport.send(HttpRequest("GET", url), connection_timeout=15, read_timeout=30)
-            if response.status_code != 200:
-                raise OperationalError(f"GET {url} answered {response.status_code}")
-            return response.body()
+        with RequestsTransport(connection_verify=self.cloud.ca_bundle or True) as own:
+            return _public_body(url, own.send(HttpRequest("GET", url), connection_timeout=15, read_timeout=30))
 
     # -- writes -------------------------------------------------------------------------------------
     def put_identity(self, identity_id: str, location: str) -> dict[str, Any]:
         sub, group, name = id_parts(identity_id)
         body = json.dumps({"location": location, "tags": {"createdBy": "sfmigrate"}}).encode()
         with azure_errors(identity_id):
-            return self._client("msi", sub).user_assigned_identities.create_or_update(
+            return _object(self._client("msi", sub).user_assigned_identities.create_or_update(
                 group, name, body, content_type="application/json", cls=_raw
-            )
+            ), identity_id)
 
     def add_access_policy(self, vault_id: str, tenant_id: str, object_id: str, secrets: list[str]) -> dict[str, Any]:
         sub, group, name = id_parts(vault_id)
         body = {"properties": {"accessPolicies": [{"tenantId": tenant_id, "objectId": object_id, "permissions": {"secrets": secrets}}]}}
         with azure_errors(vault_id):
-            return self._client("keyvault", sub).vaults.update_access_policy(
+            return _object(self._client("keyvault", sub).vaults.update_access_policy(
                 group, name, "add", json.dumps(body).encode(), content_type="application/json", cls=_raw
-            )
+            ), vault_id)
 
     def patch_vault(self, vault_id: str, properties: dict[str, Any]) -> dict[str, Any]:
         sub, group, name = id_parts(vault_id)
         with azure_errors(vault_id):
-            return self._client("keyvault", sub).vaults.update(
+            return _object(self._client("keyvault", sub).vaults.update(
                 group, name, json.dumps({"properties": properties}).encode(), content_type="application/json", cls=_raw
-            )
+            ), vault_id)
 
     def create_role_assignment(self, scope: str, name: str, role_definition_id: str, principal_id: str) -> dict[str, Any]:
         sub = subscription_of(scope)
         body = {"properties": {"roleDefinitionId": role_definition_id, "principalId": principal_id, "principalType": "ServicePrincipal"}}
         with azure_errors(scope):
-            return self._client("authorization", sub).role_assignments.create(
+            return _object(self._client("authorization", sub).role_assignments.create(
                 scope, name, json.dumps(body).encode(), content_type="application/json", cls=_raw
-            )
+            ), scope)
 
     def _long_running(self, kind: str, resource_id: str, operation: str, body: dict[str, Any],
                       on_operation: OperationCallback, *, raw: bool = True, etag: str | None = None) -> Any:
@@ -316,16 +321,16 @@ class Gateway:
 
     def put_scale_set(self, vmss_id: str, body: dict[str, Any], on_operation: OperationCallback,
                       etag: str | None = None) -> dict[str, Any]:
-        return self._long_running("compute", vmss_id, "begin_create_or_update", body, on_operation, etag=etag)
+        return _object(self._long_running("compute", vmss_id, "begin_create_or_update", body, on_operation, etag=etag), vmss_id)
 
     def update_instances(self, vmss_id: str, instance_ids: list[str], on_operation: OperationCallback) -> None:
         self._long_running("compute", vmss_id, "begin_update_instances", {"instanceIds": instance_ids}, on_operation, raw=False)
 
     def patch_cluster(self, cluster_id: str, body: dict[str, Any], on_operation: OperationCallback) -> dict[str, Any]:
-        return self._long_running("servicefabric", cluster_id, "begin_update", body, on_operation)
+        return _object(self._long_running("servicefabric", cluster_id, "begin_update", body, on_operation), cluster_id)
 
     def put_cluster(self, cluster_id: str, body: dict[str, Any], on_operation: OperationCallback) -> dict[str, Any]:
-        return self._long_running("servicefabric", cluster_id, "begin_create_or_update", body, on_operation)
+        return _object(self._long_running("servicefabric", cluster_id, "begin_create_or_update", body, on_operation), cluster_id)
 
     # -- re-attaching to an operation a previous run started ----------------------------------------
     def wait_operation(self, url: str, resource_id: str, timeout: float = 6 * 3600) -> None:
@@ -355,6 +360,37 @@ class Gateway:
                     raise NotFound(resource_id, f"the operation a previous run started is unknown ({url})")
                 raise AzureRequestFailed(f"{resource_id}: operation failed: {message}", status, (error or {}).get("code") if isinstance(error, dict) else None)
             return
+
+
+def _client_class(kind: str) -> Any:
+    """The management client class for ``kind`` (imported on first use: each is a large package)."""
+    if kind == "compute":
+        from azure.mgmt.compute import ComputeManagementClient
+
+        return ComputeManagementClient
+    if kind == "servicefabric":
+        from azure.mgmt.servicefabric import ServiceFabricManagementClient
+
+        return ServiceFabricManagementClient
+    if kind == "keyvault":
+        from azure.mgmt.keyvault import KeyVaultManagementClient
+
+        return KeyVaultManagementClient
+    if kind == "msi":
+        from azure.mgmt.msi import ManagedServiceIdentityClient
+
+        return ManagedServiceIdentityClient
+    if kind == "authorization":
+        from azure.mgmt.authorization import AuthorizationManagementClient
+
+        return AuthorizationManagementClient
+    raise ValueError(kind)  # pragma: no cover - programming error
+
+
+def _public_body(url: str, response: Any) -> bytes:
+    if response.status_code != 200:
+        raise OperationalError(f"GET {url} answered {response.status_code}")
+    return bytes(response.read())
 
 
 def retry_after(headers: Any, default: float) -> float:

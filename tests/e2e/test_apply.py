@@ -1,4 +1,7 @@
-"""Apply, end to end against the twin with the real SDKs (issue 5 acceptance)."""
+"""Apply, end to end against the twin with the real SDKs (issue 5 acceptance).
+
+The SDK clients reach the twin in-process (no sockets); the main happy path also runs over real HTTPS.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import pytest
 
 from migrate import commands
 from migrate.errors import Blocked
-from twinkit import Clients, fast_session, requests_json, scale_sets, world_json
+from twinkit import Clients, fast_session, inprocess_session, requests_json, scale_sets, world_json
 
 CONVERTIBLE = ["goal-primary", "goal-secondary", "old-primary", "old-newer-than-goal", "two-old-certs",
                "linux-nodetype", "multi-nodetype", "rbac-vault"]
@@ -25,7 +28,16 @@ def _extension(scale_set: dict, *types: str) -> dict | None:
 @pytest.mark.parametrize("scenario", CONVERTIBLE)
 def test_apply_converts_the_cluster_and_a_second_apply_changes_nothing(twin_factory, tmp_path: Path, scenario: str) -> None:
     twin = twin_factory(scenario)
-    session = fast_session(twin)
+    _converts_then_changes_nothing(twin, tmp_path, inprocess_session(twin))
+
+
+def test_apply_over_https_converts_the_cluster_and_a_second_apply_changes_nothing(twin_factory, tmp_path: Path) -> None:
+    """The main happy path over real sockets: TLS with the CA bundle, token endpoints, one origin per vault."""
+    twin = twin_factory("basic")
+    _converts_then_changes_nothing(twin, tmp_path, fast_session(twin))
+
+
+def _converts_then_changes_nothing(twin, tmp_path: Path, session) -> None:
     goal = twin.world.goal
     result = commands.apply(twin.plan_file, state_location=str(tmp_path / "state"), session=session)
     assert result.state is not None and result.state.status == "complete"
@@ -67,6 +79,6 @@ def test_apply_converts_the_cluster_and_a_second_apply_changes_nothing(twin_fact
 def test_blocked_scenarios_write_nothing(twin_factory, tmp_path: Path, scenario: str) -> None:
     twin = twin_factory(scenario)
     with pytest.raises(Blocked):
-        commands.apply(twin.plan_file, state_location=str(tmp_path / "state"), session=fast_session(twin))
+        commands.apply(twin.plan_file, state_location=str(tmp_path / "state"), session=inprocess_session(twin))
     assert requests_json(twin)["mutating"] == 0
     assert world_json(twin)["cluster"]["declaration"] == "thumbprint"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from migrate import commands
-from twinkit import fast_session, requests_json
+from twinkit import inprocess_session, requests_json
 
 # scenario -> (starting state, exit code, error codes that must be present, warning codes that must be present, step names)
 EXPECTED = {
@@ -41,7 +41,7 @@ STEP_ORDER = ["ensure_identity", "grant_vault_access", "enable_vault_deployment"
 def test_plan_on_each_builtin_scenario(twin_factory, scenario: str) -> None:
     state, exit_code, errors, warnings, steps = EXPECTED[scenario]
     twin = twin_factory(scenario)
-    result = commands.plan(twin.plan_file, session=fast_session(twin))
+    result = commands.plan(twin.plan_file, session=inprocess_session(twin))
     plan = result.plan
     if state:
         assert plan.starting_state == state

@@ -13,7 +13,7 @@ import yaml
 from migrate import commands
 from migrate.runner import RunOptions
 from migrate.errors import StoppedAtRequest
-from twinkit import Clients, fast_session, scale_sets, world_json
+from twinkit import Clients, inprocess_session, scale_sets, world_json
 
 
 def _control(twin, path: str, body: dict) -> dict:
@@ -46,7 +46,7 @@ def _sf_certificate(scale_set: dict) -> dict:
 
 def test_a_goal_rotation_during_a_postponed_cutover_converges_without_going_back_to_secrets(twin_factory, tmp_path: Path) -> None:
     twin = twin_factory("old-primary")
-    session = fast_session(twin)
+    session = inprocess_session(twin)
     state = str(tmp_path / "state")
     try:
         commands.apply(twin.plan_file, state_location=state, session=session, options=RunOptions(postpone_cutover=True))
@@ -69,7 +69,7 @@ def test_a_goal_rotation_during_a_postponed_cutover_converges_without_going_back
 def test_an_interrupted_cleanup_still_runs_when_the_run_resumes(twin_factory, tmp_path: Path) -> None:
     twin = twin_factory("old-primary")
     plan = _plan_with(twin, tmp_path, cleanup={"removeOldSecrets": True})
-    session = fast_session(twin)
+    session = inprocess_session(twin)
     state = str(tmp_path / "state")
     try:
         commands.apply(plan, state_location=state, session=session, options=RunOptions(until="cleanup-secrets:nt0"))
@@ -92,7 +92,7 @@ def test_cleanup_keeps_the_secret_of_a_certificate_the_reverse_proxy_still_decla
     path.write_text(yaml.safe_dump(scenario))
     twin = twin_factory(scenario_file=path)
     plan = _plan_with(twin, tmp_path, cleanup={"removeOldSecrets": True})
-    result = commands.apply(plan, state_location=str(tmp_path / "state"), session=fast_session(twin))
+    result = commands.apply(plan, state_location=str(tmp_path / "state"), session=inprocess_session(twin))
     assert not any(s.kind == "cleanup_secrets" for s in result.plan.steps)
     [nt0] = [s for s in scale_sets(Clients(twin)) if s["name"] == "nt0"]
     assert len(_secret_urls(nt0)) == 1  # the old certificate stays delivered: the reverse proxy declares it
