@@ -14,6 +14,7 @@ from typing import Any
 
 from .clock import BusyMeter, EventQueue, SimClock
 from .operations import OperationRegistry
+from .pki import Issued, Pki
 from .providers.authorization.models import AuthorizationState
 from .providers.identity.models import Directory, TokenService
 from .wire import TwinError
@@ -80,8 +81,6 @@ class World:
         self.msi = MsiState(self)
         self.compute = ComputeState(self)
         self.servicefabric = ServiceFabricState(self)
-        from .pki import Pki
-
         self.pki = Pki(self.base_url)
         self.vault_uri: Any = None  # name -> data-plane origin; set by the server (one port per vault)
         self.scenario_name = "empty"
@@ -98,6 +97,12 @@ class World:
     def tick(self) -> None:
         """Run every event that is due (called before each request and by the server's ticker)."""
         with self.lock:
+            self.events.run_due()
+
+    def advance(self, seconds: float) -> None:
+        """Move simulated time forward and run what falls due (``POST /_emulator/clock/advance``)."""
+        with self.lock:
+            self.clock.advance(seconds)
             self.events.run_due()
 
     def after(self, seconds: float, name: str, action: Any) -> Any:
@@ -127,6 +132,17 @@ class World:
         if found is None:
             raise TwinError(404, "ResourceGroupNotFound", f"Resource group '{name}' could not be found.")
         return found
+
+    # -- certificate authorities --------------------------------------------------------------------
+    def add_authority(
+        self, name: str, subject: str, not_before: dt.datetime, not_after: dt.datetime, *,
+        issuer: str | None, reuse_key_of: str | None, trusted: bool,
+    ) -> Issued:
+        """A new root or intermediate; a ``trusted`` root goes into the nodes' Trusted Root store."""
+        issued = self.pki.create_authority(name, subject, not_before, not_after, issuer=issuer, reuse_key_of=reuse_key_of)
+        if issued.issuer is None and trusted:
+            self.servicefabric.trusted_roots.add(issued.thumbprint)
+        return issued
 
     # -- what the control API shows -----------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:

@@ -126,6 +126,15 @@ class Directory:
                 return principal
         return None
 
+    def reset_secret(self, display_name: str) -> Principal | None:
+        """A new client secret for service principal ``display_name`` (``az ad sp credential reset``: the
+        previous secret stops working); None if there is no such principal."""
+        for principal in self.principals.values():
+            if principal.kind == "ServicePrincipal" and principal.display_name == display_name:
+                principal.client_secret = secrets.token_urlsafe(32)
+                return principal
+        return None
+
     def issue(self, principal: Principal, resource: str, lifetime: int = 3600) -> tuple[str, int]:
         now = int(time.time())
         claims = {

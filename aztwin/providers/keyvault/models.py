@@ -7,6 +7,7 @@ A certificate's versions are what VMSS secrets (versioned URLs) and the Key Vaul
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -152,6 +153,21 @@ class KeyVaultState:
         version = CertificateVersion(version_id, issued, _epoch(self.world.now()))
         certificate.versions.append(version)
         return version
+
+    def renew(
+        self, vault: Vault, certificate: VaultCertificate, issuer: str | None, subject: str,
+        not_before: dt.datetime, not_after: dt.datetime, *, sans: list[str], ekus: list[str],
+    ) -> CertificateVersion:
+        """A new version of ``certificate``, issued by authority ``issuer`` (None: self-signed).
+
+        VMSS secrets keep naming the version they name; the Key Vault VM extension installs the new one at
+        its next poll.
+        """
+        issued = self.world.pki.issue_leaf(
+            f"{vault.name}/{certificate.name}@{len(certificate.versions)}", subject, not_before, not_after,
+            issuer=issuer, sans=sans, ekus=ekus,
+        )
+        return self.add_version(vault, certificate.name, issued)
 
     def resolve_secret_url(self, url: str, *, versioned: bool | None = None) -> tuple[Vault, VaultCertificate, CertificateVersion | None]:
         """Map ``{vaultUri}secrets/{name}[/{version}]`` to the vault certificate behind it."""
