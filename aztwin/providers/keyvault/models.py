@@ -79,6 +79,15 @@ class Vault:
     def name(self) -> str:
         return self.rid.name
 
+    def update(self, settings: dict[str, Any]) -> None:
+        """Set vault settings by attribute name (what a PUT or PATCH carried, decoded)."""
+        for attribute, value in settings.items():
+            setattr(self, attribute, value)
+
+    def change_access_policies(self, kind: str, changes: list[dict[str, Any]]) -> None:
+        """``accessPolicies/{add|replace|remove}``."""
+        self.access_policies = merge_access_policies(self.access_policies, kind, changes)
+
     def certificate(self, name: str) -> VaultCertificate:
         found = self.certificates.get(name.lower())
         if found is None:
@@ -116,6 +125,47 @@ _SECRET_PERMS = {
 }
 
 
+def _same_principal(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return (
+        a["tenantId"].lower() == b["tenantId"].lower()
+        and a["objectId"].lower() == b["objectId"].lower()
+        and (a.get("applicationId") or "").lower() == (b.get("applicationId") or "").lower()
+    )
+
+
+def merge_access_policies(current: list[dict[str, Any]], kind: str, changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Vaults_UpdateAccessPolicy semantics: ``add`` unions permissions, ``remove`` subtracts, ``replace`` sets."""
+    result = [
+        {**p, "permissions": {k: list(v) for k, v in p.get("permissions", {}).items()}} for p in current
+    ]
+    for change in changes:
+        match = next((p for p in result if _same_principal(p, change)), None)
+        if kind == "add":
+            if match is None:
+                result.append(change)
+                continue
+            for perm_kind, granted in change["permissions"].items():
+                have = match["permissions"].setdefault(perm_kind, [])
+                for permission in granted:
+                    if permission.lower() not in {h.lower() for h in have}:
+                        have.append(permission)
+        elif kind == "replace":
+            if match is None:
+                result.append(change)
+            else:
+                match["permissions"] = change["permissions"]
+        else:  # remove
+            if match is None:
+                continue
+            for perm_kind, granted in change["permissions"].items():
+                drop = {g.lower() for g in granted}
+                match["permissions"][perm_kind] = [p for p in match["permissions"].get(perm_kind, []) if p.lower() not in drop]
+            if not any(match["permissions"].values()):
+                result.remove(match)
+    return result
+
+
+
 class KeyVaultState:
     def __init__(self, world: Any) -> None:
         self.world = world
@@ -129,6 +179,18 @@ class KeyVaultState:
         vault = Vault(rid, location, self.world.identity.tenant_id, uri, **properties)
         self.vaults[rid.key] = vault
         return vault
+
+    def put(self, rid: ResourceId, location: str, settings: dict[str, Any]) -> Vault:
+        """Create the vault, or replace the settings of the one there (a PUT is the whole resource)."""
+        existing = self.vaults.get(rid.key)
+        if existing:
+            existing.update(settings)
+            return existing
+        return self.add_vault(rid, location, **settings)
+
+    def delete(self, rid: ResourceId) -> bool:
+        """Remove the vault; False if there was none."""
+        return self.vaults.pop(rid.key, None) is not None
 
     def get(self, resource_id: str) -> Vault:
         found = self.vaults.get(resource_id.lower())
