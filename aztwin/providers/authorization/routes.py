@@ -63,40 +63,31 @@ def put_assignment(world: Any, request: Request) -> Response:
         raise bad_request("A valid principal ID must be provided for role assignment.", "InvalidPrincipalId")
     if principal_id not in world.identity.principals:
         raise TwinError(400, "PrincipalNotFound", f"Principal {principal_id.replace('-', '')} does not exist in the directory {world.identity.tenant_id}.")
-    existing = world.authorization.assignments.get(f"{scope.rstrip('/')}/providers/microsoft.authorization/roleassignments/{request.params['name']}".lower())
-    if existing:
-        return ok(existing.body(), 200)
-    assignment = world.authorization.assign(
+    assignment, created = world.authorization.put(
         scope,
+        request.params["name"],
         role_guid_from_id(role_id),
         principal_id,
         body["properties"].get("principalType") or world.identity.principals[principal_id].kind,
         world.iso_now(),
         _subscription_of(scope, world),
-        name=request.params["name"],
     )
-    return ok(assignment.body(), 201)
-
-
-def _find(world: Any, request: Request, scope: str) -> Any:
-    key = f"{scope.rstrip('/')}/providers/microsoft.authorization/roleassignments/{request.params['name']}".lower()
-    assignment = world.authorization.assignments.get(key)
-    if assignment is None:
-        raise TwinError(404, "RoleAssignmentNotFound", "The role assignment does not exist.")
-    return key, assignment
+    return ok(assignment.body(), 201 if created else 200)
 
 
 def get_assignment(world: Any, request: Request) -> Response:
     scope = _scope(world, request)
     world.authorization.demand(request.principal, "Microsoft.Authorization/roleAssignments/read", scope)
-    return ok(_find(world, request, scope)[1].body())
+    assignment = world.authorization.find(scope, request.params["name"])
+    if assignment is None:
+        raise TwinError(404, "RoleAssignmentNotFound", "The role assignment does not exist.")
+    return ok(assignment.body())
 
 
 def delete_assignment(world: Any, request: Request) -> Response:
     scope = _scope(world, request)
     world.authorization.demand(request.principal, "Microsoft.Authorization/roleAssignments/delete", scope)
-    key = f"{scope.rstrip('/')}/providers/microsoft.authorization/roleassignments/{request.params['name']}".lower()
-    assignment = world.authorization.assignments.pop(key, None)
+    assignment = world.authorization.remove(scope, request.params["name"])
     return ok(assignment.body()) if assignment else Response(204)
 
 

@@ -63,6 +63,22 @@ class MsiState:
         self.identities[rid.key] = identity
         return identity
 
+    def put(self, rid: ResourceId, location: str, tags: dict[str, str]) -> tuple[UserAssignedIdentity, bool]:
+        """Create the identity or set the tags of the one there; True when it was created."""
+        existing = self.find(rid.id)
+        if existing:
+            existing.tags = tags
+            return existing, False
+        return self.create(rid, location, tags), True
+
+    def delete(self, rid: ResourceId) -> bool:
+        """Remove the identity and its service principal; False if there was none."""
+        identity = self.identities.pop(rid.key, None)
+        if identity is None:
+            return False
+        self.world.identity.principals.pop(identity.principal_id, None)
+        return True
+
     def get(self, resource_id: str) -> UserAssignedIdentity:
         found = self.identities.get(resource_id.lower().replace("/resourcegroups/", "/resourcegroups/"))
         if found is None:

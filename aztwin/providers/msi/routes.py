@@ -29,12 +29,10 @@ def put_identity(world: Any, request: Request) -> Response:
     body = request.json_object()
     check_shape(body, IDENTITY_SHAPE)
     location = location_of(body)
-    existing = world.msi.find(rid.id)
-    if existing:
-        existing.tags = tags_of(body)
-        return ok(existing.body(), 200)
-    identity = world.msi.create(rid, location, tags_of(body))
-    return ok(identity.body(), 201, location=identity.rid.id)
+    identity, created = world.msi.put(rid, location, tags_of(body))
+    if created:
+        return ok(identity.body(), 201, location=identity.rid.id)
+    return ok(identity.body(), 200)
 
 
 def patch_identity(world: Any, request: Request) -> Response:
@@ -57,11 +55,7 @@ def get_identity(world: Any, request: Request) -> Response:
 def delete_identity(world: Any, request: Request) -> Response:
     rid = tracked_id(world, request.params, NS, TYPE)
     world.authorization.demand(request.principal, "Microsoft.ManagedIdentity/userAssignedIdentities/delete", rid.id)
-    identity = world.msi.identities.pop(rid.key, None)
-    if identity is None:
-        return Response(204)
-    world.identity.principals.pop(identity.principal_id, None)
-    return Response(200)
+    return Response(200) if world.msi.delete(rid) else Response(204)
 
 
 def list_identities(world: Any, request: Request) -> Response:
