@@ -136,7 +136,7 @@ class TwinApp:
         request.params = params
         try:
             if route.authenticated:
-                audiences = KEYVAULT_AUDIENCES if route.audience == KEYVAULT else ARM_AUDIENCES + (base_url,)
+                audiences: tuple[str, ...] = KEYVAULT_AUDIENCES if route.audience == KEYVAULT else ARM_AUDIENCES + (base_url,)
                 if route.audience == KEYVAULT:
                     audiences = audiences + (base_url,)
                 request.principal = world.identity.authenticate(request.headers.get("authorization"), audiences)
@@ -306,7 +306,7 @@ class _TlsServer(ThreadingHTTPServer):
         except (ssl.SSLError, OSError):
             return
         try:
-            self.RequestHandlerClass(tls, client_address, self)
+            _Handler(tls, client_address, self)
         except (ConnectionError, ssl.SSLError, OSError, socket.timeout):
             pass
         finally:
@@ -348,7 +348,8 @@ class TwinServer:
     @staticmethod
     def _url(httpd: "_TlsServer") -> str:
         bound_host, bound_port = httpd.server_address[:2]
-        display_host = f"[{bound_host}]" if ":" in str(bound_host) else str(bound_host)
+        host = bound_host.decode() if isinstance(bound_host, bytes) else str(bound_host)
+        display_host = f"[{host}]" if ":" in host else host
         return f"https://{display_host}:{bound_port}"
 
     def vault_uri(self, name: str) -> str:

@@ -20,6 +20,7 @@ from .guest import ExtensionState, InstalledCert, apply_model, extension_type
 from .validation import validate_scale_set
 
 if TYPE_CHECKING:
+    from ...world import World
     from ..identity.models import Principal
 
 READ_ONLY = {"provisioningState", "uniqueId", "timeCreated"}
@@ -123,11 +124,13 @@ class ScaleSet:
 
     @property
     def properties(self) -> dict[str, Any]:
-        return self.body.setdefault("properties", {})
+        properties: dict[str, Any] = self.body.setdefault("properties", {})
+        return properties
 
     @property
     def profile(self) -> dict[str, Any]:
-        return self.properties.setdefault("virtualMachineProfile", {})
+        profile: dict[str, Any] = self.properties.setdefault("virtualMachineProfile", {})
+        return profile
 
     @property
     def upgrade_mode(self) -> str:
@@ -150,7 +153,8 @@ class ScaleSet:
     def extension(self, name: str) -> dict[str, Any] | None:
         for extension in (self.profile.get("extensionProfile") or {}).get("extensions") or []:
             if extension.get("name") == name:
-                return extension
+                found: dict[str, Any] = extension
+                return found
         return None
 
     def extensions_of_type(self, *types: str) -> list[dict[str, Any]]:
@@ -168,7 +172,7 @@ class ScaleSet:
 
 
 class ComputeState:
-    def __init__(self, world: Any) -> None:
+    def __init__(self, world: World) -> None:
         self.world = world
         self.scale_sets: dict[str, ScaleSet] = {}
 
@@ -294,8 +298,12 @@ class ComputeState:
             self._start_batch(rollout, index + 1)
             return
         rollout._pending = {i.name for i in batch}
+
+        def done(instance: Instance, failure: str | None) -> None:
+            self._instance_done(rollout, index, instance, failure)
+
         for instance in batch:
-            self.update_instance(instance, lambda inst, failure, r=rollout, i=index: self._instance_done(r, i, inst, failure))
+            self.update_instance(instance, done)
 
     def _instance_done(self, rollout: Rollout, index: int, instance: Instance, failure: str | None) -> None:
         if failure:

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import copy
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...operations import Operation
 from ...resources import list_tracked, location_of, tracked_id
 from ...wire import OBJECT, MapOf, Request, Response, Router, TwinError, bad_request, check_shape, ok
 from .models import Instance, ScaleSet
+
+if TYPE_CHECKING:
+    from ...world import World
 
 NS, TYPE = "Microsoft.Compute", "virtualMachineScaleSets"
 ONE = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachineScaleSets/{name}"
@@ -66,7 +69,7 @@ def register(router: Router) -> None:
 
 
 # -- rendering ------------------------------------------------------------------------------------------
-def render(world: Any, scale_set: ScaleSet, state: str | None = None) -> dict[str, Any]:
+def render(world: World, scale_set: ScaleSet, state: str | None = None) -> dict[str, Any]:
     body = copy.deepcopy(scale_set.body)
     body["id"] = scale_set.rid.id
     body["name"] = scale_set.rid.name
@@ -98,7 +101,7 @@ def _status(code: str, display: str, time: str | None = None, message: str | Non
     return status
 
 
-def instance_view(world: Any, instance: Instance) -> dict[str, Any]:
+def instance_view(world: World, instance: Instance) -> dict[str, Any]:
     display = {"succeeded": "Provisioning succeeded", "transitioning": "Transitioning", "failed": "Provisioning failed"}
     state = {"Succeeded": "succeeded", "Updating": "updating", "Failed": "failed"}[instance.provisioning_state]
     return {
@@ -126,7 +129,7 @@ def instance_view(world: Any, instance: Instance) -> dict[str, Any]:
     }
 
 
-def render_instance(world: Any, instance: Instance, expand: bool) -> dict[str, Any]:
+def render_instance(world: World, instance: Instance, expand: bool) -> dict[str, Any]:
     scale_set = instance.scale_set
     vm_id = f"{scale_set.rid.id}/virtualMachines/{instance.instance_id}"
     os_profile = copy.deepcopy(instance.model.get("osProfile") or {})
@@ -164,7 +167,7 @@ def render_instance(world: Any, instance: Instance, expand: bool) -> dict[str, A
     }
 
 
-def _async_headers(world: Any, request: Request, operation: Operation, scale_set: ScaleSet, monitor: bool = False) -> dict[str, str]:
+def _async_headers(world: World, request: Request, operation: Operation, scale_set: ScaleSet, monitor: bool = False) -> dict[str, str]:
     query = f"p={uuid.uuid4()}&api-version={request.api_version or '2024-07-01'}"
     url = f"{request.base_url}/subscriptions/{scale_set.rid.subscription}/providers/Microsoft.Compute/locations/{scale_set.location}/operations/{operation.id}"
     headers = {"Azure-AsyncOperation": f"{url}?{query}", "azure-asyncnotification": "Enabled"}
@@ -175,13 +178,13 @@ def _async_headers(world: Any, request: Request, operation: Operation, scale_set
 
 
 # -- handlers -------------------------------------------------------------------------------------------
-def _scale_set(world: Any, request: Request, action: str) -> ScaleSet:
+def _scale_set(world: World, request: Request, action: str) -> ScaleSet:
     rid = tracked_id(world, request.params, NS, TYPE)
     world.authorization.demand(request.principal, action, rid.id)
     return world.compute.get(rid.id)
 
 
-def get_scale_set(world: Any, request: Request) -> Response:
+def get_scale_set(world: World, request: Request) -> Response:
     return ok(render(world, _scale_set(world, request, "Microsoft.Compute/virtualMachineScaleSets/read")))
 
 
@@ -196,7 +199,7 @@ def _check_if_match(request: Request, scale_set: ScaleSet | None) -> None:
         raise TwinError(412, "PreconditionFailed", "The ETag in the If-Match header does not match the resource's current ETag; read it again.")
 
 
-def put_scale_set(world: Any, request: Request) -> Response:
+def put_scale_set(world: World, request: Request) -> Response:
     rid = tracked_id(world, request.params, NS, TYPE)
     world.authorization.demand(request.principal, "Microsoft.Compute/virtualMachineScaleSets/write", rid.id)
     body = request.json_object()
@@ -210,7 +213,7 @@ def put_scale_set(world: Any, request: Request) -> Response:
     return ok(render(world, scale_set, "Updating"), 200, **_async_headers(world, request, operation, scale_set))
 
 
-def patch_scale_set(world: Any, request: Request) -> Response:
+def patch_scale_set(world: World, request: Request) -> Response:
     scale_set = _scale_set(world, request, "Microsoft.Compute/virtualMachineScaleSets/write")
     patch = request.json_object()
     check_shape(patch, SCALE_SET_SHAPE)
@@ -220,11 +223,11 @@ def patch_scale_set(world: Any, request: Request) -> Response:
     return ok(render(world, scale_set, "Updating"), 200, **_async_headers(world, request, operation, scale_set))
 
 
-def list_scale_sets(world: Any, request: Request) -> Response:
+def list_scale_sets(world: World, request: Request) -> Response:
     return list_tracked(world, request, "Microsoft.Compute/virtualMachineScaleSets/read", world.compute.scale_sets, lambda s: render(world, s))
 
 
-def get_scale_set_instance_view(world: Any, request: Request) -> Response:
+def get_scale_set_instance_view(world: World, request: Request) -> Response:
     scale_set = _scale_set(world, request, "Microsoft.Compute/virtualMachineScaleSets/read")
     counts: dict[str, int] = {}
     extensions: dict[str, dict[str, int]] = {}
@@ -248,24 +251,24 @@ def get_scale_set_instance_view(world: Any, request: Request) -> Response:
     )
 
 
-def list_instances(world: Any, request: Request) -> Response:
+def list_instances(world: World, request: Request) -> Response:
     scale_set = _scale_set(world, request, "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read")
     expand = "instanceview" in request.query.get("$expand", "").lower()
     return ok({"value": [render_instance(world, i, expand) for i in scale_set.instances]})
 
 
-def get_instance(world: Any, request: Request) -> Response:
+def get_instance(world: World, request: Request) -> Response:
     scale_set = _scale_set(world, request, "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read")
     expand = "instanceview" in request.query.get("$expand", "").lower()
     return ok(render_instance(world, scale_set.instance(request.params["instance"]), expand))
 
 
-def get_instance_view(world: Any, request: Request) -> Response:
+def get_instance_view(world: World, request: Request) -> Response:
     scale_set = _scale_set(world, request, "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read")
     return ok(instance_view(world, scale_set.instance(request.params["instance"])))
 
 
-def manual_upgrade(world: Any, request: Request) -> Response:
+def manual_upgrade(world: World, request: Request) -> Response:
     scale_set = _scale_set(world, request, "Microsoft.Compute/virtualMachineScaleSets/manualUpgrade/action")
     body = request.json_object()
     ids = body.get("instanceIds")
@@ -277,7 +280,7 @@ def manual_upgrade(world: Any, request: Request) -> Response:
     return Response(202, None, _async_headers(world, request, operation, scale_set, monitor=True))
 
 
-def get_operation(world: Any, request: Request) -> Response:
+def get_operation(world: World, request: Request) -> Response:
     world.subscription(request.params["sub"])
     operation = world.operations.get(request.params["operation"])
     if operation is None or not operation.kind.startswith("vmss"):

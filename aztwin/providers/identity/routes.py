@@ -5,10 +5,13 @@ endpoint (``IDENTITY_ENDPOINT``/``IDENTITY_HEADER`` protocol) and an Azure Pipel
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...wire import OAUTH, Request, Response, Router, TwinError, ok
 from .models import Principal, normalise_audience
+
+if TYPE_CHECKING:
+    from ...world import World
 
 MSI_PATH = "/_identity/msi/token"
 PIPELINE_OIDC_PATH = "/_devops/oidctoken"
@@ -23,14 +26,14 @@ def register(router: Router) -> None:
     router.add("POST", PIPELINE_OIDC_PATH, pipeline_oidc_token, style=OAUTH, authenticated=False, mutating=False)
 
 
-def _tenant(world: Any, request: Request) -> str:
+def _tenant(world: World, request: Request) -> str:
     tenant = request.params["tenant"]
     if tenant.lower() not in {world.identity.tenant_id.lower(), "organizations", "common"}:
         raise TwinError(400, "invalid_tenant", f"AADSTS90002: Tenant '{tenant}' not found.")
     return world.identity.tenant_id
 
 
-def openid_configuration(world: Any, request: Request) -> Response:
+def openid_configuration(world: World, request: Request) -> Response:
     tenant = _tenant(world, request)
     base = f"{request.base_url}/{tenant}"
     return ok(
@@ -51,7 +54,7 @@ def openid_configuration(world: Any, request: Request) -> Response:
     )
 
 
-def _token_response(world: Any, principal: Principal, resource: str) -> Response:
+def _token_response(world: World, principal: Principal, resource: str) -> Response:
     access_token, expires_on = world.identity.issue(principal, resource)
     return ok(
         {
@@ -63,7 +66,7 @@ def _token_response(world: Any, principal: Principal, resource: str) -> Response
     )
 
 
-def token(world: Any, request: Request) -> Response:
+def token(world: World, request: Request) -> Response:
     _tenant(world, request)
     form = request.form()
     if form.get("grant_type") != "client_credentials":
@@ -76,7 +79,7 @@ def token(world: Any, request: Request) -> Response:
     return _token_response(world, principal, normalise_audience(resources[0]))
 
 
-def managed_identity_token(world: Any, request: Request) -> Response:
+def managed_identity_token(world: World, request: Request) -> Response:
     world.identity.check_identity_header(request.headers.get("x-identity-header"))
     resource = request.query.get("resource")
     if not resource:
@@ -94,7 +97,7 @@ def managed_identity_token(world: Any, request: Request) -> Response:
     )
 
 
-def pipeline_oidc_token(world: Any, request: Request) -> Response:
+def pipeline_oidc_token(world: World, request: Request) -> Response:
     """Azure Pipelines' OIDC request endpoint (``SYSTEM_OIDCREQUESTURI``) as AzurePipelinesCredential calls it."""
     authorization = request.headers.get("authorization") or ""
     access_token = authorization[7:].strip() if authorization.lower().startswith("bearer ") else ""

@@ -10,7 +10,7 @@ import base64
 import datetime as dt
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives import serialization
@@ -19,6 +19,9 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from ...pki import Issued
 from ...resources import ResourceId
 from ...wire import TwinError
+
+if TYPE_CHECKING:
+    from ...world import World
 
 PKCS12 = "application/x-pkcs12"
 PEM = "application/x-pem-file"
@@ -167,7 +170,7 @@ def merge_access_policies(current: list[dict[str, Any]], kind: str, changes: lis
 
 
 class KeyVaultState:
-    def __init__(self, world: Any) -> None:
+    def __init__(self, world: World) -> None:
         self.world = world
         self.vaults: dict[str, Vault] = {}  # key: lower-cased resource id
 
@@ -204,6 +207,13 @@ class KeyVaultState:
             if vault.name.lower() == name.lower():
                 return vault
         return None
+
+    def named(self, name: str) -> Vault:
+        """The vault called ``name`` (404 VaultNotFound if there is none)."""
+        vault = self.by_name(name)
+        if vault is None:
+            raise TwinError(404, "VaultNotFound", f"No vault named '{name}'.")
+        return vault
 
     # -- certificates -------------------------------------------------------------------------------
     def add_version(self, vault: Vault, name: str, issued: Issued, **policy: Any) -> CertificateVersion:
@@ -252,7 +262,7 @@ class KeyVaultState:
     def may(self, principal_id: str, vault: Vault, kind: str, permission: str) -> bool:
         if vault.enable_rbac:
             action = (_CERT_PERMS if kind == "certificates" else _SECRET_PERMS).get(permission)
-            return bool(action) and self.world.authorization.allowed(principal_id, action, vault.rid.id, data=True)
+            return action is not None and self.world.authorization.allowed(principal_id, action, vault.rid.id, data=True)
         for policy in vault.access_policies:
             if policy.get("objectId") != principal_id:
                 continue

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...resources import list_tracked, location_of, tags_of, tracked_id
 from ...wire import OBJECT, MapOf, Request, Response, Router, TwinError, bad_request, check_shape, ok, optional, require
+
+if TYPE_CHECKING:
+    from ...world import World
 
 NS, TYPE = "Microsoft.KeyVault", "vaults"
 ONE = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.KeyVault/vaults/{name}"
@@ -54,13 +57,13 @@ def register(router: Router) -> None:
     router.add("GET", "/subscriptions/{sub}/resources", list_generic_resources)
 
 
-def _vault(world: Any, request: Request, action: str) -> Any:
+def _vault(world: World, request: Request, action: str) -> Any:
     rid = tracked_id(world, request.params, NS, TYPE)
     world.authorization.demand(request.principal, action, rid.id)
     return world.keyvault.get(rid.id)
 
 
-def get_vault(world: Any, request: Request) -> Response:
+def get_vault(world: World, request: Request) -> Response:
     return ok(_vault(world, request, "Microsoft.KeyVault/vaults/read").body())
 
 
@@ -94,7 +97,7 @@ def _policies(value: Any, path: str) -> list[dict[str, Any]]:
     return out
 
 
-def put_vault(world: Any, request: Request) -> Response:
+def put_vault(world: World, request: Request) -> Response:
     rid = tracked_id(world, request.params, NS, TYPE)
     world.authorization.demand(request.principal, "Microsoft.KeyVault/vaults/write", rid.id)
     body = request.json_object()
@@ -117,7 +120,7 @@ def put_vault(world: Any, request: Request) -> Response:
     return ok(world.keyvault.put(rid, location, settings).body(), 200)
 
 
-def patch_vault(world: Any, request: Request) -> Response:
+def patch_vault(world: World, request: Request) -> Response:
     vault = _vault(world, request, "Microsoft.KeyVault/vaults/write")
     body = request.json_object()
     check_shape(body, VAULT_SHAPE)
@@ -134,13 +137,13 @@ def patch_vault(world: Any, request: Request) -> Response:
     return ok(vault.body())
 
 
-def delete_vault(world: Any, request: Request) -> Response:
+def delete_vault(world: World, request: Request) -> Response:
     rid = tracked_id(world, request.params, NS, TYPE)
     world.authorization.demand(request.principal, "Microsoft.KeyVault/vaults/delete", rid.id)
     return Response(200) if world.keyvault.delete(rid) else Response(204)
 
 
-def update_access_policy(world: Any, request: Request) -> Response:
+def update_access_policy(world: World, request: Request) -> Response:
     kind = request.params["kind"].lower()
     if kind not in {"add", "replace", "remove"}:
         raise bad_request(f"The access policy operation '{request.params['kind']}' is not one of add, replace, remove.", "BadRequest")
@@ -159,14 +162,14 @@ def update_access_policy(world: Any, request: Request) -> Response:
     )
 
 
-def list_vaults(world: Any, request: Request) -> Response:
+def list_vaults(world: World, request: Request) -> Response:
     return list_tracked(world, request, "Microsoft.KeyVault/vaults/read", world.keyvault.vaults, lambda v: v.body())
 
 
 _TYPE_FILTER = re.compile(r"resourceType\s+eq\s+'([^']+)'", re.IGNORECASE)
 
 
-def list_generic_resources(world: Any, request: Request) -> Response:
+def list_generic_resources(world: World, request: Request) -> Response:
     """``GET /subscriptions/{s}/resources?$filter=resourceType eq '...'`` (what ``vaults.list()`` calls)."""
     sub = world.subscription(request.params["sub"]).id
     wanted = _TYPE_FILTER.search(request.query.get("$filter", ""))

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...resources import ResourceId
 from ...wire import TwinError
+
+if TYPE_CHECKING:
+    from ...world import World
 
 _NAMESPACE = uuid.UUID("5d3c6c43-7d0f-4b61-9a39-0f4f0c1f2b11")
 
@@ -39,7 +42,7 @@ class UserAssignedIdentity:
 
 
 class MsiState:
-    def __init__(self, world: Any) -> None:
+    def __init__(self, world: World) -> None:
         self.world = world
         self.identities: dict[str, UserAssignedIdentity] = {}
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...resources import list_tracked, location_of, tags_of, tracked_id
 from ...wire import OBJECT, MapOf, Request, Response, Router, check_shape, ok
+
+if TYPE_CHECKING:
+    from ...world import World
 
 NS, TYPE = "Microsoft.ManagedIdentity", "userAssignedIdentities"
 ONE = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}"
@@ -23,7 +26,7 @@ def register(router: Router) -> None:
     router.add("GET", "/subscriptions/{sub}/providers/Microsoft.ManagedIdentity/userAssignedIdentities", list_identities)
 
 
-def put_identity(world: Any, request: Request) -> Response:
+def put_identity(world: World, request: Request) -> Response:
     rid = tracked_id(world, request.params, NS, TYPE)
     world.authorization.demand(request.principal, "Microsoft.ManagedIdentity/userAssignedIdentities/write", rid.id)
     body = request.json_object()
@@ -35,7 +38,7 @@ def put_identity(world: Any, request: Request) -> Response:
     return ok(identity.body(), 200)
 
 
-def patch_identity(world: Any, request: Request) -> Response:
+def patch_identity(world: World, request: Request) -> Response:
     rid = tracked_id(world, request.params, NS, TYPE)
     world.authorization.demand(request.principal, "Microsoft.ManagedIdentity/userAssignedIdentities/write", rid.id)
     identity = world.msi.get(rid.id)
@@ -46,17 +49,17 @@ def patch_identity(world: Any, request: Request) -> Response:
     return ok(identity.body())
 
 
-def get_identity(world: Any, request: Request) -> Response:
+def get_identity(world: World, request: Request) -> Response:
     rid = tracked_id(world, request.params, NS, TYPE)
     world.authorization.demand(request.principal, "Microsoft.ManagedIdentity/userAssignedIdentities/read", rid.id)
     return ok(world.msi.get(rid.id).body())
 
 
-def delete_identity(world: Any, request: Request) -> Response:
+def delete_identity(world: World, request: Request) -> Response:
     rid = tracked_id(world, request.params, NS, TYPE)
     world.authorization.demand(request.principal, "Microsoft.ManagedIdentity/userAssignedIdentities/delete", rid.id)
     return Response(200) if world.msi.delete(rid) else Response(204)
 
 
-def list_identities(world: Any, request: Request) -> Response:
+def list_identities(world: World, request: Request) -> Response:
     return list_tracked(world, request, "Microsoft.ManagedIdentity/userAssignedIdentities/read", world.msi.identities, lambda i: i.body())

@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...operations import Operation
 from ...resources import ResourceId
@@ -25,6 +25,9 @@ from .declaration import Declaration, ValidationList, selects_by_not_after, vali
 from .hazards import hazards
 from .precheck import precheck
 from .verdict import NodeView, Verdict, evaluate
+
+if TYPE_CHECKING:
+    from ...world import World
 
 READ_ONLY = {"provisioningState", "clusterState", "clusterId", "clusterEndpoint", "availableClusterVersions"}
 _NAMESPACE = uuid.UUID("6b0e3f2a-2f41-4d8e-9d4b-3a5e0c7f1a24")
@@ -79,7 +82,8 @@ class Cluster:
 
     @property
     def properties(self) -> dict[str, Any]:
-        return self.body.setdefault("properties", {})
+        properties: dict[str, Any] = self.body.setdefault("properties", {})
+        return properties
 
     @property
     def endpoint(self) -> str:
@@ -95,7 +99,7 @@ class Cluster:
 
 
 class ServiceFabricState:
-    def __init__(self, world: Any) -> None:
+    def __init__(self, world: World) -> None:
         self.world = world
         self.clusters: dict[str, Cluster] = {}
         self.trusted_roots: set[str] = set()  # thumbprints of roots in the nodes' Trusted Root store
@@ -346,7 +350,7 @@ class ServiceFabricState:
                     },
                 )
 
-        cluster.upgrade.phase = "rolling back"
+        upgrade.phase = "rolling back"
         self.world.after(self.world.settings.ud_walk_seconds, f"sf-rollback {cluster.rid.name}", done)
 
     def snapshot(self) -> list[dict[str, Any]]:

@@ -8,11 +8,14 @@ property it names; an explicit ``null`` removes it (the twin's choice where SFRP
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...resources import list_tracked, location_of, tags_of, tracked_id
 from ...wire import OBJECT, MapOf, Request, Response, Router, TwinError, bad_request, check_shape, ok, require
 from .models import Cluster
+
+if TYPE_CHECKING:
+    from ...world import World
 
 NS, TYPE = "Microsoft.ServiceFabric", "clusters"
 ONE = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ServiceFabric/clusters/{name}"
@@ -57,7 +60,7 @@ def register(router: Router) -> None:
     router.add("GET", RESULTS, get_operation_result, mutating=False)
 
 
-def render(world: Any, cluster: Cluster) -> dict[str, Any]:
+def render(world: World, cluster: Cluster) -> dict[str, Any]:
     body = copy.deepcopy(cluster.body)
     body.update(
         {
@@ -79,17 +82,17 @@ def render(world: Any, cluster: Cluster) -> dict[str, Any]:
     return body
 
 
-def _cluster(world: Any, request: Request, action: str) -> Cluster:
+def _cluster(world: World, request: Request, action: str) -> Cluster:
     rid = tracked_id(world, request.params, NS, TYPE)
     world.authorization.demand(request.principal, action, rid.id)
     return world.servicefabric.get(rid.id)
 
 
-def get_cluster(world: Any, request: Request) -> Response:
+def get_cluster(world: World, request: Request) -> Response:
     return ok(render(world, _cluster(world, request, "Microsoft.ServiceFabric/clusters/read")))
 
 
-def _operation_headers(world: Any, request: Request, cluster: Cluster, operation: Any) -> dict[str, str]:
+def _operation_headers(world: World, request: Request, cluster: Cluster, operation: Any) -> dict[str, str]:
     url = (
         f"{request.base_url}/subscriptions/{cluster.rid.subscription}/providers/Microsoft.ServiceFabric/locations/"
         f"{cluster.location}/operationResults/{operation.id}?api-version={request.api_version or '2021-06-01'}"
@@ -97,7 +100,7 @@ def _operation_headers(world: Any, request: Request, cluster: Cluster, operation
     return {"Location": url, **world.operations.retry_headers(operation)}
 
 
-def put_cluster(world: Any, request: Request) -> Response:
+def put_cluster(world: World, request: Request) -> Response:
     rid = tracked_id(world, request.params, NS, TYPE)
     world.authorization.demand(request.principal, "Microsoft.ServiceFabric/clusters/write", rid.id)
     body = request.json_object()
@@ -113,7 +116,7 @@ def put_cluster(world: Any, request: Request) -> Response:
     return ok(render(world, cluster), 202, **_operation_headers(world, request, cluster, operation))
 
 
-def patch_cluster(world: Any, request: Request) -> Response:
+def patch_cluster(world: World, request: Request) -> Response:
     cluster = _cluster(world, request, "Microsoft.ServiceFabric/clusters/write")
     patch = request.json_object()
     check_shape(patch, CLUSTER_SHAPE)
@@ -124,26 +127,25 @@ def patch_cluster(world: Any, request: Request) -> Response:
     return ok(render(world, cluster), 202, **_operation_headers(world, request, cluster, operation))
 
 
-def delete_cluster(world: Any, request: Request) -> Response:
+def delete_cluster(world: World, request: Request) -> Response:
     rid = tracked_id(world, request.params, NS, TYPE)
     world.authorization.demand(request.principal, "Microsoft.ServiceFabric/clusters/delete", rid.id)
     return Response(200) if world.servicefabric.delete(rid) else Response(204)
 
 
-def list_clusters(world: Any, request: Request) -> Response:
+def list_clusters(world: World, request: Request) -> Response:
     return list_tracked(world, request, "Microsoft.ServiceFabric/clusters/read", world.servicefabric.clusters, lambda c: render(world, c))
 
 
-def get_operation_result(world: Any, request: Request) -> Response:
+def get_operation_result(world: World, request: Request) -> Response:
     world.subscription(request.params["sub"])
     operation = world.operations.get(request.params["operation"])
     if operation is None or not operation.kind.startswith("sf"):
         raise TwinError(404, "OperationNotFound", f"The operation '{request.params['operation']}' was not found.")
     if not operation.done:
         return Response(202, None, {"Location": f"{request.base_url}{request.path}?api-version={request.api_version}", **world.operations.retry_headers(operation)})
-    if operation.status == "Failed":
-        error = TwinError(400, operation.error["code"], operation.error["message"], details=operation.error.get("details"))
-        raise error
+    if operation.status == "Failed" and operation.error is not None:
+        raise TwinError(400, operation.error["code"], operation.error["message"], details=operation.error.get("details"))
     cluster = world.servicefabric.clusters.get(operation.resource_id.lower())
     if cluster is None:
         return Response(204)
