@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Any, Callable
 
 from .clock import SimClock
 from .pki import Pki
@@ -16,6 +16,7 @@ from .providers.authorization.models import ROLES_BY_NAME
 from .providers.compute.guest import InstalledCert
 from .providers.identity.models import FederatedCredential, Principal, TokenService
 from .providers.keyvault.models import CertificateVersion, Vault
+from .providers.servicefabric.models import Cluster
 from .resources import ResourceId
 from .scenario_load import SCENARIO_PACKAGE, ScenarioError, builtin_names, builtin_path, is_thumbprint, load_scenario, parse_scenario, start_of
 from .scenario_model import ClusterSpec, NodeTypeSpec, ScenarioSpec, duration_seconds
@@ -256,7 +257,7 @@ class _Builder:
 
             world.after(duration_seconds(spec.busyFor), f"sf-busy {spec.name}", settle)
 
-    def _scale_set(self, cluster_spec: ClusterSpec, node_type: NodeTypeSpec, cluster: Any, sub: str, group: str,
+    def _scale_set(self, cluster_spec: ClusterSpec, node_type: NodeTypeSpec, cluster: Cluster, sub: str, group: str,
                    location: str, declaration_key: str, declaration: dict[str, Any]) -> None:
         world = self.world
         linux = node_type.os == "linux"
@@ -398,7 +399,7 @@ class _Builder:
 
 
 def build_world(spec: ScenarioSpec, base_url: str, settings: TwinSettings | None = None,
-                tokens: TokenService | None = None, clock: SimClock | None = None, vault_uri: Any = None) -> World:
+                tokens: TokenService | None = None, clock: SimClock | None = None, vault_uri: Callable[[str], str] | None = None) -> World:
     settings = settings or TwinSettings()
     clock = clock or SimClock(start_of(spec), settings.time_scale)
     tenant = spec.tenantId or str(uuid.uuid5(_NAMESPACE, spec.name + "/tenant"))

@@ -20,10 +20,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
 from .control import dispatch
-from .faults import FaultPlan
+from .faults import Fault, FaultPlan
 from .resources import check_subscription_id
 from .providers.identity.models import ARM_AUDIENCES, KEYVAULT_AUDIENCES
-from .wire import ARM, CONTROL, KEYVAULT, Request, Response, Router, TwinError
+from .tls import TlsMaterial
+from .wire import ARM, CONTROL, KEYVAULT, Request, Response, Route, Router, TwinError
 from .world import World
 
 
@@ -159,7 +160,7 @@ class TwinApp:
         return self._finish(request, world, route, outcome, started, route.mutating)
 
     def _finish(
-        self, request: Request, world: World, route: Any, outcome: Outcome, started: float, mutating: bool,
+        self, request: Request, world: World, route: Route | None, outcome: Outcome, started: float, mutating: bool,
         fault: str | None = None,
     ) -> Outcome:
         principal = request.principal
@@ -193,7 +194,7 @@ class TwinApp:
         headers = {"Content-Type": "application/json; charset=utf-8", "x-ms-failure-cause": "service", **error.headers}
         return Outcome(error.status, headers, payload)
 
-    def _fault(self, fault: Any, style: str) -> Outcome:
+    def _fault(self, fault: Fault, style: str) -> Outcome:
         if fault.kind == "reset":
             return Outcome(0, {}, b"", reset=True)
         if fault.kind in ("429", "503"):
@@ -329,7 +330,7 @@ class TwinServer:
     an origin (``https://{vault}.vault.azure.net/``) and the Key Vault SDK parses ids that way.
     """
 
-    def __init__(self, app_factory: Callable[["TwinServer"], TwinApp], host: str = "127.0.0.1", port: int = 0, tls: Any = None) -> None:
+    def __init__(self, app_factory: Callable[["TwinServer"], TwinApp], host: str = "127.0.0.1", port: int = 0, tls: TlsMaterial | None = None) -> None:
         if tls is None:
             raise ValueError("TLS material is required: the twin serves HTTPS only")
         self.host = host

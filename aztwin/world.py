@@ -10,9 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
-from .clock import BusyMeter, EventQueue, SimClock
+from .clock import BusyMeter, Event, EventQueue, SimClock
 from .operations import OperationRegistry
 from .pki import Issued, Pki
 from .providers.authorization.models import AuthorizationState
@@ -82,7 +82,7 @@ class World:
         self.compute = ComputeState(self)
         self.servicefabric = ServiceFabricState(self)
         self.pki = Pki(self.base_url)
-        self.vault_uri: Any = None  # name -> data-plane origin; set by the server (one port per vault)
+        self.vault_uri: Callable[[str], str] | None = None  # name -> data-plane origin; set by the server (one port per vault)
         self.scenario_name = "empty"
         self.scenario_description = ""
         self.goal: dict[str, Any] = {}
@@ -105,7 +105,7 @@ class World:
             self.clock.advance(seconds)
             self.events.run_due()
 
-    def after(self, seconds: float, name: str, action: Any) -> Any:
+    def after(self, seconds: float, name: str, action: Callable[[], None]) -> Event:
         return self.events.schedule(seconds, name, action)
 
     # -- subscriptions and resource groups ----------------------------------------------------------

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...resources import new_guid, scope_contains
 from ...wire import TwinError
+
+if TYPE_CHECKING:
+    from ..identity.models import Principal
 
 
 @dataclass(frozen=True)
@@ -205,7 +208,7 @@ class AuthorizationState:
                 return True
         return False
 
-    def demand(self, principal: Any, operation: str, scope: str) -> None:
+    def demand(self, principal: Principal | None, operation: str, scope: str) -> None:
         """A 403 in ARM's words unless ``principal`` may perform ``operation`` at ``scope``."""
         if principal is None or self.allowed(principal.object_id, operation, scope):
             return

@@ -106,27 +106,27 @@ def _item(world: World, vault: Vault, certificate: VaultCertificate, version: Ce
 
 def list_certificates(world: World, request: Request) -> Response:
     vault = _vault(world, request)
-    world.keyvault.demand(request.principal, vault, "certificates", "list")
+    world.keyvault.demand(request.caller, vault, "certificates", "list")
     items = [_item(world, vault, c, c.latest(), False) for c in vault.certificates.values() if any(v.enabled for v in c.versions)]
     return ok({"value": items, "nextLink": None})
 
 
 def list_versions(world: World, request: Request) -> Response:
     vault = _vault(world, request)
-    world.keyvault.demand(request.principal, vault, "certificates", "list")
+    world.keyvault.demand(request.caller, vault, "certificates", "list")
     certificate = vault.certificate(request.params["name"])
     return ok({"value": [_item(world, vault, certificate, v, True) for v in certificate.versions], "nextLink": None})
 
 
 def get_policy(world: World, request: Request) -> Response:
     vault = _vault(world, request)
-    world.keyvault.demand(request.principal, vault, "certificates", "get")
+    world.keyvault.demand(request.caller, vault, "certificates", "get")
     return ok(policy_body(vault, vault.certificate(request.params["name"])))
 
 
 def get_certificate(world: World, request: Request) -> Response:
     vault = _vault(world, request)
-    world.keyvault.demand(request.principal, vault, "certificates", "get")
+    world.keyvault.demand(request.caller, vault, "certificates", "get")
     certificate = vault.certificate(request.params["name"])
     version_id = request.params.get("version")
     version = certificate.version(version_id) if version_id else certificate.latest()
@@ -135,7 +135,7 @@ def get_certificate(world: World, request: Request) -> Response:
 
 def list_secrets(world: World, request: Request) -> Response:
     vault = _vault(world, request)
-    world.keyvault.demand(request.principal, vault, "secrets", "list")
+    world.keyvault.demand(request.caller, vault, "secrets", "list")
     items = [
         {"id": f"{vault.uri}secrets/{c.name}", "attributes": _attributes(world, c.latest()), "contentType": c.content_type, "managed": True}
         for c in vault.certificates.values()
@@ -145,7 +145,7 @@ def list_secrets(world: World, request: Request) -> Response:
 
 def get_secret(world: World, request: Request) -> Response:
     vault = _vault(world, request)
-    world.keyvault.demand(request.principal, vault, "secrets", "get")
+    world.keyvault.demand(request.caller, vault, "secrets", "get")
     certificate = vault.certificate(request.params["name"])
     version_id = request.params.get("version")
     version = certificate.version(version_id) if version_id else certificate.latest()

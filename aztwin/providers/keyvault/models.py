@@ -21,6 +21,7 @@ from ...resources import ResourceId
 from ...wire import TwinError
 
 if TYPE_CHECKING:
+    from ..identity.models import Principal
     from ...world import World
 
 PKCS12 = "application/x-pkcs12"
@@ -271,7 +272,7 @@ class KeyVaultState:
                 return True
         return False
 
-    def demand(self, principal: Any, vault: Vault, kind: str, permission: str) -> None:
+    def demand(self, principal: Principal, vault: Vault, kind: str, permission: str) -> None:
         if self.may(principal.object_id, vault, kind, permission):
             return
         if vault.enable_rbac:

@@ -6,6 +6,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from ...resources import list_tracked, location_of, tags_of, tracked_id
+from .models import Vault
 from ...wire import OBJECT, MapOf, Request, Response, Router, TwinError, bad_request, check_shape, ok, optional, require
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ def register(router: Router) -> None:
     router.add("GET", "/subscriptions/{sub}/resources", list_generic_resources)
 
 
-def _vault(world: World, request: Request, action: str) -> Any:
+def _vault(world: World, request: Request, action: str) -> Vault:
     rid = tracked_id(world, request.params, NS, TYPE)
     world.authorization.demand(request.principal, action, rid.id)
     return world.keyvault.get(rid.id)

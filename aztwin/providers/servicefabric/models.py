@@ -13,10 +13,12 @@ starts from a valid starting state (the goal presented by thumbprint, research Â
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ...clock import Event
 from ...operations import Operation
 from ...resources import ResourceId
 from ...wire import TwinError, bad_request
@@ -27,6 +29,7 @@ from .precheck import precheck
 from .verdict import NodeView, Verdict, evaluate
 
 if TYPE_CHECKING:
+    from ..compute.models import Instance, ScaleSet
     from ...world import World
 
 READ_ONLY = {"provisioningState", "clusterState", "clusterId", "clusterEndpoint", "availableClusterVersions"}
@@ -59,7 +62,7 @@ class Upgrade:
     snapshot: dict[str, NodeSettings]
     position: int = 0
     phase: str = ""
-    event: Any = None
+    event: Event | None = None
 
 
 @dataclass
@@ -104,8 +107,8 @@ class ServiceFabricState:
         self.clusters: dict[str, Cluster] = {}
         self.trusted_roots: set[str] = set()  # thumbprints of roots in the nodes' Trusted Root store
         self.suspended = False  # while a scenario is being built, nodes are not yet whole
-        self._validity_event: Any = None
-        self._validity_moment: Any = None
+        self._validity_event: Event | None = None
+        self._validity_moment: dt.datetime | None = None
 
     def get(self, resource_id: str) -> Cluster:
         found = self.clusters.get(resource_id.lower())
@@ -180,7 +183,7 @@ class ServiceFabricState:
         return self.clusters.pop(rid.key, None) is not None
 
     # -- nodes ----------------------------------------------------------------------------------------
-    def members(self, cluster: Cluster) -> list[tuple[Any, Any, str]]:
+    def members(self, cluster: Cluster) -> list[tuple[ScaleSet, Instance, str]]:
         """(scale set, instance, node type) for every VM whose Service Fabric extension joins this cluster."""
         found = []
         for scale_set in self.world.compute.all():

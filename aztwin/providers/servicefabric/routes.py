@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
+from ...operations import Operation
 from ...resources import list_tracked, location_of, tags_of, tracked_id
 from ...wire import OBJECT, MapOf, Request, Response, Router, TwinError, bad_request, check_shape, ok, require
 from .models import Cluster
@@ -92,7 +93,7 @@ def get_cluster(world: World, request: Request) -> Response:
     return ok(render(world, _cluster(world, request, "Microsoft.ServiceFabric/clusters/read")))
 
 
-def _operation_headers(world: World, request: Request, cluster: Cluster, operation: Any) -> dict[str, str]:
+def _operation_headers(world: World, request: Request, cluster: Cluster, operation: Operation) -> dict[str, str]:
     url = (
         f"{request.base_url}/subscriptions/{cluster.rid.subscription}/providers/Microsoft.ServiceFabric/locations/"
         f"{cluster.location}/operationResults/{operation.id}?api-version={request.api_version or '2021-06-01'}"
