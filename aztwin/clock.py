@@ -62,7 +62,7 @@ class ManualClock(SimClock):
 
 
 @dataclass(order=True)
-class _Event:
+class Event:
     due: float
     seq: int
     name: str = field(compare=False)
@@ -75,14 +75,14 @@ class EventQueue:
 
     def __init__(self, clock: SimClock) -> None:
         self.clock = clock
-        self._heap: list[_Event] = []
+        self._heap: list[Event] = []
         self._seq = itertools.count()
         self.current: float = 0.0  # the simulated instant of the event being run (or last run)
         self._in_event = False
 
-    def schedule(self, delay: float, name: str, action: Callable[[], None]) -> _Event:
+    def schedule(self, delay: float, name: str, action: Callable[[], None]) -> Event:
         base = self.current if self._in_event else max(self.current, self.clock.seconds())
-        event = _Event(base + max(0.0, delay), next(self._seq), name, action)
+        event = Event(base + max(0.0, delay), next(self._seq), name, action)
         heapq.heappush(self._heap, event)
         return event
 

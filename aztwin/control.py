@@ -1,7 +1,14 @@
-"""Control operations beyond the core set: certificate rotation and PKI changes at run time.
+"""The control API: every ``/_emulator`` route, in one table (:data:`CONTROL_ROUTES`).
 
-Like the rest of ``/_emulator`` these take JSON, need no token (loopback only) and answer JSON; a bad request
-is ``400 BadControlRequest``, an unknown vault or certificate ``404``.
+Like moto's ``/moto-api`` these need no token (loopback only), take and answer JSON and are never faulted or
+logged. A bad body is ``400 BadControlRequest``; an unknown (method, path) is ``404 UnknownControlOperation``.
+Handlers only decode the request, call one operation of the app or of the world's models, and encode the
+answer. Routes that read or change the world run under the world lock, after the events that are due.
+
+``GET /_emulator/world``, ``GET /_emulator/requests[?since=N]``, ``POST /_emulator/reset``,
+``GET|POST /_emulator/faults`` ``{"spec"}``, ``POST /_emulator/clock/advance`` ``{"seconds"}`` and
+``POST /_emulator/pipelines`` (:mod:`aztwin.pipelines`) are described in ``docs/twin.md``; the bodies of
+the run-time scenario events follow.
 
 ``POST /_emulator/certificates/renew`` -- a new version of a vault certificate (a rotation, or a renewal
 from another issuer, e.g. an intermediate re-key)::
@@ -43,35 +50,42 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
+from .pipelines import register_pipeline
 from .scenario_model import DNS_NAME, RESOURCE_NAME, duration_seconds
 from .wire import Request, Response, TwinError
+
+if TYPE_CHECKING:
+    from .server import TwinApp
+    from .world import World
+
+ControlHandler = Callable[["TwinApp", Request], Response]
+WorldOperation = Callable[["World", dict[str, Any]], Response]
 
 _EARLIEST = dt.datetime(1950, 1, 2, tzinfo=dt.timezone.utc)
 _LATEST = dt.datetime(9999, 12, 30, tzinfo=dt.timezone.utc)
 _EKUS = ("serverAuth", "clientAuth")
 
 
-def extra_control(world: Any, request: Request) -> Response | None:
-    path = request.path.rstrip("/").lower()
-    if request.method != "POST" or path not in _HANDLERS:
-        return None
-    body = _json(request)
-    with world.lock:
-        world.events.run_due()
-        return _HANDLERS[path](world, body)
+def dispatch(app: TwinApp, request: Request) -> Response:
+    """Answer one ``/_emulator`` call from :data:`CONTROL_ROUTES` (paths match case- and slash-insensitively)."""
+    handler = CONTROL_ROUTES.get((request.method, request.path.rstrip("/").lower()))
+    if handler is None:
+        raise TwinError(404, "UnknownControlOperation", f"No control operation {request.method} {request.path}.")
+    return handler(app, request)
 
 
+# -- decoding -------------------------------------------------------------------------------------------
 def _bad(message: str) -> TwinError:
     return TwinError(400, "BadControlRequest", message)
 
 
-def _json(request: Request) -> dict[str, Any]:
+def control_body(request: Request) -> dict[str, Any]:
+    """A control call's JSON object body (empty means ``{}``); anything else is 400 BadControlRequest."""
     try:
         body = json.loads(request.body or b"{}")
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise _bad(f"the body is not JSON: {exc}") from None
     if not isinstance(body, dict):
         raise _bad("the body must be a JSON object")
@@ -99,7 +113,60 @@ def _window(now: dt.datetime, valid_from: Any, valid_for: Any) -> tuple[dt.datet
     return not_before, not_after
 
 
-def renew_certificate(world: Any, body: dict[str, Any]) -> Response:
+def _on_world(operation: WorldOperation) -> ControlHandler:
+    """A route over the world: its JSON body, under the world lock, after the events that are due."""
+
+    def handler(app: TwinApp, request: Request) -> Response:
+        body = control_body(request)
+        world = app.world
+        with world.lock:
+            world.events.run_due()
+            return operation(world, body)
+
+    return handler
+
+
+# -- the app's own state: snapshot, request log, reset, faults --------------------------------------------
+def show_world(app: TwinApp, request: Request) -> Response:
+    return Response(200, app.world.snapshot())
+
+
+def show_requests(app: TwinApp, request: Request) -> Response:
+    since = int(request.query.get("since", "0") or 0)
+    return Response(200, app.log.view(since))
+
+
+def reset(app: TwinApp, request: Request) -> Response:
+    app.reset()
+    return Response(200, {"reset": True, "scenario": app.world.scenario_name})
+
+
+def show_faults(app: TwinApp, request: Request) -> Response:
+    return Response(200, app.faults.summary())
+
+
+def set_faults(app: TwinApp, request: Request) -> Response:
+    spec = control_body(request).get("spec")
+    if spec is not None and not isinstance(spec, str):
+        raise _bad("'spec' must be a fault spec string (or null/empty to clear).")
+    app.set_faults(spec)
+    return Response(200, app.faults.summary())
+
+
+# -- the world: time, pipelines, run-time scenario events --------------------------------------------------
+def advance_clock(world: World, body: dict[str, Any]) -> Response:
+    seconds = body.get("seconds", 0)
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
+        raise _bad("'seconds' must be a non-negative number.")
+    world.advance(float(seconds))
+    return Response(200, {"time": world.iso_now()})
+
+
+def add_pipeline(world: World, body: dict[str, Any]) -> Response:
+    return Response(200, register_pipeline(world, body))
+
+
+def renew_certificate(world: World, body: dict[str, Any]) -> Response:
     vault = world.keyvault.by_name(_text(body, "vault"))
     if vault is None:
         raise TwinError(404, "VaultNotFound", f"No vault named '{body['vault']}'.")
@@ -118,25 +185,23 @@ def renew_certificate(world: Any, body: dict[str, Any]) -> Response:
         raise _bad("'ekus' must be a list of 'serverAuth' and 'clientAuth'")
     lifetime = f"{(facts.not_after - facts.not_before).total_seconds():.0f}s"
     not_before, not_after = _window(world.now(), body.get("validFrom", "0s"), body.get("validFor", lifetime))
-    issued = world.pki.issue_leaf(
-        f"{vault.name}/{certificate.name}@{len(certificate.versions)}", subject, not_before, not_after,
-        issuer=None if issuer == "self" else issuer, sans=sans, ekus=ekus,
+    version = world.keyvault.renew(
+        vault, certificate, None if issuer == "self" else issuer, subject, not_before, not_after, sans=sans, ekus=ekus,
     )
-    version = world.keyvault.add_version(vault, certificate.name, issued)
     return Response(200, {
         "vault": vault.name,
         "certificate": certificate.name,
         "version": version.version,
-        "thumbprint": issued.thumbprint,
+        "thumbprint": version.issued.thumbprint,
         "subject": subject,
         "issuer": issuer,
-        "issuerThumbprint": issued.issuer_thumbprint,
+        "issuerThumbprint": version.issued.issuer_thumbprint,
         "notBefore": not_before.isoformat(),
         "notAfter": not_after.isoformat(),
     })
 
 
-def add_authority(world: Any, body: dict[str, Any]) -> Response:
+def add_authority(world: World, body: dict[str, Any]) -> Response:
     name = _text(body, "name", limit=63)
     if not re.match(RESOURCE_NAME, name):
         raise _bad("'name' may hold letters, digits, '-' and '_' and must start with a letter or digit")
@@ -151,9 +216,8 @@ def add_authority(world: Any, body: dict[str, Any]) -> Response:
     if not isinstance(trusted, bool):
         raise _bad("'trusted' must be true or false")
     not_before, not_after = _window(world.now(), body.get("validFrom", "-1d"), body.get("validFor", "3650d"))
-    issued = world.pki.create_authority(name, subject, not_before, not_after, issuer=body.get("issuer"), reuse_key_of=body.get("reuseKeyOf"))
-    if issued.issuer is None and trusted:
-        world.servicefabric.trusted_roots.add(issued.thumbprint)
+    issued = world.add_authority(name, subject, not_before, not_after, issuer=body.get("issuer"),
+                                 reuse_key_of=body.get("reuseKeyOf"), trusted=trusted)
     return Response(201, {
         "name": name,
         "subject": subject,
@@ -164,18 +228,25 @@ def add_authority(world: Any, body: dict[str, Any]) -> Response:
     })
 
 
-def reset_principal_secret(world: Any, body: dict[str, Any]) -> Response:
+def reset_principal_secret(world: World, body: dict[str, Any]) -> Response:
     name = _text(body, "displayName")
-    for principal in world.identity.principals.values():
-        if principal.kind == "ServicePrincipal" and principal.display_name == name:
-            principal.client_secret = secrets.token_urlsafe(32)
-            return Response(200, {"tenantId": principal.tenant_id, "clientId": principal.client_id,
-                                  "clientSecret": principal.client_secret})
-    raise TwinError(404, "PrincipalNotFound", f"No service principal named '{name}' in this scenario.")
+    principal = world.identity.reset_secret(name)
+    if principal is None:
+        raise TwinError(404, "PrincipalNotFound", f"No service principal named '{name}' in this scenario.")
+    return Response(200, {"tenantId": principal.tenant_id, "clientId": principal.client_id,
+                          "clientSecret": principal.client_secret})
 
 
-_HANDLERS = {
-    "/_emulator/principals/credentials": reset_principal_secret,
-    "/_emulator/certificates/renew": renew_certificate,
-    "/_emulator/pki/authorities": add_authority,
+#: Every ``/_emulator`` route: (method, lower-cased path without a trailing slash) -> handler.
+CONTROL_ROUTES: dict[tuple[str, str], ControlHandler] = {
+    ("GET", "/_emulator/world"): show_world,
+    ("GET", "/_emulator/requests"): show_requests,
+    ("POST", "/_emulator/reset"): reset,
+    ("GET", "/_emulator/faults"): show_faults,
+    ("POST", "/_emulator/faults"): set_faults,
+    ("POST", "/_emulator/clock/advance"): _on_world(advance_clock),
+    ("POST", "/_emulator/pipelines"): _on_world(add_pipeline),
+    ("POST", "/_emulator/certificates/renew"): _on_world(renew_certificate),
+    ("POST", "/_emulator/pki/authorities"): _on_world(add_authority),
+    ("POST", "/_emulator/principals/credentials"): _on_world(reset_principal_secret),
 }

@@ -9,9 +9,12 @@ client that honours ``retry-after-ms`` never idles longer than the work takes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from .resources import new_guid
+
+if TYPE_CHECKING:
+    from .world import World
 
 
 @dataclass
@@ -40,7 +43,7 @@ class Operation:
 
 
 class OperationRegistry:
-    def __init__(self, world: Any) -> None:
+    def __init__(self, world: World) -> None:
         self.world = world
         self.by_id: dict[str, Operation] = {}
 

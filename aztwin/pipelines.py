@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .providers.authorization.models import ROLES_BY_NAME
 from .providers.identity.models import PIPELINE_ISSUER_PREFIX, FederatedCredential
 from .providers.identity.routes import PIPELINE_OIDC_PATH
 
+if TYPE_CHECKING:
+    from .world import World
 
-def register_pipeline(world: Any, body: dict[str, Any]) -> dict[str, Any]:
+
+def register_pipeline(world: World, body: dict[str, Any]) -> dict[str, Any]:
     connection_id = str(body.get("serviceConnectionId") or uuid.uuid4())
     organisation = str(body.get("organization") or "twin-organization")
     token = secrets.token_urlsafe(32)

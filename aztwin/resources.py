@@ -5,10 +5,14 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeVar
 
-from .wire import TwinError
+from .wire import Request, Response, TwinError, ok
 
+if TYPE_CHECKING:
+    from .world import World
+
+T = TypeVar("T")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._()-]{0,89}$")
 
@@ -71,7 +75,7 @@ def new_guid() -> str:
     return str(uuid.uuid4())
 
 
-def tracked_id(world: Any, params: dict[str, str], namespace: str, type_: str, name_key: str = "name") -> ResourceId:
+def tracked_id(world: World, params: dict[str, str], namespace: str, type_: str, name_key: str = "name") -> ResourceId:
     """The id of a tracked resource addressed by a request; the subscription and group must exist."""
     subscription = world.subscription(params["sub"]).id
     group = world.resource_group(subscription, params["rg"]).name
@@ -92,10 +96,10 @@ def tags_of(body: dict[str, Any]) -> dict[str, str]:
     return dict(tags)
 
 
-def list_tracked(world: Any, request: Any, action: str, items: dict[str, Any], render: Any) -> Any:
+def list_tracked(
+    world: World, request: Request, action: str, items: Mapping[str, T], render: Callable[[T], dict[str, Any]],
+) -> Response:
     """ARM list at subscription or resource-group scope (whichever the route names), authorised at that scope."""
-    from .wire import ok
-
     subscription = world.subscription(request.params["sub"]).id
     scope = f"/subscriptions/{subscription}"
     if "rg" in request.params:

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Any, Callable
 
 from .clock import SimClock
 from .pki import Pki
 from .providers.authorization.models import ROLES_BY_NAME
 from .providers.compute.guest import InstalledCert
 from .providers.identity.models import FederatedCredential, Principal, TokenService
+from .providers.keyvault.models import CertificateVersion, Vault
+from .providers.servicefabric.models import Cluster
 from .resources import ResourceId
 from .scenario_load import SCENARIO_PACKAGE, ScenarioError, builtin_names, builtin_path, is_thumbprint, load_scenario, parse_scenario, start_of
 from .scenario_model import ClusterSpec, NodeTypeSpec, ScenarioSpec, duration_seconds
@@ -29,7 +31,7 @@ class _Builder:
     def __init__(self, spec: ScenarioSpec, world: World, start: dt.datetime) -> None:
         self.spec, self.world, self.start = spec, world, start
         self.principal_ids: dict[str, str] = {}
-        self.versions: dict[tuple[str, str], list[Any]] = {}  # (vault, cert) -> versions
+        self.versions: dict[tuple[str, str], list[CertificateVersion]] = {}  # (vault, cert) -> versions
 
     def guid(self, *parts: str) -> str:
         return str(uuid.uuid5(_NAMESPACE, "/".join((self.spec.name,) + parts)))
@@ -89,9 +91,9 @@ class _Builder:
 
     def build(self) -> None:
         spec, world = self.spec, self.world
-        for index, sub in enumerate(spec.subscriptions):
-            subscription = world.add_subscription(sub.id or self.guid("subscription", str(index)), sub.name)
-            for group in sub.resourceGroups:
+        for index, subscription_spec in enumerate(spec.subscriptions):
+            subscription = world.add_subscription(subscription_spec.id or self.guid("subscription", str(index)), subscription_spec.name)
+            for group in subscription_spec.resourceGroups:
                 world.add_resource_group(subscription.id, group.name, group.location)
         operator = Principal(self.guid("operator"), world.identity.tenant_id, spec.operator.name, "ServicePrincipal", self.guid("operator-app"))
         world.identity.add(operator)
@@ -127,7 +129,7 @@ class _Builder:
             for role in principal_spec.roles:
                 self.assign(self.principal_ids[f"principal:{principal_spec.name}"], role.role, self.scope(role.scope), "ServicePrincipal")
         for vault_spec in spec.vaults:
-            vault = world.keyvault.by_name(vault_spec.name)
+            vault = world.keyvault.named(vault_spec.name)
             for assignment in vault_spec.roleAssignments:
                 self.assign(self.principal(assignment.principal), assignment.role, vault.rid.id, "ServicePrincipal")
         world.servicefabric.suspended = True
@@ -171,11 +173,11 @@ class _Builder:
                     added.enabled = version.enabled
                     self.versions.setdefault((vault_spec.name.lower(), certificate.name.lower()), []).append(added)
 
-    def version(self, reference: str) -> tuple[Any, Any]:
+    def version(self, reference: str) -> tuple[Vault, CertificateVersion]:
         vault_name, _, rest = reference.partition("/")
         cert_name, _, index = rest.partition("@")
         versions = self.versions[(vault_name.lower(), cert_name.lower())]
-        return self.world.keyvault.by_name(vault_name), versions[int(index)] if index else versions[-1]
+        return self.world.keyvault.named(vault_name), versions[int(index)] if index else versions[-1]
 
     def thumbprint(self, reference: str) -> str:
         if is_thumbprint(reference):
@@ -255,7 +257,7 @@ class _Builder:
 
             world.after(duration_seconds(spec.busyFor), f"sf-busy {spec.name}", settle)
 
-    def _scale_set(self, cluster_spec: ClusterSpec, node_type: NodeTypeSpec, cluster: Any, sub: str, group: str,
+    def _scale_set(self, cluster_spec: ClusterSpec, node_type: NodeTypeSpec, cluster: Cluster, sub: str, group: str,
                    location: str, declaration_key: str, declaration: dict[str, Any]) -> None:
         world = self.world
         linux = node_type.os == "linux"
@@ -300,7 +302,7 @@ class _Builder:
             identity_id = self._identity_id(kv.identity)
             if identity_id not in identity_ids:
                 identity_ids.append(identity_id)
-            client_id = world.msi.find(identity_id).client_id
+            client_id = world.msi.get(identity_id).client_id
             observed = []
             for reference in kv.observed:
                 vault, _ = self.version(reference)
@@ -382,7 +384,7 @@ class _Builder:
         assert goal is not None
         world = self.world
         cluster = next(c for c in world.servicefabric.clusters.values() if c.rid.name == goal.cluster)
-        vault = world.keyvault.by_name(goal.vault)
+        vault = world.keyvault.named(goal.vault)
         existing = next((i for i in world.msi.identities.values() if i.rid.name == goal.identity), None)
         identity_id = existing.rid.id if existing else ResourceId(cluster.rid.subscription, cluster.rid.resource_group, "Microsoft.ManagedIdentity", "userAssignedIdentities", goal.identity).id
         world.goal = {
@@ -397,7 +399,7 @@ class _Builder:
 
 
 def build_world(spec: ScenarioSpec, base_url: str, settings: TwinSettings | None = None,
-                tokens: TokenService | None = None, clock: SimClock | None = None, vault_uri: Any = None) -> World:
+                tokens: TokenService | None = None, clock: SimClock | None = None, vault_uri: Callable[[str], str] | None = None) -> World:
     settings = settings or TwinSettings()
     clock = clock or SimClock(start_of(spec), settings.time_scale)
     tenant = spec.tenantId or str(uuid.uuid5(_NAMESPACE, spec.name + "/tenant"))

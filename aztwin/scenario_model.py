@@ -30,6 +30,8 @@ CERT_NAME = r"^[A-Za-z0-9-]{1,127}$"
 LOCATION = r"^[A-Za-z0-9 ]{1,40}$"
 GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 DNS_NAME = r"^[A-Za-z0-9*]([A-Za-z0-9.*-]{0,251}[A-Za-z0-9])?$"
+Eku = Literal["serverAuth", "clientAuth"]
+_BOTH_EKUS: tuple[Eku, ...] = ("serverAuth", "clientAuth")
 
 
 def duration_seconds(text: str | int | float) -> float:
@@ -66,17 +68,17 @@ class RoleSpec(_Strict):
 
 class ResourceGroupSpec(_Strict):
     name: str = Field(pattern=GROUP_NAME)
-    location: str = Field("westeurope", pattern=LOCATION)
+    location: str = Field(default="westeurope", pattern=LOCATION)
 
 
 class SubscriptionSpec(_Strict):
-    id: str | None = Field(None, pattern=GUID)
-    name: str = Field("Production", min_length=1, max_length=64)
+    id: str | None = Field(default=None, pattern=GUID)
+    name: str = Field(default="Production", min_length=1, max_length=64)
     resourceGroups: list[ResourceGroupSpec] = Field(default_factory=lambda: [ResourceGroupSpec(name="rg-sf")], min_length=1)
 
 
 class OperatorSpec(_Strict):
-    name: str = Field("sfmigrate-operator", min_length=1, max_length=128)
+    name: str = Field(default="sfmigrate-operator", min_length=1, max_length=128)
     roles: list[RoleSpec] = Field(default_factory=lambda: [RoleSpec(role="Owner")])
 
 
@@ -118,7 +120,7 @@ class VersionSpec(_Strict):
     issuer: str = "self"  # an authority name, or "self"
     validFrom: Duration = "-30d"
     validFor: Duration = "365d"
-    ekus: list[Literal["serverAuth", "clientAuth"]] = Field(default_factory=lambda: ["serverAuth", "clientAuth"])
+    ekus: list[Eku] = Field(default_factory=lambda: list(_BOTH_EKUS))
     enabled: bool = True
 
     _durations = field_validator("validFrom", "validFor")(_check_duration)
@@ -169,19 +171,19 @@ class IdentitySpec(_Strict):
 
 
 class KeyVaultExtensionSpec(_Strict):
-    name: str = Field("KVVMExtension", pattern=RESOURCE_NAME)
+    name: str = Field(default="KVVMExtension", pattern=RESOURCE_NAME)
     identity: str
     observed: list[str] = Field(min_length=1)  # vault/certificate (versionless)
     version: Literal["1.0", "2.0", "3.0", "4.0"] = "3.0"
     linkOnRenewal: bool = False
     requireInitialSync: bool = True
-    pollingIntervalInS: int = Field(3600, ge=60, le=86400)
+    pollingIntervalInS: int = Field(default=3600, ge=60, le=86400)
 
 
 class NodeTypeSpec(_Strict):
     name: str = Field(pattern=NODE_TYPE_NAME)
     os: Literal["windows", "linux"] = "windows"
-    instances: int = Field(5, ge=1, le=100)
+    instances: int = Field(default=5, ge=1, le=100)
     primary: bool = False
     upgradePolicy: Literal["Automatic", "Manual", "Rolling"] = "Automatic"
     secrets: list[str] = Field(default_factory=list)  # vault/certificate[@N], delivered as versioned VMSS secrets
@@ -198,15 +200,15 @@ class CommonNameSpec(_Strict):
 class ClusterCertificateSpec(_Strict):
     thumbprint: str | None = None
     secondary: str | None = None
-    commonNames: list[CommonNameSpec] | None = Field(None, min_length=1, max_length=2)
+    commonNames: list[CommonNameSpec] | None = Field(default=None, min_length=1, max_length=2)
 
 
 class ClusterSpec(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{2,22}$")
     resourceGroup: str | None = None
     subscription: str | None = None
-    location: str | None = Field(None, pattern=LOCATION)
-    codeVersion: str = Field("10.1.2493.9590", pattern=r"^\d{1,5}(\.\d{1,6}){1,3}$")
+    location: str | None = Field(default=None, pattern=LOCATION)
+    codeVersion: str = Field(default="10.1.2493.9590", pattern=r"^\d{1,5}(\.\d{1,6}){1,3}$")
     state: Literal["Ready", "UpdatingUserConfiguration", "UpdatingUserCertificate", "UpgradeServiceUnreachable"] = "Ready"
     busyFor: Duration = "1d"  # how long a non-Ready state lasts before the cluster settles to Ready
     certificate: ClusterCertificateSpec
@@ -222,7 +224,7 @@ class GoalSpec(_Strict):
     certificate: str
     commonName: str | None = None
     pinnedIssuers: list[str] = Field(default_factory=list)  # authority names, vault/certificate or thumbprints
-    identity: str = Field("sf-kv-reader", pattern=RESOURCE_NAME)
+    identity: str = Field(default="sf-kv-reader", pattern=RESOURCE_NAME)
     allowUnpinnedIssuers: bool = False
 
 
@@ -230,7 +232,7 @@ class ScenarioSpec(_Strict):
     apiVersion: Literal["sfmigrate/twin-v1"]
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
     description: str = ""
-    tenantId: str | None = Field(None, pattern=GUID)
+    tenantId: str | None = Field(default=None, pattern=GUID)
     start: str | None = None  # ISO time of the twin's clock start (default: now)
     subscriptions: list[SubscriptionSpec] = Field(default_factory=lambda: [SubscriptionSpec()], min_length=1)
     operator: OperatorSpec = Field(default_factory=OperatorSpec)

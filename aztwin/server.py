@@ -19,10 +19,12 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
-from .faults import FaultPlan
+from .control import dispatch
+from .faults import Fault, FaultPlan
 from .resources import check_subscription_id
 from .providers.identity.models import ARM_AUDIENCES, KEYVAULT_AUDIENCES
-from .wire import ARM, CONTROL, KEYVAULT, Request, Response, Router, TwinError
+from .tls import TlsMaterial
+from .wire import ARM, CONTROL, KEYVAULT, Request, Response, Route, Router, TwinError
 from .world import World
 
 
@@ -80,46 +82,18 @@ class TwinApp:
         self.faults = FaultPlan.parse(faults)
         self.log = RequestLog()
 
-    # -- control API (no authentication: loopback only, like moto's /moto-api) ---------------------
+    # -- what the control API changes (routes and decoding: aztwin/control.py) -----------------------
+    def reset(self) -> None:
+        """A fresh world from the scenario, and an empty request log."""
+        self.world = self.world_factory()
+        self.log.clear()
+
+    def set_faults(self, spec: str | None) -> None:
+        self.faults = FaultPlan.parse(spec)
+
     def control(self, request: Request) -> Response:
-        path = request.path.rstrip("/").lower()
-        method = request.method
-        if method == "GET" and path == "/_emulator/world":
-            return Response(200, self.world.snapshot())
-        if method == "GET" and path == "/_emulator/requests":
-            since = int(request.query.get("since", "0") or 0)
-            return Response(200, self.log.view(since))
-        if method == "POST" and path == "/_emulator/reset":
-            self.world = self.world_factory()
-            self.log.clear()
-            return Response(200, {"reset": True, "scenario": self.world.scenario_name})
-        if method == "POST" and path == "/_emulator/faults":
-            spec = _control_body(request).get("spec")
-            if spec is not None and not isinstance(spec, str):
-                raise TwinError(400, "BadControlRequest", "'spec' must be a fault spec string (or null/empty to clear).")
-            self.faults = FaultPlan.parse(spec)
-            return Response(200, self.faults.summary())
-        if method == "GET" and path == "/_emulator/faults":
-            return Response(200, self.faults.summary())
-        if method == "POST" and path == "/_emulator/clock/advance":
-            seconds = _control_body(request).get("seconds", 0)
-            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
-                raise TwinError(400, "BadControlRequest", "'seconds' must be a non-negative number.")
-            with self.world.lock:
-                self.world.clock.advance(float(seconds))
-                self.world.events.run_due()
-            return Response(200, {"time": self.world.iso_now()})
-        if method == "POST" and path == "/_emulator/pipelines":
-            from .pipelines import register_pipeline
-
-            with self.world.lock:
-                return Response(200, register_pipeline(self.world, _control_body(request)))
-        from .control import extra_control
-
-        handled = extra_control(self.world, request)
-        if handled is not None:
-            return handled
-        raise TwinError(404, "UnknownControlOperation", f"No control operation {method} {request.path}.")
+        """Answer a ``/_emulator`` call (no authentication: loopback only, like moto's /moto-api)."""
+        return dispatch(self, request)
 
     # -- the request pipeline -----------------------------------------------------------------------
     def handle(self, method: str, target: str, headers: dict[str, str], body: bytes, base_url: str) -> Outcome:
@@ -163,7 +137,7 @@ class TwinApp:
         request.params = params
         try:
             if route.authenticated:
-                audiences = KEYVAULT_AUDIENCES if route.audience == KEYVAULT else ARM_AUDIENCES + (base_url,)
+                audiences: tuple[str, ...] = KEYVAULT_AUDIENCES if route.audience == KEYVAULT else ARM_AUDIENCES + (base_url,)
                 if route.audience == KEYVAULT:
                     audiences = audiences + (base_url,)
                 request.principal = world.identity.authenticate(request.headers.get("authorization"), audiences)
@@ -186,7 +160,7 @@ class TwinApp:
         return self._finish(request, world, route, outcome, started, route.mutating)
 
     def _finish(
-        self, request: Request, world: World, route: Any, outcome: Outcome, started: float, mutating: bool,
+        self, request: Request, world: World, route: Route | None, outcome: Outcome, started: float, mutating: bool,
         fault: str | None = None,
     ) -> Outcome:
         principal = request.principal
@@ -220,7 +194,7 @@ class TwinApp:
         headers = {"Content-Type": "application/json; charset=utf-8", "x-ms-failure-cause": "service", **error.headers}
         return Outcome(error.status, headers, payload)
 
-    def _fault(self, fault: Any, style: str) -> Outcome:
+    def _fault(self, fault: Fault, style: str) -> Outcome:
         if fault.kind == "reset":
             return Outcome(0, {}, b"", reset=True)
         if fault.kind in ("429", "503"):
@@ -238,17 +212,6 @@ class TwinApp:
             error = TwinError(500, "InternalServerError", "The twin failed this request (fault injection).")
             error.headers["retry-after-ms"] = str(fault.retry_after_ms)
         return self._render_error(error, style)
-
-
-def _control_body(request: Request) -> dict[str, Any]:
-    """A control call's JSON object body (empty means ``{}``); anything else is 400 BadControlRequest."""
-    try:
-        body = json.loads(request.body or b"{}")
-    except (ValueError, RecursionError) as exc:
-        raise TwinError(400, "BadControlRequest", f"the body is not JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise TwinError(400, "BadControlRequest", "the body must be a JSON object")
-    return body
 
 
 _SUBSCRIPTION = re.compile(r"^/subscriptions/([^/]+)", re.IGNORECASE)
@@ -344,7 +307,7 @@ class _TlsServer(ThreadingHTTPServer):
         except (ssl.SSLError, OSError):
             return
         try:
-            self.RequestHandlerClass(tls, client_address, self)
+            _Handler(tls, client_address, self)
         except (ConnectionError, ssl.SSLError, OSError, socket.timeout):
             pass
         finally:
@@ -367,7 +330,7 @@ class TwinServer:
     an origin (``https://{vault}.vault.azure.net/``) and the Key Vault SDK parses ids that way.
     """
 
-    def __init__(self, app_factory: Callable[["TwinServer"], TwinApp], host: str = "127.0.0.1", port: int = 0, tls: Any = None) -> None:
+    def __init__(self, app_factory: Callable[["TwinServer"], TwinApp], host: str = "127.0.0.1", port: int = 0, tls: TlsMaterial | None = None) -> None:
         if tls is None:
             raise ValueError("TLS material is required: the twin serves HTTPS only")
         self.host = host
@@ -386,7 +349,8 @@ class TwinServer:
     @staticmethod
     def _url(httpd: "_TlsServer") -> str:
         bound_host, bound_port = httpd.server_address[:2]
-        display_host = f"[{bound_host}]" if ":" in str(bound_host) else str(bound_host)
+        host = bound_host.decode() if isinstance(bound_host, bytes) else str(bound_host)
+        display_host = f"[{host}]" if ":" in host else host
         return f"https://{display_host}:{bound_port}"
 
     def vault_uri(self, name: str) -> str:

@@ -10,8 +10,12 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 from urllib.parse import parse_qsl
+
+if TYPE_CHECKING:
+    from .providers.identity.models import Principal
+    from .world import World
 
 ARM = "arm"
 KEYVAULT = "keyvault"
@@ -51,7 +55,7 @@ def bad_request(message: str, code: str = "InvalidRequestContent") -> TwinError:
     return TwinError(400, code, message)
 
 
-class CaseInsensitiveDict(dict):  # type: ignore[type-arg]
+class CaseInsensitiveDict(dict[str, str]):
     """Header map with case-insensitive lookup (keys stored lower-case)."""
 
     def __init__(self, items: Mapping[str, str] | None = None) -> None:
@@ -65,7 +69,7 @@ class CaseInsensitiveDict(dict):  # type: ignore[type-arg]
     def __getitem__(self, key: str) -> str:
         return super().__getitem__(key.lower())
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         return super().get(key.lower(), default)
 
     def __contains__(self, key: object) -> bool:
@@ -81,7 +85,7 @@ class Request:
     body: bytes
     base_url: str
     params: dict[str, str] = field(default_factory=dict)
-    principal: Any = None  # aztwin.auth.Principal once authenticated
+    principal: Principal | None = None  # once authenticated
 
     @classmethod
     def from_target(
@@ -96,6 +100,13 @@ class Request:
     @property
     def api_version(self) -> str | None:
         return self.query.get("api-version")
+
+    @property
+    def caller(self) -> Principal:
+        """The authenticated principal (the server sets it before any ``authenticated`` route runs)."""
+        if self.principal is None:
+            raise TwinError(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.")
+        return self.principal
 
     def json(self) -> Any:
         """The body as JSON; malformed input is a 400, never a 500."""
@@ -139,7 +150,7 @@ def ok(body: Any = None, status: int = 200, **headers: str) -> Response:
     return Response(status, body, {k.replace("_", "-"): v for k, v in headers.items()})
 
 
-Handler = Callable[[Any, Request], Response]  # (world, request) -> response
+Handler = Callable[["World", Request], Response]  # (world, request) -> response
 
 
 @dataclass

@@ -10,10 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
-from .clock import BusyMeter, EventQueue, SimClock
+from .clock import BusyMeter, Event, EventQueue, SimClock
 from .operations import OperationRegistry
+from .pki import Issued, Pki
 from .providers.authorization.models import AuthorizationState
 from .providers.identity.models import Directory, TokenService
 from .wire import TwinError
@@ -80,10 +81,8 @@ class World:
         self.msi = MsiState(self)
         self.compute = ComputeState(self)
         self.servicefabric = ServiceFabricState(self)
-        from .pki import Pki
-
         self.pki = Pki(self.base_url)
-        self.vault_uri: Any = None  # name -> data-plane origin; set by the server (one port per vault)
+        self.vault_uri: Callable[[str], str] | None = None  # name -> data-plane origin; set by the server (one port per vault)
         self.scenario_name = "empty"
         self.scenario_description = ""
         self.goal: dict[str, Any] = {}
@@ -100,7 +99,13 @@ class World:
         with self.lock:
             self.events.run_due()
 
-    def after(self, seconds: float, name: str, action: Any) -> Any:
+    def advance(self, seconds: float) -> None:
+        """Move simulated time forward and run what falls due (``POST /_emulator/clock/advance``)."""
+        with self.lock:
+            self.clock.advance(seconds)
+            self.events.run_due()
+
+    def after(self, seconds: float, name: str, action: Callable[[], None]) -> Event:
         return self.events.schedule(seconds, name, action)
 
     # -- subscriptions and resource groups ----------------------------------------------------------
@@ -127,6 +132,17 @@ class World:
         if found is None:
             raise TwinError(404, "ResourceGroupNotFound", f"Resource group '{name}' could not be found.")
         return found
+
+    # -- certificate authorities --------------------------------------------------------------------
+    def add_authority(
+        self, name: str, subject: str, not_before: dt.datetime, not_after: dt.datetime, *,
+        issuer: str | None, reuse_key_of: str | None, trusted: bool,
+    ) -> Issued:
+        """A new root or intermediate; a ``trusted`` root goes into the nodes' Trusted Root store."""
+        issued = self.pki.create_authority(name, subject, not_before, not_after, issuer=issuer, reuse_key_of=reuse_key_of)
+        if issued.issuer is None and trusted:
+            self.servicefabric.trusted_roots.add(issued.thumbprint)
+        return issued
 
     # -- what the control API shows -----------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:

@@ -89,6 +89,41 @@ def test_clock_advance_and_unknown_operations(twin) -> None:
         assert error["code"] == "BadControlRequest", (path, raw, error)
 
 
+def test_every_control_route_is_in_one_table_and_answers_only_its_method(twin) -> None:
+    """CONTROL_ROUTES is the whole control API: each route answers (any case, trailing slash or not), the other
+    method on its path is 404 UnknownControlOperation, and each body-taking route refuses a non-object body."""
+    from aztwin.control import CONTROL_ROUTES
+
+    wire = Wire(twin)
+    assert len(CONTROL_ROUTES) == 10
+    for method, path in CONTROL_ROUTES:
+        other = "POST" if method == "GET" else "GET"
+        if (other, path) not in CONTROL_ROUTES:
+            answer = wire.request(other, path, {} if other == "POST" else None, token=None)
+            assert assert_arm_error(answer, 404)["code"] == "UnknownControlOperation", (other, path)
+        if method == "POST" and path != "/_emulator/reset":
+            error = assert_arm_error(wire.request("POST", path.upper() + "/", raw=b"[1]", token=None), 400)
+            assert error["code"] == "BadControlRequest", (path, error)
+    assert "time" in _control(wire, "POST", "/_EMULATOR/Clock/Advance/", {"seconds": 1})
+
+
+def test_the_docs_list_every_control_route() -> None:
+    """docs/twin.md's control API table names exactly the routes of CONTROL_ROUTES."""
+    import re
+    from pathlib import Path
+
+    from aztwin.control import CONTROL_ROUTES
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "twin.md").read_text(encoding="utf-8")
+    section = text.split("## Control API", 1)[1].split("\n## ", 1)[0]
+    documented = {
+        (method, path.lower())
+        for row in section.splitlines() if row.startswith("| `")
+        for method, path in re.findall(r"`(GET|POST) (/_emulator/[a-z/]+)", row.split(" | ")[0])
+    }
+    assert documented == set(CONTROL_ROUTES)
+
+
 def test_ready_info_is_the_cli_contract_less_the_plan_file(twin) -> None:
     """The twin knows nothing of sfmigrate plan files: `sfmigrate emulator serve` adds `plan_file` itself."""
     info = twin.ready_info()

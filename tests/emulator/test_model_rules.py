@@ -16,6 +16,7 @@ from aztwin.providers.servicefabric.declaration import (
     COMMON_NAME, THUMBPRINT, CommonNameRule, Declaration, selects_by_not_after, validate_certificate_properties,
     validate_transition,
 )
+from aztwin.providers.servicefabric.precheck import precheck
 from aztwin.providers.servicefabric.verdict import NodeView, accepts, evaluate, present
 from aztwin.wire import TwinError
 
@@ -296,3 +297,34 @@ def test_declaration_syntax(properties: dict, code: str | None) -> None:
     with pytest.raises(TwinError) as caught:
         validate_certificate_properties(properties)
     assert caught.value.code == code
+
+
+# -- SFRP's precheck against the nodes ------------------------------------------------------------------
+def _precheck_code(views: list[NodeView], old: Declaration, new: Declaration) -> str | None:
+    try:
+        precheck(views, NOW, "10.1.2493.9590", old, new)
+    except TwinError as exc:
+        return exc.code
+    return None
+
+
+def test_precheck_install_before_declaring(pki: Pki) -> None:
+    # A certificate the new declaration adds must be installed and usable on every node.
+    current, goal, expired = leaf(pki, "old.contoso.com"), leaf(pki), leaf(pki, nb=-400, days=100)
+    nodes = [node("nt0_0", [current, goal], tp(current)), node("nt0_1", [current], tp(current), ud=1)]
+    assert _precheck_code(nodes, tp(current), tp(current, goal)) == "CertificateNotInstalledOnNode"
+    assert _precheck_code(cluster_of([current, goal], tp(current)), tp(current), tp(current, goal)) is None
+    assert _precheck_code(cluster_of([current, expired], tp(current)), tp(current), tp(current, expired)) == "CertificateNotInstalledOnNode"
+    assert _precheck_code(cluster_of([current], tp(current)), tp(current), cn(CN)) == "CertificateNotInstalledOnNode"
+
+
+def test_precheck_converts_to_common_name_only_from_the_goal_presented_by_thumbprint(pki: Pki) -> None:
+    # research/sf_migration.md §1.1: the goal is in the cluster by thumbprint, and presented, before the CN upgrade.
+    # Presentation picks the latest NotBefore among the declared certificates (DESIGN §2).
+    current, goal = leaf(pki, "old.contoso.com", nb=-10), leaf(pki, nb=-5)
+    target = cn(CN, pki.authority("ica1").thumbprint)
+    assert _precheck_code(cluster_of([current, goal], tp(current)), tp(current), target) == "CommonNameConversionWithoutGoalByThumbprint"
+    assert _precheck_code(cluster_of([current, goal], tp(current, goal)), tp(current, goal), target) is None
+    assert _precheck_code(cluster_of([current, goal], tp(goal)), tp(goal), target) is None
+    older_goal = leaf(pki, nb=-20)  # Old + secondary Goal, but Old is newer: Old is presented
+    assert _precheck_code(cluster_of([current, older_goal], tp(current, older_goal)), tp(current, older_goal), target) == "CommonNameConversionWithoutGoalByThumbprint"

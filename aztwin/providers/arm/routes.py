@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...wire import Request, Response, Router, ok
+
+if TYPE_CHECKING:
+    from ...world import World
 
 _NEW_FORMAT_FROM = "2022-09-01"  # from this api-version the endpoint answers a list of clouds
 
@@ -19,7 +22,7 @@ def register(router: Router) -> None:
     router.add("GET", "/_pki/{name}.cer", get_authority_certificate, authenticated=False, mutating=False)
 
 
-def cloud_metadata(world: Any, base_url: str) -> dict[str, Any]:
+def cloud_metadata(world: World, base_url: str) -> dict[str, Any]:
     return {
         "name": "SfmigrateTwin",
         "portal": f"{base_url}/portal",
@@ -47,14 +50,14 @@ def cloud_metadata(world: Any, base_url: str) -> dict[str, Any]:
     }
 
 
-def metadata_endpoints(world: Any, request: Request) -> Response:
+def metadata_endpoints(world: World, request: Request) -> Response:
     body = cloud_metadata(world, request.base_url)
     if (request.api_version or "") >= _NEW_FORMAT_FROM:
         return ok([body])
     return ok(body)
 
 
-def _subscription_body(world: Any, subscription: Any) -> dict[str, Any]:
+def _subscription_body(world: World, subscription: Any) -> dict[str, Any]:
     return {
         "id": f"/subscriptions/{subscription.id}",
         "authorizationSource": "RoleBased",
@@ -70,15 +73,15 @@ def _subscription_body(world: Any, subscription: Any) -> dict[str, Any]:
     }
 
 
-def list_subscriptions(world: Any, request: Request) -> Response:
+def list_subscriptions(world: World, request: Request) -> Response:
     return ok({"value": [_subscription_body(world, s) for s in world.subscriptions.values()]})
 
 
-def get_subscription(world: Any, request: Request) -> Response:
+def get_subscription(world: World, request: Request) -> Response:
     return ok(_subscription_body(world, world.subscription(request.params["sub"])))
 
 
-def list_tenants(world: Any, request: Request) -> Response:
+def list_tenants(world: World, request: Request) -> Response:
     tenant = world.identity.tenant_id
     return ok({"value": [{"id": f"/tenants/{tenant}", "tenantId": tenant, "tenantCategory": "Home"}]})
 
@@ -94,12 +97,12 @@ def _group_body(subscription: str, group: Any) -> dict[str, Any]:
     }
 
 
-def list_groups(world: Any, request: Request) -> Response:
+def list_groups(world: World, request: Request) -> Response:
     subscription = world.subscription(request.params["sub"])
     return ok({"value": [_group_body(subscription.id, g) for g in subscription.resource_groups.values()]})
 
 
-def get_group(world: Any, request: Request) -> Response:
+def get_group(world: World, request: Request) -> Response:
     subscription = world.subscription(request.params["sub"])
     group = world.resource_group(subscription.id, request.params["rg"])
     world.authorization.demand(
@@ -108,7 +111,7 @@ def get_group(world: Any, request: Request) -> Response:
     return ok(_group_body(subscription.id, group))
 
 
-def get_authority_certificate(world: Any, request: Request) -> Response:
+def get_authority_certificate(world: World, request: Request) -> Response:
     """A CA certificate at its Authority Information Access URL (public material, no authentication)."""
     from ...wire import TwinError
 

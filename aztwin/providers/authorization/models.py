@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...resources import new_guid, scope_contains
 from ...wire import TwinError
+
+if TYPE_CHECKING:
+    from ..identity.models import Principal
 
 
 @dataclass(frozen=True)
@@ -165,6 +168,25 @@ class AuthorizationState:
         self.assignments[assignment.id.lower()] = assignment
         return assignment
 
+    @staticmethod
+    def _key(scope: str, name: str) -> str:
+        return f"{scope.rstrip('/')}/providers/microsoft.authorization/roleassignments/{name}".lower()
+
+    def find(self, scope: str, name: str) -> RoleAssignment | None:
+        return self.assignments.get(self._key(scope, name))
+
+    def put(
+        self, scope: str, name: str, role_guid: str, principal_id: str, principal_type: str, created_on: str, subscription: str,
+    ) -> tuple[RoleAssignment, bool]:
+        """A PUT of assignment ``name`` at ``scope``: the one there is kept as it is (ARM answers 200); True when created."""
+        existing = self.find(scope, name)
+        if existing:
+            return existing, False
+        return self.assign(scope, role_guid, principal_id, principal_type, created_on, subscription, name=name), True
+
+    def remove(self, scope: str, name: str) -> RoleAssignment | None:
+        return self.assignments.pop(self._key(scope, name), None)
+
     def for_scope(self, scope: str, at_scope_only: bool = False, principal_id: str | None = None) -> list[RoleAssignment]:
         """Assignments at or above ``scope`` (and below it unless ``atScope()``), like ARM's list-for-scope."""
         found = []
@@ -186,7 +208,7 @@ class AuthorizationState:
                 return True
         return False
 
-    def demand(self, principal: Any, operation: str, scope: str) -> None:
+    def demand(self, principal: Principal | None, operation: str, scope: str) -> None:
         """A 403 in ARM's words unless ``principal`` may perform ``operation`` at ``scope``."""
         if principal is None or self.allowed(principal.object_id, operation, scope):
             return

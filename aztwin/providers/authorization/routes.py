@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...wire import Request, Response, Router, TwinError, bad_request, check_shape, ok, require
 from .models import BUILTIN_ROLES, ROLES_BY_GUID, role_definition_id, role_guid_from_id
+
+if TYPE_CHECKING:
+    from ...world import World
 
 ASSIGNMENTS = "{scope*}/providers/Microsoft.Authorization/roleAssignments"
 DEFINITIONS = "{scope*}/providers/Microsoft.Authorization/roleDefinitions"
@@ -31,7 +34,7 @@ def register(router: Router) -> None:
     router.add("GET", DEFINITIONS, list_definitions)
 
 
-def _scope(world: Any, request: Request) -> str:
+def _scope(world: World, request: Request) -> str:
     scope = "/" + request.params["scope"].strip("/")
     if scope == "/":
         return scope
@@ -42,12 +45,12 @@ def _scope(world: Any, request: Request) -> str:
     return scope
 
 
-def _subscription_of(scope: str, world: Any) -> str:
+def _subscription_of(scope: str, world: World) -> str:
     parts = [p for p in scope.split("/") if p]
     return parts[1] if len(parts) > 1 else world.default_subscription
 
 
-def put_assignment(world: Any, request: Request) -> Response:
+def put_assignment(world: World, request: Request) -> Response:
     scope = _scope(world, request)
     world.authorization.demand(request.principal, "Microsoft.Authorization/roleAssignments/write", scope)
     body = request.json_object()
@@ -63,40 +66,31 @@ def put_assignment(world: Any, request: Request) -> Response:
         raise bad_request("A valid principal ID must be provided for role assignment.", "InvalidPrincipalId")
     if principal_id not in world.identity.principals:
         raise TwinError(400, "PrincipalNotFound", f"Principal {principal_id.replace('-', '')} does not exist in the directory {world.identity.tenant_id}.")
-    existing = world.authorization.assignments.get(f"{scope.rstrip('/')}/providers/microsoft.authorization/roleassignments/{request.params['name']}".lower())
-    if existing:
-        return ok(existing.body(), 200)
-    assignment = world.authorization.assign(
+    assignment, created = world.authorization.put(
         scope,
+        request.params["name"],
         role_guid_from_id(role_id),
         principal_id,
         body["properties"].get("principalType") or world.identity.principals[principal_id].kind,
         world.iso_now(),
         _subscription_of(scope, world),
-        name=request.params["name"],
     )
-    return ok(assignment.body(), 201)
+    return ok(assignment.body(), 201 if created else 200)
 
 
-def _find(world: Any, request: Request, scope: str) -> Any:
-    key = f"{scope.rstrip('/')}/providers/microsoft.authorization/roleassignments/{request.params['name']}".lower()
-    assignment = world.authorization.assignments.get(key)
-    if assignment is None:
-        raise TwinError(404, "RoleAssignmentNotFound", "The role assignment does not exist.")
-    return key, assignment
-
-
-def get_assignment(world: Any, request: Request) -> Response:
+def get_assignment(world: World, request: Request) -> Response:
     scope = _scope(world, request)
     world.authorization.demand(request.principal, "Microsoft.Authorization/roleAssignments/read", scope)
-    return ok(_find(world, request, scope)[1].body())
+    assignment = world.authorization.find(scope, request.params["name"])
+    if assignment is None:
+        raise TwinError(404, "RoleAssignmentNotFound", "The role assignment does not exist.")
+    return ok(assignment.body())
 
 
-def delete_assignment(world: Any, request: Request) -> Response:
+def delete_assignment(world: World, request: Request) -> Response:
     scope = _scope(world, request)
     world.authorization.demand(request.principal, "Microsoft.Authorization/roleAssignments/delete", scope)
-    key = f"{scope.rstrip('/')}/providers/microsoft.authorization/roleassignments/{request.params['name']}".lower()
-    assignment = world.authorization.assignments.pop(key, None)
+    assignment = world.authorization.remove(scope, request.params["name"])
     return ok(assignment.body()) if assignment else Response(204)
 
 
@@ -104,7 +98,7 @@ _PRINCIPAL_FILTER = re.compile(r"principalId\s+eq\s+'([^']+)'", re.IGNORECASE)
 _ROLE_NAME_FILTER = re.compile(r"roleName\s+eq\s+'([^']+)'", re.IGNORECASE)
 
 
-def list_assignments(world: Any, request: Request) -> Response:
+def list_assignments(world: World, request: Request) -> Response:
     scope = _scope(world, request)
     world.authorization.demand(request.principal, "Microsoft.Authorization/roleAssignments/read", scope)
     query_filter = request.query.get("$filter", "")
@@ -140,7 +134,7 @@ def _definition_body(subscription: str, guid: str) -> dict[str, Any]:
     }
 
 
-def get_definition(world: Any, request: Request) -> Response:
+def get_definition(world: World, request: Request) -> Response:
     scope = _scope(world, request)
     guid = request.params["guid"].lower()
     if guid not in ROLES_BY_GUID:
@@ -148,7 +142,7 @@ def get_definition(world: Any, request: Request) -> Response:
     return ok(_definition_body(_subscription_of(scope, world), guid))
 
 
-def list_definitions(world: Any, request: Request) -> Response:
+def list_definitions(world: World, request: Request) -> Response:
     scope = _scope(world, request)
     wanted = _ROLE_NAME_FILTER.search(request.query.get("$filter", ""))
     roles = [r for r in BUILTIN_ROLES if not wanted or r.name.lower() == wanted.group(1).lower()]

@@ -15,11 +15,17 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urlsplit
 
 from ...pki import Issued
 from ...wire import TwinError
+
+if TYPE_CHECKING:
+    from ...world import World
+    from ..keyvault.models import CertificateVersion, Vault, VaultCertificate
+    from ..msi.models import UserAssignedIdentity
+    from .models import Instance, ScaleSet
 
 KV_TYPES = ("KeyVaultForWindows", "KeyVaultForLinux")
 SF_TYPES = ("ServiceFabricNode", "ServiceFabricLinuxNode")
@@ -90,7 +96,7 @@ class ExtensionState:
 
 
 # -- step 1: VMSS secrets ------------------------------------------------------------------------------
-def install_secrets(world: Any, scale_set: Any, instance: Any, profile: dict[str, Any]) -> str | None:
+def install_secrets(world: World, scale_set: ScaleSet, instance: Instance, profile: dict[str, Any]) -> str | None:
     """Install every ``osProfile.secrets`` certificate; the failure message, if CRP could not."""
     for group in (profile.get("osProfile") or {}).get("secrets") or []:
         vault_id = ((group.get("sourceVault") or {}).get("id")) or ""
@@ -186,7 +192,7 @@ def parse_kv_settings(extension: dict[str, Any]) -> KvConfig | str:
     )
 
 
-def _kv_identity(world: Any, scale_set: Any, config: KvConfig) -> Any:
+def _kv_identity(world: World, scale_set: ScaleSet, config: KvConfig) -> UserAssignedIdentity:
     identities = scale_set.user_assigned_identities()
     if not identities:
         raise _KvFailure("Failed to acquire an access token from IMDS: the VM has no managed identity assigned.")
@@ -206,7 +212,7 @@ class _KvFailure(Exception):
     pass
 
 
-def kv_sync(world: Any, scale_set: Any, instance: Any, extension: dict[str, Any], config: KvConfig) -> list[str]:
+def kv_sync(world: World, scale_set: ScaleSet, instance: Instance, extension: dict[str, Any], config: KvConfig) -> list[str]:
     """One poll of the extension; installs what it can and returns the failures."""
     try:
         identity = _kv_identity(world, scale_set, config)
@@ -241,7 +247,7 @@ def kv_sync(world: Any, scale_set: Any, instance: Any, extension: dict[str, Any]
     return failures
 
 
-def _install(world: Any, instance: Any, config: KvConfig, observed: _Observed, vault: Any, certificate: Any, version: Any) -> None:
+def _install(world: World, instance: Instance, config: KvConfig, observed: _Observed, vault: Vault, certificate: VaultCertificate, version: CertificateVersion) -> None:
     """Install one version beside the others (the extension never removes a certificate, seed 000)."""
     if config.linux:  # one PEM file per version, and the certificate's symlink switched to the newest
         link = observed.link_name or f"{vault.name}.{certificate.name}"
@@ -258,7 +264,7 @@ def _install(world: Any, instance: Any, config: KvConfig, observed: _Observed, v
     instance.store.append(new)
 
 
-def _link_renewals(instance: Any, new: InstalledCert) -> None:
+def _link_renewals(instance: Instance, new: InstalledCert) -> None:
     """Windows linkOnRenewal: an installed certificate whose SANs the new one covers is linked to it,
     regardless of subject or issuer (seed 003: the Alice/Bob/Mallory example)."""
     new_sans = {s.lower() for s in new.issued.facts.sans}
@@ -276,7 +282,7 @@ def _usable(cert: InstalledCert, now: dt.datetime) -> bool:
     return cert.has_private_key and facts.not_before <= now <= facts.not_after
 
 
-def sf_check(world: Any, instance: Any, extension: dict[str, Any]) -> str | None:
+def sf_check(world: World, instance: Instance, extension: dict[str, Any]) -> str | None:
     settings = (extension.get("properties") or {}).get("settings") or {}
     declared = settings.get("certificate")
     store = "My"
@@ -338,13 +344,13 @@ def ordered_extensions(profile: dict[str, Any]) -> list[dict[str, Any]]:
     return done
 
 
-def cancel_polls(world: Any, instance: Any) -> None:
+def cancel_polls(world: World, instance: Instance) -> None:
     for event in instance.poll_events.values():
         event.cancelled = True
     instance.poll_events.clear()
 
 
-def schedule_poll(world: Any, scale_set: Any, instance: Any, extension: dict[str, Any], config: KvConfig) -> None:
+def schedule_poll(world: World, scale_set: ScaleSet, instance: Instance, extension: dict[str, Any], config: KvConfig) -> None:
     name = str(extension.get("name"))
 
     def poll() -> None:
@@ -364,7 +370,7 @@ def schedule_poll(world: Any, scale_set: Any, instance: Any, extension: dict[str
 
 
 class _Application:
-    def __init__(self, world: Any, scale_set: Any, instance: Any, profile: dict[str, Any], initial: bool,
+    def __init__(self, world: World, scale_set: ScaleSet, instance: Instance, profile: dict[str, Any], initial: bool,
                  on_finished: Callable[[str | None], None] | None) -> None:
         self.world, self.scale_set, self.instance, self.profile = world, scale_set, instance, profile
         self.initial, self.on_finished = initial, on_finished
@@ -439,7 +445,7 @@ class _Application:
             self.on_finished(failure)
 
 
-def apply_model(world: Any, scale_set: Any, instance: Any, profile: dict[str, Any], *, initial: bool = False,
+def apply_model(world: World, scale_set: ScaleSet, instance: Instance, profile: dict[str, Any], *, initial: bool = False,
                 on_finished: Callable[[str | None], None] | None = None) -> None:
     cancel_polls(world, instance)
     instance.extensions = {}

@@ -11,12 +11,17 @@ import copy
 import math
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ...operations import Operation
 from ...resources import ResourceId
-from ...wire import TwinError
+from ...wire import TwinError, bad_request
 from .guest import ExtensionState, InstalledCert, apply_model, extension_type
+from .validation import validate_scale_set
+
+if TYPE_CHECKING:
+    from ...world import World
+    from ..identity.models import Principal
 
 READ_ONLY = {"provisioningState", "uniqueId", "timeCreated"}
 _NAMESPACE = uuid.UUID("a8a9b5a4-6f0e-4c51-8e7f-5c0b9a2c7d13")
@@ -119,11 +124,13 @@ class ScaleSet:
 
     @property
     def properties(self) -> dict[str, Any]:
-        return self.body.setdefault("properties", {})
+        properties: dict[str, Any] = self.body.setdefault("properties", {})
+        return properties
 
     @property
     def profile(self) -> dict[str, Any]:
-        return self.properties.setdefault("virtualMachineProfile", {})
+        profile: dict[str, Any] = self.properties.setdefault("virtualMachineProfile", {})
+        return profile
 
     @property
     def upgrade_mode(self) -> str:
@@ -146,7 +153,8 @@ class ScaleSet:
     def extension(self, name: str) -> dict[str, Any] | None:
         for extension in (self.profile.get("extensionProfile") or {}).get("extensions") or []:
             if extension.get("name") == name:
-                return extension
+                found: dict[str, Any] = extension
+                return found
         return None
 
     def extensions_of_type(self, *types: str) -> list[dict[str, Any]]:
@@ -156,9 +164,15 @@ class ScaleSet:
                 found.append(extension)
         return found
 
+    def instance(self, instance_id: str) -> Instance:
+        for instance in self.instances:
+            if instance.instance_id == instance_id:
+                return instance
+        raise TwinError(404, "NotFound", f"The entity was not found in this Azure location: virtual machine '{self.rid.name}_{instance_id}'.")
+
 
 class ComputeState:
-    def __init__(self, world: Any) -> None:
+    def __init__(self, world: World) -> None:
         self.world = world
         self.scale_sets: dict[str, ScaleSet] = {}
 
@@ -171,6 +185,10 @@ class ComputeState:
 
     def all(self) -> list[ScaleSet]:
         return list(self.scale_sets.values())
+
+    def updating(self, scale_set: ScaleSet) -> bool:
+        """An operation on the scale set is still running (ARM shows provisioningState Updating)."""
+        return any(op.resource_id.lower() == scale_set.rid.key and op.kind.startswith("vmss") for op in self.world.operations.in_progress())
 
     # -- writes -------------------------------------------------------------------------------------
     def create(self, rid: ResourceId, body: dict[str, Any], *, settle: bool = True) -> ScaleSet:
@@ -212,6 +230,59 @@ class ComputeState:
             instance.model_version = 0  # new instances provision with the current model
         return profile_changed or bool(added)
 
+    # -- what PUT, PATCH and manualupgrade do (CRP's rules; the routes decode and render) ---------------
+    def put(self, rid: ResourceId, location: str, body: dict[str, Any], principal: Principal | None) -> tuple[ScaleSet, Operation]:
+        """Create or replace a scale set (a PUT is the whole model): the scale set and the operation to poll."""
+        existing = self.scale_sets.get(rid.key)
+        if existing is not None and location != existing.location:
+            raise bad_request(f"Changing property 'location' is not allowed (from '{existing.location}').", "PropertyChangeNotAllowed")
+        if not isinstance((body.get("properties") or {}).get("virtualMachineProfile"), dict):
+            # CRP: "Required parameter 'virtualMachineProfile' is missing (null)." (a PUT replaces the model)
+            raise bad_request("Required parameter 'properties.virtualMachineProfile' is missing (null).", "InvalidParameter")
+        validate_scale_set(self.world, principal, body, existing, full=True)
+        if existing is None:
+            scale_set = self.create(rid, body, settle=False)
+            operation = self.world.operations.start("vmss-create", rid.id, self.world.settings.instance_update_seconds)
+            self.start_rollout(Rollout(operation, [list(scale_set.instances)]))
+            return scale_set, operation
+        return existing, self.update(existing, body)
+
+    def patch(self, scale_set: ScaleSet, patch: dict[str, Any], location: str | None, principal: Principal | None) -> Operation:
+        """A JSON merge patch of the model (``location``: the patch's, if it names one)."""
+        if location is not None and location != scale_set.location:
+            raise bad_request(f"Changing property 'location' is not allowed (from '{scale_set.location}').", "PropertyChangeNotAllowed")
+        merged = merge_patch(copy.deepcopy(scale_set.body), patch)
+        validate_scale_set(self.world, principal, merged, scale_set, full=False)
+        return self.update(scale_set, merged)
+
+    def update(self, scale_set: ScaleSet, body: dict[str, Any]) -> Operation:
+        """Store a new model and roll it out as the upgrade policy says (research/sf_migration.md §4)."""
+        world = self.world
+        needs_rollout = self.replace_model(scale_set, body)
+        mode = scale_set.upgrade_mode.lower()
+        stale = [i for i in scale_set.instances if i.model_version != scale_set.model_version]
+        if needs_rollout and mode == "automatic" and stale:  # Automatic: the update includes the instances
+            operation = world.operations.start("vmss-update", scale_set.rid.id, world.settings.instance_update_seconds)
+            self.start_rollout(Rollout(operation, [stale]))
+            return operation
+        operation = world.operations.start("vmss-update", scale_set.rid.id, world.settings.model_update_seconds)
+        world.after(world.settings.model_update_seconds, f"vmss-model {scale_set.rid.name}", lambda: world.operations.finish(operation))
+        new_instances = [i for i in stale if i.model_version == 0]
+        if needs_rollout and mode == "rolling" and stale:  # Rolling: batches walk in the background
+            batches, pause = self.batches_for(scale_set, stale)
+            world.after(world.settings.model_update_seconds, f"rolling-upgrade {scale_set.rid.name}",
+                        lambda: self.start_rollout(Rollout(None, batches, pause)))
+        elif new_instances:  # scale-out under Manual policy: new VMs still provision with the model
+            self.start_rollout(Rollout(None, [new_instances]))
+        return operation
+
+    def manual_upgrade(self, scale_set: ScaleSet, instance_ids: list[str]) -> Operation:
+        """``manualupgrade``: the named instances take the current model."""
+        instances = [scale_set.instance(i) for i in instance_ids]
+        operation = self.world.operations.start("vmss-manualupgrade", scale_set.rid.id, self.world.settings.instance_update_seconds)
+        self.start_rollout(Rollout(operation, [instances]))
+        return operation
+
     # -- rollouts -----------------------------------------------------------------------------------
     def start_rollout(self, rollout: Rollout) -> None:
         if rollout.operation is None:  # a background (Rolling) rollout is work too: the bench's busy time counts it
@@ -227,8 +298,12 @@ class ComputeState:
             self._start_batch(rollout, index + 1)
             return
         rollout._pending = {i.name for i in batch}
+
+        def done(instance: Instance, failure: str | None) -> None:
+            self._instance_done(rollout, index, instance, failure)
+
         for instance in batch:
-            self.update_instance(instance, lambda inst, failure, r=rollout, i=index: self._instance_done(r, i, inst, failure))
+            self.update_instance(instance, done)
 
     def _instance_done(self, rollout: Rollout, index: int, instance: Instance, failure: str | None) -> None:
         if failure:

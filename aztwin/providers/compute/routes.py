@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import copy
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...operations import Operation
-from ...resources import list_tracked, ResourceId, location_of, tracked_id
+from ...resources import list_tracked, location_of, tracked_id
 from ...wire import OBJECT, MapOf, Request, Response, Router, TwinError, bad_request, check_shape, ok
-from .models import Instance, Rollout, ScaleSet, merge_patch
-from .validation import validate_scale_set
+from .models import Instance, ScaleSet
+
+if TYPE_CHECKING:
+    from ...world import World
 
 NS, TYPE = "Microsoft.Compute", "virtualMachineScaleSets"
 ONE = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachineScaleSets/{name}"
@@ -67,11 +69,7 @@ def register(router: Router) -> None:
 
 
 # -- rendering ------------------------------------------------------------------------------------------
-def _updating(world: Any, scale_set: ScaleSet) -> bool:
-    return any(op.resource_id.lower() == scale_set.rid.key and op.kind.startswith("vmss") for op in world.operations.in_progress())
-
-
-def render(world: Any, scale_set: ScaleSet, state: str | None = None) -> dict[str, Any]:
+def render(world: World, scale_set: ScaleSet, state: str | None = None) -> dict[str, Any]:
     body = copy.deepcopy(scale_set.body)
     body["id"] = scale_set.rid.id
     body["name"] = scale_set.rid.name
@@ -81,7 +79,7 @@ def render(world: Any, scale_set: ScaleSet, state: str | None = None) -> dict[st
     properties = body.setdefault("properties", {})
     properties.setdefault("orchestrationMode", "Uniform")
     properties.setdefault("upgradePolicy", {"mode": "Manual"})
-    properties["provisioningState"] = state or ("Updating" if _updating(world, scale_set) else scale_set.provisioning_state)
+    properties["provisioningState"] = state or ("Updating" if world.compute.updating(scale_set) else scale_set.provisioning_state)
     properties["uniqueId"] = scale_set.unique_id
     properties["timeCreated"] = scale_set.created
     identity = body.get("identity")
@@ -103,7 +101,7 @@ def _status(code: str, display: str, time: str | None = None, message: str | Non
     return status
 
 
-def instance_view(world: Any, instance: Instance) -> dict[str, Any]:
+def instance_view(world: World, instance: Instance) -> dict[str, Any]:
     display = {"succeeded": "Provisioning succeeded", "transitioning": "Transitioning", "failed": "Provisioning failed"}
     state = {"Succeeded": "succeeded", "Updating": "updating", "Failed": "failed"}[instance.provisioning_state]
     return {
@@ -131,7 +129,7 @@ def instance_view(world: Any, instance: Instance) -> dict[str, Any]:
     }
 
 
-def render_instance(world: Any, instance: Instance, expand: bool) -> dict[str, Any]:
+def render_instance(world: World, instance: Instance, expand: bool) -> dict[str, Any]:
     scale_set = instance.scale_set
     vm_id = f"{scale_set.rid.id}/virtualMachines/{instance.instance_id}"
     os_profile = copy.deepcopy(instance.model.get("osProfile") or {})
@@ -169,7 +167,7 @@ def render_instance(world: Any, instance: Instance, expand: bool) -> dict[str, A
     }
 
 
-def _async_headers(world: Any, request: Request, operation: Operation, scale_set: ScaleSet, monitor: bool = False) -> dict[str, str]:
+def _async_headers(world: World, request: Request, operation: Operation, scale_set: ScaleSet, monitor: bool = False) -> dict[str, str]:
     query = f"p={uuid.uuid4()}&api-version={request.api_version or '2024-07-01'}"
     url = f"{request.base_url}/subscriptions/{scale_set.rid.subscription}/providers/Microsoft.Compute/locations/{scale_set.location}/operations/{operation.id}"
     headers = {"Azure-AsyncOperation": f"{url}?{query}", "azure-asyncnotification": "Enabled"}
@@ -180,13 +178,13 @@ def _async_headers(world: Any, request: Request, operation: Operation, scale_set
 
 
 # -- handlers -------------------------------------------------------------------------------------------
-def _scale_set(world: Any, request: Request, action: str) -> ScaleSet:
+def _scale_set(world: World, request: Request, action: str) -> ScaleSet:
     rid = tracked_id(world, request.params, NS, TYPE)
     world.authorization.demand(request.principal, action, rid.id)
     return world.compute.get(rid.id)
 
 
-def get_scale_set(world: Any, request: Request) -> Response:
+def get_scale_set(world: World, request: Request) -> Response:
     return ok(render(world, _scale_set(world, request, "Microsoft.Compute/virtualMachineScaleSets/read")))
 
 
@@ -201,7 +199,7 @@ def _check_if_match(request: Request, scale_set: ScaleSet | None) -> None:
         raise TwinError(412, "PreconditionFailed", "The ETag in the If-Match header does not match the resource's current ETag; read it again.")
 
 
-def put_scale_set(world: Any, request: Request) -> Response:
+def put_scale_set(world: World, request: Request) -> Response:
     rid = tracked_id(world, request.params, NS, TYPE)
     world.authorization.demand(request.principal, "Microsoft.Compute/virtualMachineScaleSets/write", rid.id)
     body = request.json_object()
@@ -209,62 +207,27 @@ def put_scale_set(world: Any, request: Request) -> Response:
     location = location_of(body)  # a PUT is the whole resource: location is required (Resource.required)
     existing = world.compute.scale_sets.get(rid.key)
     _check_if_match(request, existing)
-    if existing is not None and location != existing.location:
-        raise bad_request(f"Changing property 'location' is not allowed (from '{existing.location}').", "PropertyChangeNotAllowed")
-    if not isinstance((body.get("properties") or {}).get("virtualMachineProfile"), dict):
-        # CRP: "Required parameter 'virtualMachineProfile' is missing (null)." (a PUT replaces the model)
-        raise bad_request("Required parameter 'properties.virtualMachineProfile' is missing (null).", "InvalidParameter")
-    validate_scale_set(world, request.principal, body, existing, full=True)
+    scale_set, operation = world.compute.put(rid, location, body, request.principal)
     if existing is None:
-        return _create(world, request, rid, body)
-    return _update(world, request, existing, body)
+        return ok(render(world, scale_set, "Creating"), 201, **_async_headers(world, request, operation, scale_set))
+    return ok(render(world, scale_set, "Updating"), 200, **_async_headers(world, request, operation, scale_set))
 
 
-def patch_scale_set(world: Any, request: Request) -> Response:
+def patch_scale_set(world: World, request: Request) -> Response:
     scale_set = _scale_set(world, request, "Microsoft.Compute/virtualMachineScaleSets/write")
     patch = request.json_object()
     check_shape(patch, SCALE_SET_SHAPE)
     _check_if_match(request, scale_set)
-    if patch.get("location") is not None and location_of(patch) != scale_set.location:
-        raise bad_request(f"Changing property 'location' is not allowed (from '{scale_set.location}').", "PropertyChangeNotAllowed")
-    merged = merge_patch(copy.deepcopy(scale_set.body), patch)
-    validate_scale_set(world, request.principal, merged, scale_set, full=False)
-    return _update(world, request, scale_set, merged)
-
-
-def _create(world: Any, request: Request, rid: ResourceId, body: dict[str, Any]) -> Response:
-    scale_set = world.compute.create(rid, body, settle=False)
-    operation = world.operations.start("vmss-create", rid.id, world.settings.instance_update_seconds)
-    rollout = Rollout(operation, [list(scale_set.instances)])
-    world.compute.start_rollout(rollout)
-    return ok(render(world, scale_set, "Creating"), 201, **_async_headers(world, request, operation, scale_set))
-
-
-def _update(world: Any, request: Request, scale_set: ScaleSet, body: dict[str, Any]) -> Response:
-    needs_rollout = world.compute.replace_model(scale_set, body)
-    mode = scale_set.upgrade_mode.lower()
-    stale = [i for i in scale_set.instances if i.model_version != scale_set.model_version]
-    if needs_rollout and mode == "automatic" and stale:
-        operation = world.operations.start("vmss-update", scale_set.rid.id, world.settings.instance_update_seconds)
-        world.compute.start_rollout(Rollout(operation, [stale]))
-    else:
-        operation = world.operations.start("vmss-update", scale_set.rid.id, world.settings.model_update_seconds)
-        world.after(world.settings.model_update_seconds, f"vmss-model {scale_set.rid.name}", lambda: world.operations.finish(operation))
-        new_instances = [i for i in stale if i.model_version == 0]
-        if needs_rollout and mode == "rolling" and stale:
-            batches, pause = world.compute.batches_for(scale_set, stale)
-            world.after(world.settings.model_update_seconds, f"rolling-upgrade {scale_set.rid.name}",
-                        lambda: world.compute.start_rollout(Rollout(None, batches, pause)))
-        elif new_instances:  # scale-out under Manual policy: new VMs still provision with the model
-            world.compute.start_rollout(Rollout(None, [new_instances]))
+    location = location_of(patch) if patch.get("location") is not None else None
+    operation = world.compute.patch(scale_set, patch, location, request.principal)
     return ok(render(world, scale_set, "Updating"), 200, **_async_headers(world, request, operation, scale_set))
 
 
-def list_scale_sets(world: Any, request: Request) -> Response:
+def list_scale_sets(world: World, request: Request) -> Response:
     return list_tracked(world, request, "Microsoft.Compute/virtualMachineScaleSets/read", world.compute.scale_sets, lambda s: render(world, s))
 
 
-def get_scale_set_instance_view(world: Any, request: Request) -> Response:
+def get_scale_set_instance_view(world: World, request: Request) -> Response:
     scale_set = _scale_set(world, request, "Microsoft.Compute/virtualMachineScaleSets/read")
     counts: dict[str, int] = {}
     extensions: dict[str, dict[str, int]] = {}
@@ -274,7 +237,7 @@ def get_scale_set_instance_view(world: Any, request: Request) -> Response:
         for name, ext in instance.extensions.items():
             extensions.setdefault(name, {})
             extensions[name][ext.code] = extensions[name].get(ext.code, 0) + 1
-    state = "updating" if _updating(world, scale_set) else "succeeded"
+    state = "updating" if world.compute.updating(scale_set) else "succeeded"
     return ok(
         {
             "virtualMachine": {"statusesSummary": [{"code": c, "count": n} for c, n in sorted(counts.items())]},
@@ -288,31 +251,24 @@ def get_scale_set_instance_view(world: Any, request: Request) -> Response:
     )
 
 
-def _instance(scale_set: ScaleSet, instance_id: str) -> Instance:
-    for instance in scale_set.instances:
-        if instance.instance_id == instance_id:
-            return instance
-    raise TwinError(404, "NotFound", f"The entity was not found in this Azure location: virtual machine '{scale_set.rid.name}_{instance_id}'.")
-
-
-def list_instances(world: Any, request: Request) -> Response:
+def list_instances(world: World, request: Request) -> Response:
     scale_set = _scale_set(world, request, "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read")
     expand = "instanceview" in request.query.get("$expand", "").lower()
     return ok({"value": [render_instance(world, i, expand) for i in scale_set.instances]})
 
 
-def get_instance(world: Any, request: Request) -> Response:
+def get_instance(world: World, request: Request) -> Response:
     scale_set = _scale_set(world, request, "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read")
     expand = "instanceview" in request.query.get("$expand", "").lower()
-    return ok(render_instance(world, _instance(scale_set, request.params["instance"]), expand))
+    return ok(render_instance(world, scale_set.instance(request.params["instance"]), expand))
 
 
-def get_instance_view(world: Any, request: Request) -> Response:
+def get_instance_view(world: World, request: Request) -> Response:
     scale_set = _scale_set(world, request, "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read")
-    return ok(instance_view(world, _instance(scale_set, request.params["instance"])))
+    return ok(instance_view(world, scale_set.instance(request.params["instance"])))
 
 
-def manual_upgrade(world: Any, request: Request) -> Response:
+def manual_upgrade(world: World, request: Request) -> Response:
     scale_set = _scale_set(world, request, "Microsoft.Compute/virtualMachineScaleSets/manualUpgrade/action")
     body = request.json_object()
     ids = body.get("instanceIds")
@@ -320,13 +276,11 @@ def manual_upgrade(world: Any, request: Request) -> Response:
         raise bad_request("The property 'instanceIds' must be a non-empty array of instance ids.", "InvalidParameter")
     if len(set(ids)) != len(ids):
         raise bad_request("The property 'instanceIds' contains duplicates.", "InvalidParameter")
-    instances = [_instance(scale_set, i) for i in ids]
-    operation = world.operations.start("vmss-manualupgrade", scale_set.rid.id, world.settings.instance_update_seconds)
-    world.compute.start_rollout(Rollout(operation, [instances]))
+    operation = world.compute.manual_upgrade(scale_set, ids)
     return Response(202, None, _async_headers(world, request, operation, scale_set, monitor=True))
 
 
-def get_operation(world: Any, request: Request) -> Response:
+def get_operation(world: World, request: Request) -> Response:
     world.subscription(request.params["sub"])
     operation = world.operations.get(request.params["operation"])
     if operation is None or not operation.kind.startswith("vmss"):

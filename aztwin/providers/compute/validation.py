@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...resources import ResourceId
 from ...wire import TwinError, bad_request
 from .guest import KV_TYPES
+
+if TYPE_CHECKING:
+    from ..identity.models import Principal
+    from .models import ScaleSet
+    from ...world import World
 
 
 def _invalid(message: str, target: str | None = None) -> TwinError:
@@ -16,7 +21,7 @@ def _invalid(message: str, target: str | None = None) -> TwinError:
     return error
 
 
-def validate_scale_set(world: Any, principal: Any, body: dict[str, Any], existing: Any, *, full: bool) -> None:
+def validate_scale_set(world: World, principal: Principal | None, body: dict[str, Any], existing: ScaleSet | None, *, full: bool) -> None:
     if existing is None:
         if not isinstance(body.get("location"), str) or not body.get("location"):
             raise TwinError(400, "LocationRequired", "The location property is required for this definition.")
@@ -38,7 +43,7 @@ def validate_scale_set(world: Any, principal: Any, body: dict[str, Any], existin
     _validate_extensions(profile)
 
 
-def _validate_secrets(world: Any, profile: dict[str, Any]) -> None:
+def _validate_secrets(world: World, profile: dict[str, Any]) -> None:
     secrets = (profile.get("osProfile") or {}).get("secrets")
     if secrets is None:
         return
@@ -78,7 +83,7 @@ def _validate_secrets(world: Any, profile: dict[str, Any]) -> None:
                 raise _invalid(f"The secret {url} is not in sourceVault {vault_id}.", "certificateUrl")
 
 
-def _validate_identity(world: Any, principal: Any, body: dict[str, Any], existing: Any) -> None:
+def _validate_identity(world: World, principal: Principal | None, body: dict[str, Any], existing: ScaleSet | None) -> None:
     identity = body.get("identity")
     if identity is None:
         return

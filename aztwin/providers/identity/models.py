@@ -126,6 +126,15 @@ class Directory:
                 return principal
         return None
 
+    def reset_secret(self, display_name: str) -> Principal | None:
+        """A new client secret for service principal ``display_name`` (``az ad sp credential reset``: the
+        previous secret stops working); None if there is no such principal."""
+        for principal in self.principals.values():
+            if principal.kind == "ServicePrincipal" and principal.display_name == display_name:
+                principal.client_secret = secrets.token_urlsafe(32)
+                return principal
+        return None
+
     def issue(self, principal: Principal, resource: str, lifetime: int = 3600) -> tuple[str, int]:
         now = int(time.time())
         claims = {
@@ -167,6 +176,77 @@ class Directory:
         if principal is None:
             raise TwinError(401, "InvalidAuthenticationToken", "The token's principal does not exist in the tenant.")
         return principal
+
+    # -- the token endpoints' rules (the routes decode the form or query and render the token) -----------
+    def client_credentials(self, client_id: str, client_secret: str | None, assertion: str | None) -> Principal:
+        """The application signing in with a secret or a federated assertion (OAuth2 client credentials)."""
+        principal = self.by_client_id(client_id)
+        if principal is None or principal.kind == "ManagedIdentity":
+            raise TwinError(
+                400, "unauthorized_client", f"AADSTS700016: Application with identifier '{client_id}' was not found."
+            )
+        if assertion is not None:
+            self._check_assertion(principal, assertion)
+        elif principal.client_secret is None or client_secret != principal.client_secret:
+            raise TwinError(401, "invalid_client", "AADSTS7000215: Invalid client secret provided.")
+        return principal
+
+    def _check_assertion(self, principal: Principal, assertion: str) -> None:
+        try:
+            claims = self.tokens.verify(assertion)
+        except ValueError as exc:
+            raise TwinError(401, "invalid_client", f"AADSTS700024: Client assertion is invalid: {exc}.") from exc
+        for credential in principal.federated:
+            if (
+                claims.get("iss") == credential.issuer
+                and claims.get("sub") == credential.subject
+                and claims.get("aud") == credential.audience
+            ):
+                return
+        raise TwinError(
+            401,
+            "invalid_client",
+            "AADSTS700213: No matching federated identity record found for presented assertion subject "
+            f"'{claims.get('sub')}'.",
+        )
+
+    def check_identity_header(self, value: str | None) -> None:
+        """The managed-identity endpoint answers only callers that present ``IDENTITY_HEADER``."""
+        if value != self.identity_header:
+            raise TwinError(401, "invalid_request", "The X-IDENTITY-HEADER is missing or wrong.")
+
+    def managed_identity(self, client_id: str | None) -> Principal:
+        """The identity the managed-identity endpoint answers as: the one named, else the host's own."""
+        if client_id:
+            principal = self.by_client_id(client_id)
+            if principal is None:
+                raise TwinError(400, "invalid_request", f"No managed identity with client id '{client_id}'.")
+            return principal
+        principal = self.principals.get(self.default_principal_id or "")
+        if principal is None:
+            raise TwinError(400, "invalid_request", "The host has no managed identity.")
+        return principal
+
+    def pipeline_organisation(self, access_token: str) -> str:
+        """The Azure DevOps organisation a System.AccessToken belongs to (401 if none)."""
+        organisation = self.pipeline_access_tokens.get(access_token)
+        if organisation is None:
+            raise TwinError(401, "Unauthorized", "TF400813: The System.AccessToken is missing or not valid.")
+        return organisation
+
+    def pipeline_assertion(self, organisation: str, connection_id: str) -> str:
+        """The OIDC token a pipeline's service connection exchanges at the token endpoint."""
+        now = int(time.time())
+        return self.tokens.mint(
+            {
+                "iss": PIPELINE_ISSUER_PREFIX + organisation,
+                "sub": f"sc://twin/sfmigrate/{connection_id}",
+                "aud": FEDERATION_AUDIENCE,
+                "iat": now,
+                "nbf": now,
+                "exp": now + 600,
+            }
+        )
 
     def snapshot(self) -> list[dict[str, Any]]:
         return [p.public() for p in self.principals.values()]

@@ -5,10 +5,13 @@ endpoint (``IDENTITY_ENDPOINT``/``IDENTITY_HEADER`` protocol) and an Azure Pipel
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...wire import OAUTH, Request, Response, Router, TwinError, ok
-from .models import FEDERATION_AUDIENCE, PIPELINE_ISSUER_PREFIX, Principal, normalise_audience
+from .models import Principal, normalise_audience
+
+if TYPE_CHECKING:
+    from ...world import World
 
 MSI_PATH = "/_identity/msi/token"
 PIPELINE_OIDC_PATH = "/_devops/oidctoken"
@@ -23,14 +26,14 @@ def register(router: Router) -> None:
     router.add("POST", PIPELINE_OIDC_PATH, pipeline_oidc_token, style=OAUTH, authenticated=False, mutating=False)
 
 
-def _tenant(world: Any, request: Request) -> str:
+def _tenant(world: World, request: Request) -> str:
     tenant = request.params["tenant"]
     if tenant.lower() not in {world.identity.tenant_id.lower(), "organizations", "common"}:
         raise TwinError(400, "invalid_tenant", f"AADSTS90002: Tenant '{tenant}' not found.")
     return world.identity.tenant_id
 
 
-def openid_configuration(world: Any, request: Request) -> Response:
+def openid_configuration(world: World, request: Request) -> Response:
     tenant = _tenant(world, request)
     base = f"{request.base_url}/{tenant}"
     return ok(
@@ -51,7 +54,7 @@ def openid_configuration(world: Any, request: Request) -> Response:
     )
 
 
-def _token_response(world: Any, principal: Principal, resource: str) -> Response:
+def _token_response(world: World, principal: Principal, resource: str) -> Response:
     access_token, expires_on = world.identity.issue(principal, resource)
     return ok(
         {
@@ -63,21 +66,12 @@ def _token_response(world: Any, principal: Principal, resource: str) -> Response
     )
 
 
-def token(world: Any, request: Request) -> Response:
+def token(world: World, request: Request) -> Response:
     _tenant(world, request)
     form = request.form()
     if form.get("grant_type") != "client_credentials":
         raise TwinError(400, "unsupported_grant_type", "AADSTS70003: The twin supports client_credentials only.")
-    client_id = form.get("client_id", "")
-    principal = world.identity.by_client_id(client_id)
-    if principal is None or principal.kind == "ManagedIdentity":
-        raise TwinError(
-            400, "unauthorized_client", f"AADSTS700016: Application with identifier '{client_id}' was not found."
-        )
-    if "client_assertion" in form:
-        _check_assertion(world, principal, form["client_assertion"])
-    elif principal.client_secret is None or form.get("client_secret") != principal.client_secret:
-        raise TwinError(401, "invalid_client", "AADSTS7000215: Invalid client secret provided.")
+    principal = world.identity.client_credentials(form.get("client_id", ""), form.get("client_secret"), form.get("client_assertion"))
     scope = form.get("scope", "").split()
     resources = [s for s in scope if s.endswith("/.default")]
     if not resources:
@@ -85,41 +79,12 @@ def token(world: Any, request: Request) -> Response:
     return _token_response(world, principal, normalise_audience(resources[0]))
 
 
-def _check_assertion(world: Any, principal: Principal, assertion: str) -> None:
-    try:
-        claims = world.identity.tokens.verify(assertion)
-    except ValueError as exc:
-        raise TwinError(401, "invalid_client", f"AADSTS700024: Client assertion is invalid: {exc}.") from exc
-    for credential in principal.federated:
-        if (
-            claims.get("iss") == credential.issuer
-            and claims.get("sub") == credential.subject
-            and claims.get("aud") == credential.audience
-        ):
-            return
-    raise TwinError(
-        401,
-        "invalid_client",
-        "AADSTS700213: No matching federated identity record found for presented assertion subject "
-        f"'{claims.get('sub')}'.",
-    )
-
-
-def managed_identity_token(world: Any, request: Request) -> Response:
-    if request.headers.get("x-identity-header") != world.identity.identity_header:
-        raise TwinError(401, "invalid_request", "The X-IDENTITY-HEADER is missing or wrong.")
+def managed_identity_token(world: World, request: Request) -> Response:
+    world.identity.check_identity_header(request.headers.get("x-identity-header"))
     resource = request.query.get("resource")
     if not resource:
         raise TwinError(400, "invalid_request", "The 'resource' query parameter is required.")
-    client_id = request.query.get("client_id") or request.query.get("clientid")
-    if client_id:
-        principal = world.identity.by_client_id(client_id)
-        if principal is None:
-            raise TwinError(400, "invalid_request", f"No managed identity with client id '{client_id}'.")
-    else:
-        principal = world.identity.principals.get(world.identity.default_principal_id or "")
-        if principal is None:
-            raise TwinError(400, "invalid_request", "The host has no managed identity.")
+    principal = world.identity.managed_identity(request.query.get("client_id") or request.query.get("clientid"))
     access_token, expires_on = world.identity.issue(principal, resource)
     return ok(
         {
@@ -132,25 +97,12 @@ def managed_identity_token(world: Any, request: Request) -> Response:
     )
 
 
-def pipeline_oidc_token(world: Any, request: Request) -> Response:
+def pipeline_oidc_token(world: World, request: Request) -> Response:
     """Azure Pipelines' OIDC request endpoint (``SYSTEM_OIDCREQUESTURI``) as AzurePipelinesCredential calls it."""
     authorization = request.headers.get("authorization") or ""
     access_token = authorization[7:].strip() if authorization.lower().startswith("bearer ") else ""
-    organisation = world.identity.pipeline_access_tokens.get(access_token)
-    if organisation is None:
-        raise TwinError(401, "Unauthorized", "TF400813: The System.AccessToken is missing or not valid.")
+    organisation = world.identity.pipeline_organisation(access_token)
     connection_id = request.query.get("serviceconnectionid")
     if not connection_id:
         raise TwinError(400, "BadRequest", "The 'serviceConnectionId' query parameter is required.")
-    now = int(time.time())
-    assertion = world.identity.tokens.mint(
-        {
-            "iss": PIPELINE_ISSUER_PREFIX + organisation,
-            "sub": f"sc://twin/sfmigrate/{connection_id}",
-            "aud": FEDERATION_AUDIENCE,
-            "iat": now,
-            "nbf": now,
-            "exp": now + 600,
-        }
-    )
-    return ok({"oidcToken": assertion})
+    return ok({"oidcToken": world.identity.pipeline_assertion(organisation, connection_id)})

@@ -7,10 +7,13 @@ comes from the vault's access policies or, on an RBAC vault, from role assignmen
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...wire import KEYVAULT, Request, Response, Router, TwinError, ok
 from .models import CertificateVersion, Vault, VaultCertificate, _epoch
+
+if TYPE_CHECKING:
+    from ...world import World
 
 BASE = "/kv/{vault}"
 
@@ -29,16 +32,16 @@ def register(router: Router) -> None:
     add("/secrets/{name}/{version}", get_secret)
 
 
-def _vault(world: Any, request: Request) -> Vault:
+def _vault(world: World, request: Request) -> Vault:
     vault = world.keyvault.by_name(request.params["vault"])
     if vault is None:
         raise TwinError(404, "VaultNotFound", f"The vault '{request.params['vault']}' does not exist.")
-    if request.principal.tenant_id != vault.tenant_id:
+    if request.caller.tenant_id != vault.tenant_id:
         raise TwinError(401, "Unauthorized", "AKV10032: Invalid issuer. The token is for another tenant.")
     return vault
 
 
-def _attributes(world: Any, version: CertificateVersion) -> dict[str, Any]:
+def _attributes(world: World, version: CertificateVersion) -> dict[str, Any]:
     facts = version.issued.facts
     return {
         "enabled": version.enabled,
@@ -76,7 +79,7 @@ def policy_body(vault: Vault, certificate: VaultCertificate) -> dict[str, Any]:
     }
 
 
-def _bundle(world: Any, vault: Vault, certificate: VaultCertificate, version: CertificateVersion, with_policy: bool) -> dict[str, Any]:
+def _bundle(world: World, vault: Vault, certificate: VaultCertificate, version: CertificateVersion, with_policy: bool) -> dict[str, Any]:
     body = {
         "id": f"{vault.uri}certificates/{certificate.name}/{version.version}",
         "kid": f"{vault.uri}keys/{certificate.name}/{version.version}",
@@ -91,7 +94,7 @@ def _bundle(world: Any, vault: Vault, certificate: VaultCertificate, version: Ce
     return body
 
 
-def _item(world: Any, vault: Vault, certificate: VaultCertificate, version: CertificateVersion, versioned: bool) -> dict[str, Any]:
+def _item(world: World, vault: Vault, certificate: VaultCertificate, version: CertificateVersion, versioned: bool) -> dict[str, Any]:
     return {
         "id": f"{vault.uri}certificates/{certificate.name}" + (f"/{version.version}" if versioned else ""),
         "x5t": _x5t(version),
@@ -101,38 +104,38 @@ def _item(world: Any, vault: Vault, certificate: VaultCertificate, version: Cert
     }
 
 
-def list_certificates(world: Any, request: Request) -> Response:
+def list_certificates(world: World, request: Request) -> Response:
     vault = _vault(world, request)
-    world.keyvault.demand(request.principal, vault, "certificates", "list")
+    world.keyvault.demand(request.caller, vault, "certificates", "list")
     items = [_item(world, vault, c, c.latest(), False) for c in vault.certificates.values() if any(v.enabled for v in c.versions)]
     return ok({"value": items, "nextLink": None})
 
 
-def list_versions(world: Any, request: Request) -> Response:
+def list_versions(world: World, request: Request) -> Response:
     vault = _vault(world, request)
-    world.keyvault.demand(request.principal, vault, "certificates", "list")
+    world.keyvault.demand(request.caller, vault, "certificates", "list")
     certificate = vault.certificate(request.params["name"])
     return ok({"value": [_item(world, vault, certificate, v, True) for v in certificate.versions], "nextLink": None})
 
 
-def get_policy(world: Any, request: Request) -> Response:
+def get_policy(world: World, request: Request) -> Response:
     vault = _vault(world, request)
-    world.keyvault.demand(request.principal, vault, "certificates", "get")
+    world.keyvault.demand(request.caller, vault, "certificates", "get")
     return ok(policy_body(vault, vault.certificate(request.params["name"])))
 
 
-def get_certificate(world: Any, request: Request) -> Response:
+def get_certificate(world: World, request: Request) -> Response:
     vault = _vault(world, request)
-    world.keyvault.demand(request.principal, vault, "certificates", "get")
+    world.keyvault.demand(request.caller, vault, "certificates", "get")
     certificate = vault.certificate(request.params["name"])
     version_id = request.params.get("version")
     version = certificate.version(version_id) if version_id else certificate.latest()
     return ok(_bundle(world, vault, certificate, version, with_policy=not version_id))
 
 
-def list_secrets(world: Any, request: Request) -> Response:
+def list_secrets(world: World, request: Request) -> Response:
     vault = _vault(world, request)
-    world.keyvault.demand(request.principal, vault, "secrets", "list")
+    world.keyvault.demand(request.caller, vault, "secrets", "list")
     items = [
         {"id": f"{vault.uri}secrets/{c.name}", "attributes": _attributes(world, c.latest()), "contentType": c.content_type, "managed": True}
         for c in vault.certificates.values()
@@ -140,9 +143,9 @@ def list_secrets(world: Any, request: Request) -> Response:
     return ok({"value": items, "nextLink": None})
 
 
-def get_secret(world: Any, request: Request) -> Response:
+def get_secret(world: World, request: Request) -> Response:
     vault = _vault(world, request)
-    world.keyvault.demand(request.principal, vault, "secrets", "get")
+    world.keyvault.demand(request.caller, vault, "secrets", "get")
     certificate = vault.certificate(request.params["name"])
     version_id = request.params.get("version")
     version = certificate.version(version_id) if version_id else certificate.latest()

@@ -7,9 +7,10 @@ A certificate's versions are what VMSS secrets (versioned URLs) and the Key Vaul
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives import serialization
@@ -18,6 +19,10 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from ...pki import Issued
 from ...resources import ResourceId
 from ...wire import TwinError
+
+if TYPE_CHECKING:
+    from ..identity.models import Principal
+    from ...world import World
 
 PKCS12 = "application/x-pkcs12"
 PEM = "application/x-pem-file"
@@ -78,6 +83,15 @@ class Vault:
     def name(self) -> str:
         return self.rid.name
 
+    def update(self, settings: dict[str, Any]) -> None:
+        """Set vault settings by attribute name (what a PUT or PATCH carried, decoded)."""
+        for attribute, value in settings.items():
+            setattr(self, attribute, value)
+
+    def change_access_policies(self, kind: str, changes: list[dict[str, Any]]) -> None:
+        """``accessPolicies/{add|replace|remove}``."""
+        self.access_policies = merge_access_policies(self.access_policies, kind, changes)
+
     def certificate(self, name: str) -> VaultCertificate:
         found = self.certificates.get(name.lower())
         if found is None:
@@ -115,8 +129,49 @@ _SECRET_PERMS = {
 }
 
 
+def _same_principal(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return (
+        a["tenantId"].lower() == b["tenantId"].lower()
+        and a["objectId"].lower() == b["objectId"].lower()
+        and (a.get("applicationId") or "").lower() == (b.get("applicationId") or "").lower()
+    )
+
+
+def merge_access_policies(current: list[dict[str, Any]], kind: str, changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Vaults_UpdateAccessPolicy semantics: ``add`` unions permissions, ``remove`` subtracts, ``replace`` sets."""
+    result = [
+        {**p, "permissions": {k: list(v) for k, v in p.get("permissions", {}).items()}} for p in current
+    ]
+    for change in changes:
+        match = next((p for p in result if _same_principal(p, change)), None)
+        if kind == "add":
+            if match is None:
+                result.append(change)
+                continue
+            for perm_kind, granted in change["permissions"].items():
+                have = match["permissions"].setdefault(perm_kind, [])
+                for permission in granted:
+                    if permission.lower() not in {h.lower() for h in have}:
+                        have.append(permission)
+        elif kind == "replace":
+            if match is None:
+                result.append(change)
+            else:
+                match["permissions"] = change["permissions"]
+        else:  # remove
+            if match is None:
+                continue
+            for perm_kind, granted in change["permissions"].items():
+                drop = {g.lower() for g in granted}
+                match["permissions"][perm_kind] = [p for p in match["permissions"].get(perm_kind, []) if p.lower() not in drop]
+            if not any(match["permissions"].values()):
+                result.remove(match)
+    return result
+
+
+
 class KeyVaultState:
-    def __init__(self, world: Any) -> None:
+    def __init__(self, world: World) -> None:
         self.world = world
         self.vaults: dict[str, Vault] = {}  # key: lower-cased resource id
 
@@ -128,6 +183,18 @@ class KeyVaultState:
         vault = Vault(rid, location, self.world.identity.tenant_id, uri, **properties)
         self.vaults[rid.key] = vault
         return vault
+
+    def put(self, rid: ResourceId, location: str, settings: dict[str, Any]) -> Vault:
+        """Create the vault, or replace the settings of the one there (a PUT is the whole resource)."""
+        existing = self.vaults.get(rid.key)
+        if existing:
+            existing.update(settings)
+            return existing
+        return self.add_vault(rid, location, **settings)
+
+    def delete(self, rid: ResourceId) -> bool:
+        """Remove the vault; False if there was none."""
+        return self.vaults.pop(rid.key, None) is not None
 
     def get(self, resource_id: str) -> Vault:
         found = self.vaults.get(resource_id.lower())
@@ -142,6 +209,13 @@ class KeyVaultState:
                 return vault
         return None
 
+    def named(self, name: str) -> Vault:
+        """The vault called ``name`` (404 VaultNotFound if there is none)."""
+        vault = self.by_name(name)
+        if vault is None:
+            raise TwinError(404, "VaultNotFound", f"No vault named '{name}'.")
+        return vault
+
     # -- certificates -------------------------------------------------------------------------------
     def add_version(self, vault: Vault, name: str, issued: Issued, **policy: Any) -> CertificateVersion:
         certificate = vault.certificates.get(name.lower())
@@ -152,6 +226,21 @@ class KeyVaultState:
         version = CertificateVersion(version_id, issued, _epoch(self.world.now()))
         certificate.versions.append(version)
         return version
+
+    def renew(
+        self, vault: Vault, certificate: VaultCertificate, issuer: str | None, subject: str,
+        not_before: dt.datetime, not_after: dt.datetime, *, sans: list[str], ekus: list[str],
+    ) -> CertificateVersion:
+        """A new version of ``certificate``, issued by authority ``issuer`` (None: self-signed).
+
+        VMSS secrets keep naming the version they name; the Key Vault VM extension installs the new one at
+        its next poll.
+        """
+        issued = self.world.pki.issue_leaf(
+            f"{vault.name}/{certificate.name}@{len(certificate.versions)}", subject, not_before, not_after,
+            issuer=issuer, sans=sans, ekus=ekus,
+        )
+        return self.add_version(vault, certificate.name, issued)
 
     def resolve_secret_url(self, url: str, *, versioned: bool | None = None) -> tuple[Vault, VaultCertificate, CertificateVersion | None]:
         """Map ``{vaultUri}secrets/{name}[/{version}]`` to the vault certificate behind it."""
@@ -174,7 +263,7 @@ class KeyVaultState:
     def may(self, principal_id: str, vault: Vault, kind: str, permission: str) -> bool:
         if vault.enable_rbac:
             action = (_CERT_PERMS if kind == "certificates" else _SECRET_PERMS).get(permission)
-            return bool(action) and self.world.authorization.allowed(principal_id, action, vault.rid.id, data=True)
+            return action is not None and self.world.authorization.allowed(principal_id, action, vault.rid.id, data=True)
         for policy in vault.access_policies:
             if policy.get("objectId") != principal_id:
                 continue
@@ -183,7 +272,7 @@ class KeyVaultState:
                 return True
         return False
 
-    def demand(self, principal: Any, vault: Vault, kind: str, permission: str) -> None:
+    def demand(self, principal: Principal, vault: Vault, kind: str, permission: str) -> None:
         if self.may(principal.object_id, vault, kind, permission):
             return
         if vault.enable_rbac:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...resources import list_tracked, location_of, tags_of, tracked_id
+from .models import Vault
 from ...wire import OBJECT, MapOf, Request, Response, Router, TwinError, bad_request, check_shape, ok, optional, require
+
+if TYPE_CHECKING:
+    from ...world import World
 
 NS, TYPE = "Microsoft.KeyVault", "vaults"
 ONE = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.KeyVault/vaults/{name}"
@@ -34,6 +38,13 @@ VAULT_SHAPE = {
     },
 }
 ACCESS_POLICY_SHAPE = {"properties": {"accessPolicies": [_POLICY]}}
+# PATCH: wire name -> Vault attribute of the flags a patch may set.
+_PATCHABLE_FLAGS = {
+    "enableRbacAuthorization": "enable_rbac",
+    "enabledForDeployment": "enabled_for_deployment",
+    "enabledForTemplateDeployment": "enabled_for_template_deployment",
+    "enabledForDiskEncryption": "enabled_for_disk_encryption",
+}
 
 
 def register(router: Router) -> None:
@@ -47,13 +58,13 @@ def register(router: Router) -> None:
     router.add("GET", "/subscriptions/{sub}/resources", list_generic_resources)
 
 
-def _vault(world: Any, request: Request, action: str) -> Any:
+def _vault(world: World, request: Request, action: str) -> Vault:
     rid = tracked_id(world, request.params, NS, TYPE)
     world.authorization.demand(request.principal, action, rid.id)
     return world.keyvault.get(rid.id)
 
 
-def get_vault(world: Any, request: Request) -> Response:
+def get_vault(world: World, request: Request) -> Response:
     return ok(_vault(world, request, "Microsoft.KeyVault/vaults/read").body())
 
 
@@ -87,7 +98,7 @@ def _policies(value: Any, path: str) -> list[dict[str, Any]]:
     return out
 
 
-def put_vault(world: Any, request: Request) -> Response:
+def put_vault(world: World, request: Request) -> Response:
     rid = tracked_id(world, request.params, NS, TYPE)
     world.authorization.demand(request.principal, "Microsoft.KeyVault/vaults/write", rid.id)
     body = request.json_object()
@@ -107,83 +118,33 @@ def put_vault(world: Any, request: Request) -> Response:
         "sku": str(body["properties"]["sku"]["name"]),
         "tags": tags_of(body),
     }
-    existing = world.keyvault.vaults.get(rid.key)
-    if existing:
-        for key, value in settings.items():
-            setattr(existing, key, value)
-        return ok(existing.body(), 200)
-    vault = world.keyvault.add_vault(rid, location, **settings)
-    return ok(vault.body(), 200)
+    return ok(world.keyvault.put(rid, location, settings).body(), 200)
 
 
-def patch_vault(world: Any, request: Request) -> Response:
+def patch_vault(world: World, request: Request) -> Response:
     vault = _vault(world, request, "Microsoft.KeyVault/vaults/write")
     body = request.json_object()
     check_shape(body, VAULT_SHAPE)
-    fields = {
-        "enableRbacAuthorization": "enable_rbac",
-        "enabledForDeployment": "enabled_for_deployment",
-        "enabledForTemplateDeployment": "enabled_for_template_deployment",
-        "enabledForDiskEncryption": "enabled_for_disk_encryption",
-    }
-    for wire_name, attribute in fields.items():
+    settings: dict[str, Any] = {}
+    for wire_name, attribute in _PATCHABLE_FLAGS.items():
         value = optional(body, f"properties.{wire_name}", bool)
         if value is not None:
-            setattr(vault, attribute, value)
+            settings[attribute] = value
     if (body.get("properties") or {}).get("accessPolicies") is not None:
-        vault.access_policies = _policies(body["properties"]["accessPolicies"], "properties.accessPolicies")
+        settings["access_policies"] = _policies(body["properties"]["accessPolicies"], "properties.accessPolicies")
     if "tags" in body:
-        vault.tags = tags_of(body)
+        settings["tags"] = tags_of(body)
+    vault.update(settings)
     return ok(vault.body())
 
 
-def delete_vault(world: Any, request: Request) -> Response:
+def delete_vault(world: World, request: Request) -> Response:
     rid = tracked_id(world, request.params, NS, TYPE)
     world.authorization.demand(request.principal, "Microsoft.KeyVault/vaults/delete", rid.id)
-    return Response(200) if world.keyvault.vaults.pop(rid.key, None) else Response(204)
+    return Response(200) if world.keyvault.delete(rid) else Response(204)
 
 
-def _same_principal(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    return (
-        a["tenantId"].lower() == b["tenantId"].lower()
-        and a["objectId"].lower() == b["objectId"].lower()
-        and (a.get("applicationId") or "").lower() == (b.get("applicationId") or "").lower()
-    )
-
-
-def merge_access_policies(current: list[dict[str, Any]], kind: str, changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Vaults_UpdateAccessPolicy semantics: ``add`` unions permissions, ``remove`` subtracts, ``replace`` sets."""
-    result = [
-        {**p, "permissions": {k: list(v) for k, v in p.get("permissions", {}).items()}} for p in current
-    ]
-    for change in changes:
-        match = next((p for p in result if _same_principal(p, change)), None)
-        if kind == "add":
-            if match is None:
-                result.append(change)
-                continue
-            for perm_kind, granted in change["permissions"].items():
-                have = match["permissions"].setdefault(perm_kind, [])
-                for permission in granted:
-                    if permission.lower() not in {h.lower() for h in have}:
-                        have.append(permission)
-        elif kind == "replace":
-            if match is None:
-                result.append(change)
-            else:
-                match["permissions"] = change["permissions"]
-        else:  # remove
-            if match is None:
-                continue
-            for perm_kind, granted in change["permissions"].items():
-                drop = {g.lower() for g in granted}
-                match["permissions"][perm_kind] = [p for p in match["permissions"].get(perm_kind, []) if p.lower() not in drop]
-            if not any(match["permissions"].values()):
-                result.remove(match)
-    return result
-
-
-def update_access_policy(world: Any, request: Request) -> Response:
+def update_access_policy(world: World, request: Request) -> Response:
     kind = request.params["kind"].lower()
     if kind not in {"add", "replace", "remove"}:
         raise bad_request(f"The access policy operation '{request.params['kind']}' is not one of add, replace, remove.", "BadRequest")
@@ -191,7 +152,7 @@ def update_access_policy(world: Any, request: Request) -> Response:
     body = request.json_object()
     check_shape(body, ACCESS_POLICY_SHAPE)
     changes = _policies(require(body, "properties.accessPolicies"), "properties.accessPolicies")
-    vault.access_policies = merge_access_policies(vault.access_policies, kind, changes)
+    vault.change_access_policies(kind, changes)
     return ok(
         {
             "id": f"{vault.rid.id}/accessPolicies/{kind}",
@@ -202,14 +163,14 @@ def update_access_policy(world: Any, request: Request) -> Response:
     )
 
 
-def list_vaults(world: Any, request: Request) -> Response:
+def list_vaults(world: World, request: Request) -> Response:
     return list_tracked(world, request, "Microsoft.KeyVault/vaults/read", world.keyvault.vaults, lambda v: v.body())
 
 
 _TYPE_FILTER = re.compile(r"resourceType\s+eq\s+'([^']+)'", re.IGNORECASE)
 
 
-def list_generic_resources(world: Any, request: Request) -> Response:
+def list_generic_resources(world: World, request: Request) -> Response:
     """``GET /subscriptions/{s}/resources?$filter=resourceType eq '...'`` (what ``vaults.list()`` calls)."""
     sub = world.subscription(request.params["sub"]).id
     wanted = _TYPE_FILTER.search(request.query.get("$filter", ""))

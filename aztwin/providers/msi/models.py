@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...resources import ResourceId
 from ...wire import TwinError
+
+if TYPE_CHECKING:
+    from ...world import World
 
 _NAMESPACE = uuid.UUID("5d3c6c43-7d0f-4b61-9a39-0f4f0c1f2b11")
 
@@ -39,7 +42,7 @@ class UserAssignedIdentity:
 
 
 class MsiState:
-    def __init__(self, world: Any) -> None:
+    def __init__(self, world: World) -> None:
         self.world = world
         self.identities: dict[str, UserAssignedIdentity] = {}
 
@@ -62,6 +65,22 @@ class MsiState:
         )
         self.identities[rid.key] = identity
         return identity
+
+    def put(self, rid: ResourceId, location: str, tags: dict[str, str]) -> tuple[UserAssignedIdentity, bool]:
+        """Create the identity or set the tags of the one there; True when it was created."""
+        existing = self.find(rid.id)
+        if existing:
+            existing.tags = tags
+            return existing, False
+        return self.create(rid, location, tags), True
+
+    def delete(self, rid: ResourceId) -> bool:
+        """Remove the identity and its service principal; False if there was none."""
+        identity = self.identities.pop(rid.key, None)
+        if identity is None:
+            return False
+        self.world.identity.principals.pop(identity.principal_id, None)
+        return True
 
     def get(self, resource_id: str) -> UserAssignedIdentity:
         found = self.identities.get(resource_id.lower().replace("/resourcegroups/", "/resourcegroups/"))

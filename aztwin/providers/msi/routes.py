@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...resources import list_tracked, location_of, tags_of, tracked_id
 from ...wire import OBJECT, MapOf, Request, Response, Router, check_shape, ok
+
+if TYPE_CHECKING:
+    from ...world import World
 
 NS, TYPE = "Microsoft.ManagedIdentity", "userAssignedIdentities"
 ONE = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}"
@@ -23,21 +26,19 @@ def register(router: Router) -> None:
     router.add("GET", "/subscriptions/{sub}/providers/Microsoft.ManagedIdentity/userAssignedIdentities", list_identities)
 
 
-def put_identity(world: Any, request: Request) -> Response:
+def put_identity(world: World, request: Request) -> Response:
     rid = tracked_id(world, request.params, NS, TYPE)
     world.authorization.demand(request.principal, "Microsoft.ManagedIdentity/userAssignedIdentities/write", rid.id)
     body = request.json_object()
     check_shape(body, IDENTITY_SHAPE)
     location = location_of(body)
-    existing = world.msi.find(rid.id)
-    if existing:
-        existing.tags = tags_of(body)
-        return ok(existing.body(), 200)
-    identity = world.msi.create(rid, location, tags_of(body))
-    return ok(identity.body(), 201, location=identity.rid.id)
+    identity, created = world.msi.put(rid, location, tags_of(body))
+    if created:
+        return ok(identity.body(), 201, location=identity.rid.id)
+    return ok(identity.body(), 200)
 
 
-def patch_identity(world: Any, request: Request) -> Response:
+def patch_identity(world: World, request: Request) -> Response:
     rid = tracked_id(world, request.params, NS, TYPE)
     world.authorization.demand(request.principal, "Microsoft.ManagedIdentity/userAssignedIdentities/write", rid.id)
     identity = world.msi.get(rid.id)
@@ -48,21 +49,17 @@ def patch_identity(world: Any, request: Request) -> Response:
     return ok(identity.body())
 
 
-def get_identity(world: Any, request: Request) -> Response:
+def get_identity(world: World, request: Request) -> Response:
     rid = tracked_id(world, request.params, NS, TYPE)
     world.authorization.demand(request.principal, "Microsoft.ManagedIdentity/userAssignedIdentities/read", rid.id)
     return ok(world.msi.get(rid.id).body())
 
 
-def delete_identity(world: Any, request: Request) -> Response:
+def delete_identity(world: World, request: Request) -> Response:
     rid = tracked_id(world, request.params, NS, TYPE)
     world.authorization.demand(request.principal, "Microsoft.ManagedIdentity/userAssignedIdentities/delete", rid.id)
-    identity = world.msi.identities.pop(rid.key, None)
-    if identity is None:
-        return Response(204)
-    world.identity.principals.pop(identity.principal_id, None)
-    return Response(200)
+    return Response(200) if world.msi.delete(rid) else Response(204)
 
 
-def list_identities(world: Any, request: Request) -> Response:
+def list_identities(world: World, request: Request) -> Response:
     return list_tracked(world, request, "Microsoft.ManagedIdentity/userAssignedIdentities/read", world.msi.identities, lambda i: i.body())

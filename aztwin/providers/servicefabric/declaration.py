@@ -155,9 +155,9 @@ def validate_transition(old: Declaration, new: Declaration) -> None:
             raise _reject("CertificateUpgradeWithNoIntersectionNotAllowed", "Upgrading from 1 certificate to 2 certificates or 2 certificates to 1 certificate is not allowed if there is no thumbprint or common name intersection.")
         return
     if old.kind == COMMON_NAME and new.kind == COMMON_NAME:
-        before = {r.common_name.lower(): r for r in old.common_names}
+        rules_before = {r.common_name.lower(): r for r in old.common_names}
         for rule in new.common_names:
-            previous = before.get(rule.common_name.lower())
+            previous = rules_before.get(rule.common_name.lower())
             if previous and previous.issuers and rule.issuers and not set(previous.issuers) & set(rule.issuers):
                 raise _reject("IssuerThumbprintUpgradeWithNoIntersection", "The current and updated issuer thumbprint collections must have an intersection.")
     if old.kind != "none" and new.kind == "none":

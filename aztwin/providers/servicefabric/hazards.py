@@ -8,15 +8,21 @@ Shown as ``cluster.hazards`` in ``GET /_emulator/world`` (a list of ``{"code", "
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..compute.guest import KV_TYPES, parse_kv_settings
+from ..compute.guest import KV_TYPES, KvConfig, parse_kv_settings
 from .declaration import COMMON_NAME, THUMBPRINT, Declaration
+
+if TYPE_CHECKING:
+    from ..compute.models import Instance, ScaleSet
+    from ..keyvault.models import Vault, VaultCertificate
+    from .models import Cluster
+    from ...world import World
 
 EXPIRY_WARNING_DAYS = 30
 
 
-def _observed(world: Any, scale_set: Any) -> list[tuple[Any, Any, Any]]:
+def _observed(world: World, scale_set: ScaleSet) -> list[tuple[KvConfig, Vault, VaultCertificate]]:
     """(extension config, vault, vault certificate) for each certificate a Key Vault extension observes."""
     out = []
     for extension in scale_set.extensions_of_type(*KV_TYPES):
@@ -32,7 +38,7 @@ def _observed(world: Any, scale_set: Any) -> list[tuple[Any, Any, Any]]:
     return out
 
 
-def hazards(world: Any, cluster: Any, members: list[tuple[Any, Any, str]], presented: dict[str, str | None]) -> list[dict[str, str]]:
+def hazards(world: World, cluster: Cluster, members: list[tuple[ScaleSet, Instance, str]], presented: dict[str, str | None]) -> list[dict[str, str]]:
     found: dict[str, str] = {}
 
     def add(code: str, message: str) -> None:

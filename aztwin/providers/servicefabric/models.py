@@ -5,7 +5,7 @@ CertificateClusterUpgradeFlow): add the new certificates to every node's validat
 nodes present, then trim the validation list. After every upgrade-domain step the verdict is taken; the
 first violation rolls the upgrade back (the ARM operation fails with the reasons). A violation outside an
 upgrade (a renewal from an unpinned issuer, say, or a certificate expiring) leaves the cluster
-``UpgradeServiceUnreachable``. Before an upgrade starts, SFRP checks the nodes (:meth:`precheck`): every
+``UpgradeServiceUnreachable``. Before an upgrade starts, SFRP checks the nodes (:func:`.precheck.precheck`): every
 certificate the new declaration adds is installed on every node, and a thumbprint-to-common-name change
 starts from a valid starting state (the goal presented by thumbprint, research §1.1).
 """
@@ -13,17 +13,24 @@ starts from a valid starting state (the goal presented by thumbprint, research �
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ...clock import Event
 from ...operations import Operation
 from ...resources import ResourceId
-from ...wire import TwinError
+from ...wire import TwinError, bad_request
 from ..compute.guest import SF_TYPES
-from .declaration import COMMON_NAME, THUMBPRINT, Declaration, ValidationList, selects_by_not_after
+from .declaration import Declaration, ValidationList, selects_by_not_after, validate_certificate_properties, validate_transition
 from .hazards import hazards
-from .verdict import NodeView, Verdict, evaluate, present, usable
+from .precheck import precheck
+from .verdict import NodeView, Verdict, evaluate
+
+if TYPE_CHECKING:
+    from ..compute.models import Instance, ScaleSet
+    from ...world import World
 
 READ_ONLY = {"provisioningState", "clusterState", "clusterId", "clusterEndpoint", "availableClusterVersions"}
 _NAMESPACE = uuid.UUID("6b0e3f2a-2f41-4d8e-9d4b-3a5e0c7f1a24")
@@ -55,7 +62,7 @@ class Upgrade:
     snapshot: dict[str, NodeSettings]
     position: int = 0
     phase: str = ""
-    event: Any = None
+    event: Event | None = None
 
 
 @dataclass
@@ -78,7 +85,8 @@ class Cluster:
 
     @property
     def properties(self) -> dict[str, Any]:
-        return self.body.setdefault("properties", {})
+        properties: dict[str, Any] = self.body.setdefault("properties", {})
+        return properties
 
     @property
     def endpoint(self) -> str:
@@ -94,13 +102,13 @@ class Cluster:
 
 
 class ServiceFabricState:
-    def __init__(self, world: Any) -> None:
+    def __init__(self, world: World) -> None:
         self.world = world
         self.clusters: dict[str, Cluster] = {}
         self.trusted_roots: set[str] = set()  # thumbprints of roots in the nodes' Trusted Root store
         self.suspended = False  # while a scenario is being built, nodes are not yet whole
-        self._validity_event: Any = None
-        self._validity_moment: Any = None
+        self._validity_event: Event | None = None
+        self._validity_moment: dt.datetime | None = None
 
     def get(self, resource_id: str) -> Cluster:
         found = self.clusters.get(resource_id.lower())
@@ -114,8 +122,68 @@ class ServiceFabricState:
         self.clusters[rid.key] = cluster
         return cluster
 
+    # -- the ARM resource: what PUT, PATCH and DELETE do (SFRP's rules; the routes decode and render) ---
+    def put(self, rid: ResourceId, location: str, body: dict[str, Any]) -> tuple[Cluster, Operation]:
+        """Create a cluster (it waits for its nodes, then is Ready) or replace one: the cluster and the operation."""
+        cluster = self.clusters.get(rid.key)
+        if cluster is None:
+            validate_certificate_properties(body.get("properties") or {})
+            created = self.create(rid, location, body, cluster_state="WaitingForNodes")
+            operation = self.world.operations.start("sf-create", rid.id, self.world.settings.cluster_config_seconds)
+
+            def ready() -> None:
+                created.cluster_state = "Ready"
+                self.world.operations.finish(operation)
+                self.on_nodes_changed()
+
+            self.world.after(self.world.settings.cluster_config_seconds, f"sf-create {rid.name}", ready)
+            created.operations.append(operation.id)
+            return created, operation
+        if location != cluster.location:
+            raise bad_request(f"The location of cluster '{rid.name}' cannot be changed from '{cluster.location}'.", "LocationCannotBeChanged")
+        return cluster, self.update(cluster, strip_read_only(body))
+
+    def patch(self, cluster: Cluster, properties_patch: dict[str, Any], tags: dict[str, str] | None) -> Operation:
+        """Each top-level property the patch names is replaced; an explicit null removes it (module docstring of
+        routes.py: the twin's choice where SFRP is UNCONFIRMED)."""
+        merged = copy.deepcopy(cluster.body)
+        properties = merged.setdefault("properties", {})
+        for key, value in properties_patch.items():
+            if value is None:
+                properties.pop(key, None)
+            else:
+                properties[key] = copy.deepcopy(value)
+        if tags is not None:
+            merged["tags"] = tags
+        return self.update(cluster, merged)
+
+    def update(self, cluster: Cluster, new_body: dict[str, Any]) -> Operation:
+        """Start the upgrade to ``new_body``; SFRP takes one only from a Ready cluster (DESIGN §2; research §7.4)."""
+        if cluster.cluster_state == "UpgradeServiceUnreachable":
+            raise TwinError(
+                409, "ClusterUpdateUnavailable",
+                "The update of the cluster is currently unavailable. Please ensure that the cluster is up and system "
+                "services are healthy (clusterState UpgradeServiceUnreachable: the cluster cannot be managed by the resource provider).",
+            )
+        if cluster.cluster_state != "Ready" or cluster.upgrade is not None:
+            raise TwinError(
+                409, "PendingClusterUpgradeCannotBeInterrupted",
+                f"The cluster is going through an upgrade which cannot be interrupted (clusterState {cluster.cluster_state}).",
+            )
+        properties = new_body.get("properties") or {}
+        validate_certificate_properties(properties)
+        validate_transition(cluster.declaration, Declaration.from_properties(properties))
+        new_body["location"] = cluster.location
+        operation = self.world.operations.start("sf-update", cluster.rid.id, self.world.settings.model_update_seconds)
+        self.start_update(cluster, new_body, operation)
+        return operation
+
+    def delete(self, rid: ResourceId) -> bool:
+        """Remove the cluster; False if there was none."""
+        return self.clusters.pop(rid.key, None) is not None
+
     # -- nodes ----------------------------------------------------------------------------------------
-    def members(self, cluster: Cluster) -> list[tuple[Any, Any, str]]:
+    def members(self, cluster: Cluster) -> list[tuple[ScaleSet, Instance, str]]:
         """(scale set, instance, node type) for every VM whose Service Fabric extension joins this cluster."""
         found = []
         for scale_set in self.world.compute.all():
@@ -192,59 +260,13 @@ class ServiceFabricState:
             self._validity_event = self.world.after((upcoming - now).total_seconds() + 1, "sf-certificate-validity", self.on_nodes_changed)
 
     # -- upgrades -------------------------------------------------------------------------------------
-    def precheck(self, cluster: Cluster, old: Declaration, new: Declaration) -> None:
-        """What SFRP verifies against the nodes before a certificate upgrade starts (TwinError 400)."""
-        if old == new:
-            return
-        now = self.world.now()
-        views = self.node_views(cluster)
-        added_thumbprints = [t for t in new.thumbprints if t not in old.thumbprints]
-        old_names = {rule.common_name for rule in old.common_names}
-        added_names = [rule.common_name for rule in new.common_names if rule.common_name not in old_names]
-        install_rule = (
-            "install before declaring: the current and the goal certificate must be on every node of every node type "
-            "before the declaration changes"
-        )
-        for view in views:
-            for thumbprint in added_thumbprints:
-                found = next((c for c in view.store if c.thumbprint == thumbprint), None)
-                if found is None or not usable(found, now):
-                    state = "not installed" if found is None else "installed but expired, not yet valid or without its private key"
-                    raise TwinError(
-                        400, "CertificateNotInstalledOnNode",
-                        f"Certificate {thumbprint} is {state} on node {view.name} (node type {view.node_type}); {install_rule}.",
-                    )
-            for name in added_names:
-                # Presentation matches the subject CN exactly and case-sensitively (DESIGN §2).
-                if not any(c.issued.facts.subject_cn == name and usable(c, now) for c in view.store):
-                    raise TwinError(
-                        400, "CertificateNotInstalledOnNode",
-                        f"No certificate with subject common name '{name}' (an exact, case-sensitive match) is installed and "
-                        f"valid on node {view.name} (node type {view.node_type}); {install_rule}.",
-                    )
-        if old.kind == THUMBPRINT and new.kind == COMMON_NAME:
-            # research/sf_migration.md §1.1: "the cluster is already using the target certificate (declared by
-            # thumbprint) at the start of the upgrade to CN" -- the doc's valid starting states.
-            targets = {rule.common_name for rule in new.common_names}
-            by_not_after = selects_by_not_after(cluster.code_version)
-            for view in views:
-                chosen = present(view, now, by_not_after).cert
-                subject = chosen.issued.facts.subject_cn if chosen else None
-                if subject not in targets:
-                    shown = f"{chosen.thumbprint} (CN '{subject}')" if chosen else "no certificate"
-                    raise TwinError(
-                        400, "CommonNameConversionWithoutGoalByThumbprint",
-                        f"Node {view.name} presents {shown}, not a certificate for {', '.join(sorted(targets))}: the goal "
-                        "certificate must first be in the cluster by thumbprint, and be the one presented (Thumbprint: Goal; "
-                        "Goal + secondary Old; or Old + secondary Goal where Goal has the later NotBefore), before converting "
-                        "the declaration to common name.",
-                    )
-
     def start_update(self, cluster: Cluster, new_body: dict[str, Any], operation: Operation) -> None:
         old_body = cluster.body
         old = cluster.declaration
         try:
-            self.precheck(cluster, old, Declaration.from_properties(strip_read_only(new_body).get("properties") or {}))
+            new_declaration = Declaration.from_properties(strip_read_only(new_body).get("properties") or {})
+            if old != new_declaration:
+                precheck(self.node_views(cluster), self.world.now(), cluster.code_version, old, new_declaration)
         except TwinError as exc:
             self.world.operations.finish(operation, {"code": exc.code, "message": exc.message})
             raise
@@ -331,7 +353,7 @@ class ServiceFabricState:
                     },
                 )
 
-        cluster.upgrade.phase = "rolling back"
+        upgrade.phase = "rolling back"
         self.world.after(self.world.settings.ud_walk_seconds, f"sf-rollback {cluster.rid.name}", done)
 
     def snapshot(self) -> list[dict[str, Any]]:

@@ -8,12 +8,15 @@ property it names; an explicit ``null`` removes it (the twin's choice where SFRP
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ...operations import Operation
 from ...resources import list_tracked, location_of, tags_of, tracked_id
 from ...wire import OBJECT, MapOf, Request, Response, Router, TwinError, bad_request, check_shape, ok, require
-from .declaration import Declaration, validate_certificate_properties, validate_transition
-from .models import Cluster, strip_read_only
+from .models import Cluster
+
+if TYPE_CHECKING:
+    from ...world import World
 
 NS, TYPE = "Microsoft.ServiceFabric", "clusters"
 ONE = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ServiceFabric/clusters/{name}"
@@ -58,7 +61,7 @@ def register(router: Router) -> None:
     router.add("GET", RESULTS, get_operation_result, mutating=False)
 
 
-def render(world: Any, cluster: Cluster) -> dict[str, Any]:
+def render(world: World, cluster: Cluster) -> dict[str, Any]:
     body = copy.deepcopy(cluster.body)
     body.update(
         {
@@ -80,38 +83,17 @@ def render(world: Any, cluster: Cluster) -> dict[str, Any]:
     return body
 
 
-def _cluster(world: Any, request: Request, action: str) -> Cluster:
+def _cluster(world: World, request: Request, action: str) -> Cluster:
     rid = tracked_id(world, request.params, NS, TYPE)
     world.authorization.demand(request.principal, action, rid.id)
     return world.servicefabric.get(rid.id)
 
 
-def get_cluster(world: Any, request: Request) -> Response:
+def get_cluster(world: World, request: Request) -> Response:
     return ok(render(world, _cluster(world, request, "Microsoft.ServiceFabric/clusters/read")))
 
 
-def _gate(cluster: Cluster) -> None:
-    """SFRP takes an update only from a Ready cluster (DESIGN §2; research §7.4)."""
-    if cluster.cluster_state == "UpgradeServiceUnreachable":
-        raise TwinError(
-            409, "ClusterUpdateUnavailable",
-            "The update of the cluster is currently unavailable. Please ensure that the cluster is up and system "
-            "services are healthy (clusterState UpgradeServiceUnreachable: the cluster cannot be managed by the resource provider).",
-        )
-    if cluster.cluster_state != "Ready" or cluster.upgrade is not None:
-        raise TwinError(
-            409, "PendingClusterUpgradeCannotBeInterrupted",
-            f"The cluster is going through an upgrade which cannot be interrupted (clusterState {cluster.cluster_state}).",
-        )
-
-
-def _validate(cluster: Cluster | None, properties: dict[str, Any]) -> None:
-    validate_certificate_properties(properties)
-    if cluster is not None:
-        validate_transition(cluster.declaration, Declaration.from_properties(properties))
-
-
-def _operation_headers(world: Any, request: Request, cluster: Cluster, operation: Any) -> dict[str, str]:
+def _operation_headers(world: World, request: Request, cluster: Cluster, operation: Operation) -> dict[str, str]:
     url = (
         f"{request.base_url}/subscriptions/{cluster.rid.subscription}/providers/Microsoft.ServiceFabric/locations/"
         f"{cluster.location}/operationResults/{operation.id}?api-version={request.api_version or '2021-06-01'}"
@@ -119,88 +101,52 @@ def _operation_headers(world: Any, request: Request, cluster: Cluster, operation
     return {"Location": url, **world.operations.retry_headers(operation)}
 
 
-def put_cluster(world: Any, request: Request) -> Response:
+def put_cluster(world: World, request: Request) -> Response:
     rid = tracked_id(world, request.params, NS, TYPE)
     world.authorization.demand(request.principal, "Microsoft.ServiceFabric/clusters/write", rid.id)
     body = request.json_object()
     check_shape(body, CLUSTER_SHAPE)
     location = location_of(body)
-    properties = require(body, "properties")
-    if not isinstance(properties, dict):
+    if not isinstance(require(body, "properties"), dict):
         raise bad_request("The property 'properties' must be an object.", "InvalidRequestFormat")
     require(body, "properties.managementEndpoint")
     if not isinstance(require(body, "properties.nodeTypes"), list):
         raise bad_request("The property 'properties.nodeTypes' must be an array.", "InvalidRequestFormat")
     tags_of(body)
-    cluster = world.servicefabric.clusters.get(rid.key)
-    if cluster is None:
-        validate_certificate_properties(properties)
-        cluster = world.servicefabric.create(rid, location, body, cluster_state="WaitingForNodes")
-        operation = world.operations.start("sf-create", rid.id, world.settings.cluster_config_seconds)
-
-        def ready() -> None:
-            cluster.cluster_state = "Ready"
-            world.operations.finish(operation)
-            world.servicefabric.on_nodes_changed()
-
-        world.after(world.settings.cluster_config_seconds, f"sf-create {rid.name}", ready)
-        cluster.operations.append(operation.id)
-        return ok(render(world, cluster), 202, **_operation_headers(world, request, cluster, operation))
-    if location != cluster.location:
-        raise bad_request(f"The location of cluster '{rid.name}' cannot be changed from '{cluster.location}'.", "LocationCannotBeChanged")
-    _gate(cluster)
-    _validate(cluster, properties)
-    return _start(world, request, cluster, strip_read_only(body))
+    cluster, operation = world.servicefabric.put(rid, location, body)
+    return ok(render(world, cluster), 202, **_operation_headers(world, request, cluster, operation))
 
 
-def patch_cluster(world: Any, request: Request) -> Response:
+def patch_cluster(world: World, request: Request) -> Response:
     cluster = _cluster(world, request, "Microsoft.ServiceFabric/clusters/write")
     patch = request.json_object()
     check_shape(patch, CLUSTER_SHAPE)
     properties_patch = patch.get("properties") or {}
     if not isinstance(properties_patch, dict):
         raise bad_request("The property 'properties' must be an object.", "InvalidRequestFormat")
-    merged = copy.deepcopy(cluster.body)
-    properties = merged.setdefault("properties", {})
-    for key, value in properties_patch.items():
-        if value is None:
-            properties.pop(key, None)
-        else:
-            properties[key] = copy.deepcopy(value)
-    if "tags" in patch:
-        merged["tags"] = tags_of(patch)
-    _gate(cluster)
-    _validate(cluster, properties)
-    return _start(world, request, cluster, merged)
-
-
-def _start(world: Any, request: Request, cluster: Cluster, new_body: dict[str, Any]) -> Response:
-    new_body["location"] = cluster.location
-    operation = world.operations.start("sf-update", cluster.rid.id, world.settings.model_update_seconds)
-    world.servicefabric.start_update(cluster, new_body, operation)
+    operation = world.servicefabric.patch(cluster, properties_patch, tags_of(patch) if "tags" in patch else None)
     return ok(render(world, cluster), 202, **_operation_headers(world, request, cluster, operation))
 
 
-def delete_cluster(world: Any, request: Request) -> Response:
+def delete_cluster(world: World, request: Request) -> Response:
     rid = tracked_id(world, request.params, NS, TYPE)
     world.authorization.demand(request.principal, "Microsoft.ServiceFabric/clusters/delete", rid.id)
-    return Response(200) if world.servicefabric.clusters.pop(rid.key, None) else Response(204)
+    return Response(200) if world.servicefabric.delete(rid) else Response(204)
 
 
-def list_clusters(world: Any, request: Request) -> Response:
+def list_clusters(world: World, request: Request) -> Response:
     return list_tracked(world, request, "Microsoft.ServiceFabric/clusters/read", world.servicefabric.clusters, lambda c: render(world, c))
 
 
-def get_operation_result(world: Any, request: Request) -> Response:
+def get_operation_result(world: World, request: Request) -> Response:
     world.subscription(request.params["sub"])
     operation = world.operations.get(request.params["operation"])
     if operation is None or not operation.kind.startswith("sf"):
         raise TwinError(404, "OperationNotFound", f"The operation '{request.params['operation']}' was not found.")
     if not operation.done:
         return Response(202, None, {"Location": f"{request.base_url}{request.path}?api-version={request.api_version}", **world.operations.retry_headers(operation)})
-    if operation.status == "Failed":
-        error = TwinError(400, operation.error["code"], operation.error["message"], details=operation.error.get("details"))
-        raise error
+    if operation.status == "Failed" and operation.error is not None:
+        raise TwinError(400, operation.error["code"], operation.error["message"], details=operation.error.get("details"))
     cluster = world.servicefabric.clusters.get(operation.resource_id.lower())
     if cluster is None:
         return Response(204)

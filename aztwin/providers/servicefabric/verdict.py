@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from .declaration import COMMON_NAME, THUMBPRINT, Declaration, ValidationList
+
+if TYPE_CHECKING:
+    from ..compute.guest import InstalledCert
 
 
 @dataclass
@@ -22,14 +25,14 @@ class NodeView:
     name: str
     node_type: str
     update_domain: int
-    store: list[Any]  # InstalledCert
+    store: list[InstalledCert]
     presentation: Declaration
     validation: ValidationList
 
 
 @dataclass
 class Presented:
-    cert: Any | None  # InstalledCert
+    cert: InstalledCert | None
     reason: str = ""
     linked_from: str | None = None  # the declared certificate S-channel left for ``cert`` (linkOnRenewal)
 
@@ -45,12 +48,12 @@ class Verdict:
         return "Healthy" if self.healthy else "Broken"
 
 
-def _valid(cert: Any, now: dt.datetime) -> bool:
+def _valid(cert: InstalledCert, now: dt.datetime) -> bool:
     facts = cert.issued.facts
     return facts.not_before <= now <= facts.not_after
 
 
-def usable(cert: Any, now: dt.datetime) -> bool:
+def usable(cert: InstalledCert, now: dt.datetime) -> bool:
     """A certificate a node can present: time-valid, with its private key."""
     return _valid(cert, now) and cert.has_private_key
 
@@ -102,7 +105,7 @@ def cn_matches(subject: str, declared: str) -> bool:
     return declared.startswith("*.") and "." in subject and subject.split(".", 1)[1] == declared[2:]
 
 
-def accepts(validation: ValidationList, cert: Any, now: dt.datetime, trusted_roots: set[str]) -> tuple[bool, str]:
+def accepts(validation: ValidationList, cert: InstalledCert, now: dt.datetime, trusted_roots: set[str]) -> tuple[bool, str]:
     facts = cert.issued.facts
     if not _valid(cert, now):
         return False, f"certificate {cert.thumbprint} is expired or not yet valid"
@@ -139,11 +142,11 @@ def evaluate(nodes: Iterable[NodeView], now: dt.datetime, by_not_after: bool, tr
     verdict = Verdict(True)
     presented: dict[str, Presented] = {}
     for node in nodes:
-        presented[node.name] = present(node, now, by_not_after)
-        verdict.presented[node.name] = presented[node.name].cert.thumbprint if presented[node.name].cert else None
-        if presented[node.name].cert is None:
+        shown = presented[node.name] = present(node, now, by_not_after)
+        verdict.presented[node.name] = shown.cert.thumbprint if shown.cert else None
+        if shown.cert is None:
             verdict.healthy = False
-            verdict.reasons.append(presented[node.name].reason)
+            verdict.reasons.append(shown.reason)
     # Mutual authentication: every validator must accept every other node's presented certificate.
     memo: dict[tuple[ValidationList, str], tuple[bool, str]] = {}
     for sender in nodes:

@@ -1,0 +1,54 @@
+"""What SFRP checks against the nodes before a certificate upgrade starts (a pure rule over node views)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from ...wire import TwinError
+from .declaration import COMMON_NAME, THUMBPRINT, Declaration, selects_by_not_after
+from .verdict import NodeView, present, usable
+
+
+def precheck(views: list[NodeView], now: dt.datetime, code_version: str, old: Declaration, new: Declaration) -> None:
+    """What SFRP verifies against the nodes before a certificate upgrade from ``old`` to ``new`` (TwinError 400)."""
+    added_thumbprints = [t for t in new.thumbprints if t not in old.thumbprints]
+    old_names = {rule.common_name for rule in old.common_names}
+    added_names = [rule.common_name for rule in new.common_names if rule.common_name not in old_names]
+    install_rule = (
+        "install before declaring: the current and the goal certificate must be on every node of every node type "
+        "before the declaration changes"
+    )
+    for view in views:
+        for thumbprint in added_thumbprints:
+            found = next((c for c in view.store if c.thumbprint == thumbprint), None)
+            if found is None or not usable(found, now):
+                state = "not installed" if found is None else "installed but expired, not yet valid or without its private key"
+                raise TwinError(
+                    400, "CertificateNotInstalledOnNode",
+                    f"Certificate {thumbprint} is {state} on node {view.name} (node type {view.node_type}); {install_rule}.",
+                )
+        for name in added_names:
+            # Presentation matches the subject CN exactly and case-sensitively (DESIGN §2).
+            if not any(c.issued.facts.subject_cn == name and usable(c, now) for c in view.store):
+                raise TwinError(
+                    400, "CertificateNotInstalledOnNode",
+                    f"No certificate with subject common name '{name}' (an exact, case-sensitive match) is installed and "
+                    f"valid on node {view.name} (node type {view.node_type}); {install_rule}.",
+                )
+    if old.kind == THUMBPRINT and new.kind == COMMON_NAME:
+        # research/sf_migration.md §1.1: "the cluster is already using the target certificate (declared by
+        # thumbprint) at the start of the upgrade to CN" -- the doc's valid starting states.
+        targets = {rule.common_name for rule in new.common_names}
+        by_not_after = selects_by_not_after(code_version)
+        for view in views:
+            chosen = present(view, now, by_not_after).cert
+            subject = chosen.issued.facts.subject_cn if chosen else None
+            if subject not in targets:
+                shown = f"{chosen.thumbprint} (CN '{subject}')" if chosen else "no certificate"
+                raise TwinError(
+                    400, "CommonNameConversionWithoutGoalByThumbprint",
+                    f"Node {view.name} presents {shown}, not a certificate for {', '.join(sorted(targets))}: the goal "
+                    "certificate must first be in the cluster by thumbprint, and be the one presented (Thumbprint: Goal; "
+                    "Goal + secondary Old; or Old + secondary Goal where Goal has the later NotBefore), before converting "
+                    "the declaration to common name.",
+                )
