@@ -83,8 +83,7 @@ class InProcessTransport(HttpTransport[AnyRequest, AnyResponse]):
 
     def vault_origins(self) -> dict[str, str]:
         """Each Key Vault's origin (``https://127.0.0.1:port``) and the vault it serves."""
-        server = self.twin.server
-        return {server._url(listener).lower(): listener.vault_name for listener in list(server._vaults.values())}
+        return self.twin.server.vault_origins()
 
 
 def _body(request: AnyRequest) -> bytes:

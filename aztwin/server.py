@@ -366,6 +366,10 @@ class TwinServer:
         listener.app = getattr(self, "app", None) or listener.app
         return self._url(listener) + "/"
 
+    def vault_origins(self) -> dict[str, str]:
+        """Each vault data plane's origin (``https://127.0.0.1:port``, lower-case) and the vault it serves."""
+        return {self._url(listener).lower(): str(listener.vault_name) for listener in list(self._vaults.values())}
+
     def _serve(self, httpd: "_TlsServer") -> None:
         thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._threads.append(thread)
