@@ -22,6 +22,7 @@ from migrate.snapshot import (
     Snapshot, VaultCertificateView, VaultView,
 )
 from migrate.spec import PlanSpec, parse_plan
+from migrate.x509 import facts  # the product's reading of a certificate (the twin's Issued has its own)
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.timezone.utc)
 SUB = "7c0e1f0a-5b8d-4d2e-9f3a-2a6b1c4d8e90"
@@ -86,12 +87,12 @@ def goal_view(cert: Issued | None = None, *, issuer: Issued | None | bool = True
         version=GOAL_VERSION,
         secret_id=secret_url(GOAL_NAME, GOAL_VERSION),
         versionless_secret_url=secret_url(GOAL_NAME),
-        facts=cert.facts,
+        facts=facts(cert.der),
         exportable=True,
         content_type="application/x-pkcs12",
         policy_issuer_name="Contoso",
         enabled=True,
-        issuer=direct.facts if direct else None,
+        issuer=facts(direct.der) if direct else None,
         issuer_source="aia" if direct else None,
         issuer_note=None if direct else "AIA URL unreachable",
     )
@@ -200,7 +201,7 @@ def vault_view(*, rbac: bool = False, enabled_for_deployment: bool = True, grant
 
 
 def known(cert: Issued, name: str, version: str) -> KnownCertificate:
-    return KnownCertificate(thumbprint=cert.thumbprint, facts=cert.facts, vault_id=VAULT_ID, name=name, version=version,
+    return KnownCertificate(thumbprint=cert.thumbprint, facts=facts(cert.der), vault_id=VAULT_ID, name=name, version=version,
                             secret_url=secret_url(name, version))
 
 
@@ -216,7 +217,7 @@ def world(*, goal: GoalView | None | bool = True, cluster: ClusterView | None | 
         goal=goal_v,
         identity=IdentityView(id=IDENTITY_ID, exists=True, principal_id=IDENTITY_PRINCIPAL, client_id="client", tenant_id="t"),
         vault_certificates=[VaultCertificateView(GOAL_NAME, goal_v.facts if goal_v else None),
-                            VaultCertificateView(OLD_NAME, old_cert().facts)],
+                            VaultCertificateView(OLD_NAME, facts(old_cert().der))],
     )
     snapshot.known_certificates = {c.thumbprint: c for c in (known(old_cert(), OLD_NAME, OLD_VERSION),)}
     if goal_v:
