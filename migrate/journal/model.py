@@ -102,7 +102,7 @@ class StepRecord:
         record.extra = extra
         record.observed = dict(record.observed or {})
         if raw_step is not None:
-            record.step = Step.from_dict(raw_step, f"journal {where}.step")
+            record.step = Step.from_dict(raw_step, f"{where}.step")
         return record
 
 
