@@ -17,7 +17,7 @@ from typing import Any, Callable
 from . import plan as states
 from .arm_ids import id_parts
 from .findings import Finding
-from .discovery import cluster_view
+from .discovery import cluster_view, node_type_view
 from .plan import Change, Plan, Step
 from .snapshot import COMMON_NAME, NodeTypeView, Snapshot
 from .spec import PlanSpec
@@ -154,6 +154,9 @@ class _Planner:
         before = node_type.raw
         after = transform(before)
         node_type.raw = after  # later steps plan against the staged body (this is the planner's copy)
+        derived = node_type_view(after, [])  # and the view's body-derived parts follow it
+        node_type.secrets, node_type.extensions = derived.secrets, derived.extensions
+        node_type.identity_type, node_type.user_assigned_identities = derived.identity_type, derived.user_assigned_identities
         return diff(before, after)
 
     def stage_cluster(self, transform: Callable[[Body], Body]) -> list[Change]:
