@@ -23,7 +23,7 @@ def planned_minimum(plan, snapshot) -> int:
     total = 0
     for step in plan.steps:
         if step.kind in ("stage_goal", "install_kv_extension", "cleanup_secrets"):
-            node_type = snapshot.node_type(step.params["vmss_id"])
+            node_type = snapshot.node_type(step.params_dict()["vmss_id"])
             total += 1
             if node_type is not None and node_type.upgrade_mode.lower() == "manual":
                 total += len({i.update_domain if i.update_domain is not None else int(i.instance_id) % 5 for i in node_type.instances})

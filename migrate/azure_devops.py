@@ -11,9 +11,16 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any, Mapping, TextIO
+from typing import TYPE_CHECKING, Any, Literal, Mapping, TextIO
 
+from .errors import ExitCode, SfmigrateError
 from .progress import describe
+
+if TYPE_CHECKING:
+    from .commands import ApplyResult
+    from .plan import Plan
+
+TaskResult = Literal["Succeeded", "SucceededWithIssues", "Failed"]
 
 
 def enabled(option: str | None, env: Mapping[str, str] | None = None) -> bool:
@@ -74,7 +81,7 @@ class AzureDevOps:
             self._open_group = False
 
     # -- plan outputs ---------------------------------------------------------------------------------
-    def publish_plan(self, plan: Any, summary: Path) -> None:
+    def publish_plan(self, plan: Plan, summary: Path) -> None:
         for finding in plan.findings:
             if finding.severity in ("error", "warning"):
                 self.write(command("task.logissue", f"{finding.message} Remedy: {finding.remedy}", type=finding.severity, code=finding.code))
@@ -86,13 +93,13 @@ class AzureDevOps:
     def set_output(self, name: str, value: str) -> None:
         self.write(command("task.setvariable", value, variable=name, isOutput="true"))
 
-    def complete(self, result: str, message: str) -> None:
+    def complete(self, result: TaskResult, message: str) -> None:
         """``result``: Succeeded | SucceededWithIssues | Failed (the process still exits non-zero on failure)."""
         self._close()
         self.write(command("task.complete", message, result=result))
 
 
-def finish_plan(plan: Any, exit_code: int, reports: list[str]) -> int:
+def finish_plan(plan: Plan, exit_code: int, reports: list[str]) -> ExitCode:
     """Publish a plan in a pipeline and give the step's exit code: pending changes exit 0 (``hasChanges``
     carries them; a non-zero exit would fail the step); blocked or unreadable still fail it."""
     from .report import write_report
@@ -103,12 +110,24 @@ def finish_plan(plan: Any, exit_code: int, reports: list[str]) -> int:
         write_report(plan, str(summary))
     ado = AzureDevOps()
     ado.publish_plan(plan, summary)
-    if exit_code in (0, 2):
+    if exit_code in (ExitCode.OK, ExitCode.CHANGES_PENDING):
         warnings = any(f.severity == "warning" for f in plan.findings)
         ado.complete("SucceededWithIssues" if warnings else "Succeeded", f"{len(plan.steps)} steps planned")
-        return 0
-    ado.complete("Failed", "blocked by error findings" if exit_code == 3 else "discovery failed")
-    return exit_code
+        return ExitCode.OK
+    ado.complete("Failed", "blocked by error findings" if exit_code == ExitCode.BLOCKED else "discovery failed")
+    return ExitCode(exit_code)
+
+
+def finish_apply(ado: AzureDevOps, result: ApplyResult | None = None, error: SfmigrateError | None = None) -> None:
+    """Publish how an apply ended in a pipeline: the ``migrationStatus`` output and the task result. A stop
+    at a requested point (exit 4) succeeds with issues; any other error fails the step."""
+    if error is not None:
+        ado.set_output("migrationStatus", type(error).__name__)
+        ado.complete("SucceededWithIssues" if error.exit_code == ExitCode.STOPPED else "Failed", str(error))
+        return
+    assert result is not None
+    ado.set_output("migrationStatus", "complete")
+    ado.complete("Succeeded", "nothing to do" if result.nothing_to_do else f"{len(result.plan.steps)} steps applied")
 
 
 def summary_path(name: str, env: Mapping[str, str] | None = None) -> Path:

@@ -260,15 +260,13 @@ def apply_command(planfile: str, state: str | None, yes: bool, until: str | None
         result = commands.apply(planfile, state_location=state, options=options, replan=replan, emit=emit, confirm=confirm)
     except SfmigrateError as exc:
         if pipeline is not None:
-            pipeline.set_output("migrationStatus", type(exc).__name__)
-            pipeline.complete("SucceededWithIssues" if exc.exit_code == ExitCode.STOPPED else "Failed", str(exc))
+            azure_devops.finish_apply(pipeline, error=exc)
         raise
     finally:
         if live is not None:
             live.close()
     if pipeline is not None:
-        pipeline.set_output("migrationStatus", "complete")
-        pipeline.complete("Succeeded", "nothing to do" if result.nothing_to_do else f"{len(result.plan.steps)} steps applied")
+        azure_devops.finish_apply(pipeline, result)
     if result.nothing_to_do:
         click.echo("nothing to do: the cluster is already declared by common name with the Key Vault extension in place", err=True)
     else:

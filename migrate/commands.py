@@ -19,17 +19,19 @@ from .cloud.credentials import choose_credential
 from .cloud.endpoints import CloudEndpoints, resolve_cloud
 from .cloud.gateway import Gateway, Transport
 from .discovery import discover
-from .errors import Blocked, Interrupted, NotFound, OperationalError, StalePlan, StepFailed, UsageError
-from .findings import Finding
-from .journal import JournalState, LockHolder, open_store
-from .plan import FORMAT_VERSION, Change, Plan, Step
+from .errors import Blocked, ExitCode, Interrupted, NotFound, OperationalError, StalePlan, StepFailed, UsageError
+from .journal import JournalState, JournalStore, LockHolder, open_store
+from .plan import FORMAT_VERSION, Plan
 from .planner import make_plan
-from .runner import RunOptions, Runner, carried_over, merge_journal, one_line
+from .runner import RunOptions, Runner, carried_over, close_converged, fail_in_flight, merge_journal, one_line
 from .snapshot import Snapshot
 from .spec import PlanSpec, load_plan
 
 log = logging.getLogger("sfmigrate")
 SAVED_PLAN_KIND = "sfmigrate-saved-plan"
+# A saved plan's format follows the report it embeds (plan.FORMAT_VERSION): 1.1 adds each step's typed
+# params to the report; steps have always carried them in "plan". Same major version: still read.
+SAVED_PLAN_MAJOR = FORMAT_VERSION.split(".", 1)[0]
 UNREADABLE = ("RESOURCE_NOT_FOUND", "PERMISSION_DENIED")  # findings about what could not be observed: exit 1
 Emit = Callable[[dict[str, Any]], None]
 
@@ -74,11 +76,7 @@ def save_plan(plan: Plan, spec: PlanSpec, path: str | Path) -> Path:
         "kind": SAVED_PLAN_KIND,
         "format_version": FORMAT_VERSION,
         "spec": spec.model_dump(mode="json"),
-        "plan": {
-            "cluster_id": plan.cluster_id, "starting_state": plan.starting_state, "created_at": plan.created_at,
-            "spec_fingerprint": plan.spec_fingerprint, "fingerprints": plan.fingerprints, "notes": plan.notes,
-            "findings": [f.to_dict() for f in plan.findings], "steps": [s.to_dict() for s in plan.steps],
-        },
+        "plan": plan.to_dict(),
         "report": plan.to_report(),
     }
     target = Path(path)
@@ -88,21 +86,22 @@ def save_plan(plan: Plan, spec: PlanSpec, path: str | Path) -> Path:
 
 
 def load_saved_plan(path: Path) -> SavedPlan:
+    """Read a saved plan (formats 1.x). It is untrusted input: every step is validated against its kind's
+    typed parameters, and a malformed one is a UsageError naming the field (exit 64)."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
-        if document.get("kind") != SAVED_PLAN_KIND:
+        if not isinstance(document, dict) or document.get("kind") != SAVED_PLAN_KIND:
             raise ValueError("not a saved plan")
         spec = PlanSpec.model_validate(document["spec"])
-        data = document["plan"]
-        steps = [
-            Step(s["name"], s["kind"], s["title"], s["resources"], [Change(**c) for c in s["changes"]],
-                 s.get("params") or {}, bool(s.get("cluster_upgrade")), s.get("why", ""))
-            for s in data["steps"]
-        ]
-        plan = Plan(data["cluster_id"], data["starting_state"], [Finding(**f) for f in data["findings"]], steps,
-                    data["created_at"], data["spec_fingerprint"], dict(data.get("fingerprints") or {}), list(data.get("notes") or []))
     except (ValueError, KeyError, TypeError) as exc:
-        raise UsageError(f"PLANFILE: '{path}' is neither a plan file nor a saved plan ({exc})") from None
+        raise UsageError(f"PLANFILE: '{path}' is neither a plan file nor a saved plan ({one_line(exc)[:300]})") from None
+    version = str(document.get("format_version") or "")
+    if version.split(".", 1)[0] != SAVED_PLAN_MAJOR:
+        raise UsageError(f"PLANFILE: saved plan format {version or '(missing)'} is not supported (this sfmigrate reads {SAVED_PLAN_MAJOR}.x)")
+    try:
+        plan = Plan.from_dict(document.get("plan"))
+    except UsageError as exc:
+        raise UsageError(f"PLANFILE: '{path}': {exc}") from None
     return SavedPlan(spec, plan, path)
 
 
@@ -130,13 +129,13 @@ class PlanResult:
     requests: int = 0
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         """0 nothing to do; 2 changes pending, none blocking; 3 blocked; 1 resources unreadable."""
         if any(f.code in UNREADABLE for f in self.plan.findings):
-            return 1
+            return ExitCode.FAILED
         if self.plan.blocked:
-            return 3
-        return 2 if self.plan.has_changes else 0
+            return ExitCode.BLOCKED
+        return ExitCode.CHANGES_PENDING if self.plan.has_changes else ExitCode.OK
 
 
 def plan(source: str | Path, *, session: Session | None = None, now: dt.datetime | None = None) -> PlanResult:
@@ -176,7 +175,7 @@ def _busy(snapshot: Snapshot) -> str | None:
     return None
 
 
-def _settle(session: Session, spec: PlanSpec, state: JournalState, store: Any, emit: Emit, timeout: float = 6 * 3600) -> Snapshot:
+def _settle(session: Session, spec: PlanSpec, state: JournalState, store: JournalStore, emit: Emit, timeout: float = 6 * 3600) -> Snapshot:
     """A resumed run first re-attaches to the operation left in flight, then waits for the world to be quiet.
 
     An operation that failed meanwhile (an upgrade that failed its health check and rolled back) stops the
@@ -192,13 +191,8 @@ def _settle(session: Session, spec: PlanSpec, state: JournalState, store: Any, e
         except NotFound:
             pass  # an operation Azure no longer knows: the resource's state decides
         except OperationalError as exc:
-            record.operation_url = None
-            record.status = "failed"
-            record.last_error = one_line(f"the operation in flight when the previous run stopped failed: {exc}")
-            state.status = "failed"
-            state.last_error = record.last_error
-            store.save(state)
-            raise StepFailed(record.name, record.last_error) from exc
+            fail_in_flight(store, state, record, f"the operation in flight when the previous run stopped failed: {exc}")
+            raise StepFailed(record.name, record.last_error or str(exc)) from exc
         record.operation_url = None
     deadline = time.monotonic() + timeout
     while True:
@@ -223,17 +217,33 @@ def _stale(saved: Plan, snapshot: Snapshot) -> list[str]:
     return sorted(k for k, v in saved.fingerprints.items() if current.get(k) != v)
 
 
-def apply(
-    source: str | Path,
-    *,
-    state_location: str | None = None,
-    options: RunOptions | None = None,
-    replan: bool = False,
-    emit: Emit | None = None,
-    confirm: Callable[[Plan], bool] | None = None,
-    session: Session | None = None,
-) -> ApplyResult:
-    """Plan again, then execute the plan's steps with a journal and a lock (exit codes: errors.ExitCode)."""
+@dataclass
+class PreparedRun:
+    """A run ready to execute: the lock is held (release it), the world observed and settled, the plan to
+    run chosen (the fresh plan, or the reviewed saved plan) with the optional steps a previous run left."""
+
+    spec: PlanSpec
+    session: Session
+    store: JournalStore
+    holder: LockHolder
+    journal: JournalState | None  # as found: None for a first run
+    plan: Plan
+    replan: bool
+    before_total: int
+    before_mutating: int
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return not self.plan.steps
+
+    def release(self) -> None:
+        self.store.release()
+
+
+def prepare_apply(source: str | Path, *, state_location: str | None = None, replan: bool = False,
+                  emit: Emit | None = None, session: Session | None = None) -> PreparedRun:
+    """Load the source, take the lock, resume (re-attach, settle), re-plan, refuse a stale saved plan and
+    add the carried-over steps. Writes no status: only the runner does (runner.fail_in_flight included)."""
     spec, saved = load_source(source)
     session = session or open_session(spec)
     emit = emit or (lambda event: None)
@@ -243,7 +253,7 @@ def apply(
     store.acquire(holder)  # exit 5 naming the holder when another run has it
     try:
         journal = store.load()
-        resuming = journal is not None and journal.status not in ("complete",)
+        resuming = journal is not None and journal.status != "complete"
         if resuming and journal is not None and journal.spec_fingerprint != spec.fingerprint() and not replan:
             raise UsageError(
                 f"PLANFILE: the journal at {store.location} was written for a different plan file "
@@ -267,27 +277,54 @@ def apply(
             to_run = saved.plan
             to_run.findings = fresh.findings
         carried = [step for step in (carried_over(r) for r in (journal.steps if resuming and journal else [])) if step]
-        to_run.steps.extend(step for step in carried if step.name not in {s.name for s in to_run.steps})
-        result = ApplyResult(to_run, journal, credential=session.credential_description)
-        if not to_run.steps:
-            if journal is not None and journal.status != "complete":
-                journal.status = "complete"
-                store.save(journal)
-            result.nothing_to_do = True
-            return result
-        if confirm is not None and not confirm(to_run):
-            raise Interrupted("cancelled at the confirmation prompt; nothing was changed")
-        state = merge_journal(journal, to_run, holder.run_id, replan=replan)
-        result.state = state
-        runner = Runner(to_run, spec, session.gateway, store, state, emit, options)
-        try:
-            runner.run()
-        finally:
-            result.requests = session.gateway.stats.total - before_total
-            result.mutating = session.gateway.stats.mutating - before_mutating
-        return result
-    finally:
+        for step in carried:
+            if step.name not in {s.name for s in to_run.steps}:
+                to_run.add_step(step)
+        return PreparedRun(spec, session, store, holder, journal, to_run, replan, before_total, before_mutating)
+    except BaseException:
         store.release()
+        raise
+
+
+def execute(prepared: PreparedRun, *, options: RunOptions | None = None, emit: Emit | None = None,
+            confirm: Callable[[Plan], bool] | None = None) -> ApplyResult:
+    """Run a prepared run's steps (the runner writes every status). Does not release the lock."""
+    emit = emit or (lambda event: None)
+    plan, journal, gateway = prepared.plan, prepared.journal, prepared.session.gateway
+    result = ApplyResult(plan, journal, credential=prepared.session.credential_description)
+    if prepared.nothing_to_do:
+        close_converged(prepared.store, journal)
+        result.nothing_to_do = True
+        return result
+    if confirm is not None and not confirm(plan):
+        raise Interrupted("cancelled at the confirmation prompt; nothing was changed")
+    state = merge_journal(journal, plan, prepared.holder.run_id, replan=prepared.replan)
+    result.state = state
+    runner = Runner(plan, prepared.spec, gateway, prepared.store, state, emit, options)
+    try:
+        runner.run()
+    finally:
+        result.requests = gateway.stats.total - prepared.before_total
+        result.mutating = gateway.stats.mutating - prepared.before_mutating
+    return result
+
+
+def apply(
+    source: str | Path,
+    *,
+    state_location: str | None = None,
+    options: RunOptions | None = None,
+    replan: bool = False,
+    emit: Emit | None = None,
+    confirm: Callable[[Plan], bool] | None = None,
+    session: Session | None = None,
+) -> ApplyResult:
+    """Prepare the run (lock, resume, re-plan, stale check), then execute it (exit codes: errors.ExitCode)."""
+    prepared = prepare_apply(source, state_location=state_location, replan=replan, emit=emit, session=session)
+    try:
+        return execute(prepared, options=options, emit=emit, confirm=confirm)
+    finally:
+        prepared.release()
 
 
 # -- status and unlock ----------------------------------------------------------------------------------

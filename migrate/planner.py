@@ -10,6 +10,7 @@ Key Vault extension swap on every node type; then the conversion of the cluster;
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from typing import Any, Callable
 
@@ -17,15 +18,24 @@ from . import plan as states
 from . import readers
 from .arm_ids import resource_group_of
 from .findings import Finding
+from .discovery import cluster_view, node_type_view
 from .plan import Change, Plan, Step
 from .snapshot import COMMON_NAME, NodeTypeView, Snapshot
 from .spec import PlanSpec
-from .vault_access import SECRETS_USER_ROLE, policy_secrets, reads_secrets
+from .step_types import StepParams
+from .steps import (
+    cleanup_secrets, convert_cluster, enable_vault_deployment, ensure_identity, grant_vault_access,
+    install_kv_extension, set_cluster_certificate,
+)
+from .steps import stage_goal as stage_goal_step
 from .transforms import (
-    KNOWN_AFTER, cluster_thumbprint_patch, cluster_to_common_name, diff, remove_secrets,
+    KNOWN_AFTER, cluster_with_common_name, cluster_with_thumbprints, diff, remove_secrets, secret_urls,
     stage_goal, swap_to_kv_extension,
 )
 
+from .vault_access import SECRETS_USER_ROLE, policy_secrets, reads_secrets
+
+Body = dict[str, Any]
 
 
 def _selects_by_not_after(code_version: str | None) -> bool:
@@ -82,7 +92,7 @@ def starting_state(snapshot: Snapshot, goal_thumbprint: str) -> tuple[str, list[
         if goal is None or old is None:
             notes.append(f"certificate {other} could not be read; its validity dates are unknown")
             return None
-        return getattr(goal.facts, key) > getattr(old.facts, key)
+        return bool(getattr(goal.facts, key) > getattr(old.facts, key))
 
     primary, secondary = cluster.thumbprint, cluster.thumbprint_secondary
     if primary == goal_thumbprint and not secondary:
@@ -134,8 +144,33 @@ class _Planner:
 
     # -- building blocks ----------------------------------------------------------------------------
     def add(self, name: str, kind: str, title: str, resources: list[str], changes: list[Change],
-            params: dict[str, Any], why: str, cluster_upgrade: bool = False) -> None:
+            params: StepParams, why: str, cluster_upgrade: bool = False) -> None:
+        if any(s.name == name for s in self.steps):
+            raise ValueError(f"step name '{name}' is used twice in the plan")
         self.steps.append(Step(name, kind, title, resources, changes, params, cluster_upgrade, why))
+
+    # -- staging: every transformation applies to the raw body the previous step left (issue 9 §2) ----
+    def stage_scale_set(self, node_type: NodeTypeView, transform: Callable[[Body], Body]) -> list[Change]:
+        """Apply ``transform`` to the scale set as the earlier steps left it; the changes are the diff."""
+        before = node_type.raw
+        after = transform(before)
+        node_type.raw = after  # later steps plan against the staged body (this is the planner's copy)
+        derived = node_type_view(after, [])  # and the view's body-derived parts follow it
+        node_type.secrets, node_type.extensions = derived.secrets, derived.extensions
+        node_type.identity_type, node_type.user_assigned_identities = derived.identity_type, derived.user_assigned_identities
+        return diff(before, after)
+
+    def stage_cluster(self, transform: Callable[[Body], Body]) -> list[Change]:
+        """As for scale sets, and the cluster view is re-derived from the staged body. Changes are per
+        certificate property (``properties.certificate``, ``properties.certificateCommonNames``)."""
+        cluster = self.snapshot.cluster
+        assert cluster is not None
+        before = cluster.raw
+        after = transform(copy.deepcopy(before))
+        self.snapshot.cluster = cluster_view(after)
+        old, new = before.get("properties") or {}, after.get("properties") or {}
+        return [Change(f"properties.{key}", old.get(key), new.get(key))
+                for key in list(old) + [k for k in new if k not in old] if old.get(key) != new.get(key)]
 
     @property
     def goal_thumbprint(self) -> str:
@@ -162,7 +197,7 @@ class _Planner:
             self.add(
                 "ensure-identity", "ensure_identity", "Create the user-assigned identity the Key Vault extension uses",
                 [spec.identity.id], [Change("resource", None, {"location": location})],
-                {"identity_id": spec.identity.id, "location": location},
+                ensure_identity.Params(identity_id=spec.identity.id, location=location),
                 "The Key Vault VM extension authenticates with a user-assigned identity (seed 003; DESIGN §2).",
             )
         vault = snap.vault
@@ -177,7 +212,7 @@ class _Planner:
             self.add(
                 "grant-vault-access", "grant_vault_access", "Let the identity read the vault's secrets ('Key Vault Secrets User')",
                 [vault.id], [Change("roleAssignments[Key Vault Secrets User]", None, {"principalId": principal or KNOWN_AFTER})],
-                {"vault_id": vault.id, "rbac": True, "identity_id": spec.identity.id, "role": SECRETS_USER_ROLE},
+                grant_vault_access.Params(vault_id=vault.id, rbac=True, identity_id=spec.identity.id, role=SECRETS_USER_ROLE),
                 "The extension reads the certificate through /secrets; an RBAC vault needs 'Key Vault Secrets User' (research §3.2).",
             )
             return
@@ -185,7 +220,7 @@ class _Planner:
         self.add(
             "grant-vault-access", "grant_vault_access", "Give the identity an access policy: secrets get, list",
             [vault.id], [Change("properties.accessPolicies[identity]", sorted(have) or None, ["get", "list"])],
-            {"vault_id": vault.id, "rbac": False, "identity_id": spec.identity.id, "tenant_id": vault.tenant_id},
+            grant_vault_access.Params(vault_id=vault.id, rbac=False, identity_id=spec.identity.id, tenant_id=vault.tenant_id),
             "Pre-ACL the vault before the extension is deployed (research §3.2: access policy secrets get/list).",
         )
 
@@ -226,54 +261,56 @@ class _Planner:
         if not snap.vault.enabled_for_deployment:
             self.add(
                 "enable-vault-deployment", "enable_vault_deployment", "Enable the vault for deployment (VMSS secrets)",
-                [snap.vault.id], [Change("properties.enabledForDeployment", False, True)], {"vault_id": snap.vault.id},
+                [snap.vault.id], [Change("properties.enabledForDeployment", False, True)],
+                enable_vault_deployment.Params(vault_id=snap.vault.id),
                 "CRP retrieves VMSS secrets only from vaults enabled for deployment (research §4.1).",
             )
+        vault_id, secret_url = snap.vault.id, snap.goal.secret_id
         for node_type in snap.node_types:
-            params = {"vmss_id": node_type.vmss_id, "vault_id": snap.vault.id, "secret_url": snap.goal.secret_id,
-                      "primary": primary, "secondary": secondary}
-            after = stage_goal(node_type.raw, vault_id=snap.vault.id, secret_url=snap.goal.secret_id, primary=primary, secondary=secondary)
-            changes = diff(node_type.raw, after) + _rollout_change(node_type)
+            params = stage_goal_step.Params(vmss_id=node_type.vmss_id, vault_id=vault_id, secret_url=secret_url,
+                                            primary=primary, secondary=secondary)
+            changes = self.stage_scale_set(node_type, lambda raw: stage_goal(
+                raw, vault_id=vault_id, secret_url=secret_url, primary=primary, secondary=secondary))
+            changes += _rollout_change(node_type)
             if changes:
                 self.add(
                     f"stage-goal:{self.labels[node_type.vmss_id]}", "stage_goal", f"Install the goal certificate on node type {node_type.name} (VMSS secret) and declare it on its SF extension",
                     [node_type.vmss_id], changes, params,
                     "Install before declaring: the goal must be on every node of every node type first (DESIGN §2).",
                 )
-            node_type.raw = after  # later steps plan against the staged scale set (this is the planner's copy)
             for instance in node_type.instances:
                 instance.latest_model_applied, instance.provisioning_state = True, "Succeeded"
 
     def cluster_step(self, name: str, primary: str, secondary: str | None, why: str) -> None:
         cluster = self.snapshot.cluster
         assert cluster is not None
-        before = {"thumbprint": cluster.thumbprint, "thumbprintSecondary": cluster.thumbprint_secondary}
+        cluster_id = cluster.id
+        changes = self.stage_cluster(lambda raw: cluster_with_thumbprints(raw, primary, secondary))
         self.add(
             name, "set_cluster_certificate",
             f"Cluster upgrade: declare {primary[:8]}…" + (f" + secondary {secondary[:8]}…" if secondary else " alone"),
-            [cluster.id],
-            [Change("properties.certificate", before, cluster_thumbprint_patch(primary, secondary, cluster.x509_store_name)["properties"]["certificate"])],
-            {"cluster_id": cluster.id, "primary": primary, "secondary": secondary},
+            [cluster_id], changes,
+            set_cluster_certificate.Params(cluster_id=cluster_id, primary=primary, secondary=secondary),
             why, cluster_upgrade=True,
         )
-        cluster.thumbprint, cluster.thumbprint_secondary = primary, secondary
 
     # -- the Key Vault extension on every node type ------------------------------------------------
     def swap_steps(self) -> None:
         snap, spec = self.snapshot, self.spec
         assert snap.goal is not None and snap.vault is not None
+        # The reverse proxy still declares by thumbprint: if it names the goal, its VMSS secret stays.
+        keep = snap.cluster is not None and snap.cluster.reverse_proxy_thumbprint == snap.goal.facts.thumbprint
+        observed_url, client_id, common_name = snap.goal.versionless_secret_url, self.client_id(), self.common_name
         for node_type in snap.node_types:
-            # The reverse proxy still declares by thumbprint: if it names the goal, its VMSS secret stays.
-            keep = snap.cluster is not None and snap.cluster.reverse_proxy_thumbprint == snap.goal.facts.thumbprint
-            params = {
-                "vmss_id": node_type.vmss_id, "identity_id": spec.identity.id, "observed_url": snap.goal.versionless_secret_url,
-                "common_name": self.common_name, "kv": spec.keyVaultExtension.model_dump(), "keep_goal_secret": keep,
-            }
-            after = swap_to_kv_extension(
-                node_type.raw, identity_id=spec.identity.id, client_id=self.client_id(), observed_url=snap.goal.versionless_secret_url,
-                common_name=self.common_name, kv=spec.keyVaultExtension, keep_goal_secret=keep,
+            params = install_kv_extension.Params(
+                vmss_id=node_type.vmss_id, identity_id=spec.identity.id, observed_url=observed_url,
+                common_name=common_name, kv=spec.keyVaultExtension, keep_goal_secret=keep,
             )
-            changes = diff(node_type.raw, after) + _rollout_change(node_type)
+            changes = self.stage_scale_set(node_type, lambda raw: swap_to_kv_extension(
+                raw, identity_id=spec.identity.id, client_id=client_id, observed_url=observed_url,
+                common_name=common_name, kv=spec.keyVaultExtension, keep_goal_secret=keep,
+            ))
+            changes += _rollout_change(node_type)
             if changes:
                 self.add(
                     f"install-kv-extension:{self.labels[node_type.vmss_id]}", "install_kv_extension",
@@ -286,17 +323,14 @@ class _Planner:
         cluster = self.snapshot.cluster
         assert cluster is not None
         issuers = list(self.spec.goal.pinnedIssuers)
-        after = cluster_to_common_name(cluster.raw, self.common_name, issuers)
         if readers.declares_common_name(cluster.raw, self.common_name, issuers):  # other entries are kept
             return
-        before = {"certificate": cluster.raw.get("properties", {}).get("certificate"),
-                  "certificateCommonNames": cluster.raw.get("properties", {}).get("certificateCommonNames")}
+        common_name = self.common_name
+        changes = self.stage_cluster(lambda raw: cluster_with_common_name(raw, common_name, issuers))
         self.add(
-            "convert-cluster", "convert_cluster", f"Cluster upgrade: declare the certificate by common name '{self.common_name}' with pinned issuers",
-            [cluster.id],
-            [Change("properties.certificate", before["certificate"], None),
-             Change("properties.certificateCommonNames", before["certificateCommonNames"], after["properties"]["certificateCommonNames"])],
-            {"cluster_id": cluster.id, "common_name": self.common_name, "issuers": issuers},
+            "convert-cluster", "convert_cluster", f"Cluster upgrade: declare the certificate by common name '{common_name}' with pinned issuers",
+            [cluster.id], changes,
+            convert_cluster.Params(cluster_id=cluster.id, common_name=common_name, issuers=issuers),
             "A full PUT without 'certificate' (a PATCH cannot remove it) and with certificateCommonNames (DESIGN §2).",
             cluster_upgrade=True,
         )
@@ -306,15 +340,16 @@ class _Planner:
         if snap.cluster is not None and snap.cluster.reverse_proxy_thumbprint:
             old_thumbprints = old_thumbprints - {snap.cluster.reverse_proxy_thumbprint}  # still declared by thumbprint
         for node_type in snap.node_types:
-            urls = [s.certificate_url for s in node_type.secrets
-                    if any(k.secret_url and k.secret_url.lower() == s.certificate_url.lower() and k.thumbprint in old_thumbprints
+            # The secrets of the scale set as the swap left it (the staged body, not the observed view).
+            urls = [url for url in secret_urls(node_type.raw)
+                    if any(k.secret_url and k.secret_url.lower() == url.lower() and k.thumbprint in old_thumbprints
                            for k in snap.known_certificates.values())]
             if not urls:
                 continue
-            changes = diff(node_type.raw, remove_secrets(node_type.raw, urls))
+            changes = self.stage_scale_set(node_type, lambda raw: remove_secrets(raw, urls))
             self.add(
                 f"cleanup-secrets:{self.labels[node_type.vmss_id]}", "cleanup_secrets", f"Node type {node_type.name}: remove the old certificates' VMSS secrets",
-                [node_type.vmss_id], changes, {"vmss_id": node_type.vmss_id, "urls": urls},
+                [node_type.vmss_id], changes, cleanup_secrets.Params(vmss_id=node_type.vmss_id, urls=urls),
                 "Optional cleanup; removing a VMSS secret does not remove the certificate from VMs (research §4.1).",
             )
 
@@ -324,11 +359,11 @@ def make_plan(
     checks: Callable[[Snapshot, PlanSpec, dt.datetime], list[Finding]] | None = None,
 ) -> Plan:
     """Plan the migration of the snapshot's cluster (pure; no I/O)."""
-    import copy
-
     now = now or snapshot.taken_at
     if checks is None:
-        from .checks import run_checks as checks
+        from .checks import run_checks
+
+        checks = run_checks
     findings = checks(snapshot, spec, now)
     work = copy.deepcopy(snapshot)  # the planner walks the cluster through its upgrades on a copy
     planner = _Planner(work, spec)

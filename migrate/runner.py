@@ -20,7 +20,8 @@ from .journal import JournalState, JournalStore, StepRecord, now_iso
 from .journal.guard import redact
 from .plan import Plan, Step
 from .spec import PlanSpec
-from .steps import CUTOVER_KIND, STEP_KINDS
+from .step_types import step_registry
+from .steps import CUTOVER_KIND, cleanup_secrets
 from .steps.base import StepContext
 
 Emit = Callable[..., None]
@@ -118,7 +119,7 @@ class Runner:
         self.save()
         self.emit("step-start", step=step.name, title=step.title, kind=step.kind)
         context = StepContext(self.gateway, self.spec, step.name, record, self.save, self.emit)
-        implementation = STEP_KINDS[step.kind]
+        implementation = step_registry().get(step.kind).run
         started = time.monotonic()
 
         def before_sleep(retry_state: RetryCallState) -> None:
@@ -127,8 +128,8 @@ class Runner:
 
         def wait(retry_state: RetryCallState) -> float:
             error = retry_state.outcome.exception() if retry_state.outcome else None
-            backoff = self.options.backoff * 2 ** (retry_state.attempt_number - 1)
-            asked = getattr(error, "retry_after", None) or 0.0
+            backoff = float(self.options.backoff * 2 ** (retry_state.attempt_number - 1))
+            asked = float(getattr(error, "retry_after", None) or 0.0)
             return min(max(backoff, asked), 120.0)  # honour Retry-After on throttling
 
         @retry(retry=retry_if_exception(is_transient), stop=stop_after_attempt(self.options.attempts),
@@ -158,7 +159,7 @@ class Runner:
 def one_line(error: BaseException | str | None, limit: int = 2000) -> str:
     """An error as one line without credentials (messages land in logs, journals and ##vso lines)."""
     text = " ".join(str(error or "").split())
-    return redact(text)[:limit]
+    return str(redact(text))[:limit]
 
 
 def merge_journal(state: JournalState | None, plan: Plan, run_id: str, *, replan: bool = False) -> JournalState:
@@ -199,20 +200,36 @@ def merge_journal(state: JournalState | None, plan: Plan, run_id: str, *, replan
     return state
 
 
-CARRY_OVER_KINDS = ("cleanup_secrets",)
+CARRY_OVER_KINDS = (cleanup_secrets.KIND,)
 
 
 def _remember_definitions(state: JournalState, plan: Plan) -> None:
+    """Every record keeps its step (the journal shows what each step does; an optional one is carried over)."""
     for step in plan.steps:
-        if step.kind in CARRY_OVER_KINDS:
-            state.step(step.name).extra["definition"] = {"kind": step.kind, "title": step.title, "resources": step.resources,
-                                                          "params": step.params, "why": step.why}
+        state.step(step.name).step = step
 
 
 def carried_over(record: StepRecord) -> Step | None:
     """An unfinished optional step whose definition the journal kept (see merge_journal)."""
-    definition = record.extra.get("definition")
-    if record.status == "done" or not isinstance(definition, dict) or definition.get("kind") not in CARRY_OVER_KINDS:
+    step = record.step
+    if record.status == "done" or step is None or step.kind not in CARRY_OVER_KINDS:
         return None
-    return Step(record.name, definition["kind"], definition.get("title", record.name), list(definition.get("resources") or []),
-                [], dict(definition.get("params") or {}), False, definition.get("why", ""))
+    return step
+
+
+# -- status words outside a run: the runner alone writes step and run status ------------------------------
+def fail_in_flight(store: JournalStore, state: JournalState, record: StepRecord, error: str) -> None:
+    """The operation a previous run left in flight failed meanwhile: the step and the run failed."""
+    record.operation_url = None
+    record.status = "failed"
+    record.last_error = one_line(error)
+    state.status = "failed"
+    state.last_error = record.last_error
+    store.save(state)
+
+
+def close_converged(store: JournalStore, state: JournalState | None) -> None:
+    """Nothing is left to do: an unfinished journal's run is complete (the world converged)."""
+    if state is not None and state.status != "complete":
+        state.status = "complete"
+        store.save(state)

@@ -18,11 +18,13 @@ CLUSTER_READ_ONLY = ("provisioningState", "clusterState", "clusterId", "clusterE
 
 
 def profile(vmss: dict[str, Any]) -> dict[str, Any]:
-    return vmss.setdefault("properties", {}).setdefault("virtualMachineProfile", {})
+    found: dict[str, Any] = vmss.setdefault("properties", {}).setdefault("virtualMachineProfile", {})
+    return found
 
 
 def extensions(vmss: dict[str, Any]) -> list[dict[str, Any]]:
-    return profile(vmss).setdefault("extensionProfile", {}).setdefault("extensions", [])
+    found: list[dict[str, Any]] = profile(vmss).setdefault("extensionProfile", {}).setdefault("extensions", [])
+    return found
 
 
 def extension_of_type(vmss: dict[str, Any], *types: str) -> dict[str, Any] | None:
@@ -44,7 +46,8 @@ def _sf_settings(vmss: dict[str, Any]) -> dict[str, Any]:
     extension = extension_of_type(vmss, *SF_TYPES)
     if extension is None:
         raise ValueError("the scale set has no Service Fabric node extension")
-    return extension.setdefault("properties", {}).setdefault("settings", {})
+    settings: dict[str, Any] = extension.setdefault("properties", {}).setdefault("settings", {})
+    return settings
 
 
 def _store(settings: dict[str, Any]) -> str:
@@ -220,11 +223,20 @@ def cluster_put_body(cluster: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def cluster_to_common_name(cluster: dict[str, Any], common_name: str, issuers: list[str]) -> dict[str, Any]:
-    """A full PUT without ``certificate`` (a PATCH with None omits it; DESIGN §2) and with
-    ``certificateCommonNames`` carrying the pinned issuers (comma-separated thumbprints)."""
-    body = cluster_put_body(cluster)
-    properties = body["properties"]
+def cluster_with_thumbprints(cluster: dict[str, Any], primary: str, secondary: str | None) -> dict[str, Any]:
+    """The cluster as it reads once a thumbprint upgrade (:func:`cluster_thumbprint_patch`) is through."""
+    new = copy.deepcopy(cluster)
+    properties = new.setdefault("properties", {})
+    store = str((properties.get("certificate") or {}).get("x509StoreName") or "My")
+    properties["certificate"] = cluster_thumbprint_patch(primary, secondary, store)["properties"]["certificate"]
+    return new
+
+
+def cluster_with_common_name(cluster: dict[str, Any], common_name: str, issuers: list[str]) -> dict[str, Any]:
+    """The cluster as it reads once declared by common name (no ``certificate``; ``certificateCommonNames``
+    carrying the pinned issuers, comma-separated thumbprints); other common-name entries are kept."""
+    body = copy.deepcopy(cluster)
+    properties = body.setdefault("properties", {})
     existing = properties.get("certificateCommonNames") or {}
     store = str((properties.get("certificate") or {}).get("x509StoreName") or existing.get("x509StoreName") or "My")
     properties.pop("certificate", None)
@@ -234,6 +246,12 @@ def cluster_to_common_name(cluster: dict[str, Any], common_name: str, issuers: l
         "x509StoreName": store,
     }
     return body
+
+
+def cluster_to_common_name(cluster: dict[str, Any], common_name: str, issuers: list[str]) -> dict[str, Any]:
+    """A full PUT without ``certificate`` (a PATCH with None omits it; DESIGN §2) and with
+    ``certificateCommonNames`` (see :func:`cluster_with_common_name`)."""
+    return cluster_put_body(cluster_with_common_name(cluster, common_name, issuers))
 
 
 # -- diff -----------------------------------------------------------------------------------------------

@@ -77,6 +77,8 @@ def decode_state(raw: bytes, location: str, cluster_id: str) -> JournalState:
         state = JournalState.from_dict(data)
     except JournalUnreadable as exc:
         raise JournalUnreadable(f"journal {location}: {exc}") from exc
+    except UsageError as exc:  # a step that does not read back (unknown kind, malformed params): exit 64
+        raise UsageError(f"journal {location}: {exc}") from None
     except TypeError as exc:
         raise JournalUnreadable(f"journal {location} has an unexpected shape: {exc}") from exc
     if state.cluster_id.lower() != cluster_id.lower():

@@ -13,16 +13,25 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass, field, fields
-from typing import Any, Mapping
+from typing import Any, Final, Literal, Mapping, get_args
 from urllib.parse import quote
 
+from ..plan import Step
 from .errors import JournalUnreadable
 
-FORMAT_VERSION = "1.0"
+# 1.1: every step record carries its step in the one JSON form (``step``: migrate.plan.Step.to_dict);
+# 1.0 kept only an optional step's definition (``definition``), which is still read.
+FORMAT_VERSION = "1.1"
 MAX_EVENTS = 200  # bounded history: the journal is rewritten at every transition, keep it small
 
-PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
-STEP_STATUSES = (PENDING, RUNNING, DONE, FAILED)
+StepStatus = Literal["pending", "running", "done", "failed"]
+RunStatus = Literal["pending", "running", "complete", "failed", "stopped", "interrupted"]
+PENDING: Final = "pending"
+RUNNING: Final = "running"
+DONE: Final = "done"
+FAILED: Final = "failed"
+STEP_STATUSES: tuple[StepStatus, ...] = get_args(StepStatus)
+RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
 
 
 def now_iso() -> str:
@@ -37,16 +46,33 @@ def _known(cls: type, data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str
     return known, extra
 
 
+def _newer(read: str, ours: str) -> str:
+    """The version to write: ours, unless the journal came from a newer minor version (its fields are kept)."""
+    def key(version: str) -> tuple[int, ...]:
+        try:
+            return tuple(int(part) for part in version.split("."))
+        except ValueError:
+            return (0,)
+    return read if key(read) > key(ours) else ours
+
+
+def _status(value: Any, allowed: tuple[str, ...], where: str) -> Any:
+    if value not in allowed:
+        raise JournalUnreadable(f"{where}: unknown status {value!r} (one of {', '.join(allowed)})")
+    return value
+
+
 @dataclass
 class StepRecord:
     name: str
-    status: str = PENDING  # pending | running | done | failed
+    status: StepStatus = PENDING
     attempts: int = 0
     started_at: str | None = None
     finished_at: str | None = None
     observed: dict[str, Any] = field(default_factory=dict)  # JSON facts seen after the step; never secrets
     operation_url: str | None = None  # in-flight LRO a resumed run re-attaches to instead of re-sending
     last_error: str | None = None
+    step: Step | None = None  # what the step does (its one JSON form); read back validated
     extra: dict[str, Any] = field(default_factory=dict, repr=False)  # fields from a newer minor version
 
     def to_dict(self) -> dict[str, Any]:
@@ -54,18 +80,29 @@ class StepRecord:
         data.update(
             name=self.name, status=self.status, attempts=self.attempts, started_at=self.started_at,
             finished_at=self.finished_at, observed=self.observed, operation_url=self.operation_url,
-            last_error=self.last_error,
+            last_error=self.last_error, step=self.step.to_dict() if self.step else None,
         )
         return data
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> StepRecord:
+    def from_dict(cls, data: Mapping[str, Any], where: str = "steps[?]") -> StepRecord:
+        """A record read back; its step is validated (an unknown kind or malformed params is a UsageError
+        naming the field: a journal is input anyone with write access to the store can edit)."""
+        if not isinstance(data, Mapping):
+            raise JournalUnreadable(f"{where}: not a JSON object")
         known, extra = _known(cls, data)
-        if "name" not in known:
+        if not isinstance(known.get("name"), str):
             raise JournalUnreadable("a step record has no name")
+        known["status"] = _status(known.get("status", PENDING), STEP_STATUSES, f"{where}.status")
+        raw_step = known.pop("step", None)
+        legacy = extra.pop("definition", None)  # format 1.0: an optional step's definition, without name
+        if raw_step is None and isinstance(legacy, Mapping):
+            raw_step = {**legacy, "name": known["name"]}
         record = cls(**known)
         record.extra = extra
         record.observed = dict(record.observed or {})
+        if raw_step is not None:
+            record.step = Step.from_dict(raw_step, f"{where}.step")
         return record
 
 
@@ -77,7 +114,7 @@ class JournalState:
     spec_fingerprint: str
     created_at: str
     updated_at: str
-    status: str = "pending"  # running | complete | failed | stopped | interrupted | pending
+    status: RunStatus = "pending"
     steps: list[StepRecord] = field(default_factory=list)  # plan order
     last_error: str | None = None
     events: list[dict[str, Any]] = field(default_factory=list)  # bounded: time, type, step, detail
@@ -109,7 +146,7 @@ class JournalState:
     def to_dict(self) -> dict[str, Any]:
         data = dict(self.extra)
         data.update(
-            format_version=self.format_version, cluster_id=self.cluster_id, plan_hash=self.plan_hash,
+            format_version=_newer(self.format_version, FORMAT_VERSION), cluster_id=self.cluster_id, plan_hash=self.plan_hash,
             spec_fingerprint=self.spec_fingerprint, created_at=self.created_at, updated_at=self.updated_at,
             status=self.status, run_id=self.run_id, last_error=self.last_error,
             steps=[s.to_dict() for s in self.steps], events=list(self.events),
@@ -133,7 +170,8 @@ class JournalState:
                    if n not in known]
         if missing:
             raise JournalUnreadable(f"journal lacks {', '.join(missing)}")
-        known["steps"] = [StepRecord.from_dict(s) for s in known.get("steps") or []]
+        known["status"] = _status(known.get("status", "pending"), RUN_STATUSES, "status")
+        known["steps"] = [StepRecord.from_dict(s, f"steps[{i}]") for i, s in enumerate(known.get("steps") or [])]
         known["events"] = list(known.get("events") or [])
         state = cls(**known)
         state.extra = extra

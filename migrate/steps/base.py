@@ -15,6 +15,7 @@ from typing import Any, Callable
 from .. import readers
 from ..cloud.gateway import Gateway
 from ..errors import NotFound, OperationalError, StepFailed
+from ..journal.model import StepRecord
 from ..spec import PlanSpec
 
 VMSS_READ_ONLY = ("provisioningState", "uniqueId", "timeCreated")
@@ -25,7 +26,7 @@ class StepContext:
     gateway: Gateway
     spec: PlanSpec
     step_name: str
-    record: Any  # journal StepRecord
+    record: StepRecord  # the step's journal record (the context writes only its operation_url)
     save: Callable[[], None]
     emit: Callable[..., None]
     timeout: float = 6 * 3600

@@ -3,13 +3,24 @@ the certificates from the VMs (research/sf_migration.md §4.1; runbooks/steps/cl
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..plan import Step
+from ..step_types import StepParams, register
 from ..transforms import remove_secrets
 from .base import StepContext, change_scale_set
 
+if TYPE_CHECKING:
+    from ..plan import Step
 
+KIND = "cleanup_secrets"
+
+
+class Params(StepParams):
+    vmss_id: str
+    urls: list[str]  # the old certificates' versioned secret URLs to drop
+
+
+@register(KIND, Params)
 def run(ctx: StepContext, step: Step) -> dict[str, Any]:
-    p = step.params
-    return change_scale_set(ctx, p["vmss_id"], lambda raw: remove_secrets(raw, p["urls"]))
+    p = step.typed(Params)
+    return change_scale_set(ctx, p.vmss_id, lambda raw: remove_secrets(raw, p.urls))

@@ -7,33 +7,45 @@ trim), so mixed nodes keep authenticating each other (research §1.4, §7.3).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import AzureRequestFailed, StepFailed
-from ..plan import Step
 from ..readers import declares_common_name
+from ..step_types import StepParams, register
 from ..transforms import cluster_to_common_name
 from .base import StepContext, wait_cluster_ready
+
+if TYPE_CHECKING:
+    from ..plan import Step
 
 
 def _converted(raw: dict[str, Any], common_name: str, issuers: list[str]) -> bool:
     return declares_common_name(raw, common_name, issuers)
 
+KIND = "convert_cluster"
 
+
+class Params(StepParams):
+    cluster_id: str
+    common_name: str
+    issuers: list[str]  # pinned issuer thumbprints
+
+
+@register(KIND, Params)
 def run(ctx: StepContext, step: Step) -> dict[str, Any]:
-    p = step.params
-    cluster_id = p["cluster_id"]
+    p = step.typed(Params)
+    cluster_id = p.cluster_id
     ctx.reattach(cluster_id)
     raw = wait_cluster_ready(ctx, cluster_id)
-    if not _converted(raw, p["common_name"], p["issuers"]):
+    if not _converted(raw, p.common_name, p.issuers):
         ctx.emit("change", step=ctx.step_name, resource=cluster_id, properties=2)
         try:
-            ctx.gateway.put_cluster(cluster_id, cluster_to_common_name(raw, p["common_name"], p["issuers"]), ctx.operation_started)
+            ctx.gateway.put_cluster(cluster_id, cluster_to_common_name(raw, p.common_name, p.issuers), ctx.operation_started)
         except AzureRequestFailed as exc:
             ctx.operation_finished()
             raise StepFailed(ctx.step_name, f"the conversion upgrade failed: {exc} (runbooks/failures/issuer-rekey.md if validation failed)") from exc
         ctx.operation_finished()
         raw = wait_cluster_ready(ctx, cluster_id)
-    if not _converted(raw, p["common_name"], p["issuers"]):
+    if not _converted(raw, p.common_name, p.issuers):
         raise StepFailed(ctx.step_name, "the cluster is not declared by the expected common name after the upgrade")
-    return {"declaration": "common_name", "common_name": p["common_name"], "issuers": p["issuers"]}
+    return {"declaration": "common_name", "common_name": p.common_name, "issuers": p.issuers}

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..plan import Step
+from ..step_types import StepParams, register
 from .base import StepContext
 
+if TYPE_CHECKING:
+    from ..plan import Step
 
+KIND = "enable_vault_deployment"
+
+
+class Params(StepParams):
+    vault_id: str
+
+
+@register(KIND, Params)
 def run(ctx: StepContext, step: Step) -> dict[str, Any]:
-    vault_id = step.params["vault_id"]
+    vault_id = step.typed(Params).vault_id
     vault = ctx.gateway.get_vault(vault_id)
     if (vault.get("properties") or {}).get("enabledForDeployment"):
         return {"enabled_for_deployment": True, "changed": False}

@@ -6,15 +6,18 @@ extension is deployed ("pre-ACL your key vaults").
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
 from ..arm_ids import role_definition_id, subscription_of
 from ..errors import AzureRequestFailed, StepFailed
-from ..plan import Step
+from ..step_types import StepParams, register
 from ..vault_access import reads_secrets
 from .base import StepContext
+
+if TYPE_CHECKING:
+    from ..plan import Step
 
 _NAMESPACE = uuid.UUID("9a6f2f5e-41a3-4d1c-8e0b-5b2f7c4a9d31")
 
@@ -23,15 +26,28 @@ def _principal_not_replicated(exc: BaseException) -> bool:
     # A new identity's principal can take a while to reach the directory ARM checks (PrincipalNotFound).
     return isinstance(exc, AzureRequestFailed) and exc.code == "PrincipalNotFound"
 
+KIND = "grant_vault_access"
 
+
+class Params(StepParams):
+    vault_id: str
+    rbac: bool  # the vault's permission model: a role assignment (True) or an access policy
+    identity_id: str
+    role: str | None = None  # RBAC: the role definition's GUID
+    tenant_id: str | None = None  # access policy: the vault's tenant
+
+
+@register(KIND, Params)
 def run(ctx: StepContext, step: Step) -> dict[str, Any]:
-    params = step.params
-    identity = ctx.gateway.get_identity(params["identity_id"])
+    params = step.typed(Params)
+    identity = ctx.gateway.get_identity(params.identity_id)
     if identity is None:
-        raise StepFailed(ctx.step_name, f"the identity {params['identity_id']} does not exist (run ensure-identity first)")
-    principal = (identity.get("properties") or {}).get("principalId")
-    vault_id = params["vault_id"]
-    rbac = bool(params.get("rbac"))
+        raise StepFailed(ctx.step_name, f"the identity {params.identity_id} does not exist (run ensure-identity first)")
+    principal = str((identity.get("properties") or {}).get("principalId") or "")
+    if not principal:  # nothing to grant to yet (and nothing to compare): a later attempt sees it
+        raise StepFailed(ctx.step_name, f"the identity {params.identity_id} has no principal id yet")
+    vault_id = params.vault_id
+    rbac = params.rbac
     # Read only what the vault's permission model uses: its role assignments, or its access policies.
     assignments = ctx.gateway.list_role_assignments(vault_id, principal) if rbac else []
     properties = {} if rbac else (ctx.gateway.get_vault(vault_id).get("properties") or {})
@@ -43,7 +59,9 @@ def run(ctx: StepContext, step: Step) -> dict[str, Any]:
         return {"principal_id": principal, "changed": False}
     ctx.emit("change", step=ctx.step_name, resource=vault_id, properties=1)
     if rbac:
-        role = params["role"]
+        role = params.role
+        if not role:
+            raise StepFailed(ctx.step_name, "the step's parameters name no role for an RBAC vault")
         definition = role_definition_id(subscription_of(vault_id), role)
         name = str(uuid.uuid5(_NAMESPACE, f"{vault_id.lower()}|{principal}|{role}"))  # deterministic: a repeat is idempotent
 
@@ -54,5 +72,6 @@ def run(ctx: StepContext, step: Step) -> dict[str, Any]:
 
         assign()
         return {"principal_id": principal, "role": role, "changed": True}
-    ctx.gateway.add_access_policy(vault_id, params.get("tenant_id") or properties.get("tenantId"), principal, ["get", "list"])
+    tenant_id = str(params.tenant_id or properties.get("tenantId") or "")
+    ctx.gateway.add_access_policy(vault_id, tenant_id, principal, ["get", "list"])
     return {"principal_id": principal, "secrets": ["get", "list"], "changed": True}

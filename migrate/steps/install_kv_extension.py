@@ -5,27 +5,41 @@ by ``commonNames`` provisioning after it, and the goal's versioned secret remove
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import StepFailed
-from ..plan import Step
+from ..step_types import StepParams, register
 from ..spec import KeyVaultExtensionSpec
 from ..transforms import swap_to_kv_extension
 from .base import StepContext, change_scale_set
 
+if TYPE_CHECKING:
+    from ..plan import Step
 
+KIND = "install_kv_extension"
+
+
+class Params(StepParams):
+    vmss_id: str
+    identity_id: str
+    observed_url: str  # the goal's versionless /secrets/ URL
+    common_name: str
+    kv: KeyVaultExtensionSpec
+    keep_goal_secret: bool = False  # the reverse proxy still declares the goal by thumbprint
+
+
+@register(KIND, Params)
 def run(ctx: StepContext, step: Step) -> dict[str, Any]:
-    p = step.params
-    identity = ctx.gateway.get_identity(p["identity_id"])
+    p = step.typed(Params)
+    identity = ctx.gateway.get_identity(p.identity_id)
     client_id = (identity or {}).get("properties", {}).get("clientId")
     if not client_id:
-        raise StepFailed(ctx.step_name, f"the identity {p['identity_id']} does not exist or has no client id")
-    kv = KeyVaultExtensionSpec(**p["kv"])
+        raise StepFailed(ctx.step_name, f"the identity {p.identity_id} does not exist or has no client id")
     observed = change_scale_set(
-        ctx, p["vmss_id"],
+        ctx, p.vmss_id,
         lambda raw: swap_to_kv_extension(
-            raw, identity_id=p["identity_id"], client_id=client_id, observed_url=p["observed_url"],
-            common_name=p["common_name"], kv=kv, keep_goal_secret=bool(p.get("keep_goal_secret")),
+            raw, identity_id=p.identity_id, client_id=client_id, observed_url=p.observed_url,
+            common_name=p.common_name, kv=p.kv, keep_goal_secret=p.keep_goal_secret,
         ),
     )
     observed["msi_client_id"] = client_id

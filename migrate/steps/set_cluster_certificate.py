@@ -5,30 +5,42 @@ SFRP accepts one change at a time (no 2->2, no add-and-remove, research §7.1); 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import AzureRequestFailed, StepFailed
-from ..plan import Step
 from ..readers import cluster_states, declared_thumbprints
+from ..step_types import StepParams, register
 from ..transforms import cluster_thumbprint_patch
 from .base import StepContext, wait_cluster_ready
+
+if TYPE_CHECKING:
+    from ..plan import Step
 
 
 def _declared(raw: dict[str, Any]) -> tuple[str | None, str | None]:
     return declared_thumbprints(raw)
 
+KIND = "set_cluster_certificate"
 
+
+class Params(StepParams):
+    cluster_id: str
+    primary: str  # thumbprint
+    secondary: str | None = None
+
+
+@register(KIND, Params)
 def run(ctx: StepContext, step: Step) -> dict[str, Any]:
-    p = step.params
-    cluster_id = p["cluster_id"]
-    wanted = (p["primary"].upper(), (p["secondary"] or "").upper() or None)
+    p = step.typed(Params)
+    cluster_id = p.cluster_id
+    wanted = (p.primary.upper(), (p.secondary or "").upper() or None)
     ctx.reattach(cluster_id)
     raw = wait_cluster_ready(ctx, cluster_id)
     if _declared(raw) != wanted:
         store = ((raw.get("properties") or {}).get("certificate") or {}).get("x509StoreName") or "My"
         ctx.emit("change", step=ctx.step_name, resource=cluster_id, properties=1)
         try:
-            ctx.gateway.patch_cluster(cluster_id, cluster_thumbprint_patch(p["primary"], p["secondary"], store), ctx.operation_started)
+            ctx.gateway.patch_cluster(cluster_id, cluster_thumbprint_patch(p.primary, p.secondary, store), ctx.operation_started)
         except AzureRequestFailed as exc:
             ctx.operation_finished()
             raise StepFailed(ctx.step_name, f"the cluster upgrade failed: {exc}") from exc

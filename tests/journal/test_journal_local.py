@@ -47,7 +47,7 @@ def test_save_load_layout_and_modes(state_dir: Path, cluster_id: str) -> None:
     assert [p.name for p in state_dir.iterdir()] == [store.path.name]  # no temp file left behind
     loaded = LocalStore(state_dir, cluster_id).load()
     assert loaded is not None and loaded.to_dict() == state.to_dict()
-    assert json.loads(store.path.read_text())["format_version"] == "1.0"
+    assert json.loads(store.path.read_text())["format_version"] == "1.1"  # 1.1 (issue 9): records carry their step
     os.chmod(store.path, 0o644)  # someone widened it: the next write restores 0600
     store.load()
     store.save(state)

@@ -47,6 +47,34 @@ def test_a_newer_major_version_is_refused() -> None:
         JournalState.from_dict(data)
 
 
+def test_a_newer_minor_version_is_not_stamped_down_and_an_older_one_is_stamped_up() -> None:
+    data = new_state().to_dict()
+    data["format_version"] = "1.7"
+    assert JournalState.from_dict(data).to_dict()["format_version"] == "1.7"
+    data["format_version"] = "1.0"
+    assert JournalState.from_dict(data).to_dict()["format_version"] == FORMAT_VERSION
+
+
+def test_unknown_status_words_are_refused_naming_the_field() -> None:
+    data = new_state().to_dict()
+    data["steps"][1]["status"] = "skipped"
+    with pytest.raises(JournalUnreadable, match=r"steps\[1\].status: unknown status 'skipped'"):
+        JournalState.from_dict(data)
+    data = new_state().to_dict()
+    data["status"] = "paused"
+    with pytest.raises(JournalUnreadable, match="status: unknown status 'paused'"):
+        JournalState.from_dict(data)
+
+
+def test_a_step_that_does_not_read_back_is_a_usage_error_naming_the_journal_and_field() -> None:
+    data = new_state().to_dict()
+    data["steps"][0]["step"] = {"name": "install-goal", "kind": "format_disk", "params": {}}
+    import json
+
+    with pytest.raises(UsageError, match=r"journal file:x: steps\[0\].step.kind: unknown step kind 'format_disk'"):
+        decode_state(json.dumps(data).encode(), "file:x", CLUSTER)
+
+
 def test_decode_rejects_garbage_and_someone_elses_journal() -> None:
     with pytest.raises(JournalUnreadable, match="not valid JSON"):
         decode_state(b"{not json", "file:x", CLUSTER)

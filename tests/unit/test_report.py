@@ -12,6 +12,7 @@ import pytest
 from migrate.errors import UsageError
 from migrate.findings import Finding
 from migrate.plan import FORMAT_VERSION, Change, Plan, Step
+from migrate.steps import convert_cluster, ensure_identity, set_cluster_certificate, stage_goal
 from migrate.report import FORMATS, format_for_path, render_plan, should_color
 from migrate.report._common import summary_line
 
@@ -26,18 +27,23 @@ def finding(code: str, severity: str, message: str = "why it matters", resource:
 
 
 def steps() -> list[Step]:
+    # Typed steps (issue 9): real kinds with their parameter classes; the changes are what the renderers show.
     return [
-        Step("ensure-identity", "identity", "Create the user-assigned identity", [IDENTITY],
-             [Change("identity", None, {"name": "id", "location": "westeurope"})], why="DESIGN §2: user-assigned identity"),
-        Step("add-goal-secret", "vmss_secret", "Add the goal as a VMSS secret", [VMSS],
+        Step("ensure-identity", "ensure_identity", "Create the user-assigned identity", [IDENTITY],
+             [Change("identity", None, {"name": "id", "location": "westeurope"})],
+             ensure_identity.Params(identity_id=IDENTITY, location="westeurope"), why="DESIGN §2: user-assigned identity"),
+        Step("add-goal-secret", "stage_goal", "Add the goal as a VMSS secret", [VMSS],
              [Change("properties.virtualMachineProfile.osProfile.secrets[0].vaultCertificates[1]", None,
-                     {"certificateUrl": "https://kv.vault.azure.net/secrets/c/1", "certificateStore": "My"})]),
-        Step("declare-goal", "cluster_certificate", "Declare the goal as secondary", [CLUSTER],
-             [Change("properties.certificate.thumbprintSecondary", None, "B" * 40)], cluster_upgrade=True),
-        Step("convert", "cluster_convert", "Convert the cluster to common name", [CLUSTER, VMSS],
+                     {"certificateUrl": "https://kv.vault.azure.net/secrets/c/1", "certificateStore": "My"})],
+             stage_goal.Params(vmss_id=VMSS, vault_id="/v", secret_url="https://kv.vault.azure.net/secrets/c/1", primary="A" * 40)),
+        Step("declare-goal", "set_cluster_certificate", "Declare the goal as secondary", [CLUSTER],
+             [Change("properties.certificate.thumbprintSecondary", None, "B" * 40)],
+             set_cluster_certificate.Params(cluster_id=CLUSTER, primary="A" * 40, secondary="B" * 40), cluster_upgrade=True),
+        Step("convert", "convert_cluster", "Convert the cluster to common name", [CLUSTER, VMSS],
              [Change("properties.certificate", {"thumbprint": "B" * 40}, None),
               Change("properties.certificateCommonNames", None, {"commonNames": [{"certificateCommonName": "sfprod.contoso.com"}]}),
               Change("settings.certificate.commonNames", ["old"], ["sfprod.contoso.com"])],
+             convert_cluster.Params(cluster_id=CLUSTER, common_name="sfprod.contoso.com", issuers=["C" * 40]),
              cluster_upgrade=True),
     ]
 

@@ -7,6 +7,7 @@ from migrate.journal import JournalState
 from migrate.plan import Plan, Step
 from migrate.arm_ids import scope_covers as _scope_covers
 from migrate.planner import _labels
+from migrate.step_types import step_registry
 from migrate.runner import carried_over, merge_journal, one_line
 from snapshots import RG, node_type, vmss_id
 
@@ -16,7 +17,9 @@ def _plan(*steps: Step) -> Plan:
 
 
 def _step(name: str, kind: str = "stage_goal", params: dict | None = None) -> Step:
-    return Step(name, kind, name, [], [], params or {})
+    defaults = {"stage_goal": {"vmss_id": "x", "vault_id": "v", "secret_url": "u", "primary": "A"},
+                "convert_cluster": {"cluster_id": "c", "common_name": "cn", "issuers": ["I"]}}
+    return Step(name, kind, name, [], [], step_registry().get(kind).params.model_validate(params or defaults[kind]))
 
 
 def test_a_resumed_run_runs_every_step_of_the_fresh_plan_even_one_done_before() -> None:
@@ -36,7 +39,7 @@ def test_an_unfinished_cleanup_is_carried_over_when_the_fresh_plan_cannot_redisc
     first.status = "stopped"
     resumed = merge_journal(first, _plan(), "run-2")
     step = carried_over(resumed.step("cleanup-secrets:nt0"))
-    assert step is not None and step.kind == "cleanup_secrets" and step.params == {"vmss_id": "x", "urls": ["u"]}
+    assert step is not None and step.kind == "cleanup_secrets" and step.params_dict() == {"vmss_id": "x", "urls": ["u"]}
     assert resumed.step("cleanup-secrets:nt0").status == "pending"
     again = JournalState.from_dict(resumed.to_dict())  # the intent survives the journal's JSON
     assert carried_over(again.step("cleanup-secrets:nt0")) is not None
