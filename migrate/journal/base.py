@@ -17,16 +17,13 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from ..errors import UsageError
+from ..arm_ids import id_parts
 from .errors import JournalUnreadable
 from .guard import refuse_secrets
 from .model import JournalState, LockHolder, now_iso
 
 DEFAULT_DIR = ".sfmigrate"
 CONNECTION_STRING_VARS = ("SFMIGRATE_STATE_CONNECTION_STRING", "AZURE_STORAGE_CONNECTION_STRING")
-
-_RESOURCE_ID = re.compile(r"^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/[^/]+/[^/]+/([^/]+)/?$",
-                          re.IGNORECASE)
-
 
 @runtime_checkable
 class JournalStore(Protocol):
@@ -49,11 +46,11 @@ def cluster_key(cluster_id: str) -> str:
 
     Anything that had to be altered, or is not an ARM id, gets a short hash of the lower-cased id appended,
     so two clusters can never share a journal."""
-    match = _RESOURCE_ID.match(cluster_id.strip())
     digest = hashlib.sha256(cluster_id.strip().lower().encode()).hexdigest()[:8]
-    if not match:
+    try:
+        sub, rg, name = id_parts(cluster_id.strip())
+    except ValueError:
         return f"{_clean(cluster_id)[:80]}-{digest}"
-    sub, rg, name = match.groups()
     key = f"{_clean(sub)[:8]}-{_clean(rg)}-{_clean(name)}"
     if (_clean(rg) != rg.lower() or _clean(name) != name.lower()) or len(key) > 150:
         key = f"{key[:140]}-{digest}"

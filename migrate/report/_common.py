@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
+from ..arm_ids import name_of
 from ..findings import ERROR, INFO, SEVERITY_ORDER, WARNING, Finding, Severity, sort_findings
 from ..plan import Plan
 
@@ -25,7 +26,7 @@ ChangeKind = Literal["+", "-", "~"]  # create, delete, modify (the symbols of az
 
 
 def cluster_name(plan: Plan) -> str:
-    return plan.cluster_id.rstrip("/").rsplit("/", 1)[-1] or plan.cluster_id
+    return name_of(plan.cluster_id) or plan.cluster_id
 
 
 def plural(count: int, word: str) -> str:
