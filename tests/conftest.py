@@ -13,6 +13,21 @@ from twinkit import Clients, PlannedTwin, with_plan
 FAST = 3000.0  # simulated seconds per wall second for tests
 
 
+@pytest.fixture(autouse=True)
+def _fresh_key_vault_challenges() -> Iterator[None]:
+    """Forget Key Vault challenges between tests, in every folder.
+
+    azure-keyvault caches each vault's challenge (tenant, scope) process-wide by host:port; a later twin that
+    gets a recycled port must not inherit an earlier scenario's tenant (seen in test_rehearse, where the
+    rehearsal twin has a tenant of its own).
+    """
+    from azure.keyvault.certificates._shared import http_challenge_cache
+
+    http_challenge_cache.clear()
+    yield
+    http_challenge_cache.clear()
+
+
 @pytest.fixture
 def twin_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., PlannedTwin]]:
     """Start twins on loopback, each with sfmigrate's plan file for it; each is stopped after the test.
