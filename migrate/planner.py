@@ -29,8 +29,8 @@ from .steps import (
 )
 from .steps import stage_goal as stage_goal_step
 from .transforms import (
-    KNOWN_AFTER, cluster_with_common_name, cluster_with_thumbprints, diff, remove_secrets, secret_urls,
-    stage_goal, swap_to_kv_extension,
+    KNOWN_AFTER, cluster_with_common_name, cluster_with_thumbprints, diff, extension_of_type,
+    goal_secret_urls, remove_secrets, secret_urls, stage_goal, swap_to_kv_extension,
 )
 
 from .vault_access import SECRETS_USER_ROLE, policy_secrets, reads_secrets
@@ -298,23 +298,24 @@ class _Planner:
     def swap_steps(self) -> None:
         snap, spec = self.snapshot, self.spec
         assert snap.goal is not None and snap.vault is not None
-        # The reverse proxy still declares by thumbprint: if it names the goal, its VMSS secret stays.
-        keep = snap.cluster is not None and snap.cluster.reverse_proxy_thumbprint == snap.goal.facts.thumbprint
+        # The goal's versioned VMSS secret stays until the cleanup phase: until the conversion the cluster
+        # declares the goal by thumbprint, and a node created in between (scale-out, reimage) gets only what
+        # the model delivers; the Key Vault extension alone would give it a renewed version (the cut-over window).
         observed_url, client_id, common_name = snap.goal.versionless_secret_url, self.client_id(), self.common_name
         for node_type in snap.node_types:
             params = install_kv_extension.Params(
                 vmss_id=node_type.vmss_id, identity_id=spec.identity.id, observed_url=observed_url,
-                common_name=common_name, kv=spec.keyVaultExtension, keep_goal_secret=keep,
+                common_name=common_name, kv=spec.keyVaultExtension, keep_goal_secret=True,
             )
             changes = self.stage_scale_set(node_type, lambda raw: swap_to_kv_extension(
                 raw, identity_id=spec.identity.id, client_id=client_id, observed_url=observed_url,
-                common_name=common_name, kv=spec.keyVaultExtension, keep_goal_secret=keep,
+                common_name=common_name, kv=spec.keyVaultExtension, keep_goal_secret=True,
             ))
             changes += _rollout_change(node_type)
             if changes:
                 self.add(
                     f"install-kv-extension:{self.labels[node_type.vmss_id]}", "install_kv_extension",
-                    f"Node type {node_type.name}: identity, Key Vault extension, SF extension by common name; goal VMSS secret removed",
+                    f"Node type {node_type.name}: identity, Key Vault extension, SF extension by common name; the goal's VMSS secret stays until cleanup",
                     [node_type.vmss_id], changes, params,
                     "Provisioning must match declaration: the Key Vault extension (latest version) goes with common names (DESIGN §2).",
                 )
@@ -335,6 +336,23 @@ class _Planner:
             cluster_upgrade=True,
         )
 
+    def goal_secrets_left(self, node_type: NodeTypeView) -> list[str]:
+        """The goal's versioned secrets the cleanup may drop from a scale set as the swap left it: only where
+        the Key Vault extension observes the goal (it delivers it once converted), and not while the reverse
+        proxy declares the goal by thumbprint."""
+        snap = self.snapshot
+        assert snap.goal is not None
+        cluster = snap.cluster
+        proxy = cluster.reverse_proxy_thumbprint if cluster is not None else None
+        if proxy and goal_equivalent(snap, proxy, snap.goal.facts.thumbprint):
+            return []
+        versionless = snap.goal.versionless_secret_url
+        kv = extension_of_type(node_type.raw, *readers.KV_EXTENSION_TYPES)
+        observed = readers.observed_certificate_urls(((kv or {}).get("properties") or {}).get("settings") or {})
+        if not any(u.rstrip("/").lower() == versionless.rstrip("/").lower() for u in observed):
+            return []
+        return goal_secret_urls(node_type.raw, versionless)
+
     def cleanup_steps(self, old_thumbprints: set[str]) -> None:
         snap = self.snapshot
         if snap.cluster is not None and snap.cluster.reverse_proxy_thumbprint:
@@ -344,13 +362,27 @@ class _Planner:
             urls = [url for url in secret_urls(node_type.raw)
                     if any(k.secret_url and k.secret_url.lower() == url.lower() and k.thumbprint in old_thumbprints
                            for k in snap.known_certificates.values())]
+            urls += [url for url in self.goal_secrets_left(node_type) if url not in urls]
             if not urls:
                 continue
             changes = self.stage_scale_set(node_type, lambda raw: remove_secrets(raw, urls))
             self.add(
-                f"cleanup-secrets:{self.labels[node_type.vmss_id]}", "cleanup_secrets", f"Node type {node_type.name}: remove the old certificates' VMSS secrets",
+                f"cleanup-secrets:{self.labels[node_type.vmss_id]}", "cleanup_secrets",
+                f"Node type {node_type.name}: remove the old certificates' and the goal's versioned VMSS secrets",
                 [node_type.vmss_id], changes, cleanup_secrets.Params(vmss_id=node_type.vmss_id, urls=urls),
-                "Optional cleanup; removing a VMSS secret does not remove the certificate from VMs (research §4.1).",
+                "Optional cleanup after the conversion: the Key Vault extension now delivers the goal; removing a VMSS "
+                "secret does not remove the certificate from VMs (research §4.1).",
+            )
+
+    def goal_secret_note(self) -> None:
+        """Cleanup off: say that the goal's versioned secret stays, and why that is harmless."""
+        kept = sorted(n.name for n in self.snapshot.node_types if self.goal_secrets_left(n))
+        if kept:
+            self.notes.append(
+                f"cleanup.removeOldSecrets is false: the goal's versioned VMSS secret stays on {', '.join(kept)} after "
+                "the conversion (it was kept through the cut-over window). Harmless on Windows: Service Fabric picks the "
+                "certificate by common name (the latest NotBefore), so the version the Key Vault extension installs wins; "
+                "do not disable or delete that secret version while it is referenced (runbooks/steps/cleanup-secrets.md)."
             )
 
 
@@ -381,6 +413,8 @@ def make_plan(
             planner.convert_step()
             if spec.cleanup.removeOldSecrets:
                 planner.cleanup_steps(old)
+            else:
+                planner.goal_secret_note()
     return Plan(
         cluster_id=spec.cluster.id,
         starting_state=state,

@@ -162,10 +162,13 @@ def _adopt_kv_extension(extension: dict[str, Any], *, linux: bool, observed_url:
 
 
 def swap_to_kv_extension(vmss: dict[str, Any], *, identity_id: str, client_id: str, observed_url: str,
-                         common_name: str, kv: Any, keep_goal_secret: bool = False) -> dict[str, Any]:
-    """Identity on the VMSS, the KV extension observing the goal, the SF extension by common name, and
-    the goal's versioned secrets removed (provisioning must match declaration, DESIGN §2) — unless the
-    reverse proxy still declares the goal by thumbprint (``keep_goal_secret``)."""
+                         common_name: str, kv: Any, keep_goal_secret: bool = True) -> dict[str, Any]:
+    """Identity on the VMSS, the KV extension observing the goal, the SF extension by common name. The goal's
+    versioned secrets stay (``keep_goal_secret``): until the conversion the cluster declares the goal by
+    thumbprint, and a node created in that window (scale-out, reimage) gets only what the model delivers, so
+    the Key Vault extension alone would give it a renewed version with another thumbprint (the cut-over
+    window; SF: no autorefresh for certificates declared by thumbprint). The cleanup phase removes them.
+    ``keep_goal_secret=False`` is what plans written before that did (they removed them here)."""
     new = copy.deepcopy(vmss) if keep_goal_secret else remove_secrets(vmss, goal_secret_urls(vmss, observed_url))
     identity = new.setdefault("identity", {})
     kind = str(identity.get("type") or "None")

@@ -1,6 +1,7 @@
 """Step: swap a node type's VMSS secret for the Key Vault extension: the identity on the VMSS, the
 extension observing the goal's versionless /secrets/ URL with ``msiClientId``, the Service Fabric extension
-by ``commonNames`` provisioning after it, and the goal's versioned secret removed (DESIGN §2).
+by ``commonNames`` provisioning after it (DESIGN §2). The goal's versioned secret stays until the cleanup
+phase: the cluster still declares the goal by thumbprint (runbooks/steps/install-kv-extension.md).
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ class Params(StepParams):
     observed_url: str  # the goal's versionless /secrets/ URL
     common_name: str
     kv: KeyVaultExtensionSpec
-    keep_goal_secret: bool = False  # the reverse proxy still declares the goal by thumbprint
+    # The goal's versioned VMSS secret stays until the cleanup phase (the cut-over window); plans written
+    # before that carry false (they removed it here), and run as they were shown.
+    keep_goal_secret: bool = True
 
 
 @register(KIND, Params)

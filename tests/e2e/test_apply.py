@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from migrate import commands
 from migrate.errors import Blocked
@@ -37,9 +38,24 @@ def test_apply_over_https_converts_the_cluster_and_a_second_apply_changes_nothin
     _converts_then_changes_nothing(twin, tmp_path, fast_session(twin))
 
 
-def _converts_then_changes_nothing(twin, tmp_path: Path, session) -> None:
+@pytest.mark.parametrize("scenario", ["old-primary", "goal-primary", "multi-nodetype"])
+def test_apply_with_cleanup_removes_the_goal_secret_after_the_conversion(twin_factory, tmp_path: Path, scenario: str) -> None:
+    twin = twin_factory(scenario)
+    document = yaml.safe_load(twin.plan_file.read_text())
+    document["cleanup"] = {"removeOldSecrets": True}
+    plan_file = tmp_path / "plan.yaml"
+    plan_file.write_text(yaml.safe_dump(document))
+    _converts_then_changes_nothing(twin, tmp_path, inprocess_session(twin), plan_file=plan_file)
+
+
+def _converts_then_changes_nothing(twin, tmp_path: Path, session, plan_file: Path | None = None) -> None:
     goal = twin.world.goal
-    result = commands.apply(twin.plan_file, state_location=str(tmp_path / "state"), session=session)
+    plan_file = plan_file or twin.plan_file
+    cleanup = bool((yaml.safe_load(plan_file.read_text()).get("cleanup") or {}).get("removeOldSecrets"))
+    result = commands.apply(plan_file, state_location=str(tmp_path / "state"), session=session)
+    steps = [s.name for s in result.plan.steps]
+    # The goal's versioned secret outlives the conversion (the cut-over window); only the cleanup removes it.
+    assert all(steps.index(n) > steps.index("convert-cluster") for n in steps if n.startswith("cleanup-secrets:"))
     assert result.state is not None and result.state.status == "complete"
     assert all(record.status == "done" for record in result.state.steps)
 
@@ -67,10 +83,14 @@ def _converts_then_changes_nothing(twin, tmp_path: Path, session) -> None:
         assert kv["name"] in sf["properties"]["provisionAfterExtensions"]
         urls = [c["certificateUrl"] for g in scale_set["properties"]["virtualMachineProfile"]["osProfile"].get("secrets") or []
                 for c in g["vaultCertificates"]]
-        assert not any(f"/secrets/{goal_name}/" in u for u in urls), urls  # the goal is no longer a VMSS secret
+        if cleanup:
+            assert not any(f"/secrets/{goal_name}/" in u for u in urls), urls  # the cleanup removed the goal's secret
+        else:  # cleanup off: it stays (harmless on Windows: SF picks by common name), and the plan says so
+            assert any(f"/secrets/{goal_name}/" in u for u in urls), urls
+            assert any("the goal's versioned VMSS secret stays" in note for note in result.plan.notes)
 
     mutating_before = requests_json(twin)["mutating"]
-    again = commands.apply(twin.plan_file, state_location=str(tmp_path / "state"), session=session)
+    again = commands.apply(plan_file, state_location=str(tmp_path / "state"), session=session)
     assert again.nothing_to_do
     assert requests_json(twin)["mutating"] == mutating_before
 

@@ -53,8 +53,8 @@ def test_a_goal_rotation_during_a_postponed_cutover_converges_without_going_back
     except StoppedAtRequest:
         pass
     goal = twin.world.goal
-    _control(twin, "/_emulator/certificates/renew", {"vault": goal["vault"].rsplit("/", 1)[-1], "certificate": goal["certificate"],
-                                                     "validFrom": "-1d"})  # valid by the wall clock too
+    renewed = _control(twin, "/_emulator/certificates/renew", {"vault": goal["vault"].rsplit("/", 1)[-1], "certificate": goal["certificate"],
+                                                               "validFrom": "-1d"})  # valid by the wall clock too
     result = commands.apply(twin.plan_file, state_location=state, session=session)
     assert "convert-cluster" in [s.name for s in result.plan.steps]  # this run did the cutover
     assert result.state.step("convert-cluster").status == "done"
@@ -62,7 +62,10 @@ def test_a_goal_rotation_during_a_postponed_cutover_converges_without_going_back
     assert cluster["declaration"] == "common_name" and cluster["health_worst"] == "Healthy", cluster["health_worst_reasons"]
     [nt0] = [s for s in scale_sets(Clients(twin)) if s["name"] == "nt0"]
     assert "commonNames" in _sf_certificate(nt0)  # not reverted to thumbprints
-    assert not any(f"/secrets/{goal['certificate']}/" in u for u in _secret_urls(nt0))
+    # Cleanup is off: the goal's secret kept through the cut-over window stays, at the version staged before
+    # the rotation (the renewed version is never staged as a secret).
+    goal_urls = [u for u in _secret_urls(nt0) if f"/secrets/{goal['certificate']}/" in u]
+    assert goal_urls and renewed["version"] not in goal_urls[0]
     assert commands.plan(twin.plan_file, session=session).plan.steps == []
 
 
@@ -93,7 +96,9 @@ def test_cleanup_keeps_the_secret_of_a_certificate_the_reverse_proxy_still_decla
     twin = twin_factory(scenario_file=path)
     plan = _plan_with(twin, tmp_path, cleanup={"removeOldSecrets": True})
     result = commands.apply(plan, state_location=str(tmp_path / "state"), session=inprocess_session(twin))
-    assert not any(s.kind == "cleanup_secrets" for s in result.plan.steps)
+    [cleanup] = [s for s in result.plan.steps if s.kind == "cleanup_secrets"]
+    assert all("/secrets/cluster-cert/" in u for u in cleanup.params_dict()["urls"])  # only the goal's secret goes
     [nt0] = [s for s in scale_sets(Clients(twin)) if s["name"] == "nt0"]
-    assert len(_secret_urls(nt0)) == 1  # the old certificate stays delivered: the reverse proxy declares it
+    [kept] = _secret_urls(nt0)  # the old certificate stays delivered: the reverse proxy declares it
+    assert "/secrets/cluster-old/" in kept
     assert world_json(twin)["cluster"]["declaration"] == "common_name"

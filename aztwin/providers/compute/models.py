@@ -71,6 +71,7 @@ class Instance:
     model_version: int
     provisioning_state: str = "Succeeded"
     updating: bool = False
+    joined: bool = True  # False until a new VM has provisioned once (only then is it a cluster node)
     store: list[InstalledCert] = field(default_factory=list)
     extensions: dict[str, ExtensionState] = field(default_factory=dict)
     symlinks: dict[str, str] = field(default_factory=dict)  # Linux: link name -> thumbprint
@@ -107,6 +108,7 @@ class Rollout:
     pause_seconds: float = 0.0
     failures: list[str] = field(default_factory=list)
     on_done: Callable[["Rollout"], None] | None = None
+    fresh_disk: bool = False  # reimage: the instances start from an empty OS disk
     _pending: set[str] = field(default_factory=set)
 
 
@@ -200,6 +202,7 @@ class ComputeState:
         self._resize(scale_set)
         if settle:
             for instance in scale_set.instances:
+                instance.joined = True
                 apply_model(self.world, scale_set, instance, scale_set.profile, initial=True)
         return scale_set
 
@@ -209,7 +212,7 @@ class ComputeState:
             index = str(len(scale_set.instances))
             instance = Instance(
                 scale_set, index, str(uuid.uuid5(_NAMESPACE, f"{scale_set.rid.key}/{index}")),
-                copy.deepcopy(scale_set.profile), scale_set.model_version,
+                copy.deepcopy(scale_set.profile), scale_set.model_version, joined=False,
             )
             scale_set.instances.append(instance)
             added.append(instance)
@@ -265,15 +268,21 @@ class ComputeState:
             operation = world.operations.start("vmss-update", scale_set.rid.id, world.settings.instance_update_seconds)
             self.start_rollout(Rollout(operation, [stale]))
             return operation
-        operation = world.operations.start("vmss-update", scale_set.rid.id, world.settings.model_update_seconds)
-        world.after(world.settings.model_update_seconds, f"vmss-model {scale_set.rid.name}", lambda: world.operations.finish(operation))
         new_instances = [i for i in stale if i.model_version == 0]
+        if new_instances:
+            # Scale-out (sku.capacity): under any policy the new VMs are created on the latest model and get only
+            # what it delivers (virtual-machine-scale-sets-upgrade-policy: "New instances added to the scale set
+            # use the most up-to-date model available"); the operation ends when they are provisioned.
+            operation = world.operations.start("vmss-update", scale_set.rid.id, world.settings.instance_update_seconds)
+            self.start_rollout(Rollout(operation, [new_instances]))
+            stale = [i for i in stale if i not in new_instances]
+        else:
+            operation = world.operations.start("vmss-update", scale_set.rid.id, world.settings.model_update_seconds)
+            world.after(world.settings.model_update_seconds, f"vmss-model {scale_set.rid.name}", lambda: world.operations.finish(operation))
         if needs_rollout and mode == "rolling" and stale:  # Rolling: batches walk in the background
             batches, pause = self.batches_for(scale_set, stale)
             world.after(world.settings.model_update_seconds, f"rolling-upgrade {scale_set.rid.name}",
                         lambda: self.start_rollout(Rollout(None, batches, pause)))
-        elif new_instances:  # scale-out under Manual policy: new VMs still provision with the model
-            self.start_rollout(Rollout(None, [new_instances]))
         return operation
 
     def manual_upgrade(self, scale_set: ScaleSet, instance_ids: list[str]) -> Operation:
@@ -281,6 +290,14 @@ class ComputeState:
         instances = [scale_set.instance(i) for i in instance_ids]
         operation = self.world.operations.start("vmss-manualupgrade", scale_set.rid.id, self.world.settings.instance_update_seconds)
         self.start_rollout(Rollout(operation, [instances]))
+        return operation
+
+    def reimage(self, scale_set: ScaleSet, instance: Instance) -> Operation:
+        """``virtualMachines/{id}/reimage``: the OS disk is replaced, so the certificates on it go (research
+        sf_migration §4.1), and the VM provisions again from the scale set's latest model, getting only what
+        that model delivers (pessimistic: undocumented whether a VM behind the model re-provisions from its own)."""
+        operation = self.world.operations.start("vmss-reimage", scale_set.rid.id, self.world.settings.instance_update_seconds)
+        self.start_rollout(Rollout(operation, [[instance]], fresh_disk=True))
         return operation
 
     # -- rollouts -----------------------------------------------------------------------------------
@@ -303,7 +320,7 @@ class ComputeState:
             self._instance_done(rollout, index, instance, failure)
 
         for instance in batch:
-            self.update_instance(instance, done)
+            self.update_instance(instance, done, fresh_disk=rollout.fresh_disk)
 
     def _instance_done(self, rollout: Rollout, index: int, instance: Instance, failure: str | None) -> None:
         if failure:
@@ -327,8 +344,9 @@ class ComputeState:
         if rollout.on_done:
             rollout.on_done(rollout)
 
-    def update_instance(self, instance: Instance, done: Callable[[Instance, str | None], None]) -> None:
-        """Take the scale set's current model: reboot-and-provision time, then the guest applies it."""
+    def update_instance(self, instance: Instance, done: Callable[[Instance, str | None], None], fresh_disk: bool = False) -> None:
+        """Take the scale set's current model: reboot-and-provision time, then the guest applies it (on a new
+        OS disk for a reimage: nothing installed survives)."""
         scale_set = instance.scale_set
         target_profile = copy.deepcopy(scale_set.profile)
         target_version = scale_set.model_version
@@ -341,8 +359,14 @@ class ComputeState:
                 instance.model_version = target_version
                 instance.updating = False
                 instance.provisioning_state = "Failed" if failure else "Succeeded"
+                if not instance.joined:  # a new VM is a cluster node once provisioned (pessimistic: even if it failed)
+                    instance.joined = True
+                    self.world.servicefabric.on_nodes_changed()
                 done(instance, failure)
 
+            if fresh_disk:
+                instance.store.clear()
+                instance.symlinks.clear()
             apply_model(self.world, scale_set, instance, target_profile, on_finished=finished)
 
         self.world.after(self.world.settings.instance_update_seconds, f"instance-update {instance.name}", provision)

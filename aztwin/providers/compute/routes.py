@@ -65,6 +65,7 @@ def register(router: Router) -> None:
     router.add("GET", ONE + "/virtualMachines/{instance}", get_instance)
     router.add("GET", ONE + "/virtualMachines/{instance}/instanceView", get_instance_view)
     router.add("POST", ONE + "/manualupgrade", manual_upgrade)
+    router.add("POST", ONE + "/virtualMachines/{instance}/reimage", reimage_instance)
     router.add("GET", OPERATIONS, get_operation, mutating=False)
 
 
@@ -277,6 +278,15 @@ def manual_upgrade(world: World, request: Request) -> Response:
     if len(set(ids)) != len(ids):
         raise bad_request("The property 'instanceIds' contains duplicates.", "InvalidParameter")
     operation = world.compute.manual_upgrade(scale_set, ids)
+    return Response(202, None, _async_headers(world, request, operation, scale_set, monitor=True))
+
+
+def reimage_instance(world: World, request: Request) -> Response:
+    """POST …/virtualMachines/{id}/reimage (body optional): 202 + ``Azure-AsyncOperation`` + ``Location``."""
+    scale_set = _scale_set(world, request, "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/reimage/action")
+    if request.body:
+        check_shape(request.json_object(), {"tempDisk": bool, "exactVersion": str, "osProfile": OBJECT, "forceUpdateOSDiskForEphemeral": bool})
+    operation = world.compute.reimage(scale_set, scale_set.instance(request.params["instance"]))
     return Response(202, None, _async_headers(world, request, operation, scale_set, monitor=True))
 
 

@@ -193,7 +193,8 @@ class ServiceFabricState:
                     continue
                 node_type = str(settings.get("nodeTypeRef") or scale_set.rid.name)
                 for instance in scale_set.instances:
-                    found.append((scale_set, instance, node_type))
+                    if instance.joined:  # a VM still being created is not a node yet
+                        found.append((scale_set, instance, node_type))
         return found
 
     def _settings(self, cluster: Cluster, node: str) -> NodeSettings:

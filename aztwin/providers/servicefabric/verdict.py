@@ -72,7 +72,8 @@ def present(node: NodeView, now: dt.datetime, by_not_after: bool) -> Presented:
     candidates_usable = [c for c in candidates if usable(c, now)]
     if not candidates_usable:
         detail = "expired or without a private key" if candidates else "not installed"
-        return Presented(None, f"node {node.name} finds no certificate for {wanted} ({detail}) and cannot present one")
+        return Presented(None, f"node {node.name} finds no certificate for {wanted} ({detail}) and cannot present one"
+                         + (_autorefresh_hint(node) if declaration.kind == THUMBPRINT else ""))
     # DESIGN §2: the latest NotBefore wins (7.2 CU4+); before that, the farthest NotAfter.
     key = (lambda c: c.issued.facts.not_after) if by_not_after else (lambda c: c.issued.facts.not_before)
     declared = max(candidates_usable, key=key)
@@ -95,6 +96,17 @@ def present(node: NodeView, now: dt.datetime, by_not_after: bool) -> Presented:
             linked_from,
         )
     return Presented(chosen, linked_from=linked_from)
+
+
+def _autorefresh_hint(node: NodeView) -> str:
+    """Name the rule when the node holds only what the Key Vault extension installed: it installs a
+    certificate's latest version, so a node created after a renewal lacks the declared thumbprint (SF docs:
+    no autorefresh provisioning for certificates declared by thumbprint)."""
+    refreshed = [c.thumbprint for c in node.store if c.source == "kv-extension"]
+    if not refreshed:
+        return ""
+    return (f"; it holds {', '.join(refreshed)} from the Key Vault extension, which installs the latest version: "
+            "an autorefreshed certificate declared by thumbprint (rule: no autorefresh for thumbprint declarations)")
 
 
 def cn_matches(subject: str, declared: str) -> bool:
