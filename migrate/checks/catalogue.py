@@ -41,6 +41,7 @@ CATALOGUE: dict[str, tuple[Severity, str]] = {
     "KV_EXTENSION_IDENTITY_CONFLICT": (ERROR, "an existing Key Vault extension reads other certificates with another identity"),
     "LINK_ON_RENEWAL_ENABLED": (ERROR, "linkOnRenewal is on (SAN-based linking has broken clusters)"),
     "INITIAL_SYNC_DISABLED": (WARNING, "requireInitialSync is off"),
+    "CERTIFICATE_STORE_MISMATCH": (ERROR, "the Key Vault extension's store is not the LocalMachine store Service Fabric reads (x509StoreName)"),
     "LINUX_SUPPORT_UNCONFIRMED": (WARNING, "common-name clusters on Linux with the Key Vault extension are unconfirmed"),
     # vault, identity, rollout
     "VAULT_NOT_ENABLED_FOR_DEPLOYMENT": (WARNING, "the vault is not enabled for deployment but the goal must go in as a VMSS secret"),

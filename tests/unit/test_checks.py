@@ -189,6 +189,12 @@ POSITIVE: dict[str, list[Case]] = {
         lambda: (world(node_types=[node_type(extensions=[kv_extension(link_on_renewal=True), sf_extension("nt0")])]), plan()),
     ],
     "INITIAL_SYNC_DISABLED": [lambda: (world(), plan(keyVaultExtension={"requireInitialSync": False}))],
+    "CERTIFICATE_STORE_MISMATCH": [
+        lambda: (world(), plan(keyVaultExtension={"certificateStoreLocation": "CurrentUser"})),
+        lambda: (world(), plan(keyVaultExtension={"certificateStoreName": "TrustedPeople"})),
+        edit(lambda s: s.node_types[0].extensions[0].settings["certificate"].update(x509StoreName="Root")),
+        edit(set_attr("cluster.x509_store_name", "TrustedPeople")),
+    ],
     "LINUX_SUPPORT_UNCONFIRMED": [lambda: (linux_world(), plan())],
     "VAULT_NOT_ENABLED_FOR_DEPLOYMENT": [edit(set_attr("vault.enabled_for_deployment", False))],
     "IDENTITY_WILL_BE_CREATED": [edit(set_attr("identity.exists", False)), edit(set_attr("identity", None))],
@@ -245,6 +251,11 @@ NEGATIVE: dict[str, list[Case]] = {
     "LINK_ON_RENEWAL_ENABLED": [lambda: (world(), plan()), lambda: (linux_world(), plan(keyVaultExtension={"linkOnRenewal": True})),
                                 lambda: (world(node_types=[node_type(os="linux", extensions=[kv_extension(link_on_renewal=True, linux=True), sf_extension("nt0", linux=True)])]), plan())],
     "INITIAL_SYNC_DISABLED": [lambda: (world(), plan())],
+    "CERTIFICATE_STORE_MISMATCH": [
+        lambda: (world(), plan()),
+        lambda: (world(), plan(keyVaultExtension={"certificateStoreName": "MY"})),  # store names are case-insensitive
+        lambda: (linux_world(), plan(keyVaultExtension={"certificateStoreLocation": "CurrentUser"})),  # not used on Linux
+    ],
     "LINUX_SUPPORT_UNCONFIRMED": [lambda: (world(), plan())],
     "VAULT_NOT_ENABLED_FOR_DEPLOYMENT": [lambda: (world(), plan()), edit(goal_in_secrets),
                                          lambda: (_disabled(already_cn()()), plan())],
