@@ -107,3 +107,43 @@ def test_the_same_steps_into_local_machine_stay_healthy_past_the_expiry(twin_fac
     after = _cluster(twin)
     assert after["health"] == after["health_worst"] == "Healthy"
     assert _presented(twin) == {renewed["thumbprint"]}
+
+
+# -- the key provider: Service Fabric supports CAPI1 keys only (cluster-security-certificates) ----------------
+def _cng_goal_scenario(tmp_path: Any) -> Any:
+    """old-primary, but the goal's PFX carries no CAPI1 provider attribute: Windows imports its key with CNG."""
+    import yaml
+
+    from aztwin.scenario import builtin_path
+
+    document = yaml.safe_load(builtin_path("old-primary").read_text(encoding="utf-8"))
+    document["name"] = "old-primary-cng-goal"
+    goal = next(c for c in document["vaults"][0]["certificates"] if c["name"] == "cluster-cert")
+    goal["keyProvider"] = "CNG"
+    path = tmp_path / "cng-goal.yaml"
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    return path
+
+
+def test_declaring_a_goal_with_a_cng_key_is_rolled_back_naming_the_provider(twin_factory: Any, tmp_path: Any) -> None:
+    twin = twin_factory(None, scenario_file=_cng_goal_scenario(tmp_path))
+    step = Step(Clients(twin), "kv-sf-old-primary")
+    goal = step.thumbprint("cluster-cert")
+    step.add_secret("cluster-cert")  # the documented first step: the goal as a versioned VMSS secret
+    instance = world_json(twin)["scale_sets"][0]["instances"][0]
+    assert {c["keyProvider"] for c in instance["certificates"] if c["thumbprint"] == goal} == {"CNG"}
+    with pytest.raises(HttpResponseError) as caught:  # goal as secondary: it has the later NotBefore, so it is presented
+        step.patch_thumbprints(step.thumbprint("cluster-old"), goal)
+    assert "ClusterUpgradeFailed" in str(caught.value) and "NTE_BAD_PROV_TYPE" in str(caught.value)
+    after = _cluster(twin)
+    assert after["health_worst"] == "Broken" and "CAPI1 only" in after["health_worst_reasons"][0]
+    assert after["health"] == "Healthy" and after["certificate"].get("thumbprintSecondary") is None  # rolled back
+
+
+def test_the_same_goal_with_a_capi1_key_is_declared(twin_factory: Any) -> None:
+    twin = twin_factory("old-primary")
+    step = Step(Clients(twin), "kv-sf-old-primary")
+    step.add_secret("cluster-cert")
+    step.patch_thumbprints(step.thumbprint("cluster-old"), step.thumbprint("cluster-cert"))
+    after = _cluster(twin)
+    assert after["health"] == after["health_worst"] == "Healthy"

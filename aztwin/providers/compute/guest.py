@@ -148,9 +148,17 @@ def install_secrets(world: World, scale_set: ScaleSet, instance: Instance, profi
                     InstalledCert(
                         version.issued.thumbprint, version.issued, "vmss-secret", url, world.iso_now(),
                         has_private_key=certificate.exportable, path=path, store=store,
+                        key_provider=_pfx_provider(certificate) if store else "CAPI",
                     )
                 )
     return None
+
+
+def _pfx_provider(certificate: VaultCertificate) -> str:
+    """The key provider a Windows import picks: CAPI1 only when the PFX carries a CAPI provider name attribute,
+    otherwise CNG (key-vault-windows FAQ, PFXImportCertStore's default). CRP's import of VMSS secrets is not
+    documented: the twin assumes the same default (pessimistic: undocumented). Linux has no key providers."""
+    return "CNG" if certificate.key_provider == "CNG" else "CAPI"
 
 
 def _installed_in(instance: Instance, thumbprint: str, store: str | None) -> bool:
@@ -292,7 +300,8 @@ def _install(world: World, instance: Instance, config: KvConfig, observed: _Obse
     path = f"{observed.store_location}/{vault.name}.{certificate.name}.{version.version}.pem" if config.linux else None
     new = InstalledCert(
         version.issued.thumbprint, version.issued, "kv-extension", observed.url, world.iso_now(),
-        has_private_key=certificate.exportable, key_provider="CNG" if config.major >= 4 else "CAPI", path=path, store=store,
+        has_private_key=certificate.exportable, key_provider="CNG" if config.major >= 4 else "CAPI" if config.linux else _pfx_provider(certificate),
+        path=path, store=store,
     )
     if config.link_on_renewal:
         _link_renewals(instance, new)
