@@ -2,7 +2,7 @@
 
 A store the Service Fabric extension and the cluster do not read, or ``CurrentUser``, is the error finding
 CERTIFICATE_STORE_MISMATCH before any write; a store name that differs only in case is the same store and
-converts. The twin's own rule is proved in tests/emulator/test_stores.py.
+converts. The twin's own rule is proved in tests/emulator/test_windows_stores.py.
 """
 
 from __future__ import annotations
