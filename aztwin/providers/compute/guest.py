@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from ...pki import Issued
 from ...wire import TwinError
+from .stores import elsewhere, pfx_provider, sf_store
 
 if TYPE_CHECKING:
     from ...world import World
@@ -90,16 +91,6 @@ class InstalledCert:
         return out
 
 
-def sf_store(x509_store_name: str) -> str:
-    """Where Service Fabric looks on Windows: ``LocalMachine\\<x509StoreName>`` (cluster-security-certificates)."""
-    return f"LocalMachine\\{x509_store_name or 'My'}"
-
-
-def stores_of(store: list[InstalledCert], matches: Callable[[InstalledCert], bool]) -> str:
-    """The stores holding the matching certificates, for messages ('CurrentUser\\MY, LocalMachine\\Root')."""
-    return ", ".join(sorted({c.store for c in store if c.store and matches(c)}))
-
-
 @dataclass
 class ExtensionState:
     name: str
@@ -148,17 +139,10 @@ def install_secrets(world: World, scale_set: ScaleSet, instance: Instance, profi
                     InstalledCert(
                         version.issued.thumbprint, version.issued, "vmss-secret", url, world.iso_now(),
                         has_private_key=certificate.exportable, path=path, store=store,
-                        key_provider=_pfx_provider(certificate) if store else "CAPI",
+                        key_provider=pfx_provider(certificate) if store else "CAPI",
                     )
                 )
     return None
-
-
-def _pfx_provider(certificate: VaultCertificate) -> str:
-    """The key provider a Windows import picks: CAPI1 only when the PFX carries a CAPI provider name attribute,
-    otherwise CNG (key-vault-windows FAQ, PFXImportCertStore's default). CRP's import of VMSS secrets is not
-    documented: the twin assumes the same default (pessimistic: undocumented). Linux has no key providers."""
-    return "CNG" if certificate.key_provider == "CNG" else "CAPI"
 
 
 def _installed_in(instance: Instance, thumbprint: str, store: str | None) -> bool:
@@ -293,15 +277,13 @@ def _install(world: World, instance: Instance, config: KvConfig, observed: _Obse
     # key-vault-windows: "Leaf certificates are installed in the specified certificate store (certificateStoreName)
     # and location (certificateStoreLocation)".
     store = None if config.linux else f"{observed.store_location}\\{observed.store_name}"
-    if config.linux and instance.installed(version.issued.thumbprint) is not None:
-        return
-    if not config.linux and _installed_in(instance, version.issued.thumbprint, store):
+    if _installed_in(instance, version.issued.thumbprint, store):
         return
     path = f"{observed.store_location}/{vault.name}.{certificate.name}.{version.version}.pem" if config.linux else None
     new = InstalledCert(
         version.issued.thumbprint, version.issued, "kv-extension", observed.url, world.iso_now(),
-        has_private_key=certificate.exportable, key_provider="CNG" if config.major >= 4 else "CAPI" if config.linux else _pfx_provider(certificate),
-        path=path, store=store,
+        has_private_key=certificate.exportable, path=path, store=store,
+        key_provider="CNG" if config.major >= 4 else "CAPI" if config.linux else pfx_provider(certificate),
     )
     if config.link_on_renewal:
         _link_renewals(instance, new)
@@ -349,7 +331,7 @@ def sf_check(world: World, instance: Instance, extension: dict[str, Any]) -> str
                 return _usable(c, now) and c.issued.facts.subject_cn == name
 
             if not any(named(c) and c.in_store(store) for c in instance.store):
-                return f"Cannot find certificate with 'FindBySubjectName' '{name}' in store '{store}'.{_elsewhere(instance, named, store)}"
+                return f"Cannot find certificate with 'FindBySubjectName' '{name}' in store '{store}'.{elsewhere(instance.store, named, store)}"
         return None
     thumbprints = [declared.get("thumbprint")]
     secondary = settings.get("certificateSecondary")
@@ -364,17 +346,8 @@ def sf_check(world: World, instance: Instance, extension: dict[str, Any]) -> str
             return c.thumbprint == wanted and c.has_private_key
 
         if not any(printed(c) and c.in_store(store) for c in instance.store):
-            return f"Cannot find certificate with 'FindByThumbprint' '{thumbprint.upper()}' in store '{store}'.{_elsewhere(instance, printed, store)}"
+            return f"Cannot find certificate with 'FindByThumbprint' '{thumbprint.upper()}' in store '{store}'.{elsewhere(instance.store, printed, store)}"
     return None
-
-
-def _elsewhere(instance: Instance, matches: Callable[[InstalledCert], bool], x509_store_name: str) -> str:
-    """The store-mismatch detail of a 'Cannot find certificate' message, when the certificate is in another store."""
-    others = stores_of(instance.store, lambda c: matches(c) and not c.in_store(x509_store_name))
-    if not others:
-        return ""
-    return (f" It is installed in {others}; Service Fabric finds certificates only in {sf_store(x509_store_name)} "
-            "(store mismatch: x509StoreName, certificateStoreName and certificateStoreLocation must agree).")
 
 
 # -- the whole model application ----------------------------------------------------------------------
