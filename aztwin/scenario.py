@@ -169,6 +169,7 @@ class _Builder:
                     added = world.keyvault.add_version(
                         vault, certificate.name, issued, exportable=certificate.exportable,
                         content_type=certificate.contentType, issuer_name=certificate.issuerName,
+                        key_provider=certificate.keyProvider,
                     )
                     added.enabled = version.enabled
                     self.versions.setdefault((vault_spec.name.lower(), certificate.name.lower()), []).append(added)

@@ -138,6 +138,10 @@ class CertificateSpec(_Strict):
     exportable: bool = True
     contentType: Literal["application/x-pkcs12", "application/x-pem-file"] = "application/x-pkcs12"
     issuerName: str = "Unknown"  # the policy's issuer: Self, Unknown, or a CA provider name
+    # The provider name attribute of the PFX in the vault: CAPI1 (a CSP such as "Microsoft Enhanced RSA and AES
+    # Cryptographic Provider") or CNG (a key storage provider, or none). Windows imports it with that provider
+    # (key-vault-windows FAQ), and Service Fabric supports CAPI1 keys only (docs/twin.md, "Key provider").
+    keyProvider: Literal["CAPI1", "CNG"] = "CAPI1"
     versions: list[VersionSpec] = Field(min_length=1)
 
 

@@ -46,6 +46,54 @@ def check_extension_spec(ctx: Ctx) -> Iterator[Finding]:
         )
 
 
+def _sf_store_names(settings: dict[str, object]) -> list[str]:
+    """The x509StoreName of the Service Fabric extension's certificate and certificateSecondary."""
+    names = []
+    for key in ("certificate", "certificateSecondary"):
+        declared = settings.get(key)
+        if isinstance(declared, dict):
+            names.append(str(declared.get("x509StoreName") or "My"))
+    return names
+
+
+def check_certificate_stores(ctx: Ctx) -> Iterator[Finding]:
+    """Windows: the Key Vault extension installs in certificateStoreLocation\\certificateStoreName (key-vault-windows),
+    Service Fabric finds cluster certificates only in LocalMachine\\<x509StoreName> (cluster-security-certificates).
+    Store names are case-insensitive on Windows. Linux node types ignore these settings."""
+    kv = ctx.spec.keyVaultExtension
+    windows = [n for n in ctx.snapshot.node_types if n.os.lower() == "windows"]
+    if not windows:
+        return
+    remedy = "Set keyVaultExtension.certificateStoreLocation: LocalMachine and certificateStoreName to the x509StoreName " \
+             "the cluster and the Service Fabric extensions declare (usually My); see runbooks/findings/CERTIFICATE_STORE_MISMATCH.md."
+    if kv.certificateStoreLocation != "LocalMachine":
+        yield finding(
+            "CERTIFICATE_STORE_MISMATCH",
+            f"keyVaultExtension.certificateStoreLocation is {kv.certificateStoreLocation}: the Key Vault extension would install "
+            f"the goal in {kv.certificateStoreLocation}\\{kv.certificateStoreName}, and Service Fabric finds cluster certificates only "
+            "in LocalMachine\\<x509StoreName>, so no node could find the goal once the cluster declares it.",
+            ctx.cluster_id, remedy,
+        )
+    wanted = kv.certificateStoreName
+    cluster = ctx.snapshot.cluster
+    if cluster is not None and cluster.x509_store_name.lower() != wanted.lower():
+        yield finding(
+            "CERTIFICATE_STORE_MISMATCH",
+            f"keyVaultExtension.certificateStoreName is {wanted} but the cluster declares x509StoreName {cluster.x509_store_name}: "
+            f"the nodes would look for the goal in LocalMachine\\{cluster.x509_store_name}, where the Key Vault extension does not put it.",
+            cluster.id, remedy,
+        )
+    for node_type in windows:
+        sf = node_type.sf_extension
+        for name in sorted({n for n in _sf_store_names(sf.settings) if n.lower() != wanted.lower()} if sf else set()):
+            yield finding(
+                "CERTIFICATE_STORE_MISMATCH",
+                f"keyVaultExtension.certificateStoreName is {wanted} but {node_type.name}'s Service Fabric extension declares "
+                f"x509StoreName {name}: it would not find the goal in LocalMachine\\{name}, and new or reimaged nodes could not join.",
+                node_type.vmss_id, remedy,
+            )
+
+
 # -- vault, identity ------------------------------------------------------------------------------------
 def _goal_secret_needed(ctx: Ctx) -> bool:
     """Does the plan have to add the goal as a VMSS secret (to declare it by thumbprint first; DESIGN §2)?"""

@@ -27,7 +27,8 @@ CATALOGUE: dict[str, tuple[Severity, str]] = {
     "CN_MISMATCH": (ERROR, "goal.commonName differs from the certificate's subject CN"),
     "SAN_MISSING_CN": (WARNING, "the goal's SANs do not include its subject CN"),
     "CLIENT_AUTH_EKU_MISSING": (WARNING, "the goal certificate lacks the Client Authentication EKU"),
-    "GOAL_NOT_PFX": (WARNING, "the goal certificate is stored as PEM; Windows VMSS secrets need PKCS#12"),
+    "GOAL_KEY_CNG_ONLY": (ERROR, "the goal's key type (elliptic curve) needs a CNG provider; Service Fabric supports CAPI1 keys only"),
+        "GOAL_NOT_PFX": (WARNING, "the goal certificate is stored as PEM; Windows VMSS secrets need PKCS#12"),
     "SHARED_SUBJECT": (WARNING, "another vault certificate shares the goal's subject CN or a SAN"),
     "NEWER_CERT_SAME_CN": (ERROR, "a certificate on the nodes with the goal's CN is newer than the goal"),
     # issuers
@@ -41,6 +42,7 @@ CATALOGUE: dict[str, tuple[Severity, str]] = {
     "KV_EXTENSION_IDENTITY_CONFLICT": (ERROR, "an existing Key Vault extension reads other certificates with another identity"),
     "LINK_ON_RENEWAL_ENABLED": (ERROR, "linkOnRenewal is on (SAN-based linking has broken clusters)"),
     "INITIAL_SYNC_DISABLED": (WARNING, "requireInitialSync is off"),
+    "CERTIFICATE_STORE_MISMATCH": (ERROR, "the Key Vault extension's store is not the LocalMachine store Service Fabric reads (x509StoreName)"),
     "LINUX_SUPPORT_UNCONFIRMED": (WARNING, "common-name clusters on Linux with the Key Vault extension are unconfirmed"),
     # vault, identity, rollout
     "VAULT_NOT_ENABLED_FOR_DEPLOYMENT": (WARNING, "the vault is not enabled for deployment but the goal must go in as a VMSS secret"),

@@ -50,6 +50,13 @@ def check_goal(ctx: Ctx) -> Iterator[Finding]:
         yield finding("CLIENT_AUTH_EKU_MISSING", "the goal certificate has no Client Authentication EKU: node-to-node traffic still "
                       "works, but SFX in a browser, client-certificate callers of port 19080, APIM backends and MITS break.",
                       rid, "Issue from a CA that still includes Client Authentication, or move those callers to other credentials first.")
+    if facts.key_type.upper().startswith("EC") and "windows" in {n.os.lower() for n in ctx.snapshot.node_types}:
+        # cluster-security-certificates: "at this time, Service Fabric only supports CAPI1 certificates" (NTE_BAD_PROV_TYPE);
+        # CAPI1 providers hold RSA keys only, so Windows imports an EC key with CNG.
+        yield finding("GOAL_KEY_CNG_ONLY", f"the goal certificate's key is {facts.key_type}: only a CNG key storage provider can hold an "
+                      "elliptic-curve key on Windows, and Service Fabric supports CAPI1 keys only (NTE_BAD_PROV_TYPE), so no node "
+                      "could present it.", rid,
+                      "Issue the goal with an RSA key (policy keyProperties.kty: RSA) whose PFX names a CAPI1 provider, and plan again.")
     if goal.content_type == _PEM and "windows" in {n.os.lower() for n in ctx.snapshot.node_types}:
         yield finding("GOAL_NOT_PFX", "the goal certificate's content type is application/x-pem-file; a Windows VMSS secret "
                       "(osProfile.secrets) expects a PKCS#12 secret.", rid,

@@ -107,7 +107,7 @@ class Step:
     def install_kv_extension(
         self, identity: Any, observed: list[str], common_name: str, *, link_on_renewal: bool = False,
         version: str = "3.0", provision_after: bool = True, polling_seconds: int = 3600, remove_secrets: bool = True,
-        msi_client_id: bool = True, assign_identity: bool = True,
+        msi_client_id: bool = True, assign_identity: bool = True, store_name: str = "MY", store_location: str = "LocalMachine",
     ) -> None:
         """VMSS identity + Key Vault VM extension + Service Fabric extension by commonNames (seed 003)."""
         from azure.mgmt.compute.models import (
@@ -127,7 +127,7 @@ class Step:
             if linux:
                 management["observedCertificates"] = [{"url": u, "certificateStoreLocation": "/var/lib/waagent/Microsoft.Azure.KeyVault.Store"} for u in urls]
             else:
-                management["observedCertificates"] = [{"url": u, "certificateStoreName": "MY", "certificateStoreLocation": "LocalMachine"} for u in urls]
+                management["observedCertificates"] = [{"url": u, "certificateStoreName": store_name, "certificateStoreLocation": store_location} for u in urls]
                 management["linkOnRenewal"] = link_on_renewal
             settings: dict[str, Any] = {"secretsManagementSettings": management}
             if msi_client_id:

@@ -117,6 +117,17 @@ def goal_in_secrets(snapshot: Snapshot) -> None:
         nt.secrets.append(dataclasses.replace(nt.secrets[0], certificate_url=secret_url(GOAL_NAME, GOAL_VERSION)))
 
 
+def ec_goal(snapshot: Snapshot) -> None:
+    """The goal's key is elliptic-curve (as the certificate's public key reports it)."""
+    snapshot.goal.facts = dataclasses.replace(snapshot.goal.facts, key_type="EC-secp256r1")  # type: ignore[union-attr]
+
+
+def linux_world_ec() -> Snapshot:
+    snapshot = linux_world()
+    ec_goal(snapshot)
+    return snapshot
+
+
 def strip_cn(snapshot: Snapshot) -> None:
     snapshot.goal.facts = dataclasses.replace(snapshot.goal.facts, subject_cn=None)  # type: ignore[union-attr]
 
@@ -156,6 +167,7 @@ POSITIVE: dict[str, list[Case]] = {
     "SAN_MISSING_CN": [with_goal({"name": "goal-san", "sans": ("www.contoso.com",)})],
     "CLIENT_AUTH_EKU_MISSING": [with_goal({"name": "goal-server-only", "ekus": ("serverAuth",)})],
     "GOAL_NOT_PFX": [with_goal(content_type="application/x-pem-file")],
+    "GOAL_KEY_CNG_ONLY": [edit(ec_goal)],
     "SHARED_SUBJECT": [
         edit(lambda s: s.vault_certificates.append(VaultCertificateView("web", product_facts(leaf("web", cn=GOAL_CN, sans=("www.contoso.com",)))))),
         edit(lambda s: s.vault_certificates.append(VaultCertificateView("san", product_facts(leaf("san", cn="api.contoso.com", sans=("api.contoso.com", GOAL_CN)))))),
@@ -189,6 +201,12 @@ POSITIVE: dict[str, list[Case]] = {
         lambda: (world(node_types=[node_type(extensions=[kv_extension(link_on_renewal=True), sf_extension("nt0")])]), plan()),
     ],
     "INITIAL_SYNC_DISABLED": [lambda: (world(), plan(keyVaultExtension={"requireInitialSync": False}))],
+    "CERTIFICATE_STORE_MISMATCH": [
+        lambda: (world(), plan(keyVaultExtension={"certificateStoreLocation": "CurrentUser"})),
+        lambda: (world(), plan(keyVaultExtension={"certificateStoreName": "TrustedPeople"})),
+        edit(lambda s: s.node_types[0].extensions[0].settings["certificate"].update(x509StoreName="Root")),
+        edit(set_attr("cluster.x509_store_name", "TrustedPeople")),
+    ],
     "LINUX_SUPPORT_UNCONFIRMED": [lambda: (linux_world(), plan())],
     "VAULT_NOT_ENABLED_FOR_DEPLOYMENT": [edit(set_attr("vault.enabled_for_deployment", False))],
     "IDENTITY_WILL_BE_CREATED": [edit(set_attr("identity.exists", False)), edit(set_attr("identity", None))],
@@ -222,6 +240,8 @@ NEGATIVE: dict[str, list[Case]] = {
     "CN_MISMATCH": [lambda: (world(), plan()), lambda: (world(), plan(goal={"commonName": GOAL_CN}))],
     "SAN_MISSING_CN": [lambda: (world(), plan()), with_goal({"name": "goal-upper-san", "sans": (GOAL_CN.upper(), "www.contoso.com")})],
     "CLIENT_AUTH_EKU_MISSING": [lambda: (world(), plan()), with_goal({"name": "goal-no-eku", "ekus": ()})],
+    "GOAL_KEY_CNG_ONLY": [lambda: (world(), plan()),
+                          lambda: (linux_world_ec(), plan())],  # Linux has no key providers
     "GOAL_NOT_PFX": [lambda: (world(), plan()),
                      lambda: (world(goal=goal_view(content_type="application/x-pem-file"), node_types=[node_type(os="linux")]), plan())],
     "SHARED_SUBJECT": [lambda: (world(), plan()),
@@ -245,6 +265,11 @@ NEGATIVE: dict[str, list[Case]] = {
     "LINK_ON_RENEWAL_ENABLED": [lambda: (world(), plan()), lambda: (linux_world(), plan(keyVaultExtension={"linkOnRenewal": True})),
                                 lambda: (world(node_types=[node_type(os="linux", extensions=[kv_extension(link_on_renewal=True, linux=True), sf_extension("nt0", linux=True)])]), plan())],
     "INITIAL_SYNC_DISABLED": [lambda: (world(), plan())],
+    "CERTIFICATE_STORE_MISMATCH": [
+        lambda: (world(), plan()),
+        lambda: (world(), plan(keyVaultExtension={"certificateStoreName": "MY"})),  # store names are case-insensitive
+        lambda: (linux_world(), plan(keyVaultExtension={"certificateStoreLocation": "CurrentUser"})),  # not used on Linux
+    ],
     "LINUX_SUPPORT_UNCONFIRMED": [lambda: (world(), plan())],
     "VAULT_NOT_ENABLED_FOR_DEPLOYMENT": [lambda: (world(), plan()), edit(goal_in_secrets),
                                          lambda: (_disabled(already_cn()()), plan())],

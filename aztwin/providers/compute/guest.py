@@ -9,6 +9,10 @@
    versions beside old ones, links renewals by SAN when ``linkOnRenewal`` is on (4.x: always, with CNG
    keys), and re-polls every ``pollingIntervalInS``. With ``requireInitialSync`` it retries while
    Transitioning, then fails. The Service Fabric extension needs its declared certificate on the node.
+3. Windows stores (docs/twin.md, "Certificate stores"): a VMSS secret lands in ``LocalMachine\\<certificateStore>``
+   (the store "is implicitly in the LocalMachine account"), the Key Vault extension installs in
+   ``<certificateStoreLocation>\\<certificateStoreName>``, and Service Fabric finds cluster certificates only in
+   ``LocalMachine\\<x509StoreName>`` (cluster-security-certificates). Store names compare case-insensitively.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from urllib.parse import urlsplit
 
 from ...pki import Issued
 from ...wire import TwinError
+from .stores import elsewhere, pfx_provider, sf_store
 
 if TYPE_CHECKING:
     from ...world import World
@@ -56,6 +61,12 @@ class InstalledCert:
     key_provider: str = "CAPI"  # CAPI | CNG (Key Vault extension 4.x)
     linked_to: str | None = None  # CERT_RENEWAL_PROP_ID: S-channel follows this link
     path: str | None = None  # Linux: the versioned PEM file
+    store: str | None = None  # Windows: 'LocalMachine\\My', 'CurrentUser\\MY', ...; None on Linux
+
+    def in_store(self, x509_store_name: str) -> bool:
+        """Would Service Fabric find it with this ``x509StoreName``? Only in LocalMachine (Windows store names
+        are case-insensitive); on Linux the store name does not apply (``store`` is None)."""
+        return self.store is None or self.store.lower() == sf_store(x509_store_name).lower()
 
     def public(self) -> dict[str, Any]:
         facts = self.issued.facts
@@ -75,6 +86,8 @@ class InstalledCert:
             out["linkedTo"] = self.linked_to
         if self.path:
             out["path"] = self.path
+        if self.store:
+            out["store"] = self.store
         return out
 
 
@@ -116,17 +129,26 @@ def install_secrets(world: World, scale_set: ScaleSet, instance: Instance, profi
             assert version is not None
             if not version.enabled:
                 return f"The secret version '{url}' is disabled; CRP cannot retrieve it."
-            if instance.installed(version.issued.thumbprint) is None:
-                path = None
-                if scale_set.os == "linux":
-                    path = f"/var/lib/waagent/{version.issued.thumbprint}.crt"
+            path = store = None
+            if scale_set.os == "linux":
+                path = f"/var/lib/waagent/{version.issued.thumbprint}.crt"
+            else:  # "implicitly in the LocalMachine account" (VaultCertificate.certificateStore)
+                store = f"LocalMachine\\{entry.get('certificateStore') or 'My'}"
+            if not _installed_in(instance, version.issued.thumbprint, store):
                 instance.store.append(
                     InstalledCert(
                         version.issued.thumbprint, version.issued, "vmss-secret", url, world.iso_now(),
-                        has_private_key=certificate.exportable, path=path,
+                        has_private_key=certificate.exportable, path=path, store=store,
+                        key_provider=pfx_provider(certificate) if store else "CAPI",
                     )
                 )
     return None
+
+
+def _installed_in(instance: Instance, thumbprint: str, store: str | None) -> bool:
+    """Is this certificate already in that store (Windows) or on the node (Linux)? A store holds a certificate once."""
+    wanted = (store or "").lower()
+    return any(c.thumbprint == thumbprint and (c.store or "").lower() == wanted for c in instance.store)
 
 
 # -- step 2: the Key Vault VM extension ----------------------------------------------------------------
@@ -252,12 +274,16 @@ def _install(world: World, instance: Instance, config: KvConfig, observed: _Obse
     if config.linux:  # one PEM file per version, and the certificate's symlink switched to the newest
         link = observed.link_name or f"{vault.name}.{certificate.name}"
         instance.symlinks[f"{observed.store_location}/{link}"] = version.issued.thumbprint
-    if instance.installed(version.issued.thumbprint) is not None:
+    # key-vault-windows: "Leaf certificates are installed in the specified certificate store (certificateStoreName)
+    # and location (certificateStoreLocation)".
+    store = None if config.linux else f"{observed.store_location}\\{observed.store_name}"
+    if _installed_in(instance, version.issued.thumbprint, store):
         return
     path = f"{observed.store_location}/{vault.name}.{certificate.name}.{version.version}.pem" if config.linux else None
     new = InstalledCert(
         version.issued.thumbprint, version.issued, "kv-extension", observed.url, world.iso_now(),
-        has_private_key=certificate.exportable, key_provider="CNG" if config.major >= 4 else "CAPI", path=path,
+        has_private_key=certificate.exportable, path=path, store=store,
+        key_provider="CNG" if config.major >= 4 else "CAPI" if config.linux else pfx_provider(certificate),
     )
     if config.link_on_renewal:
         _link_renewals(instance, new)
@@ -301,8 +327,11 @@ def sf_check(world: World, instance: Instance, extension: dict[str, Any]) -> str
             )
         for name in names:
             # Presentation matching is exact and case-sensitive, with no 'CN=' prefix (DESIGN §2).
-            if not any(_usable(c, now) and c.issued.facts.subject_cn == name for c in instance.store):
-                return f"Cannot find certificate with 'FindBySubjectName' '{name}' in store '{store}'."
+            def named(c: InstalledCert, name: str = name) -> bool:
+                return _usable(c, now) and c.issued.facts.subject_cn == name
+
+            if not any(named(c) and c.in_store(store) for c in instance.store):
+                return f"Cannot find certificate with 'FindBySubjectName' '{name}' in store '{store}'.{elsewhere(instance.store, named, store)}"
         return None
     thumbprints = [declared.get("thumbprint")]
     secondary = settings.get("certificateSecondary")
@@ -311,9 +340,13 @@ def sf_check(world: World, instance: Instance, extension: dict[str, Any]) -> str
     for thumbprint in thumbprints:
         if not isinstance(thumbprint, str) or not thumbprint:
             return "The Service Fabric extension certificate has neither 'thumbprint' nor 'commonNames'."
-        found = instance.installed(thumbprint)
-        if found is None or not found.has_private_key:
-            return f"Cannot find certificate with 'FindByThumbprint' '{thumbprint.upper()}' in store '{store}'."
+        wanted = thumbprint.upper()
+
+        def printed(c: InstalledCert, wanted: str = wanted) -> bool:
+            return c.thumbprint == wanted and c.has_private_key
+
+        if not any(printed(c) and c.in_store(store) for c in instance.store):
+            return f"Cannot find certificate with 'FindByThumbprint' '{thumbprint.upper()}' in store '{store}'.{elsewhere(instance.store, printed, store)}"
     return None
 
 

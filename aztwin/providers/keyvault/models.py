@@ -48,6 +48,7 @@ class VaultCertificate:
     exportable: bool = True
     content_type: str = PKCS12
     issuer_name: str = "Unknown"  # the policy's issuer: Self, a CA provider name, or Unknown
+    key_provider: str = "CAPI1"  # the PFX's provider name attribute: CAPI1 | CNG (scenario knob keyProvider)
     tags: dict[str, str] = field(default_factory=dict)
 
     def latest(self) -> CertificateVersion:
@@ -330,6 +331,7 @@ class KeyVaultState:
                             "name": c.name,
                             "exportable": c.exportable,
                             "contentType": c.content_type,
+                            "keyProvider": c.key_provider,
                             "versions": [
                                 {
                                     "version": v.version,

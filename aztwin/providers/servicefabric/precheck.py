@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING, Callable
 
 from ...wire import TwinError
 from .declaration import COMMON_NAME, THUMBPRINT, Declaration, selects_by_not_after
 from .verdict import NodeView, present, usable
+
+if TYPE_CHECKING:
+    from ..compute.guest import InstalledCert
+
+
+def _elsewhere(view: NodeView, x509_store_name: str, matches: Callable[[InstalledCert], bool]) -> str:
+    """', it is in CurrentUser\\MY, not in LocalMachine\\My where ...' when the certificate sits in another store."""
+    others = sorted({str(c.store) for c in view.store if c.store and matches(c) and not c.in_store(x509_store_name)})
+    if not others:
+        return ""
+    return (f" in LocalMachine\\{x509_store_name}: it is in {', '.join(others)}, and Service Fabric finds certificates only in "
+            "LocalMachine\\<x509StoreName> (store mismatch: x509StoreName, certificateStoreName and certificateStoreLocation must agree)")
 
 
 def precheck(views: list[NodeView], now: dt.datetime, code_version: str, old: Declaration, new: Declaration) -> None:
@@ -19,21 +32,25 @@ def precheck(views: list[NodeView], now: dt.datetime, code_version: str, old: De
         "before the declaration changes"
     )
     for view in views:
+        # Windows: only LocalMachine\<x509StoreName> of the new declaration counts (docs/twin.md, "Certificate stores").
+        in_store = [c for c in view.store if c.in_store(new.store)]
         for thumbprint in added_thumbprints:
-            found = next((c for c in view.store if c.thumbprint == thumbprint), None)
+            found = next((c for c in in_store if c.thumbprint == thumbprint), None)
             if found is None or not usable(found, now):
                 state = "not installed" if found is None else "installed but expired, not yet valid or without its private key"
+                elsewhere = _elsewhere(view, new.store, lambda c: c.thumbprint == thumbprint)
                 raise TwinError(
                     400, "CertificateNotInstalledOnNode",
-                    f"Certificate {thumbprint} is {state} on node {view.name} (node type {view.node_type}); {install_rule}.",
+                    f"Certificate {thumbprint} is {state} on node {view.name} (node type {view.node_type}){elsewhere}; {install_rule}.",
                 )
         for name in added_names:
             # Presentation matches the subject CN exactly and case-sensitively (DESIGN §2).
-            if not any(c.issued.facts.subject_cn == name and usable(c, now) for c in view.store):
+            if not any(c.issued.facts.subject_cn == name and usable(c, now) for c in in_store):
+                elsewhere = _elsewhere(view, new.store, lambda c: c.issued.facts.subject_cn == name)
                 raise TwinError(
                     400, "CertificateNotInstalledOnNode",
                     f"No certificate with subject common name '{name}' (an exact, case-sensitive match) is installed and "
-                    f"valid on node {view.name} (node type {view.node_type}); {install_rule}.",
+                    f"valid on node {view.name} (node type {view.node_type}){elsewhere}; {install_rule}.",
                 )
     if old.kind == THUMBPRINT and new.kind == COMMON_NAME:
         # research/sf_migration.md §1.1: "the cluster is already using the target certificate (declared by

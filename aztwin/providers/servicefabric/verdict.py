@@ -5,7 +5,8 @@ latest NotBefore (NotAfter before 7.2 CU4), ignoring expired ones; common-name m
 case-sensitive. A peer accepts it by thumbprint, or by common name (case-insensitive, a declared '*.'
 wildcard covering one label) whose *direct issuer* is pinned, or, with no pinned issuers, whose chain
 reaches a trusted root. S-channel follows a renewal link (linkOnRenewal), and Service Fabric cannot use a
-CNG key (NTE_BAD_PROV_TYPE).
+CNG key (NTE_BAD_PROV_TYPE). On Windows a node finds its certificates only in ``LocalMachine\\<x509StoreName>``
+of the cluster's declaration (cluster-security-certificates; docs/twin.md, "Certificate stores").
 """
 
 from __future__ import annotations
@@ -61,17 +62,23 @@ def usable(cert: InstalledCert, now: dt.datetime) -> bool:
 def present(node: NodeView, now: dt.datetime, by_not_after: bool) -> Presented:
     declaration = node.presentation
     if declaration.kind == THUMBPRINT:
-        candidates = [c for c in node.store if c.thumbprint in declaration.thumbprints]
+        matching = [c for c in node.store if c.thumbprint in declaration.thumbprints]
         wanted = "thumbprint " + "/".join(declaration.thumbprints)
     elif declaration.kind == COMMON_NAME:
         names = {rule.common_name for rule in declaration.common_names}
-        candidates = [c for c in node.store if c.issued.facts.subject_cn in names]
+        matching = [c for c in node.store if c.issued.facts.subject_cn in names]
         wanted = "common name " + "/".join(sorted(names))
     else:
         return Presented(None, f"node {node.name} has no certificate declaration")
+    candidates = [c for c in matching if c.in_store(declaration.store)]
     candidates_usable = [c for c in candidates if usable(c, now)]
     if not candidates_usable:
         detail = "expired or without a private key" if candidates else "not installed"
+        elsewhere = sorted({str(c.store) for c in matching if c.store and not c.in_store(declaration.store) and usable(c, now)})
+        if elsewhere:  # key-vault-windows installs where certificateStoreName/-Location say; SF reads LocalMachine only
+            detail += (f"; a usable one is installed only in {', '.join(elsewhere)}, and Service Fabric finds certificates "
+                       f"only in LocalMachine\\{declaration.store} (store mismatch: x509StoreName, certificateStoreName "
+                       "and certificateStoreLocation must agree)")
         return Presented(None, f"node {node.name} finds no certificate for {wanted} ({detail}) and cannot present one"
                          + (_autorefresh_hint(node) if declaration.kind == THUMBPRINT else ""))
     # DESIGN §2: the latest NotBefore wins (7.2 CU4+); before that, the farthest NotAfter.
