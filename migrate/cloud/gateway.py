@@ -1,6 +1,7 @@
 """The Azure gateway: the only module that calls azure-mgmt-* and azure-keyvault-certificates.
 
-Reads come back as the raw JSON ARM sent (what the planner diffs and what a full PUT sends back);
+Reads come back as the raw JSON ARM sent (what the planner diffs; scale sets are written by subtree, never by a
+full PUT built from a GET, which would drop write-only protectedSettings: migrate.scale_set_writes);
 writes send raw JSON bytes, so no SDK model drops a property it does not know. Every long-running
 operation reports its status URL as soon as the first response arrives, so the journal can record it and a
 resumed run can re-attach instead of re-sending (issue 5). Errors leave here as ``migrate.errors`` types.
@@ -326,10 +327,6 @@ class Gateway:
                 raw_response_hook=_first_operation_url(on_operation), **extra,
             )
             return poller.result()
-
-    def put_scale_set(self, vmss_id: str, body: dict[str, Any], on_operation: OperationCallback,
-                      etag: str | None = None) -> dict[str, Any]:
-        return _object(self._long_running("compute", vmss_id, "begin_create_or_update", body, on_operation, etag=etag), vmss_id)
 
     def patch_scale_set(self, vmss_id: str, body: dict[str, Any], on_operation: OperationCallback,
                         etag: str | None = None) -> dict[str, Any]:

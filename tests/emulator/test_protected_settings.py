@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from azure.core.exceptions import HttpResponseError
 
+from aztwin.clock import ManualClock
+from aztwin.scenario import build_world, builtin_names, load_scenario
 from sfsteps import RG, Step
 from twinkit import Clients, world_json
 
@@ -95,3 +97,11 @@ def test_an_extension_put_creates_a_child_and_an_unknown_patch_is_not_found(twin
     with pytest.raises(HttpResponseError) as caught:
         compute.virtual_machine_scale_set_extensions.begin_update(RG, "nt0", "absent", {"properties": {"settings": {}}}).result()
     assert caught.value.status_code == 404
+
+
+@pytest.mark.parametrize("scenario", builtin_names())
+def test_every_built_in_scenarios_sf_extension_has_protected_settings(scenario: str) -> None:
+    spec, _ = load_scenario(scenario)
+    world = build_world(spec, "https://127.0.0.1:1", clock=ManualClock()).snapshot()
+    sf = [e for s in world["scale_sets"] for e in s["extensions"] if e["type"] in ("ServiceFabricNode", "ServiceFabricLinuxNode")]
+    assert sf and all(e["hasProtectedSettings"] for e in sf)
