@@ -2,8 +2,10 @@
 no idle waiting beyond what Retry-After asks), and mutating requests made against the planner's minimum
 (target: equal). Both measured side by side in one run.
 
-The planner's minimum: one write per identity/vault step, one PUT per scale-set step plus one manual
-upgrade per update-domain batch under the Manual policy, one write per cluster upgrade.
+The planner's minimum: one write per identity/vault step, one write per cluster upgrade, and per scale-set
+step one write per changed subtree (issue 10: a scale-set PATCH for identity/secrets, a PUT or PATCH per
+extension child resource, never a full PUT, which would drop protectedSettings; migrate.scale_set_writes)
+plus one manual upgrade per update-domain batch under the Manual policy.
 
 Run: .venv/bin/python bench/apply_efficiency.py [scenario] [time_scale]
 """
@@ -17,6 +19,7 @@ import time
 from _common import mutating, plan_file, twin
 
 from migrate import commands
+from migrate.scale_set_writes import write_targets
 
 
 def planned_minimum(plan, snapshot) -> int:
@@ -24,7 +27,7 @@ def planned_minimum(plan, snapshot) -> int:
     for step in plan.steps:
         if step.kind in ("stage_goal", "install_kv_extension", "cleanup_secrets"):
             node_type = snapshot.node_type(step.params_dict()["vmss_id"])
-            total += 1
+            total += len(write_targets(step.changes))
             if node_type is not None and node_type.upgrade_mode.lower() == "manual":
                 total += len({i.update_domain if i.update_domain is not None else int(i.instance_id) % 5 for i in node_type.instances})
         else:

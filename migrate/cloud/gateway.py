@@ -1,6 +1,7 @@
 """The Azure gateway: the only module that calls azure-mgmt-* and azure-keyvault-certificates.
 
-Reads come back as the raw JSON ARM sent (what the planner diffs and what a full PUT sends back);
+Reads come back as the raw JSON ARM sent (what the planner diffs; scale sets are written by subtree, never by a
+full PUT built from a GET, which would drop write-only protectedSettings: migrate.scale_set_writes);
 writes send raw JSON bytes, so no SDK model drops a property it does not know. Every long-running
 operation reports its status URL as soon as the first response arrives, so the journal can record it and a
 resumed run can re-attach instead of re-sending (issue 5). Errors leave here as ``migrate.errors`` types.
@@ -302,11 +303,19 @@ class Gateway:
             ), scope)
 
     def _long_running(self, kind: str, resource_id: str, operation: str, body: dict[str, Any],
-                      on_operation: OperationCallback, *, raw: bool = True, etag: str | None = None) -> Any:
-        """Send a long-running write as raw JSON, report its status URL at once, wait with the SDK's poller."""
+                      on_operation: OperationCallback, *, raw: bool = True, etag: str | None = None,
+                      child: str | None = None) -> Any:
+        """Send a long-running write as raw JSON, report its status URL at once, wait with the SDK's poller.
+        ``child``: the name of a scale set's extension (its child resource) instead of the scale set."""
         sub, group, name = id_parts(resource_id)
         client = self._client(kind, sub)
-        operations = client.clusters if kind == "servicefabric" else client.virtual_machine_scale_sets
+        if kind == "servicefabric":
+            operations = client.clusters
+        elif child is not None:
+            operations = client.virtual_machine_scale_set_extensions
+        else:
+            operations = client.virtual_machine_scale_sets
+        names = (group, name) if child is None else (group, name, child)
         extra: dict[str, Any] = {"cls": _raw} if raw else {}
         if etag:  # compute 39: etag + match_condition become If-Match
             from azure.core import MatchConditions
@@ -314,14 +323,23 @@ class Gateway:
             extra.update(etag=etag, match_condition=MatchConditions.IfNotModified)
         with azure_errors(resource_id):
             poller = getattr(operations, operation)(
-                group, name, json.dumps(body).encode(), content_type="application/json",
+                *names, json.dumps(body).encode(), content_type="application/json",
                 raw_response_hook=_first_operation_url(on_operation), **extra,
             )
             return poller.result()
 
-    def put_scale_set(self, vmss_id: str, body: dict[str, Any], on_operation: OperationCallback,
-                      etag: str | None = None) -> dict[str, Any]:
-        return _object(self._long_running("compute", vmss_id, "begin_create_or_update", body, on_operation, etag=etag), vmss_id)
+    def patch_scale_set(self, vmss_id: str, body: dict[str, Any], on_operation: OperationCallback,
+                        etag: str | None = None) -> dict[str, Any]:
+        """VirtualMachineScaleSets_Update: a merge patch of just the subtrees the body names."""
+        return _object(self._long_running("compute", vmss_id, "begin_update", body, on_operation, etag=etag), vmss_id)
+
+    def put_scale_set_extension(self, vmss_id: str, name: str, body: dict[str, Any], on_operation: OperationCallback) -> dict[str, Any]:
+        """VirtualMachineScaleSetExtensions_CreateOrUpdate: the extension child resource, whole."""
+        return _object(self._long_running("compute", vmss_id, "begin_create_or_update", body, on_operation, child=name), vmss_id)
+
+    def patch_scale_set_extension(self, vmss_id: str, name: str, body: dict[str, Any], on_operation: OperationCallback) -> dict[str, Any]:
+        """VirtualMachineScaleSetExtensions_Update: only the properties the body names change (protectedSettings kept)."""
+        return _object(self._long_running("compute", vmss_id, "begin_update", body, on_operation, child=name), vmss_id)
 
     def update_instances(self, vmss_id: str, instance_ids: list[str], on_operation: OperationCallback) -> None:
         self._long_running("compute", vmss_id, "begin_update_instances", {"instanceIds": instance_ids}, on_operation, raw=False)

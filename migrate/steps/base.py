@@ -7,7 +7,6 @@ change, waits for it to take effect, verifies, and returns what it observed for 
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -16,10 +15,9 @@ from .. import readers
 from ..cloud.gateway import Gateway
 from ..errors import NotFound, OperationalError, StepFailed
 from ..journal.model import StepRecord
+from ..plan import Change
+from ..scale_set_writes import scale_set_writes
 from ..spec import PlanSpec
-
-VMSS_READ_ONLY = ("provisioningState", "uniqueId", "timeCreated")
-
 
 @dataclass
 class StepContext:
@@ -86,22 +84,6 @@ def wait_cluster_ready(ctx: StepContext, cluster_id: str) -> dict[str, Any]:
 
 
 # -- scale sets -------------------------------------------------------------------------------------------
-def put_body(raw: dict[str, Any]) -> dict[str, Any]:
-    """A GET body made fit for a full PUT (read-only fields removed)."""
-    body = {k: copy.deepcopy(v) for k, v in raw.items() if k in ("location", "tags", "sku", "plan", "identity", "zones", "properties")}
-    properties = body.get("properties") or {}
-    for key in VMSS_READ_ONLY:
-        properties.pop(key, None)
-    (properties.get("virtualMachineProfile") or {}).pop("timeCreated", None)
-    identity = body.get("identity")
-    if isinstance(identity, dict):
-        identity.pop("principalId", None)
-        identity.pop("tenantId", None)
-        for key in list(identity.get("userAssignedIdentities") or {}):
-            identity["userAssignedIdentities"][key] = {}
-    return body
-
-
 def _settled(raw: dict[str, Any], instances: list[dict[str, Any]]) -> bool:
     return readers.scale_set_settled(raw, instances)
 
@@ -177,6 +159,24 @@ def verify_instances(ctx: StepContext, raw: dict[str, Any], instances: list[dict
     return {"scale_set": raw.get("name"), "instances": len(instances), "latest_model_applied": len(instances)}
 
 
+def write_subtrees(ctx: StepContext, vmss_id: str, raw: dict[str, Any], desired: dict[str, Any], changes: list[Change]) -> None:
+    """Write only the changed subtrees (migrate.scale_set_writes): a full PUT built from a GET would drop the
+    extensions' protectedSettings, which a GET never returns. Under Automatic/Rolling each write's model is
+    rolled out before the next (the order matters there); under Manual the instances take them all at once."""
+    manual = str(((raw.get("properties") or {}).get("upgradePolicy") or {}).get("mode") or "Manual").lower() == "manual"
+    for index, write in enumerate(scale_set_writes(raw, desired, changes)):
+        if index and not manual:
+            roll_out(ctx, vmss_id)
+        if write.route == "scale-set-patch":
+            # If-Match on the first write: a change made since the GET (an autoscale, a deployment) refuses it
+            ctx.gateway.patch_scale_set(vmss_id, write.body, ctx.operation_started, etag=raw.get("etag") if index == 0 else None)
+        elif write.route == "extension-put":
+            ctx.gateway.put_scale_set_extension(vmss_id, str(write.extension), write.body, ctx.operation_started)
+        else:
+            ctx.gateway.patch_scale_set_extension(vmss_id, str(write.extension), write.body, ctx.operation_started)
+        ctx.operation_finished()
+
+
 def change_scale_set(ctx: StepContext, vmss_id: str, transform: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
     """Re-attach, observe, apply ``transform`` if it changes anything, then roll out and verify."""
     from ..transforms import diff
@@ -188,10 +188,7 @@ def change_scale_set(ctx: StepContext, vmss_id: str, transform: Callable[[dict[s
     if changes:
         wait_cluster_ready(ctx, ctx.spec.cluster.id)  # no node-type change while the cluster upgrades
         ctx.emit("change", step=ctx.step_name, resource=vmss_id, properties=len(changes))
-        # If-Match: a change made since the GET (an autoscale, a deployment) refuses the PUT instead of
-        # being reverted by it.
-        ctx.gateway.put_scale_set(vmss_id, put_body(desired), ctx.operation_started, etag=raw.get("etag"))
-        ctx.operation_finished()
+        write_subtrees(ctx, vmss_id, raw, desired, changes)
     observed = roll_out(ctx, vmss_id, None if changes else (raw, instances))
     observed["changed_properties"] = len(changes)
     return observed

@@ -89,6 +89,16 @@ def _converts_then_changes_nothing(twin, tmp_path: Path, session, plan_file: Pat
             assert any(f"/secrets/{goal_name}/" in u for u in urls), urls
             assert any("the goal's versioned VMSS secret stays" in note for note in result.plan.notes)
 
+    # Issue 10: every SF extension still has its protected settings (the world says whether, never what), and
+    # no scale set was written by a full PUT (it would have dropped them: a GET never returns them).
+    for world_scale_set in world_json(twin)["scale_sets"]:
+        for extension in world_scale_set["extensions"]:
+            if extension["type"] in ("ServiceFabricNode", "ServiceFabricLinuxNode"):
+                assert extension["hasProtectedSettings"] is True, (world_scale_set["name"], extension["name"])
+    puts = [r for r in requests_json(twin)["requests"] if r["method"] == "PUT" and r["path"].lower().split("?")[0].endswith(
+        tuple(f"/virtualmachinescalesets/{s['name'].lower()}" for s in joined))]
+    assert puts == []
+
     mutating_before = requests_json(twin)["mutating"]
     again = commands.apply(plan_file, state_location=str(tmp_path / "state"), session=session)
     assert again.nothing_to_do

@@ -126,8 +126,8 @@ def test_a_changed_world_makes_a_saved_plan_stale(twin_factory, tmp_path: Path) 
     from twinkit import Clients
 
     clients = Clients(twin)  # someone tags a scale set's model in the meantime
-    nt0 = clients.compute.virtual_machine_scale_sets.get("rg-sf", "nt0")
-    nt0.virtual_machine_profile.os_profile.secrets = []
-    clients.compute.virtual_machine_scale_sets.begin_create_or_update("rg-sf", "nt0", nt0).result()
+    # (a PATCH of just the secrets: a full PUT built from a GET would drop protectedSettings, issue 10)
+    patch = {"properties": {"virtualMachineProfile": {"osProfile": {"secrets": []}}}}
+    clients.compute.virtual_machine_scale_sets.begin_update("rg-sf", "nt0", patch).result()
     stale = run(["apply", str(saved), "--yes", "--state", str(tmp_path / "state")], env)
     assert stale.returncode == 1 and "stale" in stale.stderr

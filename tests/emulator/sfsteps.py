@@ -14,6 +14,7 @@ from twinkit import Clients
 RG = "rg-sf"
 CLUSTER = "sfcluster"
 KV_EXTENSION = "KVVMExtension"
+SF_PROTECTED_SETTINGS = {"StorageAccountKey1": "twin-redacted", "StorageAccountKey2": "twin-redacted"}  # the scenarios' values
 
 
 class Step:
@@ -47,8 +48,13 @@ class Step:
                 return extension
         raise AssertionError("no Service Fabric extension")
 
-    def _put_vmss(self, name: str, scale_set: Any, manual_upgrade: bool = True) -> None:
-        """PUT the model, then bring Manual-policy instances onto it (manualupgrade), as an operator must."""
+    def _put_vmss(self, name: str, scale_set: Any, manual_upgrade: bool = True, protected_settings: bool = True) -> None:
+        """PUT the model, then bring Manual-policy instances onto it (manualupgrade), as an operator must.
+
+        A GET never returns ``protectedSettings``: like an ARM template deployment, the PUT supplies the SF
+        extension's again (``protected_settings=False`` is the wrong step: a PUT of the GET as it reads)."""
+        if protected_settings:
+            self._sf_extension(scale_set).properties.protected_settings = dict(SF_PROTECTED_SETTINGS)
         self.compute.virtual_machine_scale_sets.begin_create_or_update(RG, name, scale_set).result()
         if manual_upgrade and scale_set.properties.upgrade_policy.mode == "Manual":
             from azure.mgmt.compute.models import VirtualMachineScaleSetVMInstanceRequiredIDs

@@ -86,6 +86,12 @@ def test_scale_sets_instances_and_instance_views(wire: Wire) -> None:
         specs.assert_conforms(vm, VMSS, "VirtualMachineScaleSetVM")
         specs.assert_conforms(wire.get_json(one + "/virtualMachines/1", API["compute"]), VMSS, "VirtualMachineScaleSetVM")
         specs.assert_conforms(wire.get_json(one + "/virtualMachines/1/instanceView", API["compute"]), VMSS, "VirtualMachineScaleSetVMInstanceView")
+        extensions = wire.get_json(one + "/extensions", API["compute"])
+        specs.assert_conforms(extensions, VMSS, "VirtualMachineScaleSetExtensionListResult")
+        for extension in extensions["value"]:
+            child = wire.get_json(f"{one}/extensions/{extension['name']}", API["compute"])
+            specs.assert_conforms(child, VMSS, "VirtualMachineScaleSetExtension")
+            assert "protectedSettings" not in child["properties"]  # write-only (docs/twin.md)
 
 
 def test_vaults_and_access_policy_results(wire: Wire) -> None:

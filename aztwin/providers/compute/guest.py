@@ -308,6 +308,22 @@ def _usable(cert: InstalledCert, now: dt.datetime) -> bool:
     return cert.has_private_key and facts.not_before <= now <= facts.not_after
 
 
+PROTECTED_SETTINGS_RULE = "ServiceFabricProtectedSettingsMissing"
+
+
+def sf_protected_settings_check(extension: dict[str, Any]) -> str | None:
+    """The SF extension reads its storage account keys from ``protectedSettings`` (research/sf_migration.md: StorageAccountKey1/2);
+    a model whose SF extension lost them (a full PUT built from a GET, which never returns them) fails the
+    instance update (pessimistic: docs/twin.md, "Protected settings")."""
+    if (extension.get("properties") or {}).get("protectedSettings"):
+        return None
+    return (
+        f"{PROTECTED_SETTINGS_RULE}: the Service Fabric extension '{extension.get('name')}' has no protectedSettings "
+        "(StorageAccountKey1, StorageAccountKey2): a GET never returns them, so a full scale-set PUT built from a GET "
+        "drops them; change extensions through .../extensions/{name} (PATCH keeps protectedSettings)."
+    )
+
+
 def sf_check(world: World, instance: Instance, extension: dict[str, Any]) -> str | None:
     settings = (extension.get("properties") or {}).get("settings") or {}
     declared = settings.get("certificate")
@@ -435,7 +451,7 @@ class _Application:
                 if not self._run_kv(extension):
                     return  # waiting for a retry event
             elif kind in SF_TYPES:
-                failure = sf_check(self.world, self.instance, extension)
+                failure = sf_protected_settings_check(extension) or sf_check(self.world, self.instance, extension)
                 self._state(extension, "failed" if failure else "succeeded", failure or "Service Fabric node is ready.")
             else:
                 self._state(extension, "succeeded", "Enable succeeded.")

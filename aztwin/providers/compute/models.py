@@ -258,6 +258,32 @@ class ComputeState:
         validate_scale_set(self.world, principal, merged, scale_set, full=False)
         return self.update(scale_set, merged)
 
+    def put_extension(self, scale_set: ScaleSet, name: str, properties: dict[str, Any], principal: Principal | None) -> tuple[bool, Operation]:
+        """PUT ``.../extensions/{name}``: the extension replaced whole (its ``protectedSettings`` are the body's,
+        none if it has none); the scale set's model changes and rolls out like any model change."""
+        body = copy.deepcopy(scale_set.body)
+        listed = body.setdefault("properties", {}).setdefault("virtualMachineProfile", {}).setdefault("extensionProfile", {}).setdefault("extensions", [])
+        entry = {"name": name, "properties": copy.deepcopy(properties)}
+        index = next((i for i, e in enumerate(listed) if e.get("name") == name), None)
+        if index is None:
+            listed.append(entry)
+        else:
+            listed[index] = entry
+        validate_scale_set(self.world, principal, body, scale_set, full=False)
+        return index is None, self.update(scale_set, body)
+
+    def patch_extension(self, scale_set: ScaleSet, name: str, properties: dict[str, Any], principal: Principal | None) -> Operation:
+        """PATCH ``.../extensions/{name}``: a JSON merge patch of the extension's properties; what the patch does
+        not name (``protectedSettings`` above all) is kept."""
+        if scale_set.extension(name) is None:
+            raise TwinError(404, "NotFound", f"The extension '{name}' of virtual machine scale set '{scale_set.rid.name}' was not found.")
+        body = copy.deepcopy(scale_set.body)
+        for extension in body["properties"]["virtualMachineProfile"]["extensionProfile"]["extensions"]:
+            if extension.get("name") == name:
+                extension["properties"] = merge_patch(extension.get("properties") or {}, properties)
+        validate_scale_set(self.world, principal, body, scale_set, full=False)
+        return self.update(scale_set, body)
+
     def update(self, scale_set: ScaleSet, body: dict[str, Any]) -> Operation:
         """Store a new model and roll it out as the upgrade policy says (research/sf_migration.md §4)."""
         world = self.world
@@ -399,7 +425,9 @@ class ComputeState:
                         for c in group.get("vaultCertificates") or []
                     ],
                     "extensions": [
-                        {"name": e.get("name"), "type": extension_type(e), "typeHandlerVersion": (e.get("properties") or {}).get("typeHandlerVersion")}
+                        {"name": e.get("name"), "type": extension_type(e), "typeHandlerVersion": (e.get("properties") or {}).get("typeHandlerVersion"),
+                         # whether the model holds protected settings, never their values (docs/twin.md)
+                         "hasProtectedSettings": bool((e.get("properties") or {}).get("protectedSettings"))}
                         for e in (scale_set.profile.get("extensionProfile") or {}).get("extensions") or []
                     ],
                     "instances": [

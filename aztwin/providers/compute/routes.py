@@ -67,6 +67,9 @@ def register(router: Router) -> None:
     router.add("POST", ONE + "/manualupgrade", manual_upgrade)
     router.add("POST", ONE + "/virtualMachines/{instance}/reimage", reimage_instance)
     router.add("GET", OPERATIONS, get_operation, mutating=False)
+    from . import extension_routes
+
+    extension_routes.register(router)
 
 
 # -- rendering ------------------------------------------------------------------------------------------
@@ -83,6 +86,8 @@ def render(world: World, scale_set: ScaleSet, state: str | None = None) -> dict[
     properties["provisioningState"] = state or ("Updating" if world.compute.updating(scale_set) else scale_set.provisioning_state)
     properties["uniqueId"] = scale_set.unique_id
     properties["timeCreated"] = scale_set.created
+    for extension in ((properties.get("virtualMachineProfile") or {}).get("extensionProfile") or {}).get("extensions") or []:
+        without_protected_settings(extension)
     identity = body.get("identity")
     if isinstance(identity, dict):
         for identity_id in list((identity.get("userAssignedIdentities") or {}).keys()):
@@ -91,6 +96,14 @@ def render(world: World, scale_set: ScaleSet, state: str | None = None) -> dict[
                 {"principalId": found.principal_id, "clientId": found.client_id} if found else {}
             )
     return body
+
+
+def without_protected_settings(extension: dict[str, Any]) -> dict[str, Any]:
+    """A GET never returns ``protectedSettings`` (write-only: docs/twin.md, "Protected settings")."""
+    properties = extension.get("properties")
+    if isinstance(properties, dict):
+        properties.pop("protectedSettings", None)
+    return extension
 
 
 def _status(code: str, display: str, time: str | None = None, message: str | None = None) -> dict[str, Any]:
@@ -161,7 +174,7 @@ def render_instance(world: World, instance: Instance, expand: bool) -> dict[str,
                 "name": e.get("name"),
                 "type": "Microsoft.Compute/virtualMachines/extensions",
                 "location": scale_set.location,
-                "properties": {**copy.deepcopy(e.get("properties") or {}), "provisioningState": "Succeeded"},
+                "properties": {**without_protected_settings(copy.deepcopy(e)).get("properties", {}), "provisioningState": "Succeeded"},
             }
             for e in (instance.model.get("extensionProfile") or {}).get("extensions") or []
         ],

@@ -1,0 +1,84 @@
+"""A scale set's extensions as child resources (``.../virtualMachineScaleSets/{vmss}/extensions/{name}``,
+VirtualMachineScaleSetExtensions_* in virtualMachineScaleSet.json 2024-07-01).
+
+PUT replaces the extension whole and answers 201 (new) or 200, PATCH merges into it and answers 200, each
+with ``Azure-AsyncOperation``; either changes the scale set's model, which rolls out as the upgrade policy
+says (Manual: instances wait for ``manualupgrade``). A GET never shows ``protectedSettings``.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, Any
+
+from ...wire import Request, Response, Router, TwinError, check_shape, ok
+from .routes import _EXTENSION, ONE, _async_headers, _scale_set, without_protected_settings
+
+if TYPE_CHECKING:
+    from ...world import World
+    from .models import ScaleSet
+
+CHILD = ONE + "/extensions/{extension}"
+_READ_ONLY = ("provisioningState",)
+
+
+def register(router: Router) -> None:
+    router.add("GET", ONE + "/extensions", list_extensions)
+    router.add("GET", CHILD, get_extension)
+    router.add("PUT", CHILD, put_extension)
+    router.add("PATCH", CHILD, patch_extension)
+
+
+def render_extension(world: World, scale_set: ScaleSet, extension: dict[str, Any], state: str | None = None) -> dict[str, Any]:
+    body = without_protected_settings(copy.deepcopy(extension))
+    properties = body.setdefault("properties", {})
+    properties["provisioningState"] = state or ("Updating" if world.compute.updating(scale_set) else "Succeeded")
+    return {
+        "id": f"{scale_set.rid.id}/extensions/{extension.get('name')}",
+        "name": extension.get("name"),
+        "type": "Microsoft.Compute/virtualMachineScaleSets/extensions",
+        "properties": properties,
+    }
+
+
+def _found(scale_set: ScaleSet, name: str) -> dict[str, Any]:
+    extension = scale_set.extension(name)
+    if extension is None:
+        raise TwinError(404, "NotFound", f"The extension '{name}' of virtual machine scale set '{scale_set.rid.name}' was not found.")
+    return extension
+
+
+def _properties(request: Request) -> dict[str, Any]:
+    body = request.json_object()
+    check_shape(body, _EXTENSION)
+    properties = body.get("properties")
+    if not isinstance(properties, dict):
+        properties = {}
+    return {k: v for k, v in properties.items() if k not in _READ_ONLY}
+
+
+def list_extensions(world: World, request: Request) -> Response:
+    scale_set = _scale_set(world, request, "Microsoft.Compute/virtualMachineScaleSets/extensions/read")
+    listed = (scale_set.profile.get("extensionProfile") or {}).get("extensions") or []
+    return ok({"value": [render_extension(world, scale_set, e) for e in listed]})
+
+
+def get_extension(world: World, request: Request) -> Response:
+    scale_set = _scale_set(world, request, "Microsoft.Compute/virtualMachineScaleSets/extensions/read")
+    return ok(render_extension(world, scale_set, _found(scale_set, request.params["extension"])))
+
+
+def put_extension(world: World, request: Request) -> Response:
+    scale_set = _scale_set(world, request, "Microsoft.Compute/virtualMachineScaleSets/extensions/write")
+    name = request.params["extension"]
+    created, operation = world.compute.put_extension(scale_set, name, _properties(request), request.principal)
+    body = render_extension(world, scale_set, _found(scale_set, name), "Creating" if created else "Updating")
+    return ok(body, 201 if created else 200, **_async_headers(world, request, operation, scale_set))
+
+
+def patch_extension(world: World, request: Request) -> Response:
+    scale_set = _scale_set(world, request, "Microsoft.Compute/virtualMachineScaleSets/extensions/write")
+    name = request.params["extension"]
+    operation = world.compute.patch_extension(scale_set, name, _properties(request), request.principal)
+    body = render_extension(world, scale_set, _found(scale_set, name), "Updating")
+    return ok(body, 200, **_async_headers(world, request, operation, scale_set))
