@@ -86,7 +86,13 @@ def test_without_the_goal_secret_the_scaled_out_node_lacks_the_declared_thumbpri
     for group in profile.os_profile.secrets:
         group.vault_certificates = [c for c in group.vault_certificates if "/secrets/cluster-cert/" not in c.certificate_url]
     profile.os_profile.secrets = [g for g in profile.os_profile.secrets if g.vault_certificates]
-    compute.virtual_machine_scale_sets.begin_create_or_update(RG, "nt0", scale_set).result()
+    # A PATCH of just the secrets (a full PUT built from a GET would also drop the SF extension's protectedSettings).
+    from azure.mgmt.compute.models import (
+        VirtualMachineScaleSetUpdate, VirtualMachineScaleSetUpdateOSProfile, VirtualMachineScaleSetUpdateVMProfile,
+    )
+    update = VirtualMachineScaleSetUpdate(virtual_machine_profile=VirtualMachineScaleSetUpdateVMProfile(
+        os_profile=VirtualMachineScaleSetUpdateOSProfile(secrets=profile.os_profile.secrets)))
+    compute.virtual_machine_scale_sets.begin_update(RG, "nt0", update).result()
 
     new, renewed = _renew_and_scale_out(twin, scenario)
     assert declared not in _thumbprints(new) and renewed in _thumbprints(new)
