@@ -215,7 +215,7 @@ class KeyVaultExtensionSpec(_Strict):
 
 
 class CleanupSpec(_Strict):
-    removeOldSecrets: bool = Field(default=False, description="After conversion, remove old certificates' VMSS secrets (certificates stay on existing VMs).")
+    removeOldSecrets: bool = Field(default=False, description="After conversion, remove old certificates' VMSS secrets and the goal's versioned secret where the Key Vault extension delivers it (certificates stay on existing VMs).")
 
 
 class ChecksSpec(_Strict):
