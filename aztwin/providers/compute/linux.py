@@ -8,9 +8,10 @@
   ``KeyVaultForLinux``; the twin reads that as: the Key Vault extension's PEM files (one per version, in its
   own store folder) are never found by Service Fabric, whatever folder they are written to
   (pessimistic: undocumented).
-- The Linux troubleshooting guide (microsoft/service-fabric-troubleshooting-guides): waagent removes the
-  certificate files of secrets no longer in the scale set's goal state, so an instance that takes a model
-  without a secret loses that certificate (at its next update, reimage or scale-out).
+- Service Fabric Linux Cluster Certificate Rotation and Troubleshooting (Azure/Service-Fabric-Troubleshooting-Guides,
+  Security/): waagent removes the certificate files of secrets no longer in the goal state ("incarnation update"),
+  so an instance that takes a model without a secret loses that certificate (at its next update, reimage or
+  scale-out).
 """
 
 from __future__ import annotations
