@@ -86,6 +86,9 @@ def test_without_the_goal_secret_the_scaled_out_node_lacks_the_declared_thumbpri
     for group in profile.os_profile.secrets:
         group.vault_certificates = [c for c in group.vault_certificates if "/secrets/cluster-cert/" not in c.certificate_url]
     profile.os_profile.secrets = [g for g in profile.os_profile.secrets if g.vault_certificates]
+    for extension in profile.extension_profile.extensions:  # a GET never returns them: the PUT supplies them again
+        if extension.properties.type == "ServiceFabricNode":
+            extension.properties.protected_settings = {"StorageAccountKey1": "twin-redacted", "StorageAccountKey2": "twin-redacted"}
     compute.virtual_machine_scale_sets.begin_create_or_update(RG, "nt0", scale_set).result()
 
     new, renewed = _renew_and_scale_out(twin, scenario)
