@@ -24,12 +24,13 @@ from .snapshot import COMMON_NAME, NodeTypeView, Snapshot
 from .spec import PlanSpec
 from .step_types import StepParams
 from .steps import (
-    cleanup_secrets, convert_cluster, enable_vault_deployment, ensure_identity, grant_vault_access,
+    cleanup_secrets, convert_cluster, deliver_by_secret, enable_vault_deployment, ensure_identity, grant_vault_access,
     install_kv_extension, set_cluster_certificate,
 )
 from .steps import stage_goal as stage_goal_step
 from .transforms import (
-    KNOWN_AFTER, cluster_with_common_name, cluster_with_thumbprints, diff, extension_of_type,
+    KNOWN_AFTER, cluster_with_common_name, cluster_with_thumbprints, deliver_by_secret as deliver_goal_by_secret, diff,
+    extension_of_type,
     goal_secret_urls, remove_secrets, secret_urls, stage_goal, swap_to_kv_extension,
 )
 
@@ -258,13 +259,7 @@ class _Planner:
     def stage_steps(self, *, primary: str, secondary: str | None) -> None:
         snap = self.snapshot
         assert snap.vault is not None and snap.goal is not None
-        if not snap.vault.enabled_for_deployment:
-            self.add(
-                "enable-vault-deployment", "enable_vault_deployment", "Enable the vault for deployment (VMSS secrets)",
-                [snap.vault.id], [Change("properties.enabledForDeployment", False, True)],
-                enable_vault_deployment.Params(vault_id=snap.vault.id),
-                "CRP retrieves VMSS secrets only from vaults enabled for deployment (research §4.1).",
-            )
+        self.vault_deployment_step()
         vault_id, secret_url = snap.vault.id, snap.goal.secret_id
         for node_type in snap.node_types:
             params = stage_goal_step.Params(vmss_id=node_type.vmss_id, vault_id=vault_id, secret_url=secret_url,
@@ -280,6 +275,18 @@ class _Planner:
                 )
             for instance in node_type.instances:
                 instance.latest_model_applied, instance.provisioning_state = True, "Succeeded"
+
+    def vault_deployment_step(self) -> None:
+        vault = self.snapshot.vault
+        assert vault is not None
+        if vault.enabled_for_deployment or any(s.name == "enable-vault-deployment" for s in self.steps):
+            return
+        self.add(
+            "enable-vault-deployment", "enable_vault_deployment", "Enable the vault for deployment (VMSS secrets)",
+            [vault.id], [Change("properties.enabledForDeployment", False, True)],
+            enable_vault_deployment.Params(vault_id=vault.id),
+            "CRP retrieves VMSS secrets only from vaults enabled for deployment (research §4.1).",
+        )
 
     def cluster_step(self, name: str, primary: str, secondary: str | None, why: str) -> None:
         cluster = self.snapshot.cluster
@@ -303,6 +310,9 @@ class _Planner:
         # the model delivers; the Key Vault extension alone would give it a renewed version (the cut-over window).
         observed_url, client_id, common_name = snap.goal.versionless_secret_url, self.client_id(), self.common_name
         for node_type in snap.node_types:
+            if readers.is_linux(node_type.raw):
+                self.linux_delivery_step(node_type)
+                continue
             params = install_kv_extension.Params(
                 vmss_id=node_type.vmss_id, identity_id=spec.identity.id, observed_url=observed_url,
                 common_name=common_name, kv=spec.keyVaultExtension, keep_goal_secret=True,
@@ -319,6 +329,28 @@ class _Planner:
                     [node_type.vmss_id], changes, params,
                     "Provisioning must match declaration: the Key Vault extension (latest version) goes with common names (DESIGN §2).",
                 )
+
+    def linux_delivery_step(self, node_type: NodeTypeView) -> None:
+        """Linux: the goal's latest version stays a versioned VMSS secret and the SF extension goes by common name,
+        without the Key Vault extension (LINUX_DELIVERY_BY_VMSS_SECRET). On a migrated cluster after a renewal this
+        is the rotation: the new version's secret and its roll-out, no cluster upgrade."""
+        snap = self.snapshot
+        assert snap.goal is not None and snap.vault is not None
+        vault_id, secret_url, common_name = snap.vault.id, snap.goal.secret_id, self.common_name
+        changes = self.stage_scale_set(node_type, lambda raw: deliver_goal_by_secret(
+            raw, vault_id=vault_id, secret_url=secret_url, common_name=common_name))
+        changes += _rollout_change(node_type)
+        if not changes:
+            return
+        self.vault_deployment_step()
+        self.add(
+            f"deliver-by-secret:{self.labels[node_type.vmss_id]}", "deliver_by_secret",
+            f"Node type {node_type.name} (Linux): the goal's latest version as a VMSS secret, the SF extension by common name",
+            [node_type.vmss_id], changes,
+            deliver_by_secret.Params(vmss_id=node_type.vmss_id, vault_id=vault_id, secret_url=secret_url, common_name=common_name),
+            "ServiceFabricLinuxNode reads waagent's <THUMBPRINT>.crt/.prv files, not KeyVaultForLinux's (microsoft/service-fabric#1308); "
+            "waagent removes the files of secrets no longer in the model (runbooks/findings/LINUX_DELIVERY_BY_VMSS_SECRET.md).",
+        )
 
     def convert_step(self) -> None:
         cluster = self.snapshot.cluster
@@ -353,6 +385,16 @@ class _Planner:
             return []
         return goal_secret_urls(node_type.raw, versionless)
 
+    def older_goal_versions(self, node_type: NodeTypeView) -> list[str]:
+        """Linux: the goal's versions older than the one the delivery step rolled out (every instance presents the
+        newest by then: common name, latest NotBefore); the cleanup drops them."""
+        snap = self.snapshot
+        assert snap.goal is not None
+        if not readers.is_linux(node_type.raw):
+            return []
+        latest = snap.goal.secret_id.lower()
+        return [u for u in goal_secret_urls(node_type.raw, snap.goal.versionless_secret_url) if u.lower() != latest]
+
     def cleanup_steps(self, old_thumbprints: set[str]) -> None:
         snap = self.snapshot
         if snap.cluster is not None and snap.cluster.reverse_proxy_thumbprint:
@@ -362,7 +404,7 @@ class _Planner:
             urls = [url for url in secret_urls(node_type.raw)
                     if any(k.secret_url and k.secret_url.lower() == url.lower() and k.thumbprint in old_thumbprints
                            for k in snap.known_certificates.values())]
-            urls += [url for url in self.goal_secrets_left(node_type) if url not in urls]
+            urls += [url for url in self.goal_secrets_left(node_type) + self.older_goal_versions(node_type) if url not in urls]
             if not urls:
                 continue
             changes = self.stage_scale_set(node_type, lambda raw: remove_secrets(raw, urls))
@@ -406,7 +448,8 @@ def make_plan(
         if state != states.UNKNOWN:
             latest = work.goal.facts.thumbprint
             old = {t for t in work.cluster.declared_thumbprints if not goal_equivalent(work, t, latest)}
-            planner.identity_steps()
+            if not all(readers.is_linux(n.raw) for n in work.node_types):  # Linux goes without the Key Vault extension
+                planner.identity_steps()
             if state != states.ALREADY_COMMON_NAME:
                 planner.thumbprint_steps(state)
             planner.swap_steps()

@@ -55,10 +55,10 @@ def _store(settings: dict[str, Any]) -> str:
 
 
 # -- adding the goal by thumbprint (VMSS secret, then SF extension; DESIGN §2) ----------------------------
-def stage_goal(vmss: dict[str, Any], *, vault_id: str, secret_url: str, primary: str, secondary: str | None) -> dict[str, Any]:
-    """Deliver the goal by a versioned VMSS secret and declare it on the SF extension by thumbprint."""
-    new = copy.deepcopy(vmss)
-    os_profile = profile(new).setdefault("osProfile", {})
+def _add_secret(vmss: dict[str, Any], *, vault_id: str, secret_url: str) -> None:
+    """Add a versioned VMSS secret (in place). On Windows it lands in ``LocalMachine\\<certificateStore>``, which
+    must be the SF extension's ``x509StoreName`` (Service Fabric reads only there); Linux secrets have no store."""
+    os_profile = profile(vmss).setdefault("osProfile", {})
     groups = os_profile.setdefault("secrets", [])
     group = next((g for g in groups if (g.get("sourceVault") or {}).get("id", "").lower() == vault_id.lower()), None)
     if group is None:  # one entry per vault: CRP refuses repeated sourceVaults (research §4.1)
@@ -67,9 +67,15 @@ def stage_goal(vmss: dict[str, Any], *, vault_id: str, secret_url: str, primary:
     certificates = group.setdefault("vaultCertificates", [])
     if not any(c.get("certificateUrl", "").lower() == secret_url.lower() for c in certificates):
         entry = {"certificateUrl": secret_url}
-        if not is_linux(new):
-            entry["certificateStore"] = "My"
+        if not is_linux(vmss):
+            entry["certificateStore"] = _store(_sf_settings(vmss))
         certificates.append(entry)
+
+
+def stage_goal(vmss: dict[str, Any], *, vault_id: str, secret_url: str, primary: str, secondary: str | None) -> dict[str, Any]:
+    """Deliver the goal by a versioned VMSS secret and declare it on the SF extension by thumbprint."""
+    new = copy.deepcopy(vmss)
+    _add_secret(new, vault_id=vault_id, secret_url=secret_url)
     settings = _sf_settings(new)
     store = _store(settings)
     if "commonNames" in (settings.get("certificate") or {}):
@@ -93,6 +99,22 @@ def remove_secrets(vmss: dict[str, Any], urls: list[str]) -> dict[str, Any]:
         if certificates:
             kept.append({**group, "vaultCertificates": certificates})
     os_profile["secrets"] = kept
+    return new
+
+
+# -- Linux node types: the goal stays a versioned VMSS secret (docs/twin.md, "Linux node types") ----------
+def deliver_by_secret(vmss: dict[str, Any], *, vault_id: str, secret_url: str, common_name: str) -> dict[str, Any]:
+    """A Linux node type keeps the goal as a versioned VMSS secret (waagent's ``<THUMBPRINT>.crt/.prv``, which
+    ServiceFabricLinuxNode reads; it cannot use KeyVaultForLinux's files, microsoft/service-fabric#1308) and its SF
+    extension declares the common name. A renewal is a rotation: the new version's secret is added (older ones
+    stay until every instance presents the new one; the cleanup drops them)."""
+    new = copy.deepcopy(vmss)
+    _add_secret(new, vault_id=vault_id, secret_url=secret_url)
+    settings = _sf_settings(new)
+    wanted = {"commonNames": [common_name], "x509StoreName": _store(settings)}
+    if settings.get("certificate") != wanted:
+        settings["certificate"] = wanted
+    settings.pop("certificateSecondary", None)
     return new
 
 

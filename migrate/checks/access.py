@@ -139,6 +139,8 @@ def _identity_can_read(ctx: Ctx) -> bool:
 def check_identity(ctx: Ctx) -> Iterator[Finding]:
     snapshot, spec = ctx.snapshot, ctx.spec
     identity_id = spec.identity.id
+    if snapshot.node_types and all(n.os.lower() == "linux" for n in snapshot.node_types):
+        return  # Linux node types go without the Key Vault extension, so the plan uses no identity (LINUX_DELIVERY_BY_VMSS_SECRET)
     if snapshot.identity is None or not snapshot.identity.exists:
         yield finding("IDENTITY_WILL_BE_CREATED", f"the user-assigned identity {identity_id} does not exist; the plan creates it "
                       "(a user-assigned identity avoids the system-assigned deadlock with vault access; research §3.2).",
@@ -151,8 +153,8 @@ def check_identity(ctx: Ctx) -> Iterator[Finding]:
                       f"extension needs it, so the plan grants {how}.", snapshot.vault.id,
                       "Nothing to do if the credential has that permission; otherwise grant it first.")
     yield from _extension_identity_conflicts(ctx)
-    missing = [n.name for n in snapshot.node_types
-               if identity_id.lower() not in {i.lower() for i in n.user_assigned_identities}]
+    missing = [n.name for n in snapshot.node_types if n.os.lower() != "linux"
+               and identity_id.lower() not in {i.lower() for i in n.user_assigned_identities}]
     if missing:
         yield finding("MANAGED_IDENTITY_OPERATOR_NEEDED", f"the plan assigns the identity to {', '.join(missing)}; that needs "
                       "Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action (the Managed Identity Operator role) on the "

@@ -43,7 +43,7 @@ CATALOGUE: dict[str, tuple[Severity, str]] = {
     "LINK_ON_RENEWAL_ENABLED": (ERROR, "linkOnRenewal is on (SAN-based linking has broken clusters)"),
     "INITIAL_SYNC_DISABLED": (WARNING, "requireInitialSync is off"),
     "CERTIFICATE_STORE_MISMATCH": (ERROR, "the Key Vault extension's store is not the LocalMachine store Service Fabric reads (x509StoreName)"),
-    "LINUX_SUPPORT_UNCONFIRMED": (WARNING, "common-name clusters on Linux with the Key Vault extension are unconfirmed"),
+    "LINUX_DELIVERY_BY_VMSS_SECRET": (WARNING, "a Linux node type keeps the goal as a versioned VMSS secret (no Key Vault extension); renewals are rotations"),
     # vault, identity, rollout
     "VAULT_NOT_ENABLED_FOR_DEPLOYMENT": (WARNING, "the vault is not enabled for deployment but the goal must go in as a VMSS secret"),
     "IDENTITY_WILL_BE_CREATED": (INFO, "the user-assigned identity does not exist and will be created"),

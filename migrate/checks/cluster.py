@@ -211,12 +211,16 @@ def check_node_types(ctx: Ctx) -> Iterator[Finding]:
                 "Review and roll out (or revert) the pending model changes before migrating.",
             )
         if node_type.os.lower() == "linux":
+            # service-fabric-configure-certificates-linux; microsoft/service-fabric#1308 (KeyVaultForLinux unusable).
             yield finding(
-                "LINUX_SUPPORT_UNCONFIRMED",
-                f"{node_type.name} runs Linux: Service Fabric reads certificates from /var/lib/sfcerts and how the KeyVaultForLinux "
-                "store maps to it is unconfirmed; common-name clusters on Linux have open issues (research §3.3).",
+                "LINUX_DELIVERY_BY_VMSS_SECRET",
+                f"{node_type.name} runs Linux: ServiceFabricLinuxNode reads waagent's <THUMBPRINT>.crt/.prv files and "
+                "/var/lib/sfcerts, not KeyVaultForLinux's files (microsoft/service-fabric#1308), and waagent removes the files "
+                "of secrets no longer in the model. sfmigrate keeps the goal's latest version as a versioned VMSS secret and "
+                "declares the common name, without the Key Vault extension; after each renewal run sfmigrate plan/apply "
+                "again: it rotates the new version in (no cluster upgrade).",
                 node_type.vmss_id,
-                "Rehearse on a test cluster of the same OS image first (sfmigrate rehearse).",
+                "Nothing to do now; after every renewal of the goal, run sfmigrate plan and apply (the rotation).",
             )
         yield from _existing_kv_extension(node_type)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..step_types import STEP_REGISTRY, RunStep
 from . import (  # noqa: F401  (each module registers its kind on import)
-    cleanup_secrets, convert_cluster, enable_vault_deployment, ensure_identity, grant_vault_access,
+    cleanup_secrets, convert_cluster, deliver_by_secret, enable_vault_deployment, ensure_identity, grant_vault_access,
     install_kv_extension, set_cluster_certificate, stage_goal,
 )
 

@@ -68,21 +68,28 @@ def _converts_then_changes_nothing(twin, tmp_path: Path, session, plan_file: Pat
     assert common["certificateIssuerThumbprint"].split(",") == goal["pinnedIssuers"]
 
     clients = Clients(twin)
-    identity = clients.msi.user_assigned_identities.get(goal["identity"].split("/")[4], goal["identity"].rsplit("/", 1)[-1])
     goal_name = goal["certificate"]
     joined = [s for s in scale_sets(clients) if _extension(s, "ServiceFabricNode", "ServiceFabricLinuxNode")]
     assert joined
     for scale_set in joined:
         kv = _extension(scale_set, "KeyVaultForWindows", "KeyVaultForLinux")
         sf = _extension(scale_set, "ServiceFabricNode", "ServiceFabricLinuxNode")
+        urls = [c["certificateUrl"] for g in scale_set["properties"]["virtualMachineProfile"]["osProfile"].get("secrets") or []
+                for c in g["vaultCertificates"]]
+        if sf["properties"]["type"] == "ServiceFabricLinuxNode":
+            # Issue 10: Linux keeps the goal as a versioned VMSS secret (even with cleanup), no Key Vault extension.
+            assert kv is None, scale_set["name"]
+            assert sf["properties"]["settings"]["certificate"]["commonNames"] == [common["certificateCommonName"]]
+            assert any(f"/secrets/{goal_name}/" in u for u in urls), urls
+            assert any(f.code == "LINUX_DELIVERY_BY_VMSS_SECRET" for f in result.plan.findings)
+            continue
+        identity = clients.msi.user_assigned_identities.get(goal["identity"].split("/")[4], goal["identity"].rsplit("/", 1)[-1])
         assert kv is not None, scale_set["name"]
         assert kv["properties"]["settings"]["authenticationSettings"]["msiClientId"] == identity.client_id
         assert goal["identity"].lower() in {k.lower() for k in scale_set["identity"]["userAssignedIdentities"]}
         assert sf["properties"]["settings"]["certificate"]["commonNames"] == [common["certificateCommonName"]]
         assert "thumbprint" not in sf["properties"]["settings"]["certificate"]
         assert kv["name"] in sf["properties"]["provisionAfterExtensions"]
-        urls = [c["certificateUrl"] for g in scale_set["properties"]["virtualMachineProfile"]["osProfile"].get("secrets") or []
-                for c in g["vaultCertificates"]]
         if cleanup:
             assert not any(f"/secrets/{goal_name}/" in u for u in urls), urls  # the cleanup removed the goal's secret
         else:  # cleanup off: it stays (harmless on Windows: SF picks by common name), and the plan says so

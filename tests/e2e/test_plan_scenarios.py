@@ -20,8 +20,9 @@ EXPECTED = {
     "old-newer-than-goal": ("GOAL_ABSENT_OLD_NEWER", 2, set(), set(), None),
     "two-old-certs": ("TWO_OLD", 2, set(), set(), None),
     "already-cn": ("ALREADY_COMMON_NAME", 0, set(), set(), []),
-    "linux-nodetype": ("VALID_GOAL_ONLY", 2, set(), set(), None),
-    "multi-nodetype": ("GOAL_ABSENT_GOAL_NEWER", 2, set(), set(), None),
+    # Issue 10: Linux keeps the goal as a versioned VMSS secret; no identity, no Key Vault extension.
+    "linux-nodetype": ("VALID_GOAL_ONLY", 2, set(), {"LINUX_DELIVERY_BY_VMSS_SECRET"}, ["deliver-by-secret:nt0", "convert-cluster"]),
+    "multi-nodetype": ("GOAL_ABSENT_GOAL_NEWER", 2, set(), {"LINUX_DELIVERY_BY_VMSS_SECRET"}, None),
     "rbac-vault": ("GOAL_ABSENT_GOAL_NEWER", 2, set(), set(), None),
     "self-signed-goal": (None, 3, {"GOAL_SELF_SIGNED"}, set(), None),
     "issuer-not-pinned": (None, 3, {"ISSUER_NOT_PINNED"}, set(), None),
@@ -34,7 +35,7 @@ EXPECTED = {
     "no-client-auth-eku": (None, 2, set(), {"CLIENT_AUTH_EKU_MISSING"}, None),
 }
 STEP_ORDER = ["ensure_identity", "grant_vault_access", "enable_vault_deployment", "stage_goal", "set_cluster_certificate",
-              "install_kv_extension", "convert_cluster", "cleanup_secrets"]
+              "install_kv_extension", "deliver_by_secret", "convert_cluster", "cleanup_secrets"]
 
 
 @pytest.mark.parametrize("scenario", sorted(EXPECTED))

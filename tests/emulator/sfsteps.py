@@ -114,8 +114,11 @@ class Step:
         self, identity: Any, observed: list[str], common_name: str, *, link_on_renewal: bool = False,
         version: str = "3.0", provision_after: bool = True, polling_seconds: int = 3600, remove_secrets: bool = True,
         msi_client_id: bool = True, assign_identity: bool = True, store_name: str = "MY", store_location: str = "LocalMachine",
+        kv_on_linux: bool = False,
     ) -> None:
-        """VMSS identity + Key Vault VM extension + Service Fabric extension by commonNames (seed 003)."""
+        """VMSS identity + Key Vault VM extension + Service Fabric extension by commonNames (seed 003). On Linux node
+        types the SF extension goes by common name and the VMSS secrets stay, without the Key Vault extension
+        (issue 10: ServiceFabricLinuxNode cannot use KeyVaultForLinux's files); ``kv_on_linux`` is the wrong step."""
         from azure.mgmt.compute.models import (
             UserAssignedIdentitiesValue, VirtualMachineScaleSetExtension, VirtualMachineScaleSetExtensionProperties,
             VirtualMachineScaleSetIdentity,
@@ -127,6 +130,12 @@ class Step:
             scale_set = self.compute.virtual_machine_scale_sets.get(RG, name)
             profile = scale_set.properties.virtual_machine_profile
             linux = profile.os_profile.linux_configuration is not None
+            if linux and not kv_on_linux:
+                sf = self._sf_extension(scale_set)
+                sf.properties.settings["certificate"] = {"commonNames": [common_name], "x509StoreName": "My"}
+                sf.properties.settings.pop("certificateSecondary", None)
+                self._put_vmss(name, scale_set)
+                continue
             if assign_identity:
                 scale_set.identity = VirtualMachineScaleSetIdentity(type="UserAssigned", user_assigned_identities={identity.id: UserAssignedIdentitiesValue()})
             management: dict[str, Any] = {"pollingIntervalInS": str(polling_seconds), "requireInitialSync": True}

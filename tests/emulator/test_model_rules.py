@@ -204,6 +204,10 @@ def test_service_fabric_extension_needs_its_declared_certificate(pki: Pki) -> No
 
     class _Instance:
         store = [cert]
+        waagent_removed: dict[str, str] = {}
+
+        class scale_set:  # a Windows VM (the Linux rules: tests/emulator/test_linux_nodes.py)
+            os = "windows"
 
         @staticmethod
         def installed(thumbprint: str) -> InstalledCert | None:

@@ -146,10 +146,11 @@ def test_without_require_initial_sync_the_service_fabric_extension_finds_no_cert
     assert sf.status == "failed" and "FindBySubjectName' 'sfcluster.contoso.com'" in sf.message
 
 
-def test_linux_extension_writes_a_pem_per_version_and_switches_the_symlink() -> None:
+def test_linux_extension_writes_a_pem_per_version_and_switches_the_symlink_which_sf_does_not_read() -> None:
     world = world_of("already-cn")
     scale_set = world.compute.all()[0]
-    scale_set.profile["osProfile"] = {"linuxConfiguration": {}}
+    scale_set.profile["osProfile"] = {"linuxConfiguration": {"disablePasswordAuthentication": True}}
+    assert scale_set.os == "linux"
     extension = scale_set.extension("KVVMExtension")
     extension["properties"]["type"] = "KeyVaultForLinux"
     instance = reapply(world)
@@ -159,7 +160,10 @@ def test_linux_extension_writes_a_pem_per_version_and_switches_the_symlink() -> 
     paths = sorted(c.path for c in instance.store)
     assert len(paths) == 2 and all(p.endswith(".pem") for p in paths)
     assert list(instance.symlinks.values()) == [renewed] and first != renewed
-    assert snapshot(world)["health"] == "Healthy"
+    # Issue 10: ServiceFabricLinuxNode does not read KeyVaultForLinux's files (microsoft/service-fabric#1308).
+    cluster = snapshot(world)
+    assert cluster["health"] == "Broken"
+    assert all("LinuxKeyVaultExtensionNotReadBySF" in r for r in cluster["health_reasons"]), cluster["health_reasons"]
 
 
 # -- the phased upgrade -------------------------------------------------------------------------------

@@ -207,7 +207,7 @@ POSITIVE: dict[str, list[Case]] = {
         edit(lambda s: s.node_types[0].extensions[0].settings["certificate"].update(x509StoreName="Root")),
         edit(set_attr("cluster.x509_store_name", "TrustedPeople")),
     ],
-    "LINUX_SUPPORT_UNCONFIRMED": [lambda: (linux_world(), plan())],
+    "LINUX_DELIVERY_BY_VMSS_SECRET": [lambda: (linux_world(), plan())],
     "VAULT_NOT_ENABLED_FOR_DEPLOYMENT": [edit(set_attr("vault.enabled_for_deployment", False))],
     "IDENTITY_WILL_BE_CREATED": [edit(set_attr("identity.exists", False)), edit(set_attr("identity", None))],
     "VAULT_ACCESS_WILL_BE_GRANTED": [edit(set_attr("vault.access_policies", [])), lambda: (rbac_world(None)(), plan()),
@@ -270,7 +270,7 @@ NEGATIVE: dict[str, list[Case]] = {
         lambda: (world(), plan(keyVaultExtension={"certificateStoreName": "MY"})),  # store names are case-insensitive
         lambda: (linux_world(), plan(keyVaultExtension={"certificateStoreLocation": "CurrentUser"})),  # not used on Linux
     ],
-    "LINUX_SUPPORT_UNCONFIRMED": [lambda: (world(), plan())],
+    "LINUX_DELIVERY_BY_VMSS_SECRET": [lambda: (world(), plan())],
     "VAULT_NOT_ENABLED_FOR_DEPLOYMENT": [lambda: (world(), plan()), edit(goal_in_secrets),
                                          lambda: (_disabled(already_cn()()), plan())],
     "IDENTITY_WILL_BE_CREATED": [lambda: (world(), plan())],

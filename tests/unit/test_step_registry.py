@@ -23,7 +23,7 @@ def cleanup(name: str = "cleanup-secrets:nt0") -> Step:
 
 def test_every_step_module_registers_its_kind_with_a_params_class() -> None:
     registry = step_registry()
-    assert set(registry) == set(STEP_KINDS) and len(registry) == 8
+    assert set(registry) == set(STEP_KINDS) and len(registry) == 9
     for kind in registry:
         assert issubclass(registry.get(kind).params, StepParams)
 

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from ...pki import Issued
 from ...wire import TwinError
+from . import linux
 from .stores import elsewhere, pfx_provider, sf_store
 
 if TYPE_CHECKING:
@@ -65,8 +66,11 @@ class InstalledCert:
 
     def in_store(self, x509_store_name: str) -> bool:
         """Would Service Fabric find it with this ``x509StoreName``? Only in LocalMachine (Windows store names
-        are case-insensitive); on Linux the store name does not apply (``store`` is None)."""
-        return self.store is None or self.store.lower() == sf_store(x509_store_name).lower()
+        are case-insensitive); on Linux (``store`` is None) the store name does not apply, and Service Fabric finds
+        only waagent's files and /var/lib/sfcerts, never the Key Vault extension's (compute/linux.py)."""
+        if self.store is None:
+            return linux.sf_reads(self)
+        return self.store.lower() == sf_store(x509_store_name).lower()
 
     def public(self) -> dict[str, Any]:
         facts = self.issued.facts
@@ -110,7 +114,9 @@ class ExtensionState:
 
 # -- step 1: VMSS secrets ------------------------------------------------------------------------------
 def install_secrets(world: World, scale_set: ScaleSet, instance: Instance, profile: dict[str, Any]) -> str | None:
-    """Install every ``osProfile.secrets`` certificate; the failure message, if CRP could not."""
+    """Install every ``osProfile.secrets`` certificate; the failure message, if CRP could not. On Linux, waagent
+    then removes the files of VMSS secrets the model no longer delivers (compute/linux.py, GOAL_STATE_RULE)."""
+    delivered: set[str] = set()
     for group in (profile.get("osProfile") or {}).get("secrets") or []:
         vault_id = ((group.get("sourceVault") or {}).get("id")) or ""
         for entry in group.get("vaultCertificates") or []:
@@ -129,6 +135,7 @@ def install_secrets(world: World, scale_set: ScaleSet, instance: Instance, profi
             assert version is not None
             if not version.enabled:
                 return f"The secret version '{url}' is disabled; CRP cannot retrieve it."
+            delivered.add(version.issued.thumbprint)
             path = store = None
             if scale_set.os == "linux":
                 path = f"/var/lib/waagent/{version.issued.thumbprint}.crt"
@@ -142,6 +149,10 @@ def install_secrets(world: World, scale_set: ScaleSet, instance: Instance, profi
                         key_provider=pfx_provider(certificate) if store else "CAPI",
                     )
                 )
+    if scale_set.os == "linux":  # waagent keeps only the goal state's certificate files
+        for cert in [c for c in instance.store if c.source == "vmss-secret" and c.thumbprint not in delivered]:
+            instance.store.remove(cert)
+            instance.waagent_removed[cert.thumbprint] = world.iso_now()
     return None
 
 
@@ -347,7 +358,8 @@ def sf_check(world: World, instance: Instance, extension: dict[str, Any]) -> str
                 return _usable(c, now) and c.issued.facts.subject_cn == name
 
             if not any(named(c) and c.in_store(store) for c in instance.store):
-                return f"Cannot find certificate with 'FindBySubjectName' '{name}' in store '{store}'.{elsewhere(instance.store, named, store)}"
+                return (f"Cannot find certificate with 'FindBySubjectName' '{name}' in store '{store}'.{elsewhere(instance.store, named, store)}"
+                        + _linux_hint(instance, named, set()))
         return None
     thumbprints = [declared.get("thumbprint")]
     secondary = settings.get("certificateSecondary")
@@ -362,8 +374,15 @@ def sf_check(world: World, instance: Instance, extension: dict[str, Any]) -> str
             return c.thumbprint == wanted and c.has_private_key
 
         if not any(printed(c) and c.in_store(store) for c in instance.store):
-            return f"Cannot find certificate with 'FindByThumbprint' '{thumbprint.upper()}' in store '{store}'.{elsewhere(instance.store, printed, store)}"
+            return (f"Cannot find certificate with 'FindByThumbprint' '{thumbprint.upper()}' in store '{store}'.{elsewhere(instance.store, printed, store)}"
+                    + _linux_hint(instance, printed, {wanted}))
     return None
+
+
+def _linux_hint(instance: Instance, matches: Callable[[InstalledCert], bool], wanted: set[str]) -> str:
+    if instance.scale_set.os != "linux":
+        return ""
+    return linux.hint(instance.store, matches, instance.waagent_removed, wanted)
 
 
 # -- the whole model application ----------------------------------------------------------------------

@@ -75,6 +75,7 @@ class Instance:
     store: list[InstalledCert] = field(default_factory=list)
     extensions: dict[str, ExtensionState] = field(default_factory=dict)
     symlinks: dict[str, str] = field(default_factory=dict)  # Linux: link name -> thumbprint
+    waagent_removed: dict[str, str] = field(default_factory=dict)  # Linux: thumbprint -> when waagent removed its files
     poll_events: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -393,6 +394,7 @@ class ComputeState:
             if fresh_disk:
                 instance.store.clear()
                 instance.symlinks.clear()
+                instance.waagent_removed.clear()
             apply_model(self.world, scale_set, instance, target_profile, on_finished=finished)
 
         self.world.after(self.world.settings.instance_update_seconds, f"instance-update {instance.name}", provision)

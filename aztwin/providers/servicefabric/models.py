@@ -207,7 +207,8 @@ class ServiceFabricState:
         views = []
         for _, instance, node_type in self.members(cluster):
             settings = self._settings(cluster, instance.name)
-            views.append(NodeView(instance.name, node_type, instance.update_domain, instance.store, settings.presentation, settings.validation))
+            views.append(NodeView(instance.name, node_type, instance.update_domain, instance.store, settings.presentation, settings.validation,
+                                  instance.scale_set.os == "linux", instance.waagent_removed))
         return views
 
     # -- the verdict ----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable
 
+from ..compute import linux
 from .declaration import COMMON_NAME, THUMBPRINT, Declaration, ValidationList
 
 if TYPE_CHECKING:
@@ -29,6 +30,8 @@ class NodeView:
     store: list[InstalledCert]
     presentation: Declaration
     validation: ValidationList
+    linux: bool = False
+    waagent_removed: dict[str, str] = field(default_factory=dict)  # Linux: thumbprint -> when waagent removed it
 
 
 @dataclass
@@ -79,8 +82,11 @@ def present(node: NodeView, now: dt.datetime, by_not_after: bool) -> Presented:
             detail += (f"; a usable one is installed only in {', '.join(elsewhere)}, and Service Fabric finds certificates "
                        f"only in LocalMachine\\{declaration.store} (store mismatch: x509StoreName, certificateStoreName "
                        "and certificateStoreLocation must agree)")
+        if node.linux:  # only waagent's files and /var/lib/sfcerts count (docs/twin.md, "Linux node types")
+            wanted_thumbprints = set(declaration.thumbprints) if declaration.kind == THUMBPRINT else set()
+            detail += linux.hint(node.store, lambda c: c in matching, node.waagent_removed, wanted_thumbprints)
         return Presented(None, f"node {node.name} finds no certificate for {wanted} ({detail}) and cannot present one"
-                         + (_autorefresh_hint(node) if declaration.kind == THUMBPRINT else ""))
+                         + (_autorefresh_hint(node) if declaration.kind == THUMBPRINT and not node.linux else ""))
     # DESIGN §2: the latest NotBefore wins (7.2 CU4+); before that, the farthest NotAfter.
     key = (lambda c: c.issued.facts.not_after) if by_not_after else (lambda c: c.issued.facts.not_before)
     declared = max(candidates_usable, key=key)
