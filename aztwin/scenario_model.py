@@ -61,6 +61,13 @@ def _check_duration(value: Duration) -> Duration:
     return value
 
 
+def _check_positive_duration(value: Duration) -> Duration:
+    """A lifetime (``validFor``) must be positive."""
+    if duration_seconds(value) <= 0:
+        raise ValueError("must be a positive duration")
+    return value
+
+
 class RoleSpec(_Strict):
     role: str
     scope: str = "subscription"  # subscription | resourceGroup:<name> | vault:<name> | identity:<name> | an ARM id
@@ -105,13 +112,7 @@ class AuthoritySpec(_Strict):
     reuseKeyOf: str | None = None  # share the key of an earlier authority (a DigiCert-style re-key)
 
     _durations = field_validator("validFrom", "validFor")(_check_duration)
-
-    @field_validator("validFor")
-    @classmethod
-    def _positive(cls, value: Duration) -> Duration:
-        if duration_seconds(value) <= 0:
-            raise ValueError("must be a positive duration")
-        return value
+    _lifetime = field_validator("validFor")(_check_positive_duration)
 
 
 class VersionSpec(_Strict):
@@ -124,13 +125,7 @@ class VersionSpec(_Strict):
     enabled: bool = True
 
     _durations = field_validator("validFrom", "validFor")(_check_duration)
-
-    @field_validator("validFor")
-    @classmethod
-    def _positive(cls, value: Duration) -> Duration:
-        if duration_seconds(value) <= 0:
-            raise ValueError("must be a positive duration")
-        return value
+    _lifetime = field_validator("validFor")(_check_positive_duration)
 
 
 class CertificateSpec(_Strict):

@@ -10,7 +10,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aztwin import RunningTwin, start_twin  # noqa: E402
-from migrate.twin_plan import write_twin_plan  # noqa: E402
+from migrate.twin_plan import write_plan_for  # noqa: E402
 
 
 def twin(scenario: str, time_scale: float) -> RunningTwin:
@@ -21,7 +21,7 @@ def twin(scenario: str, time_scale: float) -> RunningTwin:
 
 def plan_file(running: RunningTwin) -> Path:
     """sfmigrate's plan file for the twin's scenario goal (as `sfmigrate emulator serve` writes it)."""
-    path = write_twin_plan(running.control().world(), running.base_url, running.ca_bundle, running.state_dir)
+    path = write_plan_for(running)
     assert path is not None, "the scenario declares no goal"
     return path
 

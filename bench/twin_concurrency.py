@@ -180,12 +180,9 @@ def run(base_url: str, ca_bundle: str, subscription: str, tenant: str, *, worker
 
 
 def _control(base_url: str, ca_bundle: str, path: str) -> Any:
-    import ssl
-    import urllib.request
+    from aztwin import ControlClient
 
-    context = ssl.create_default_context(cafile=ca_bundle)
-    with urllib.request.urlopen(base_url + path, context=context, timeout=30) as response:
-        return json.loads(response.read())
+    return ControlClient(base_url, ca_bundle).call("GET", path)
 
 
 def main(argv: list[str] | None = None) -> int:

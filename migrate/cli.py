@@ -115,7 +115,7 @@ def emulator_serve(scenario: str | None, scenario_file: str | None, host: str, p
     """Serve the twin over HTTPS; print one JSON line when ready; run until SIGTERM or SIGINT."""
     from aztwin import TwinSetupError, start_twin
 
-    from .twin_plan import write_twin_plan
+    from .twin_plan import ready_line, write_plan_for
 
     if scenario and scenario_file:
         raise UsageError("--scenario and --scenario-file: give one, not both")
@@ -129,16 +129,8 @@ def emulator_serve(scenario: str | None, scenario_file: str | None, host: str, p
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     try:
-        plan_file = write_twin_plan(twin.control().world(), twin.base_url, twin.ca_bundle, twin.state_dir)
-    except BaseException:
-        twin.stop()
-        raise
-    ready = twin.ready_info()
-    scenario_name = ready.pop("scenario")  # the ready line keeps its order: ..., env, plan_file, scenario
-    ready.update(plan_file=str(plan_file) if plan_file else None, scenario=scenario_name)
-    click.echo(json.dumps(ready), nl=True)
-    sys.stdout.flush()
-    try:
+        click.echo(json.dumps(ready_line(twin.ready_info(), write_plan_for(twin))), nl=True)
+        sys.stdout.flush()
         while not stop.wait(0.5):
             pass
     finally:

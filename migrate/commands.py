@@ -23,10 +23,9 @@ from .errors import Blocked, ExitCode, Interrupted, NotFound, OperationalError, 
 from .journal import JournalState, JournalStore, LockHolder, open_store
 from .plan import FORMAT_VERSION, Plan
 from .planner import make_plan
-from .runner import RunOptions, Runner, carried_over, close_converged, fail_in_flight, merge_journal, one_line
+from .runner import RunOptions, Runner, carry_over, close_converged, fail_in_flight, merge_journal, one_line
 from .snapshot import Snapshot
 from .spec import PlanSpec, load_plan
-from .steps import cleanup_secrets
 
 log = logging.getLogger("sfmigrate")
 SAVED_PLAN_KIND = "sfmigrate-saved-plan"
@@ -277,13 +276,8 @@ def prepare_apply(source: str | Path, *, state_location: str | None = None, repl
                 raise StalePlan(f"the saved plan is stale: {', '.join(changed[:3])} changed since it was made; run plan again")
             to_run = saved.plan
             to_run.findings = fresh.findings
-        carried = [step for step in (carried_over(r) for r in (journal.steps if resuming and journal else [])) if step]
-        for step in carried:
-            same = [i for i, s in enumerate(to_run.steps) if s.name == step.name]
-            if not same:
-                to_run.add_step(step)
-            else:  # the fresh cleanup (the goal's secrets) widened by what the journal kept (the old ones)
-                to_run.steps[same[0]] = cleanup_secrets.widen(to_run.steps[same[0]], step)
+        if resuming and journal is not None:
+            carry_over(to_run, journal.steps)
         return PreparedRun(spec, session, store, holder, journal, to_run, replan, before_total, before_mutating)
     except BaseException:
         store.release()

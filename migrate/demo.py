@@ -23,7 +23,7 @@ def run_demo(out: str | Path = "demo-output", scenario: str = DEFAULT_SCENARIO, 
     from aztwin import TwinSetupError, start_twin
 
     from .report import render_plan, write_report
-    from .twin_plan import write_twin_plan
+    from .twin_plan import write_plan_for
 
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -36,7 +36,7 @@ def run_demo(out: str | Path = "demo-output", scenario: str = DEFAULT_SCENARIO, 
     try:
         os.environ.update(twin.env)
         control = twin.control()
-        plan_file = write_twin_plan(control.world(), twin.base_url, twin.ca_bundle, twin.state_dir)
+        plan_file = write_plan_for(twin)
         if plan_file is None:
             raise UsageError(f"--scenario: scenario '{scenario}' declares no goal to migrate to")
         echo(f"   ARM endpoint {twin.base_url}; plan file {plan_file}")

@@ -217,6 +217,18 @@ def carried_over(record: StepRecord) -> Step | None:
     return step
 
 
+def carry_over(plan: Plan, records: list[StepRecord]) -> None:
+    """Add to a resumed run's fresh plan the optional steps the journal kept: a cleanup the fresh plan also
+    has (the goal's secrets) is widened by what the journal kept (the old certificates', which a converted
+    cluster no longer names); any other is added as it was."""
+    for step in (s for s in (carried_over(r) for r in records) if s is not None):
+        same = [i for i, s in enumerate(plan.steps) if s.name == step.name]
+        if not same:
+            plan.add_step(step)
+        else:
+            plan.steps[same[0]] = cleanup_secrets.widen(plan.steps[same[0]], step)
+
+
 # -- status words outside a run: the runner alone writes step and run status ------------------------------
 def fail_in_flight(store: JournalStore, state: JournalState, record: StepRecord, error: str) -> None:
     """The operation a previous run left in flight failed meanwhile: the step and the run failed."""

@@ -7,9 +7,28 @@ The twin publishes its scenario's goal (cluster, vault, certificate, identity, p
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
+
+
+class _Controls(Protocol):
+    def world(self) -> dict[str, Any]: ...
+
+
+class RunningTwinLike(Protocol):
+    """What sfmigrate needs of a running twin (``aztwin.RunningTwin`` has it; this module never imports aztwin)."""
+
+    @property
+    def base_url(self) -> str: ...
+
+    @property
+    def state_dir(self) -> Path: ...
+
+    @property
+    def ca_bundle(self) -> str: ...
+
+    def control(self) -> _Controls: ...
 
 
 def twin_plan_document(goal: dict[str, Any] | None, arm_endpoint: str, ca_bundle: str) -> dict[str, Any] | None:
@@ -48,3 +67,17 @@ def write_twin_plan(world: dict[str, Any], arm_endpoint: str, ca_bundle: str, di
     header = f"# Plan for scenario '{world.get('scenario')}' on the Azure twin at {arm_endpoint}\n"
     path.write_text(header + yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     return path
+
+
+def write_plan_for(twin: RunningTwinLike) -> Path | None:
+    """``plan.yaml`` in the twin's state directory, for the goal it publishes; ``None`` without a goal."""
+    return write_twin_plan(twin.control().world(), twin.base_url, twin.ca_bundle, twin.state_dir)
+
+
+def ready_line(ready_info: dict[str, Any], plan_file: Path | None) -> dict[str, Any]:
+    """``sfmigrate emulator serve``'s ready line: the twin's ready info with ``plan_file`` added, in the
+    documented order (…, env, plan_file, scenario)."""
+    line = {key: value for key, value in ready_info.items() if key != "scenario"}
+    line["plan_file"] = str(plan_file) if plan_file else None
+    line["scenario"] = ready_info.get("scenario")
+    return line

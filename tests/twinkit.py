@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from aztwin import RunningTwin
-from migrate.twin_plan import write_twin_plan
+from migrate.twin_plan import write_plan_for
 
 
 @dataclass
@@ -18,7 +18,7 @@ class PlannedTwin(RunningTwin):
 
 
 def with_plan(twin: RunningTwin) -> PlannedTwin:
-    plan_file = write_twin_plan(twin.control().world(), twin.base_url, twin.ca_bundle, twin.state_dir)
+    plan_file = write_plan_for(twin)
     return PlannedTwin(twin.server, twin.state_dir, twin.scenario, twin.env, plan_file=plan_file)
 
 
@@ -80,24 +80,12 @@ class Clients:
 
 
 def world_json(twin: RunningTwin) -> dict[str, Any]:
-    """GET /_emulator/world through HTTPS, as any outside observer would."""
-    import json
-    import urllib.request
-    import ssl
-
-    context = ssl.create_default_context(cafile=twin.ca_bundle)
-    with urllib.request.urlopen(twin.base_url + "/_emulator/world", context=context, timeout=30) as response:
-        return json.loads(response.read())
+    """GET /_emulator/world through HTTPS, as any outside observer would (the twin's ControlClient)."""
+    return twin.control().world()
 
 
 def requests_json(twin: RunningTwin, since: int = 0) -> dict[str, Any]:
-    import json
-    import ssl
-    import urllib.request
-
-    context = ssl.create_default_context(cafile=twin.ca_bundle)
-    with urllib.request.urlopen(f"{twin.base_url}/_emulator/requests?since={since}", context=context, timeout=30) as response:
-        return json.loads(response.read())
+    return twin.control().requests(since)
 
 
 def fast_session(twin: PlannedTwin) -> Any:
