@@ -50,6 +50,13 @@ class ResourceId:
         return cls(parts[1], parts[3], parts[5], parts[6], parts[7])
 
 
+def resource_not_found(resource_type: str, resource_id: str) -> TwinError:
+    """ARM's 404 for a tracked resource that does not exist (code ResourceNotFound, as ARM words it)."""
+    rid = ResourceId.parse(resource_id)
+    return TwinError(404, "ResourceNotFound",
+                     f"The Resource '{resource_type}/{rid.name}' under resource group '{rid.resource_group}' was not found.")
+
+
 def check_subscription_id(value: str) -> str:
     if not _GUID.match(value):
         raise TwinError(

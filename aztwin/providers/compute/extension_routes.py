@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
-from ...wire import Request, Response, Router, TwinError, check_shape, ok
+from ...wire import Request, Response, Router, check_shape, ok
 from .routes import _EXTENSION, ONE, _async_headers, _scale_set, without_protected_settings
 
 if TYPE_CHECKING:
@@ -41,13 +41,6 @@ def render_extension(world: World, scale_set: ScaleSet, extension: dict[str, Any
     }
 
 
-def _found(scale_set: ScaleSet, name: str) -> dict[str, Any]:
-    extension = scale_set.extension(name)
-    if extension is None:
-        raise TwinError(404, "NotFound", f"The extension '{name}' of virtual machine scale set '{scale_set.rid.name}' was not found.")
-    return extension
-
-
 def _properties(request: Request) -> dict[str, Any]:
     body = request.json_object()
     check_shape(body, _EXTENSION)
@@ -65,14 +58,14 @@ def list_extensions(world: World, request: Request) -> Response:
 
 def get_extension(world: World, request: Request) -> Response:
     scale_set = _scale_set(world, request, "Microsoft.Compute/virtualMachineScaleSets/extensions/read")
-    return ok(render_extension(world, scale_set, _found(scale_set, request.params["extension"])))
+    return ok(render_extension(world, scale_set, scale_set.existing_extension(request.params["extension"])))
 
 
 def put_extension(world: World, request: Request) -> Response:
     scale_set = _scale_set(world, request, "Microsoft.Compute/virtualMachineScaleSets/extensions/write")
     name = request.params["extension"]
     created, operation = world.compute.put_extension(scale_set, name, _properties(request), request.principal)
-    body = render_extension(world, scale_set, _found(scale_set, name), "Creating" if created else "Updating")
+    body = render_extension(world, scale_set, scale_set.existing_extension(name), "Creating" if created else "Updating")
     return ok(body, 201 if created else 200, **_async_headers(world, request, operation, scale_set))
 
 
@@ -80,5 +73,5 @@ def patch_extension(world: World, request: Request) -> Response:
     scale_set = _scale_set(world, request, "Microsoft.Compute/virtualMachineScaleSets/extensions/write")
     name = request.params["extension"]
     operation = world.compute.patch_extension(scale_set, name, _properties(request), request.principal)
-    body = render_extension(world, scale_set, _found(scale_set, name), "Updating")
+    body = render_extension(world, scale_set, scale_set.existing_extension(name), "Updating")
     return ok(body, 200, **_async_headers(world, request, operation, scale_set))

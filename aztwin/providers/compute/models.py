@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from ...operations import Operation
-from ...resources import ResourceId
+from ...resources import ResourceId, resource_not_found
 from ...wire import TwinError, bad_request
 from .guest import ExtensionState, InstalledCert, apply_model, extension_type
 from .validation import validate_scale_set
@@ -160,6 +160,13 @@ class ScaleSet:
                 return found
         return None
 
+    def existing_extension(self, name: str) -> dict[str, Any]:
+        """The extension child resource ``name``; 404 as CRP answers for one the scale set does not have."""
+        extension = self.extension(name)
+        if extension is None:
+            raise TwinError(404, "NotFound", f"The extension '{name}' of virtual machine scale set '{self.rid.name}' was not found.")
+        return extension
+
     def extensions_of_type(self, *types: str) -> list[dict[str, Any]]:
         found = []
         for extension in (self.profile.get("extensionProfile") or {}).get("extensions") or []:
@@ -182,8 +189,7 @@ class ComputeState:
     def get(self, resource_id: str) -> ScaleSet:
         found = self.scale_sets.get(resource_id.lower())
         if found is None:
-            rid = ResourceId.parse(resource_id)
-            raise TwinError(404, "ResourceNotFound", f"The Resource 'Microsoft.Compute/virtualMachineScaleSets/{rid.name}' under resource group '{rid.resource_group}' was not found.")
+            raise resource_not_found("Microsoft.Compute/virtualMachineScaleSets", resource_id)
         return found
 
     def all(self) -> list[ScaleSet]:
@@ -276,8 +282,7 @@ class ComputeState:
     def patch_extension(self, scale_set: ScaleSet, name: str, properties: dict[str, Any], principal: Principal | None) -> Operation:
         """PATCH ``.../extensions/{name}``: a JSON merge patch of the extension's properties; what the patch does
         not name (``protectedSettings`` above all) is kept."""
-        if scale_set.extension(name) is None:
-            raise TwinError(404, "NotFound", f"The extension '{name}' of virtual machine scale set '{scale_set.rid.name}' was not found.")
+        scale_set.existing_extension(name)
         body = copy.deepcopy(scale_set.body)
         for extension in body["properties"]["virtualMachineProfile"]["extensionProfile"]["extensions"]:
             if extension.get("name") == name:

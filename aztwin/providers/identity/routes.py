@@ -5,7 +5,7 @@ endpoint (``IDENTITY_ENDPOINT``/``IDENTITY_HEADER`` protocol) and an Azure Pipel
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ...wire import OAUTH, Request, Response, Router, TwinError, ok
 from .models import Principal, normalise_audience

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from ...pki import Issued
-from ...resources import ResourceId
+from ...resources import ResourceId, resource_not_found
 from ...wire import TwinError
 
 if TYPE_CHECKING:
@@ -200,8 +200,7 @@ class KeyVaultState:
     def get(self, resource_id: str) -> Vault:
         found = self.vaults.get(resource_id.lower())
         if found is None:
-            rid = ResourceId.parse(resource_id)
-            raise TwinError(404, "ResourceNotFound", f"The Resource 'Microsoft.KeyVault/vaults/{rid.name}' under resource group '{rid.resource_group}' was not found.")
+            raise resource_not_found("Microsoft.KeyVault/vaults", resource_id)
         return found
 
     def by_name(self, name: str) -> Vault | None:

@@ -8,7 +8,7 @@ Shown as ``cluster.hazards`` in ``GET /_emulator/world`` (a list of ``{"code", "
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..compute.guest import KV_TYPES, KvConfig, parse_kv_settings
 from .declaration import COMMON_NAME, THUMBPRINT, Declaration

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...clock import Event
 from ...operations import Operation
-from ...resources import ResourceId
+from ...resources import ResourceId, resource_not_found
 from ...wire import TwinError, bad_request
 from ..compute.guest import SF_TYPES
 from .declaration import Declaration, ValidationList, selects_by_not_after, validate_certificate_properties, validate_transition
@@ -113,8 +113,7 @@ class ServiceFabricState:
     def get(self, resource_id: str) -> Cluster:
         found = self.clusters.get(resource_id.lower())
         if found is None:
-            rid = ResourceId.parse(resource_id)
-            raise TwinError(404, "ResourceNotFound", f"The Resource 'Microsoft.ServiceFabric/clusters/{rid.name}' under resource group '{rid.resource_group}' was not found.")
+            raise resource_not_found("Microsoft.ServiceFabric/clusters", resource_id)
         return found
 
     def create(self, rid: ResourceId, location: str, body: dict[str, Any], cluster_state: str = "Ready") -> Cluster:
