@@ -57,15 +57,26 @@ def resolve_cloud(spec: CloudSpec, transport: HttpTransport[Any, Any] | None = N
         return CloudEndpoints(known.name, known.arm, known.arm_scope, known.authority, known.keyvault_scope, spec.caBundle)
     assert spec.armEndpoint
     arm = spec.armEndpoint.rstrip("/")
-    url = f"{arm}/metadata/endpoints?api-version=2019-05-01"
-    metadata = _read_metadata(url, spec.caBundle, transport)
-    if isinstance(metadata, list):
-        metadata = metadata[0] if metadata else {}
+    # 2022-09-01 answers one object, the cloud this ARM endpoint belongs to (2019-05-01 lists every cloud).
+    url = f"{arm}/metadata/endpoints?api-version=2022-09-01"
+    metadata = _current_cloud(_read_metadata(url, spec.caBundle, transport), arm)
     authentication = metadata.get("authentication") or {}
     audiences = authentication.get("audiences") or [arm + "/"]
     login = str(authentication.get("loginEndpoint") or "https://login.microsoftonline.com/").rstrip("/")
     vault_dns = str((metadata.get("suffixes") or {}).get("keyVaultDns") or "vault.azure.net").lstrip(".")
     return CloudEndpoints("Custom", arm, audiences[0].rstrip("/") + "/.default", login, f"https://{vault_dns}/.default", spec.caBundle)
+
+
+def _current_cloud(metadata: Any, arm: str) -> dict[str, Any]:
+    """The document of this ARM endpoint's cloud: the object itself, or from a list the entry whose
+    ``resourceManager`` is this endpoint (never simply the first cloud listed)."""
+    if isinstance(metadata, dict):
+        return metadata
+    if isinstance(metadata, list):
+        for entry in metadata:
+            if isinstance(entry, dict) and str(entry.get("resourceManager") or "").rstrip("/").lower() == arm.lower():
+                return entry
+    raise OperationalError(f"cloud.armEndpoint: {arm}/metadata/endpoints does not describe the cloud of {arm}")
 
 
 def _read_metadata(url: str, ca_bundle: str | None, transport: HttpTransport[Any, Any] | None) -> Any:

@@ -5,11 +5,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ...wire import Request, Response, Router, ok
+from .namespaces import provider_bodies, provider_body
 
 if TYPE_CHECKING:
     from ...world import World
 
-_NEW_FORMAT_FROM = "2022-09-01"  # from this api-version the endpoint answers a list of clouds
+# api-version 2019-05-01 (up to 2022-09-01) answers a list of every cloud; 2022-09-01 and later, and the older
+# 2015-01-01, answer one object for the current cloud (hashicorp/go-azure-sdk's metadata client parses them so:
+# getMetaDataFrom2019API reads an array, getMetaDataFrom2022API one object; msrestazure reads 2015-01-01 as one).
+_LIST_FROM, _LIST_UNTIL = "2019-05-01", "2022-09-01"
 
 
 def register(router: Router) -> None:
@@ -17,6 +21,8 @@ def register(router: Router) -> None:
     router.add("GET", "/subscriptions", list_subscriptions)
     router.add("GET", "/subscriptions/{sub}", get_subscription)
     router.add("GET", "/tenants", list_tenants)
+    router.add("GET", "/subscriptions/{sub}/providers", list_providers)
+    router.add("GET", "/subscriptions/{sub}/providers/{namespace}", get_provider)
     router.add("GET", "/subscriptions/{sub}/resourcegroups", list_groups)
     router.add("GET", "/subscriptions/{sub}/resourcegroups/{rg}", get_group)
     router.add("GET", "/_pki/{name}.cer", get_authority_certificate, authenticated=False, mutating=False)
@@ -52,7 +58,7 @@ def cloud_metadata(world: World, base_url: str) -> dict[str, Any]:
 
 def metadata_endpoints(world: World, request: Request) -> Response:
     body = cloud_metadata(world, request.base_url)
-    if (request.api_version or "") >= _NEW_FORMAT_FROM:
+    if _LIST_FROM <= (request.api_version or "") < _LIST_UNTIL:
         return ok([body])
     return ok(body)
 
@@ -84,6 +90,20 @@ def get_subscription(world: World, request: Request) -> Response:
 def list_tenants(world: World, request: Request) -> Response:
     tenant = world.identity.tenant_id
     return ok({"value": [{"id": f"/tenants/{tenant}", "tenantId": tenant, "tenantCategory": "Home"}]})
+
+
+def _locations(world: World, subscription_id: str) -> list[str]:
+    return sorted({g.location for g in world.subscription(subscription_id).resource_groups.values()})
+
+
+def list_providers(world: World, request: Request) -> Response:
+    subscription = world.subscription(request.params["sub"])
+    return ok({"value": provider_bodies(subscription.id, _locations(world, subscription.id))})
+
+
+def get_provider(world: World, request: Request) -> Response:
+    subscription = world.subscription(request.params["sub"])
+    return ok(provider_body(subscription.id, request.params["namespace"], _locations(world, subscription.id)))
 
 
 def _group_body(subscription: str, group: Any) -> dict[str, Any]:

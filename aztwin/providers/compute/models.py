@@ -318,8 +318,12 @@ class ComputeState:
         return operation
 
     def manual_upgrade(self, scale_set: ScaleSet, instance_ids: list[str]) -> Operation:
-        """``manualupgrade``: the named instances take the current model."""
-        instances = [scale_set.instance(i) for i in instance_ids]
+        """``manualupgrade``: the named instances take the current model; ``"*"`` names every instance (what
+        ``az vmss update-instances --instance-ids '*'`` sends)."""
+        if "*" in instance_ids:
+            instances = list(scale_set.instances)
+        else:
+            instances = [scale_set.instance(i) for i in instance_ids]
         operation = self.world.operations.start("vmss-manualupgrade", scale_set.rid.id, self.world.settings.instance_update_seconds)
         self.start_rollout(Rollout(operation, [instances]))
         return operation
