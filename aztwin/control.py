@@ -37,6 +37,13 @@ pointing at the version they name; the Key Vault VM extension installs the new v
 
 answers ``201 {"name", "subject", "thumbprint", "issuer", "notBefore", "notAfter"}``.
 
+``POST /_emulator/nodes/health`` -- make a node fail every upgrade's health check, or heal it (a stuck replica,
+a full disk: any cause outside certificates; an upgrade walking its upgrade domain rolls back)::
+
+    {"node": "<node name, e.g. nt0_1>", "unhealthy": "<reason>" | null}
+
+answers ``200 {"cluster", "node", "unhealthy"}``; an unknown node is ``404``.
+
 ``POST /_emulator/principals/credentials`` -- a new client secret for a service principal of the scenario
 (as ``az ad sp credential reset`` does; the previous secret stops working)::
 
@@ -228,6 +235,17 @@ def add_authority(world: World, body: dict[str, Any]) -> Response:
     })
 
 
+def set_node_health(world: World, body: dict[str, Any]) -> Response:
+    node = _text(body, "node", limit=80)
+    reason = body.get("unhealthy")
+    if reason is not None and (not isinstance(reason, str) or not reason or len(reason) > 300):
+        raise _bad("'unhealthy' must be a reason (a non-empty string of at most 300 characters) or null")
+    cluster = world.servicefabric.set_node_health(node, reason)
+    if cluster is None:
+        raise TwinError(404, "NodeNotFound", f"No node named '{node}' in any cluster.")
+    return Response(200, {"cluster": cluster, "node": node, "unhealthy": reason})
+
+
 def reset_principal_secret(world: World, body: dict[str, Any]) -> Response:
     name = _text(body, "displayName")
     principal = world.identity.reset_secret(name)
@@ -249,4 +267,5 @@ CONTROL_ROUTES: dict[tuple[str, str], ControlHandler] = {
     ("POST", "/_emulator/certificates/renew"): _on_world(renew_certificate),
     ("POST", "/_emulator/pki/authorities"): _on_world(add_authority),
     ("POST", "/_emulator/principals/credentials"): _on_world(reset_principal_secret),
+    ("POST", "/_emulator/nodes/health"): _on_world(set_node_health),
 }

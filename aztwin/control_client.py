@@ -67,3 +67,8 @@ class ControlClient:
         """A fresh client secret for one of the scenario's service principals (tenantId, clientId, clientSecret)."""
         result: dict[str, str] = self.call("POST", "/_emulator/principals/credentials", {"displayName": display_name})
         return result
+
+    def set_node_health(self, node: str, unhealthy: str | None) -> dict[str, Any]:
+        """Make ``node`` fail every upgrade's health check (``unhealthy`` is why), or heal it with None."""
+        result: dict[str, Any] = self.call("POST", "/_emulator/nodes/health", {"node": node, "unhealthy": unhealthy})
+        return result

@@ -249,6 +249,7 @@ class _Builder:
         cluster = world.servicefabric.create(rid, location, {"location": location, "properties": properties, "tags": {}})
         for node_type in spec.nodeTypes:
             self._scale_set(spec, node_type, cluster, sub, group, location, key, declaration)
+        cluster.unhealthy_nodes = {entry.node: entry.reason for entry in spec.unhealthyNodes}
         if spec.state != "Ready":
             cluster.provisioning_state = "Updating"
 

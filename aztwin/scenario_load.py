@@ -299,6 +299,10 @@ class _References:
                         self.fail(f"{where}.keyVaultExtension.name", "clashes with the Service Fabric extension's name")
                     for oi, observed in enumerate(extension.observed):
                         self.certificate(observed, f"{where}.keyVaultExtension.observed[{oi}]", versioned=False)
+            nodes = {f"{n.name}_{i}" for n in cluster.nodeTypes for i in range(n.instances)}
+            for ui, unhealthy in enumerate(cluster.unhealthyNodes):
+                if unhealthy.node not in nodes:
+                    self.fail(f"clusters[{ki}].unhealthyNodes[{ui}].node", f"no node '{unhealthy.node}' (nodes are <node type>_<instance id>, e.g. {cluster.nodeTypes[0].name}_0)")
 
     def _goal(self) -> None:
         goal = self.spec.goal

@@ -202,6 +202,11 @@ class ClusterCertificateSpec(_Strict):
     commonNames: list[CommonNameSpec] | None = Field(default=None, min_length=1, max_length=2)
 
 
+class UnhealthyNodeSpec(_Strict):
+    node: str = Field(min_length=1, max_length=80)  # <node type>_<instance id>, e.g. nt0_1
+    reason: str = Field(min_length=1, max_length=300)
+
+
 class ClusterSpec(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{2,22}$")
     resourceGroup: str | None = None
@@ -213,6 +218,7 @@ class ClusterSpec(_Strict):
     certificate: ClusterCertificateSpec
     reverseProxyCertificate: ClusterCertificateSpec | None = None
     nodeTypes: list[NodeTypeSpec] = Field(min_length=1)
+    unhealthyNodes: list[UnhealthyNodeSpec] = Field(default_factory=list)  # nodes that fail every upgrade's health check
 
     _durations = field_validator("busyFor")(_check_duration)
 

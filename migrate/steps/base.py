@@ -7,6 +7,7 @@ change, waits for it to take effect, verifies, and returns what it observed for 
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -81,6 +82,27 @@ def wait_cluster_ready(ctx: StepContext, cluster_id: str) -> dict[str, Any]:
         if time.monotonic() > deadline:
             raise StepFailed(ctx.step_name, f"the cluster stayed in {state}/{provisioning}; see runbooks/failures/upgrade-stuck.md")
         time.sleep(ctx.poll_interval)
+
+
+_DOMAIN = re.compile(r"\bUD ?(\d+)\b|upgrade domain (\d+)", re.IGNORECASE)
+
+
+def cluster_upgrade_failed(ctx: StepContext, cluster_id: str, exc: Exception, took: Callable[[dict[str, Any]], bool]) -> StepFailed:
+    """A cluster upgrade whose operation failed. SFRP accepts a certificate upgrade and rolls it back when an
+    upgrade domain fails its health check (docs/twin.md, "Cluster upgrades"): wait for the cluster to settle and
+    say whether it is back on its previous declaration (``took`` tells whether the wanted one is in effect)."""
+    ctx.operation_finished()
+    raw = wait_cluster_ready(ctx, cluster_id)
+    reason = str(exc)
+    if took(raw):
+        return StepFailed(ctx.step_name, f"the cluster upgrade reported a failure, but the declaration is in effect: {reason}")
+    found = _DOMAIN.search(reason)
+    where = f" in upgrade domain {found.group(1) or found.group(2)}" if found else ""
+    return StepFailed(
+        ctx.step_name,
+        f"Service Fabric accepted the cluster upgrade, then rolled it back{where}: the cluster is Ready on its previous "
+        f"declaration. Azure says: {reason} (runbooks/failures/upgrade-rolled-back.md)",
+    )
 
 
 # -- scale sets -------------------------------------------------------------------------------------------

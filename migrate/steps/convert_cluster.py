@@ -13,7 +13,7 @@ from ..errors import AzureRequestFailed, StepFailed
 from ..readers import declares_common_name
 from ..step_types import StepParams, register
 from ..transforms import cluster_to_common_name
-from .base import StepContext, wait_cluster_ready
+from .base import StepContext, cluster_upgrade_failed, wait_cluster_ready
 
 if TYPE_CHECKING:
     from ..plan import Step
@@ -42,8 +42,10 @@ def run(ctx: StepContext, step: Step) -> dict[str, Any]:
         try:
             ctx.gateway.put_cluster(cluster_id, cluster_to_common_name(raw, p.common_name, p.issuers), ctx.operation_started)
         except AzureRequestFailed as exc:
-            ctx.operation_finished()
-            raise StepFailed(ctx.step_name, f"the conversion upgrade failed: {exc} (runbooks/failures/issuer-rekey.md if validation failed)") from exc
+            if not ctx.record.operation_url:  # refused up front (an invalid issuer list, no intersection): nothing started
+                ctx.operation_finished()
+                raise StepFailed(ctx.step_name, f"the conversion upgrade was refused: {exc} (runbooks/failures/issuer-rekey.md)") from exc
+            raise cluster_upgrade_failed(ctx, cluster_id, exc, lambda now: _converted(now, p.common_name, p.issuers)) from exc
         ctx.operation_finished()
         raw = wait_cluster_ready(ctx, cluster_id)
     if not _converted(raw, p.common_name, p.issuers):

@@ -11,7 +11,7 @@ from ..errors import AzureRequestFailed, StepFailed
 from ..readers import cluster_states, declared_thumbprints
 from ..step_types import StepParams, register
 from ..transforms import cluster_thumbprint_patch
-from .base import StepContext, wait_cluster_ready
+from .base import StepContext, cluster_upgrade_failed, wait_cluster_ready
 
 if TYPE_CHECKING:
     from ..plan import Step
@@ -42,8 +42,10 @@ def run(ctx: StepContext, step: Step) -> dict[str, Any]:
         try:
             ctx.gateway.patch_cluster(cluster_id, cluster_thumbprint_patch(p.primary, p.secondary, store), ctx.operation_started)
         except AzureRequestFailed as exc:
-            ctx.operation_finished()
-            raise StepFailed(ctx.step_name, f"the cluster upgrade failed: {exc}") from exc
+            if not ctx.record.operation_url:  # refused up front (2 -> 2, add and remove at once): nothing started
+                ctx.operation_finished()
+                raise StepFailed(ctx.step_name, f"the cluster upgrade was refused: {exc}") from exc
+            raise cluster_upgrade_failed(ctx, cluster_id, exc, lambda now: _declared(now) == wanted) from exc
         ctx.operation_finished()
         raw = wait_cluster_ready(ctx, cluster_id)
     if _declared(raw) != wanted:

@@ -95,7 +95,7 @@ def test_every_control_route_is_in_one_table_and_answers_only_its_method(twin) -
     from aztwin.control import CONTROL_ROUTES
 
     wire = Wire(twin)
-    assert len(CONTROL_ROUTES) == 10
+    assert len(CONTROL_ROUTES) == 11
     for method, path in CONTROL_ROUTES:
         other = "POST" if method == "GET" else "GET"
         if (other, path) not in CONTROL_ROUTES:
@@ -165,3 +165,16 @@ def test_a_principal_secret_is_issued_through_the_control_api_and_the_old_one_st
         control.principal_credentials("nobody-by-that-name")
     assert missing.value.status == 404 and missing.value.code == "PrincipalNotFound"
     assert "clientSecret" not in json.dumps(control.world())
+
+
+def test_node_health_marks_and_heals_a_node_and_refuses_bad_input(twin) -> None:
+    wire = Wire(twin)
+    marked = _control(wire, "POST", "/_emulator/nodes/health", {"node": "nt0_2", "unhealthy": "disk full"})
+    assert marked["node"] == "nt0_2" and marked["cluster"].endswith("/clusters/sfcluster")
+    assert world_json(twin)["cluster"]["unhealthy_nodes"] == {"nt0_2": "disk full"}
+    _control(wire, "POST", "/_emulator/nodes/health", {"node": "nt0_2", "unhealthy": None})
+    assert world_json(twin)["cluster"]["unhealthy_nodes"] == {}
+    missing = wire.request("POST", "/_emulator/nodes/health", {"node": "nt9_0", "unhealthy": "x"}, token=None)
+    assert assert_arm_error(missing, 404)["code"] == "NodeNotFound"
+    bad = wire.request("POST", "/_emulator/nodes/health", {"node": "nt0_2", "unhealthy": 7}, token=None)
+    assert assert_arm_error(bad, 400)["code"] == "BadControlRequest"

@@ -16,7 +16,7 @@ from aztwin.providers.servicefabric.declaration import (
     COMMON_NAME, THUMBPRINT, CommonNameRule, Declaration, selects_by_not_after, validate_certificate_properties,
     validate_transition,
 )
-from aztwin.providers.servicefabric.precheck import precheck
+from aztwin.providers.servicefabric.precheck import domain_problems
 from aztwin.providers.servicefabric.verdict import NodeView, accepts, evaluate, present
 from aztwin.wire import TwinError
 
@@ -303,12 +303,13 @@ def test_declaration_syntax(properties: dict, code: str | None) -> None:
     assert caught.value.code == code
 
 
-# -- SFRP's precheck against the nodes ------------------------------------------------------------------
+# -- an upgrade domain's health check against its nodes (the walk fails, then rolls back) ----------------------
 def _precheck_code(views: list[NodeView], old: Declaration, new: Declaration) -> str | None:
-    try:
-        precheck(views, NOW, "10.1.2493.9590", old, new)
-    except TwinError as exc:
-        return exc.code
+    """The rule a domain of ``views`` fails the upgrade by, in the first phase where it fails; None if none."""
+    for phase in ("add-to-validation-list", "switch-presentation", "trim-validation-list"):
+        problems = domain_problems(views, NOW, "10.1.2493.9590", old, new, phase)
+        if problems:
+            return "install before declaring" if "install before declaring" in problems[0] else "goal by thumbprint first"
     return None
 
 
@@ -316,10 +317,10 @@ def test_precheck_install_before_declaring(pki: Pki) -> None:
     # A certificate the new declaration adds must be installed and usable on every node.
     current, goal, expired = leaf(pki, "old.contoso.com"), leaf(pki), leaf(pki, nb=-400, days=100)
     nodes = [node("nt0_0", [current, goal], tp(current)), node("nt0_1", [current], tp(current), ud=1)]
-    assert _precheck_code(nodes, tp(current), tp(current, goal)) == "CertificateNotInstalledOnNode"
+    assert _precheck_code(nodes, tp(current), tp(current, goal)) == "install before declaring"
     assert _precheck_code(cluster_of([current, goal], tp(current)), tp(current), tp(current, goal)) is None
-    assert _precheck_code(cluster_of([current, expired], tp(current)), tp(current), tp(current, expired)) == "CertificateNotInstalledOnNode"
-    assert _precheck_code(cluster_of([current], tp(current)), tp(current), cn(CN)) == "CertificateNotInstalledOnNode"
+    assert _precheck_code(cluster_of([current, expired], tp(current)), tp(current), tp(current, expired)) == "install before declaring"
+    assert _precheck_code(cluster_of([current], tp(current)), tp(current), cn(CN)) == "install before declaring"
 
 
 def test_precheck_converts_to_common_name_only_from_the_goal_presented_by_thumbprint(pki: Pki) -> None:
@@ -327,8 +328,8 @@ def test_precheck_converts_to_common_name_only_from_the_goal_presented_by_thumbp
     # Presentation picks the latest NotBefore among the declared certificates (DESIGN §2).
     current, goal = leaf(pki, "old.contoso.com", nb=-10), leaf(pki, nb=-5)
     target = cn(CN, pki.authority("ica1").thumbprint)
-    assert _precheck_code(cluster_of([current, goal], tp(current)), tp(current), target) == "CommonNameConversionWithoutGoalByThumbprint"
+    assert _precheck_code(cluster_of([current, goal], tp(current)), tp(current), target) == "goal by thumbprint first"
     assert _precheck_code(cluster_of([current, goal], tp(current, goal)), tp(current, goal), target) is None
     assert _precheck_code(cluster_of([current, goal], tp(goal)), tp(goal), target) is None
     older_goal = leaf(pki, nb=-20)  # Old + secondary Goal, but Old is newer: Old is presented
-    assert _precheck_code(cluster_of([current, older_goal], tp(current, older_goal)), tp(current, older_goal), target) == "CommonNameConversionWithoutGoalByThumbprint"
+    assert _precheck_code(cluster_of([current, older_goal], tp(current, older_goal)), tp(current, older_goal), target) == "goal by thumbprint first"

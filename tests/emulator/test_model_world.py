@@ -207,18 +207,23 @@ def test_the_first_violation_rolls_the_upgrade_back() -> None:
     assert any(h["phase"] == "trim-validation-list UD0" and h["health"] == "Broken" for h in state["health_history"])
 
 
-def test_sfrp_refuses_to_declare_a_certificate_that_is_not_on_every_node() -> None:
+def test_declaring_a_certificate_that_is_not_on_every_node_is_accepted_then_rolled_back() -> None:
+    # SFRP accepts the upgrade; the first upgrade domain fails its health check and the upgrade rolls back.
     world = world_of("old-primary")
+    before = copy.deepcopy(cluster(world).body)
     body = copy.deepcopy(cluster(world).body)
     body["properties"]["certificate"]["thumbprintSecondary"] = thumbprint(world, "cluster-cert")
-    operation = world.operations.start("sf-update", cluster(world).rid.id)
-    with pytest.raises(TwinError) as caught:
-        world.servicefabric.start_update(cluster(world), body, operation)
-    assert caught.value.code == "CertificateNotInstalledOnNode" and "install before declaring" in caught.value.message
-    assert operation.status == "Failed" and "thumbprintSecondary" not in cluster(world).properties["certificate"]
+    operation = _start(world, body)
+    assert snapshot(world)["cluster_state"] == "UpdatingUserCertificate" and "thumbprintSecondary" in cluster(world).properties["certificate"]
+    advance(world, 100 * world.settings.ud_walk_seconds)
+    state = snapshot(world)
+    assert operation.status == "Failed" and "add-to-validation-list UD0" in operation.error["message"]
+    assert "install before declaring" in operation.error["message"] and "rolled back" in operation.error["message"]
+    assert cluster(world).body == before and state["cluster_state"] == "Ready" and state["health"] == "Healthy"
+    assert state["health_worst"] == "Broken"  # the domain's nodes went down before the rollback
 
 
-def test_sfrp_refuses_common_names_unless_the_goal_is_presented_by_thumbprint() -> None:
+def test_a_common_name_upgrade_rolls_back_unless_the_goal_is_presented_by_thumbprint() -> None:
     world = world_of("old-newer-than-goal")  # the goal installed as a secondary would not be presented
     goal = thumbprint(world, "cluster-cert")
     scale_set = world.compute.all()[0]
@@ -229,10 +234,11 @@ def test_sfrp_refuses_common_names_unless_the_goal_is_presented_by_thumbprint() 
         instance.store.append(InstalledCert(goal, goal_version.issued, "vmss-secret", "", world.iso_now()))
     cluster(world).properties["certificate"]["thumbprintSecondary"] = goal
     cluster(world).node_settings.clear()  # nodes pick up the declaration (Old + secondary Goal, Old newer)
-    with pytest.raises(TwinError) as caught:
-        _start(world, cn_body(world, [world.pki.authority("contoso-issuing-1").thumbprint]))
-    assert caught.value.code == "CommonNameConversionWithoutGoalByThumbprint"
-    assert "must first be in the cluster by thumbprint" in caught.value.message
+    operation = _start(world, cn_body(world, [world.pki.authority("contoso-issuing-1").thumbprint]))
+    advance(world, 100 * world.settings.ud_walk_seconds)
+    assert operation.status == "Failed" and "switch-presentation UD0" in operation.error["message"]
+    assert "must first be in the cluster by thumbprint" in operation.error["message"]
+    assert snapshot(world)["declaration"] == "thumbprint" and snapshot(world)["cluster_state"] == "Ready"
 
 
 # -- renewals on a running cluster --------------------------------------------------------------------

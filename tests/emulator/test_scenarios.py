@@ -15,7 +15,7 @@ CONTRACT = [
     "already-cn", "basic", "cluster-busy", "cn-mismatch", "expiring-goal", "goal-primary", "goal-secondary",
     "issuer-not-pinned", "linux-nodetype", "multi-nodetype", "no-client-auth-eku", "not-exportable",
     "old-newer-than-goal", "old-primary", "rbac-vault", "reverse-proxy-thumbprint", "self-signed-goal",
-    "shared-subject", "two-old-certs",
+    "shared-subject", "two-old-certs", "upgrade-rollback",
 ]
 
 

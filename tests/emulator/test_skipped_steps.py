@@ -21,8 +21,9 @@ def state(twin: Any) -> dict[str, Any]:
     return world_json(twin)["cluster"]
 
 
-def test_converting_old_primary_directly_is_rejected(twin_factory: Any) -> None:
-    """Skip upgrade 1: the goal is on the nodes (Key Vault extension) but not in the cluster by thumbprint."""
+def test_converting_old_primary_directly_rolls_back(twin_factory: Any) -> None:
+    """Skip upgrade 1: the goal is on the nodes (Key Vault extension) but not in the cluster by thumbprint. SFRP
+    accepts the upgrade; the first domain fails its health check and the upgrade rolls back."""
     twin = twin_factory("old-primary")
     step = Step(Clients(twin), "kv-sf-old-primary")
     identity = step.create_identity()
@@ -30,36 +31,36 @@ def test_converting_old_primary_directly_is_rejected(twin_factory: Any) -> None:
     step.install_kv_extension(identity, ["cluster-cert"], CN)
     with pytest.raises(HttpResponseError) as caught:
         step.put_common_names(CN, [step.authority("contoso-issuing-1")])
-    assert caught.value.status_code == 400
-    assert "CommonNameConversionWithoutGoalByThumbprint" in str(caught.value)
+    assert "rolled back" in str(caught.value) and "switch-presentation UD0" in str(caught.value)
     assert "must first be in the cluster by thumbprint" in str(caught.value)
     after = state(twin)
-    assert after["declaration"] == "thumbprint" and after["health"] == after["health_worst"] == "Healthy"
+    assert after["declaration"] == "thumbprint" and after["health"] == "Healthy" and after["cluster_state"] == "Ready"
+    assert after["health_worst"] == "Broken"  # the first domain's nodes failed before the rollback
 
 
-def test_declaring_the_goal_before_it_is_installed_is_rejected(twin_factory: Any) -> None:
+def test_declaring_the_goal_before_it_is_installed_rolls_back(twin_factory: Any) -> None:
     """Skip 'install before declaring': the goal as secondary by thumbprint, without the VMSS secret."""
     twin = twin_factory("old-primary")
     step = Step(Clients(twin), "kv-sf-old-primary")
     with pytest.raises(HttpResponseError) as caught:
         step.patch_thumbprints(step.thumbprint("cluster-old"), step.thumbprint("cluster-cert"))
-    assert "CertificateNotInstalledOnNode" in str(caught.value) and "install before declaring" in str(caught.value)
+    assert "rolled back" in str(caught.value) and "install before declaring" in str(caught.value)
     assert state(twin)["certificate"].get("thumbprintSecondary") is None
 
 
-def test_forgetting_the_manual_node_type_is_rejected(twin_factory: Any) -> None:
+def test_forgetting_the_manual_node_type_rolls_back(twin_factory: Any) -> None:
     """The secret goes into every model, but nt1 (upgrade policy Manual) never takes it: not installed there."""
     twin = twin_factory("multi-nodetype")
     step = Step(Clients(twin), "kv-sf-multi")
     step.add_secret("cluster-cert", manual_upgrade=False)
     with pytest.raises(HttpResponseError) as caught:
         step.patch_thumbprints(step.thumbprint("cluster-old"), step.thumbprint("cluster-cert"))
-    assert "CertificateNotInstalledOnNode" in str(caught.value) and "node type nt1" in str(caught.value)
+    assert "rolled back" in str(caught.value) and "node type nt1" in str(caught.value)
     nt1 = next(s for s in world_json(twin)["scale_sets"] if s["name"] == "nt1")
     assert not any(i["latestModelApplied"] for i in nt1["instances"])
 
 
-def test_declaring_common_names_before_the_extension_installed_the_certificate_is_rejected(twin_factory: Any) -> None:
+def test_declaring_common_names_before_the_extension_installed_the_certificate_rolls_back(twin_factory: Any) -> None:
     """The extension cannot install the goal (its identity has no access policy); the CN declaration follows anyway."""
     twin = twin_factory("not-exportable")  # any world where the goal is not on the nodes
     step = Step(Clients(twin), "kv-sf-not-exportable")
@@ -69,12 +70,12 @@ def test_declaring_common_names_before_the_extension_installed_the_certificate_i
     assert "does not have secrets get permission" in str(vmss_failure.value)
     with pytest.raises(HttpResponseError) as caught:
         step.put_common_names(CN, [step.authority("contoso-issuing-1")])
-    assert "CertificateNotInstalledOnNode" in str(caught.value) and f"'{CN}'" in str(caught.value)
+    assert "rolled back" in str(caught.value) and f"'{CN}'" in str(caught.value)
     world = world_json(twin)
     instance = world["scale_sets"][0]["instances"][0]
     assert instance["extensions"]["KVVMExtension"]["status"] == "failed"
     assert "provisions after 'KVVMExtension'" in instance["extensions"]["nt0_ServiceFabricNode"]["message"]
-    assert state(twin)["health"] == "Healthy"  # nothing was declared, nothing broke
+    assert state(twin)["health"] == "Healthy" and state(twin)["declaration"] == "thumbprint"  # rolled back
 
 
 def test_the_service_fabric_extension_by_common_name_without_provision_after_fails(twin_factory: Any) -> None:

@@ -55,7 +55,7 @@ def test_the_extension_installing_to_current_user_leaves_service_fabric_without_
     assert _stores(twin, goal) == {"CurrentUser\\MY"}  # the extension did install it, where it was told to
     with pytest.raises(HttpResponseError) as caught:
         step.put_common_names(CN, [step.authority("contoso-issuing-1")])
-    assert "CertificateNotInstalledOnNode" in str(caught.value) and "store mismatch" in str(caught.value)
+    assert "rolled back" in str(caught.value) and "store mismatch" in str(caught.value)
     after = _cluster(twin)
     assert after["declaration"] == "thumbprint" and after["health"] == "Healthy"
 

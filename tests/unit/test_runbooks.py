@@ -166,8 +166,8 @@ def test_every_step_name_the_planner_makes_is_documented_on_its_kinds_page() -> 
         assert f"`{name}" in read(INDEX), f"step '{name}' is not named in runbooks/README.md"
 
 
-FAILURE_MODES = ("kv-extension-sync", "upgrade-stuck", "issuer-rekey", "lock-held", "stale-plan", "throttling",
-                 "interrupted", "blocked")
+FAILURE_MODES = ("kv-extension-sync", "upgrade-stuck", "upgrade-rolled-back", "issuer-rekey", "lock-held", "stale-plan",
+                 "throttling", "interrupted", "blocked")
 
 
 @pytest.mark.parametrize("name", FAILURE_MODES)

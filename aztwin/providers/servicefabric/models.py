@@ -2,12 +2,13 @@
 
 A certificate change walks upgrade domains three times (research/sf_migration.md §7.3,
 CertificateClusterUpgradeFlow): add the new certificates to every node's validation list, switch what
-nodes present, then trim the validation list. After every upgrade-domain step the verdict is taken; the
-first violation rolls the upgrade back (the ARM operation fails with the reasons). A violation outside an
-upgrade (a renewal from an unpinned issuer, say, or a certificate expiring) leaves the cluster
-``UpgradeServiceUnreachable``. Before an upgrade starts, SFRP checks the nodes (:func:`.precheck.precheck`): every
-certificate the new declaration adds is installed on every node, and a thumbprint-to-common-name change
-starts from a valid starting state (the goal presented by thumbprint, research §1.1).
+nodes present, then trim the validation list. SFRP accepts the upgrade (only its documented validation
+errors are up-front rejections); each upgrade domain then passes a health check or fails it: the nodes'
+own problems (:func:`.precheck.domain_problems`: a declared certificate not installed, a common-name
+conversion from outside the documented starting states), a node made unhealthy by the scenario, or the
+verdict taken after the step. The first failure rolls the upgrade back (the ARM operation fails with the
+domain and the reasons). A violation outside an upgrade (a renewal from an unpinned issuer, say, or a
+certificate expiring) leaves the cluster ``UpgradeServiceUnreachable``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from ...wire import TwinError, bad_request
 from ..compute.guest import SF_TYPES
 from .declaration import Declaration, ValidationList, selects_by_not_after, validate_certificate_properties, validate_transition
 from .hazards import hazards
-from .precheck import precheck
+from .precheck import domain_problems
 from .verdict import NodeView, Verdict, evaluate
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ class Upgrade:
     old_body: dict[str, Any]
     steps: list[tuple[str, int]]
     target: Declaration
+    source: Declaration  # the declaration the upgrade started from
     operation: Operation | None
     snapshot: dict[str, NodeSettings]
     position: int = 0
@@ -82,6 +84,9 @@ class Cluster:
     upgrade: Upgrade | None = None
     presented: dict[str, str | None] = field(default_factory=dict)
     operations: list[str] = field(default_factory=list)
+    # node -> why it fails every upgrade's health check (a stuck replica, a full disk...): the scenario's
+    # ``unhealthyNodes`` or the control API; an upgrade walking its domain rolls back
+    unhealthy_nodes: dict[str, str] = field(default_factory=dict)
 
     @property
     def properties(self) -> dict[str, Any]:
@@ -210,6 +215,18 @@ class ServiceFabricState:
                                   instance.scale_set.os == "linux", instance.waagent_removed))
         return views
 
+    def set_node_health(self, node: str, unhealthy: str | None) -> str | None:
+        """Mark ``node`` as failing upgrade health checks (``unhealthy`` is why) or heal it; the cluster's id, or
+        None when no cluster has that node."""
+        for cluster in self.clusters.values():
+            if any(instance.name == node for _, instance, _ in self.members(cluster)):
+                if unhealthy is None:
+                    cluster.unhealthy_nodes.pop(node, None)
+                else:
+                    cluster.unhealthy_nodes[node] = unhealthy
+                return cluster.rid.id
+        return None
+
     # -- the verdict ----------------------------------------------------------------------------------
     def evaluate(self, cluster: Cluster, phase: str) -> Verdict:
         nodes = self.node_views(cluster)
@@ -264,13 +281,7 @@ class ServiceFabricState:
     def start_update(self, cluster: Cluster, new_body: dict[str, Any], operation: Operation) -> None:
         old_body = cluster.body
         old = cluster.declaration
-        try:
-            new_declaration = Declaration.from_properties(strip_read_only(new_body).get("properties") or {})
-            if old != new_declaration:
-                precheck(self.node_views(cluster), self.world.now(), cluster.code_version, old, new_declaration)
-        except TwinError as exc:
-            self.world.operations.finish(operation, {"code": exc.code, "message": exc.message})
-            raise
+        self.node_views(cluster)  # every node holds the configuration it runs before the resource changes
         cluster.body = strip_read_only(new_body)
         new = cluster.declaration
         cluster.operations.append(operation.id)
@@ -287,7 +298,7 @@ class ServiceFabricState:
         snapshot = {name: copy.deepcopy(s) for name, s in cluster.node_settings.items()}
         for view in self.node_views(cluster):
             snapshot.setdefault(view.name, NodeSettings(view.presentation, view.validation))
-        cluster.upgrade = Upgrade(kind, old_body, steps, new, operation, snapshot)
+        cluster.upgrade = Upgrade(kind, old_body, steps, new, old, operation, snapshot)
         cluster.cluster_state = state
         cluster.provisioning_state = "Updating"
         operation.expected_done = self.world.clock.seconds() + len(steps) * self.world.settings.ud_walk_seconds
@@ -304,9 +315,15 @@ class ServiceFabricState:
             return
         phase, ud = upgrade.steps[upgrade.position]
         upgrade.phase = f"{phase} UD{ud}"
-        for view in self.node_views(cluster):
-            if view.update_domain != ud:
-                continue
+        domain = [view for view in self.node_views(cluster) if view.update_domain == ud]
+        problems = [f"node {view.name} is unhealthy: {cluster.unhealthy_nodes[view.name]}" for view in domain if view.name in cluster.unhealthy_nodes]
+        if upgrade.kind == "certificate":
+            problems += domain_problems(domain, self.world.now(), cluster.code_version, upgrade.source, upgrade.target, phase)
+        if problems:  # the domain's health check fails before its nodes take the step
+            self._record_failure(cluster, upgrade.phase, problems)
+            self._roll_back(cluster, problems)
+            return
+        for view in domain:
             settings = self._settings(cluster, view.name)
             if phase == "add-to-validation-list":
                 settings.validation = settings.validation.union(upgrade.target.validation())
@@ -316,7 +333,7 @@ class ServiceFabricState:
                 settings.validation = upgrade.target.validation()
         verdict = self.evaluate(cluster, upgrade.phase)
         if not verdict.healthy:
-            self._roll_back(cluster, verdict)
+            self._roll_back(cluster, verdict.reasons)
             return
         upgrade.position += 1
         if upgrade.position < len(upgrade.steps):
@@ -328,8 +345,16 @@ class ServiceFabricState:
         if upgrade.operation:
             self.world.operations.finish(upgrade.operation)
 
-    def _roll_back(self, cluster: Cluster, verdict: Verdict) -> None:
-        """The upgrade failed its health check: restore every node, then the resource (FailureAction=Rollback)."""
+    def _record_failure(self, cluster: Cluster, phase: str, reasons: list[str]) -> None:
+        """A domain failed its health check: its nodes went down, so the cluster was unhealthy (health_worst)."""
+        cluster.history.append({"time": self.world.iso_now(), "health": "Broken", "phase": phase, "reasons": reasons[:5]})
+        if cluster.health_worst != "Broken":
+            cluster.health_worst, cluster.worst_reasons = "Broken", list(reasons)
+
+    def _roll_back(self, cluster: Cluster, reasons: list[str]) -> None:
+        """The upgrade failed its health check: restore every node, then the resource (FailureAction=Rollback).
+        ARM shows the cluster still updating while it rolls back, then Ready on the old declaration, and the
+        operation Failed with the domain and the reasons."""
         upgrade = cluster.upgrade
         assert upgrade is not None
         failed_at = upgrade.phase
@@ -349,8 +374,8 @@ class ServiceFabricState:
                     {
                         "code": "ClusterUpgradeFailed",
                         "message": f"The cluster upgrade failed its health check at '{failed_at}' and was rolled back: "
-                        + " | ".join(verdict.reasons[:3]),
-                        "details": [{"code": "CertificateValidationFailed", "message": r} for r in verdict.reasons[:8]],
+                        + " | ".join(reasons[:3]),
+                        "details": [{"code": "UpgradeDomainHealthCheckFailed", "message": r} for r in reasons[:8]],
                     },
                 )
 
@@ -392,6 +417,7 @@ class ServiceFabricState:
                     "health_reasons": cluster.health_reasons,
                     "health_worst_reasons": cluster.worst_reasons,
                     "health_history": cluster.history[-50:],
+                    "unhealthy_nodes": dict(cluster.unhealthy_nodes),
                     "hazards": hazards(self.world, cluster, self.members(cluster), cluster.presented),
                     "upgrade": None if cluster.upgrade is None else {
                         "kind": cluster.upgrade.kind, "phase": cluster.upgrade.phase,
