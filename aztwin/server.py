@@ -16,6 +16,7 @@ import struct
 import threading
 import time
 from dataclasses import dataclass
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
@@ -163,6 +164,9 @@ class TwinApp:
         self, request: Request, world: World, route: Route | None, outcome: Outcome, started: float, mutating: bool,
         fault: str | None = None,
     ) -> Outcome:
+        # ARM and Key Vault stamp every answer with their clock (RFC 7231 Date): the twin's is the simulated one,
+        # so a client that takes "now" from Azure agrees with the world (docs/twin.md, "One clock").
+        outcome.headers.setdefault("Date", format_datetime(world.now(), usegmt=True))
         principal = request.principal
         self.log.add(
             {
@@ -273,7 +277,8 @@ class _Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
             return
-        self.send_response(outcome.status)
+        self.send_response_only(outcome.status)  # no wall-clock Date: the outcome carries the world's
+        self.send_header("Server", self.version_string())
         for key, value in outcome.headers.items():
             self.send_header(key, value)
         self.send_header("Content-Length", str(len(outcome.body)))

@@ -131,6 +131,7 @@ class Discovery:
     def __init__(self, gateway: Gateway, spec: PlanSpec, now: dt.datetime | None = None, workers: int = 8) -> None:
         self.gateway = gateway
         self.spec = spec
+        self.fixed_now = now
         self.snapshot = Snapshot(taken_at=now or dt.datetime.now(dt.timezone.utc))
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="discovery")
 
@@ -139,6 +140,8 @@ class Discovery:
             self._run()
         finally:
             self.pool.shutdown(wait=True)
+        if self.fixed_now is None:  # Azure's clock, not this machine's (docs/twin.md, "One clock")
+            self.snapshot.taken_at = self.gateway.clock.now()
         return self.snapshot
 
     def _run(self) -> None:

@@ -12,11 +12,13 @@ resumed run can re-attach instead of re-sending (issue 5). Errors leave here as 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Any, Callable, Iterator
 
 from azure.core.exceptions import (
@@ -26,7 +28,7 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
-from azure.core.pipeline import PipelineRequest
+from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.core.pipeline.transport import HttpTransport
 from azure.core.rest import HttpRequest
@@ -59,13 +61,44 @@ class RequestStats:
         return sum(n for m, n in self.by_method.items() if m in {"PUT", "PATCH", "POST", "DELETE"})
 
 
+class AzureClock:
+    """Azure's "now", from the ``Date`` header of its latest answer (RFC 7231). Checks and waits use it rather
+    than this machine's clock: a skewed operator clock, or the twin's simulated time, agree with Azure's."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._latest: dt.datetime | None = None
+
+    def saw(self, header: str | None) -> None:
+        if not header:
+            return
+        try:
+            moment = parsedate_to_datetime(header)
+        except (TypeError, ValueError, IndexError):
+            return  # a malformed Date is ignored, never trusted
+        if moment.tzinfo is None:
+            return
+        with self._lock:
+            if self._latest is None or moment > self._latest:
+                self._latest = moment.astimezone(dt.timezone.utc)
+
+    def now(self) -> dt.datetime:
+        """The latest time Azure stated, or this machine's clock before any answer."""
+        with self._lock:
+            return self._latest or dt.datetime.now(dt.timezone.utc)
+
+
 class _Accounting(SansIOHTTPPolicy[Any, Any]):
-    def __init__(self, stats: RequestStats) -> None:
+    def __init__(self, stats: RequestStats, clock: AzureClock) -> None:
         super().__init__()
         self.stats = stats
+        self.clock = clock
 
     def on_request(self, request: PipelineRequest[Any]) -> None:
         self.stats.count(request.http_request.method.upper())
+
+    def on_response(self, request: PipelineRequest[Any], response: PipelineResponse[Any, Any]) -> None:
+        self.clock.saw(response.http_response.headers.get("Date"))
 
 
 def translate(exc: Exception, resource_id: str = "") -> OperationalError:
@@ -155,6 +188,7 @@ class Gateway:
         self.transport = transport
         self.poll_interval = poll_interval
         self.stats = RequestStats()
+        self.clock = AzureClock()
         self._retry_backoff = retry_backoff
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
@@ -163,7 +197,7 @@ class Gateway:
     def _common(self) -> dict[str, Any]:
         """Options every client gets: accounting, the CA bundle, the retry back-off and the transport."""
         # A fresh policy list per client: azure-mgmt-core appends to it in place (research/emulation.md §1).
-        kwargs: dict[str, Any] = {"per_call_policies": [_Accounting(self.stats)]}
+        kwargs: dict[str, Any] = {"per_call_policies": [_Accounting(self.stats, self.clock)]}
         if self.cloud.ca_bundle:
             kwargs["connection_verify"] = self.cloud.ca_bundle
         if self._retry_backoff is not None:
