@@ -250,6 +250,7 @@ class _Builder:
         for node_type in spec.nodeTypes:
             self._scale_set(spec, node_type, cluster, sub, group, location, key, declaration)
         cluster.unhealthy_nodes = {entry.node: entry.reason for entry in spec.unhealthyNodes}
+        cluster.settle_seconds = max(0.0, duration_seconds(spec.settleWindow))
         if spec.state != "Ready":
             cluster.provisioning_state = "Updating"
 

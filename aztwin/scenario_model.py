@@ -219,8 +219,9 @@ class ClusterSpec(_Strict):
     reverseProxyCertificate: ClusterCertificateSpec | None = None
     nodeTypes: list[NodeTypeSpec] = Field(min_length=1)
     unhealthyNodes: list[UnhealthyNodeSpec] = Field(default_factory=list)  # nodes that fail every upgrade's health check
+    settleWindow: Duration = "15m"  # how long the cluster keeps rolling out after ARM reports an upgrade Succeeded
 
-    _durations = field_validator("busyFor")(_check_duration)
+    _durations = field_validator("busyFor", "settleWindow")(_check_duration)
 
 
 class GoalSpec(_Strict):

@@ -22,10 +22,13 @@ from .plan import Plan, Step
 from .spec import PlanSpec
 from .step_types import step_registry
 from .steps import CUTOVER_KIND, cleanup_secrets
-from .steps.base import StepContext
+from .steps.base import StepContext, last_upgrade_end, wait_cluster_settled
 
 Emit = Callable[..., None]
 TRANSIENT_STATUS = {408, 409, 412, 429, 500, 502, 503, 504}  # 412: the resource changed since our GET; re-read
+# Steps that start a certificate upgrade or a roll-out: they wait out the settle window of the last cluster upgrade.
+SETTLE_BEFORE = {"set_cluster_certificate", "convert_cluster", "stage_goal", "install_kv_extension", "deliver_by_secret",
+                 "cleanup_secrets"}
 
 
 @dataclass
@@ -136,6 +139,8 @@ class Runner:
                wait=wait, before_sleep=before_sleep, reraise=True)
         def attempt() -> dict[str, Any]:
             record.attempts += 1
+            if step.kind in SETTLE_BEFORE:
+                wait_cluster_settled(context, self.plan.cluster_id, last_upgrade_end([r.observed for r in self.state.steps]))
             return implementation(context, step)
 
         try:

@@ -7,6 +7,7 @@ change, waits for it to take effect, verifies, and returns what it observed for 
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
 from dataclasses import dataclass, field
@@ -46,10 +47,11 @@ class StepContext:
             self.record.operation_url = None
             self.save()
 
-    def reattach(self, resource_id: str) -> None:
+    def reattach(self, resource_id: str) -> bool:
+        """Wait for the operation a previous run left in flight; True when there was one (it has ended)."""
         url = self.record.operation_url
         if not url:
-            return
+            return False
         self.emit("reattach", step=self.step_name, url=url.split("?")[0])
         try:
             self.gateway.wait_operation(url, resource_id, self.timeout)
@@ -59,6 +61,7 @@ class StepContext:
             self.operation_finished()
             raise StepFailed(self.step_name, f"the operation a previous run started failed: {exc}") from exc
         self.operation_finished()
+        return True
 
     def deadline(self) -> float:
         return time.monotonic() + self.timeout
@@ -81,6 +84,46 @@ def wait_cluster_ready(ctx: StepContext, cluster_id: str) -> dict[str, Any]:
             last = (state, provisioning)
         if time.monotonic() > deadline:
             raise StepFailed(ctx.step_name, f"the cluster stayed in {state}/{provisioning}; see runbooks/failures/upgrade-stuck.md")
+        time.sleep(ctx.poll_interval)
+
+
+UPGRADE_FINISHED_AT = "upgrade_finished_at"  # what a cluster step journals when its upgrade ended (Azure's clock)
+
+
+def upgrade_finished(ctx: StepContext) -> dict[str, str]:
+    """For a cluster step's observed facts: when, by Azure's clock, the upgrade it made reported Succeeded."""
+    return {UPGRADE_FINISHED_AT: ctx.gateway.clock.now().isoformat()}
+
+
+def last_upgrade_end(observed: list[dict[str, Any]]) -> dt.datetime | None:
+    """The latest end of a cluster upgrade this run's journal recorded (a resumed run keeps it)."""
+    moments = []
+    for facts in observed:
+        try:
+            moments.append(dt.datetime.fromisoformat(str(facts[UPGRADE_FINISHED_AT])))
+        except (KeyError, ValueError):
+            continue
+    return max((m for m in moments if m.tzinfo is not None), default=None)
+
+
+def wait_cluster_settled(ctx: StepContext, cluster_id: str, since: dt.datetime | None) -> None:
+    """Wait out the settle window after a cluster upgrade (``rollout.settleMinutes``): Service Fabric keeps rolling
+    it out for about 15 minutes after ARM reports Succeeded (docs/twin.md, "Cluster upgrades"). Time is Azure's:
+    each poll's Date header moves the clock."""
+    minutes = ctx.spec.rollout.settleMinutes
+    if since is None or minutes <= 0:
+        return
+    until = since + dt.timedelta(minutes=minutes)
+    announced = False
+    while True:
+        ctx.gateway.get_cluster(cluster_id)
+        now = ctx.gateway.clock.now()
+        if now >= until:
+            return
+        if not announced:
+            ctx.emit("waiting", step=ctx.step_name, reason=f"the cluster settles until {until.strftime('%H:%M:%S')} UTC "
+                     f"({minutes:g} min after the last upgrade reported Succeeded: rollout.settleMinutes)")
+            announced = True
         time.sleep(ctx.poll_interval)
 
 

@@ -87,6 +87,11 @@ class Cluster:
     # node -> why it fails every upgrade's health check (a stuck replica, a full disk...): the scenario's
     # ``unhealthyNodes`` or the control API; an upgrade walking its domain rolls back
     unhealthy_nodes: dict[str, str] = field(default_factory=dict)
+    # Service Fabric keeps rolling an upgrade out for about 15 minutes after ARM reports Succeeded (scenario
+    # ``settleWindow``): a certificate upgrade or an update domain of a roll-out started before then counts
+    settle_seconds: float = 900.0
+    settling_until: dt.datetime | None = None
+    settled_from: dt.datetime | None = None
 
     @property
     def properties(self) -> dict[str, Any]:
@@ -227,6 +232,35 @@ class ServiceFabricState:
                 return cluster.rid.id
         return None
 
+    # -- the settle window after an upgrade ------------------------------------------------------------------
+    def _settle(self, cluster: Cluster) -> None:
+        """The upgrade ended as far as ARM shows; the cluster rolls on for ``settle_seconds`` (busy time too)."""
+        if cluster.settle_seconds <= 0:
+            return
+        now = self.world.now()
+        cluster.settled_from, cluster.settling_until = now, now + dt.timedelta(seconds=cluster.settle_seconds)
+        self.world.busy.begin()
+        self.world.after(cluster.settle_seconds, f"sf-settle {cluster.rid.name}", self.world.busy.end)
+
+    def _disturb(self, cluster: Cluster, what: str) -> None:
+        now = self.world.now()
+        if cluster.settling_until is None or cluster.settled_from is None or now >= cluster.settling_until:
+            return
+        minutes = (now - cluster.settled_from).total_seconds() / 60
+        reason = (f"{what} started {minutes:.1f} min after the previous cluster upgrade reported Succeeded, while Service "
+                  f"Fabric was still rolling it out (about {cluster.settle_seconds / 60:.0f} min after ARM reports "
+                  "Succeeded: wait it out before the next certificate change or roll-out)")
+        cluster.history.append({"time": self.world.iso_now(), "health": "Broken", "phase": "settling", "reasons": [reason]})
+        if cluster.health_worst != "Broken":
+            cluster.health_worst, cluster.worst_reasons = "Broken", [reason]
+
+    def disturbed_by(self, nodes: list[str], what: str) -> None:
+        """An update domain of a roll-out starts on ``nodes``: it counts against a cluster still settling."""
+        wanted = set(nodes)
+        for cluster in self.clusters.values():
+            if cluster.settling_until is not None and any(i.name in wanted for _, i, _ in self.members(cluster)):
+                self._disturb(cluster, what)
+
     # -- the verdict ----------------------------------------------------------------------------------
     def evaluate(self, cluster: Cluster, phase: str) -> Verdict:
         nodes = self.node_views(cluster)
@@ -298,6 +332,8 @@ class ServiceFabricState:
         snapshot = {name: copy.deepcopy(s) for name, s in cluster.node_settings.items()}
         for view in self.node_views(cluster):
             snapshot.setdefault(view.name, NodeSettings(view.presentation, view.validation))
+        if kind == "certificate":
+            self._disturb(cluster, "a certificate upgrade")
         cluster.upgrade = Upgrade(kind, old_body, steps, new, old, operation, snapshot)
         cluster.cluster_state = state
         cluster.provisioning_state = "Updating"
@@ -342,6 +378,7 @@ class ServiceFabricState:
         cluster.upgrade = None
         cluster.cluster_state = "Ready"
         cluster.provisioning_state = "Succeeded"
+        self._settle(cluster)
         if upgrade.operation:
             self.world.operations.finish(upgrade.operation)
 
@@ -368,6 +405,7 @@ class ServiceFabricState:
             after = self.evaluate(cluster, "rolled back")
             if not after.healthy:
                 cluster.cluster_state = "UpgradeServiceUnreachable"
+            self._settle(cluster)
             if upgrade.operation:
                 self.world.operations.finish(
                     upgrade.operation,
@@ -418,6 +456,7 @@ class ServiceFabricState:
                     "health_worst_reasons": cluster.worst_reasons,
                     "health_history": cluster.history[-50:],
                     "unhealthy_nodes": dict(cluster.unhealthy_nodes),
+                    "settling_until": cluster.settling_until.isoformat() if cluster.settling_until else None,
                     "hazards": hazards(self.world, cluster, self.members(cluster), cluster.presented),
                     "upgrade": None if cluster.upgrade is None else {
                         "kind": cluster.upgrade.kind, "phase": cluster.upgrade.phase,
