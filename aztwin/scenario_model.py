@@ -213,6 +213,7 @@ class ClusterSpec(_Strict):
     certificate: ClusterCertificateSpec
     reverseProxyCertificate: ClusterCertificateSpec | None = None
     nodeTypes: list[NodeTypeSpec] = Field(min_length=1)
+    fabricSettings: dict[str, dict[str, str]] = Field(default_factory=dict)  # section -> parameter -> value, added to the body
 
     _durations = field_validator("busyFor")(_check_duration)
 
@@ -241,6 +242,7 @@ class ScenarioSpec(_Strict):
     vaults: list[VaultSpec] = Field(default_factory=list)
     clusters: list[ClusterSpec] = Field(default_factory=list)
     goal: GoalSpec | None = None
+    pkiEndpoints: Literal["reachable", "unreachable"] = "reachable"  # the PKI's AIA and CRL URLs, for nodes and callers
 
     @field_validator("start")
     @classmethod
