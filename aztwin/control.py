@@ -43,6 +43,18 @@ a full disk: any cause outside certificates; an upgrade walking its upgrade doma
     {"node": "<node name, e.g. nt0_1>", "unhealthy": "<reason>" | null}
 
 answers ``200 {"cluster", "node", "unhealthy"}``; an unknown node is ``404``.
+``POST /_emulator/pki/endpoints`` -- make the PKI's AIA and CRL URLs reachable or not, for the nodes and for any
+HTTP caller (docs/twin.md, "Chain building and revocation")::
+
+    {"reachable": true | false}
+
+answers ``200 {"reachable"}``; the verdict is taken again at once.
+
+``POST /_emulator/pki/revoke`` -- put a CA-issued certificate on its issuer's CRL::
+
+    {"thumbprint": "<SHA-1 hex>"}
+
+answers ``200 {"thumbprint", "issuer", "revokedAt"}``; an unknown thumbprint is ``404``, a self-signed one ``400``.
 
 ``POST /_emulator/principals/credentials`` -- a new client secret for a service principal of the scenario
 (as ``az ad sp credential reset`` does; the previous secret stops working)::
@@ -244,6 +256,26 @@ def set_node_health(world: World, body: dict[str, Any]) -> Response:
     if cluster is None:
         raise TwinError(404, "NodeNotFound", f"No node named '{node}' in any cluster.")
     return Response(200, {"cluster": cluster, "node": node, "unhealthy": reason})
+def set_pki_endpoints(world: World, body: dict[str, Any]) -> Response:
+    reachable = body.get("reachable")
+    if not isinstance(reachable, bool):
+        raise _bad("'reachable' must be true or false")
+    world.pki.reachable = reachable
+    world.servicefabric.on_nodes_changed()  # nodes validating by common name see it at their next chain build
+    return Response(200, {"reachable": reachable})
+
+
+def revoke_certificate(world: World, body: dict[str, Any]) -> Response:
+    thumbprint = _text(body, "thumbprint", limit=64)
+    try:
+        issued = world.pki.revoke(thumbprint, world.now())
+    except KeyError as exc:
+        raise TwinError(404, "CertificateNotFound", str(exc.args[0])) from None
+    except ValueError as exc:
+        raise _bad(str(exc)) from None
+    world.servicefabric.on_nodes_changed()
+    return Response(200, {"thumbprint": issued.thumbprint, "issuer": issued.issuer.name if issued.issuer else None,
+                          "revokedAt": world.pki.revoked[issued.thumbprint].isoformat()})
 
 
 def reset_principal_secret(world: World, body: dict[str, Any]) -> Response:
@@ -266,6 +298,8 @@ CONTROL_ROUTES: dict[tuple[str, str], ControlHandler] = {
     ("POST", "/_emulator/pipelines"): _on_world(add_pipeline),
     ("POST", "/_emulator/certificates/renew"): _on_world(renew_certificate),
     ("POST", "/_emulator/pki/authorities"): _on_world(add_authority),
+    ("POST", "/_emulator/pki/endpoints"): _on_world(set_pki_endpoints),
+    ("POST", "/_emulator/pki/revoke"): _on_world(revoke_certificate),
     ("POST", "/_emulator/principals/credentials"): _on_world(reset_principal_secret),
     ("POST", "/_emulator/nodes/health"): _on_world(set_node_health),
 }

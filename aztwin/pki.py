@@ -1,7 +1,10 @@
 """The twin's PKI: roots, intermediates and leaves as real X.509, generated at start.
 
 Certificates carry an Authority Information Access URL pointing at the twin (``/_pki/{name}.cer``), as
-public CAs do, so a tool can fetch a leaf's direct issuer without any private material.
+public CAs do, so a tool can fetch a leaf's direct issuer without any private material, and a CRL
+Distribution Point (``/_pki/{name}.crl``) where the twin serves a CRL signed by that CA (:meth:`Pki.crl`).
+``reachable`` False makes those endpoints unreachable for nodes and for any HTTP caller (docs/twin.md,
+"Chain building and revocation"); :meth:`Pki.revoke` puts a certificate on its issuer's CRL.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
+
+CRL_LIFETIME = dt.timedelta(days=7)  # nextUpdate of a served CRL, from the moment it is asked for
 
 from .certinfo import CertInfo, cert_info
 
@@ -82,6 +87,44 @@ class Pki:
         self.authorities: dict[str, Issued] = {}
         self.issued: list[Issued] = []
         self._next_key = 0
+        self.reachable = True  # AIA and CDP URLs answer (scenario ``pkiEndpoints``; control API)
+        self.revoked: dict[str, dt.datetime] = {}  # thumbprint -> revocation time
+
+    # -- publication: AIA, CDP, revocation ----------------------------------------------------------
+    def crl_url(self, authority: str) -> str:
+        return f"{self.aia_base_url}/_pki/{authority}.crl"
+
+    def issued_by_thumbprint(self, thumbprint: str) -> Issued | None:
+        wanted = thumbprint.replace(" ", "").upper()
+        return next((i for i in self.issued if i.thumbprint == wanted), None)
+
+    def revoke(self, thumbprint: str, when: dt.datetime) -> Issued:
+        """Put a CA-issued certificate on its issuer's CRL (KeyError: unknown; ValueError: self-signed)."""
+        issued = self.issued_by_thumbprint(thumbprint)
+        if issued is None:
+            raise KeyError(f"no certificate with thumbprint {thumbprint} was issued by the twin's PKI")
+        if issued.issuer is None:
+            raise ValueError(f"certificate {issued.thumbprint} is self-signed: no CA can revoke it")
+        self.revoked.setdefault(issued.thumbprint, when)
+        return issued
+
+    def crl(self, authority: str, now: dt.datetime) -> bytes:
+        """The DER CRL that ``authority`` signs now: every certificate it issued that was revoked."""
+        ca = self.authority(authority)
+        builder = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(ca.cert.subject)
+            .last_update(now)
+            .next_update(now + CRL_LIFETIME)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False)
+        )
+        for issued in self.issued:
+            when = self.revoked.get(issued.thumbprint)
+            if when is not None and issued.issuer is ca:
+                builder = builder.add_revoked_certificate(
+                    x509.RevokedCertificateBuilder().serial_number(issued.cert.serial_number).revocation_date(when).build()
+                )
+        return builder.sign(ca.key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
 
     def _key(self) -> rsa.RSAPrivateKey:
         key = _pooled_key(self._next_key)
@@ -176,15 +219,17 @@ class Pki:
         return builder.sign(parent.key if parent else key, hashes.SHA256())
 
     def _with_aia(self, builder: x509.CertificateBuilder, issuer_name: str) -> x509.CertificateBuilder:
+        """AIA caIssuers and the CRL Distribution Point of the issuing CA, as public CAs publish them."""
         if not self.aia_base_url:
             return builder
         url = f"{self.aia_base_url}/_pki/{issuer_name}.cer"
+        cdp = x509.DistributionPoint([x509.UniformResourceIdentifier(self.crl_url(issuer_name))], None, None, None)
         return builder.add_extension(
             x509.AuthorityInformationAccess(
                 [x509.AccessDescription(AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(url))]
             ),
             critical=False,
-        )
+        ).add_extension(x509.CRLDistributionPoints([cdp]), critical=False)
 
     def snapshot(self) -> list[dict[str, Any]]:
         return [

@@ -108,6 +108,7 @@ class _Builder:
             world.identity.add(principal)
             self.principal_ids[f"principal:{principal_spec.name}"] = principal.object_id
         world.pki = Pki(world.base_url)
+        world.pki.reachable = spec.pkiEndpoints == "reachable"
         for authority in spec.pki:
             issued = world.pki.create_authority(
                 authority.name, authority.subject, self.at(authority.validFrom),
@@ -225,7 +226,7 @@ class _Builder:
             "upgradeMode": "Manual",
             "reliabilityLevel": "Silver",
             "vmImage": "Windows" if spec.nodeTypes[0].os == "windows" else "Linux",
-            "fabricSettings": [{"name": "Security", "parameters": [{"name": "ClusterProtectionLevel", "value": "EncryptAndSign"}]}],
+            "fabricSettings": _fabric_settings(spec.fabricSettings),
             "clientCertificateThumbprints": [],
             "clientCertificateCommonNames": [],
             "addOnFeatures": ["DnsService"],
@@ -424,3 +425,11 @@ __all__ = [
     "InstalledCert", "SCENARIO_PACKAGE", "ScenarioError", "build_world", "builtin_names", "builtin_path", "load_scenario",
     "parse_scenario",
 ]
+
+
+def _fabric_settings(extra: dict[str, dict[str, str]]) -> list[dict[str, Any]]:
+    """The cluster's ``fabricSettings``: Security/ClusterProtectionLevel, plus the scenario's sections."""
+    sections: dict[str, dict[str, str]] = {"Security": {"ClusterProtectionLevel": "EncryptAndSign"}}
+    for name, parameters in extra.items():
+        sections.setdefault(name, {}).update(parameters)
+    return [{"name": n, "parameters": [{"name": k, "value": v} for k, v in p.items()]} for n, p in sections.items()]

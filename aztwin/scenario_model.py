@@ -220,6 +220,7 @@ class ClusterSpec(_Strict):
     nodeTypes: list[NodeTypeSpec] = Field(min_length=1)
     unhealthyNodes: list[UnhealthyNodeSpec] = Field(default_factory=list)  # nodes that fail every upgrade's health check
     settleWindow: Duration = "15m"  # how long the cluster keeps rolling out after ARM reports an upgrade Succeeded
+    fabricSettings: dict[str, dict[str, str]] = Field(default_factory=dict)  # section -> parameter -> value, added to the body
 
     _durations = field_validator("busyFor", "settleWindow")(_check_duration)
 
@@ -248,6 +249,7 @@ class ScenarioSpec(_Strict):
     vaults: list[VaultSpec] = Field(default_factory=list)
     clusters: list[ClusterSpec] = Field(default_factory=list)
     goal: GoalSpec | None = None
+    pkiEndpoints: Literal["reachable", "unreachable"] = "reachable"  # the PKI's AIA and CRL URLs, for nodes and callers
 
     @field_validator("start")
     @classmethod

@@ -176,6 +176,7 @@ class World:
                 "pending_events": [{"at": iso(self.clock.at(t)), "name": n} for t, n in self.events.pending()[:50]],
                 "goal": self.goal,
                 "pki": self.pki.snapshot(),
+                "pki_endpoints": {"reachable": self.pki.reachable, "revoked": sorted(self.pki.revoked)},
             }
 
 

@@ -23,7 +23,8 @@ from .snapshot import (
     RoleAssignmentView, SecretRef, Snapshot, VaultCertificateView, VaultView,
 )
 from .spec import PlanSpec
-from .x509 import facts, is_issued_by, thumbprint_of
+from .chain_discovery import observe_chain
+from .x509 import facts, is_issued_by, load_der, thumbprint_of
 
 T = TypeVar("T")
 MAX_VAULT_CERTIFICATES = 200
@@ -221,6 +222,7 @@ class Discovery:
             enabled=bool(properties.enabled if properties.enabled is not None else True),
         )
         self._issuer(goal, der)
+        self._chain(goal, der)
         snap.goal = goal
         snap.known_certificates[goal.facts.thumbprint] = KnownCertificate(
             goal.facts.thumbprint, goal.facts, vault.id, goal.name, goal.version, goal.secret_id
@@ -250,6 +252,18 @@ class Discovery:
             except Exception as exc:  # an unreachable AIA URL leaves the issuer unknown, never fails discovery
                 notes.append(f"{url}: {exc}")
         goal.issuer_note = "; ".join(notes) or "the certificate has no Authority Information Access URL; give goal.issuerCertificates"
+
+    def _chain(self, goal: GoalView, der: bytes) -> None:
+        """The goal's chain and the CRLs it names (``migrate.chain_discovery``: public material, no credentials)."""
+        if goal.facts.self_signed:
+            return
+        known = []
+        for path in self.spec.goal.issuerCertificates:
+            try:
+                known.append(load_der(Path(path).read_bytes()))
+            except (OSError, ValueError):
+                continue  # _issuer already notes an unreadable file
+        goal.chain, goal.chain_complete, goal.public_endpoints = observe_chain(self.gateway.fetch_public, der, known)
 
     def _vault_certificates(self) -> None:
         """Other certificates in the vault (same subject or overlapping SANs is a hazard)."""

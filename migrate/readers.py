@@ -221,3 +221,34 @@ def is_linux(vmss: Mapping[str, Any]) -> bool:
     profile = _mapping(properties(vmss).get("virtualMachineProfile"))
     disk = _mapping(_mapping(profile.get("storageProfile")).get("osDisk")).get("osType")
     return bool(_mapping(profile.get("osProfile")).get("linuxConfiguration")) or str(disk).lower() == "linux"
+
+
+def security_setting(cluster: Mapping[str, Any], name: str) -> str | None:
+    """A parameter of the ``Security`` section of a cluster's ``fabricSettings`` (names case-insensitive)."""
+    for section in _list(properties(cluster).get("fabricSettings")):
+        if str(_mapping(section).get("name", "")).lower() != "security":
+            continue
+        for parameter in _list(_mapping(section).get("parameters")):
+            if str(_mapping(parameter).get("name", "")).lower() == name.lower():
+                return str(_mapping(parameter).get("value", ""))
+    return None
+
+
+def revocation_relaxation(cluster: Mapping[str, Any]) -> str | None:
+    """Which documented setting lets nodes accept a certificate whose CRL they cannot reach, or None.
+
+    service-fabric-cluster-fabric-settings, Security: ``CrlCheckingFlag`` 0 disables CRL checking (its default
+    on Linux is 0); ``IgnoreCrlOfflineError`` true ignores an offline CRL when a node verifies an incoming
+    certificate (node-to-node connections are verified that way)."""
+    flag = security_setting(cluster, "CrlCheckingFlag")
+    if flag is not None:
+        try:
+            if int(flag.strip(), 0) == 0:
+                return "fabricSettings Security/CrlCheckingFlag is 0 (CRL checking disabled)"
+        except ValueError:
+            pass
+    elif str(properties(cluster).get("vmImage") or "").lower() == "linux":
+        return "the cluster runs Linux, where Security/CrlCheckingFlag defaults to 0"
+    if (security_setting(cluster, "IgnoreCrlOfflineError") or "").strip().lower() == "true":
+        return "fabricSettings Security/IgnoreCrlOfflineError is true"
+    return None

@@ -18,6 +18,7 @@ from .x509 import CertFacts
 __all__ = [  # THUMBPRINT and COMMON_NAME: the declaration kinds, re-exported for the checks and the planner
     "THUMBPRINT", "COMMON_NAME", "Problem", "KnownCertificate", "ClusterView", "ExtensionView", "InstanceView", "SecretRef",
     "NodeTypeView", "VaultView", "GoalView", "IdentityView", "RoleAssignmentView", "VaultCertificateView", "Snapshot",
+    "PublicEndpoint",
 ]
 
 
@@ -143,6 +144,19 @@ class VaultView:
 
 
 @dataclass
+class PublicEndpoint:
+    """A URL found in the goal's chain (AIA caIssuers or CRL Distribution Point), fetched without credentials."""
+
+    kind: str  # aia | crl
+    url: str
+    certificate: str  # thumbprint of the certificate that names the URL
+    subject: str
+    reachable: bool
+    detail: str = ""  # why it was not reached, or what the CRL said
+    revoked: bool | None = None  # crl: is ``certificate`` on it (None when not read or not verifiable)
+
+
+@dataclass
 class GoalView:
     name: str
     version: str
@@ -156,6 +170,9 @@ class GoalView:
     issuer: CertFacts | None = None  # the direct issuer, fetched from AIA or given in the plan file
     issuer_source: str | None = None  # aia | plan
     issuer_note: str | None = None  # why the issuer is unknown
+    chain: list[CertFacts] = field(default_factory=list)  # the issuers above the goal, as discovery built them
+    chain_complete: bool | None = None  # reached a self-signed root (None: not built)
+    public_endpoints: list[PublicEndpoint] = field(default_factory=list)  # AIA and CRL URLs of the goal and its CAs
 
 
 @dataclass

@@ -47,6 +47,7 @@ class CertFacts:
     aia_ca_issuers: tuple[str, ...]
     authority_key_id: str | None
     subject_key_id: str | None
+    crl_urls: tuple[str, ...] = ()  # CRL Distribution Points (full names that are URIs)
 
     def valid_at(self, moment: dt.datetime) -> bool:
         return self.not_before <= moment <= self.not_after
@@ -66,7 +67,7 @@ class CertFacts:
         data = asdict(self)
         data["not_before"] = self.not_before.isoformat()
         data["not_after"] = self.not_after.isoformat()
-        for key in ("sans", "ekus", "aia_ca_issuers"):
+        for key in ("sans", "ekus", "aia_ca_issuers", "crl_urls"):
             data[key] = list(data[key])
         return data
 
@@ -75,7 +76,7 @@ class CertFacts:
         values = dict(data)
         values["not_before"] = dt.datetime.fromisoformat(values["not_before"])
         values["not_after"] = dt.datetime.fromisoformat(values["not_after"])
-        for key in ("sans", "ekus", "aia_ca_issuers"):
+        for key in ("sans", "ekus", "aia_ca_issuers", "crl_urls"):
             values[key] = tuple(values.get(key) or ())
         return cls(**values)
 
@@ -185,6 +186,12 @@ def facts(data: bytes | str) -> CertFacts:
         ),
         authority_key_id=aki.key_identifier.hex().upper() if aki and aki.key_identifier else None,
         subject_key_id=ski.digest.hex().upper() if ski else None,
+        crl_urls=tuple(
+            str(n.value)
+            for point in (_ext(cert, ExtensionOID.CRL_DISTRIBUTION_POINTS) or [])
+            for n in (point.full_name or [])
+            if isinstance(n, x509.UniformResourceIdentifier)
+        ),
     )
 
 

@@ -36,6 +36,9 @@ CATALOGUE: dict[str, tuple[Severity, str]] = {
     "ISSUER_UNVERIFIED": (WARNING, "the goal's direct issuer is unknown, so pinning cannot be verified"),
     "ISSUER_LIST_INVALID": (ERROR, "an issuer thumbprint list is malformed or has duplicates"),
     "ISSUER_PINNING_DISABLED": (WARNING, "no issuers pinned: validation relies on chain trust"),
+    # chain and revocation
+    "REVOCATION_UNREACHABLE": (ERROR, "a CRL of the goal's chain cannot be fetched, and fabricSettings do not relax revocation checking"),
+    "GOAL_REVOKED": (ERROR, "the goal certificate or a CA of its chain is on its issuer's CRL"),
     # Key Vault VM extension
     "EXTENSION_VERSION_UNSAFE": (ERROR, "Key Vault extension 4.x (always links, CNG keys)"),
     "EXTENSION_AUTO_UPGRADE": (WARNING, "the Key Vault extension may upgrade itself to another version"),

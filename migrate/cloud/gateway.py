@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable, Iterator
+from urllib.parse import urlsplit
 
 from azure.core.exceptions import (
     ClientAuthenticationError,
@@ -296,13 +297,17 @@ class Gateway:
             return list(self.certificates(vault_uri).list_properties_of_certificates())
 
     def fetch_public(self, url: str) -> bytes:
-        """GET public material (an issuer certificate at its AIA URL); no credentials are sent."""
+        """GET public material (an issuer certificate at its AIA URL, a CRL); no credentials are sent.
+
+        http/https only, short timeouts, at most ``MAX_PUBLIC_BYTES``: a URL comes from a certificate."""
+        if urlsplit(url).scheme.lower() not in ("http", "https"):
+            raise OperationalError(f"{url}: only http and https URLs are fetched")
         if self.transport is not None:  # shared with the clients: send on it, never close it here
-            return _public_body(url, self.transport.send(HttpRequest("GET", url), connection_timeout=15, read_timeout=30))
+            return _public_body(url, self.transport.send(HttpRequest("GET", url), connection_timeout=5, read_timeout=10))
         from azure.core.pipeline.transport import RequestsTransport
 
         with RequestsTransport(connection_verify=self.cloud.ca_bundle or True) as own:
-            return _public_body(url, own.send(HttpRequest("GET", url), connection_timeout=15, read_timeout=30))
+            return _public_body(url, own.send(HttpRequest("GET", url), connection_timeout=5, read_timeout=10))
 
     # -- writes -------------------------------------------------------------------------------------
     def put_identity(self, identity_id: str, location: str) -> dict[str, Any]:
@@ -439,10 +444,19 @@ def _client_class(kind: str) -> Any:
     raise ValueError(kind)  # pragma: no cover - programming error
 
 
+MAX_PUBLIC_BYTES = 4 * 1024 * 1024  # a large public CA's CRL fits; anything bigger is refused
+
+
 def _public_body(url: str, response: Any) -> bytes:
     if response.status_code != 200:
         raise OperationalError(f"GET {url} answered {response.status_code}")
-    return bytes(response.read())
+    declared = response.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_PUBLIC_BYTES:
+        raise OperationalError(f"GET {url}: {declared} bytes is more than {MAX_PUBLIC_BYTES}")
+    body = bytes(response.read())
+    if len(body) > MAX_PUBLIC_BYTES:
+        raise OperationalError(f"GET {url}: more than {MAX_PUBLIC_BYTES} bytes")
+    return body
 
 
 def retry_after(headers: Any, default: float) -> float:

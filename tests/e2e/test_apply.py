@@ -16,7 +16,8 @@ from twinkit import Clients, fast_session, inprocess_session, requests_json, sca
 
 CONVERTIBLE = ["goal-primary", "goal-secondary", "old-primary", "old-newer-than-goal", "two-old-certs",
                "linux-nodetype", "multi-nodetype", "rbac-vault"]
-BLOCKED = ["self-signed-goal", "issuer-not-pinned", "cn-mismatch", "expiring-goal", "cluster-busy", "not-exportable"]
+BLOCKED = ["self-signed-goal", "issuer-not-pinned", "cn-mismatch", "expiring-goal", "cluster-busy", "not-exportable",
+           "pki-offline"]
 
 
 def _extension(scale_set: dict, *types: str) -> dict | None:

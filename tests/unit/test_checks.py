@@ -67,6 +67,15 @@ def spec_edit(change: Callable[[PlanSpec], object], snapshot: Callable[[], Snaps
     return case
 
 
+def _crl(snapshot: Snapshot, *, reachable: bool, revoked: bool | None = None) -> None:
+    """The goal names a CRL that discovery did (not) reach (tests/unit/test_revocation.py has the details)."""
+    from migrate.snapshot import PublicEndpoint
+
+    assert snapshot.goal is not None
+    snapshot.goal.public_endpoints = [PublicEndpoint("crl", "http://pki.contoso.example/issuing.crl", snapshot.goal.facts.thumbprint,
+                                                     snapshot.goal.facts.subject, reachable, "" if reachable else "refused", revoked)]
+
+
 def already_cn(issuers: str | None = None) -> Callable[[], Snapshot]:
     def make() -> Snapshot:
         listed = thumb("issuing") if issuers is None else issuers
@@ -186,6 +195,8 @@ POSITIVE: dict[str, list[Case]] = {
         lambda: (already_cn("not-hex")(), plan()),
     ],
     "ISSUER_PINNING_DISABLED": [lambda: (world(), plan(goal={"pinnedIssuers": [], "allowUnpinnedIssuers": True}))],
+    "REVOCATION_UNREACHABLE": [edit(lambda s: _crl(s, reachable=False))],
+    "GOAL_REVOKED": [edit(lambda s: _crl(s, reachable=True, revoked=True))],
     "EXTENSION_VERSION_UNSAFE": [
         lambda: (world(), plan(keyVaultExtension={"windowsVersion": "4.0"})),
         lambda: (linux_world(), plan(keyVaultExtension={"linuxVersion": "4.1"})),
@@ -254,6 +265,9 @@ NEGATIVE: dict[str, list[Case]] = {
     "ISSUER_UNVERIFIED": [lambda: (world(), plan()), lambda: (world(goal=goal_view(issuer=None)), plan(goal={"pinnedIssuers": [], "allowUnpinnedIssuers": True}))],
     "ISSUER_LIST_INVALID": [lambda: (world(), plan()), lambda: (already_cn()(), plan()), lambda: (already_cn(f"{thumb('issuing')}, {thumb('issuing2')}")(), plan())],
     "ISSUER_PINNING_DISABLED": [lambda: (world(), plan()), lambda: (world(), plan(goal={"allowUnpinnedIssuers": True}))],
+    "REVOCATION_UNREACHABLE": [lambda: (world(), plan()), edit(lambda s: _crl(s, reachable=True)),
+                               edit(lambda s: _crl(s, reachable=False), checks={"acceptUnreachableRevocation": True})],
+    "GOAL_REVOKED": [lambda: (world(), plan()), edit(lambda s: _crl(s, reachable=True, revoked=False))],
     "EXTENSION_VERSION_UNSAFE": [lambda: (world(), plan()), lambda: (world(), plan(keyVaultExtension={"linuxVersion": "4.0"})),
                                  lambda: (world(node_types=[node_type(extensions=[kv_extension(version="3.0"), sf_extension("nt0")])]), plan())],
     "EXTENSION_AUTO_UPGRADE": [lambda: (world(), plan()), lambda: (already_cn()(), plan())],

@@ -26,6 +26,7 @@ def register(router: Router) -> None:
     router.add("GET", "/subscriptions/{sub}/resourcegroups", list_groups)
     router.add("GET", "/subscriptions/{sub}/resourcegroups/{rg}", get_group)
     router.add("GET", "/_pki/{name}.cer", get_authority_certificate, authenticated=False, mutating=False)
+    router.add("GET", "/_pki/{name}.crl", get_authority_crl, authenticated=False, mutating=False)
 
 
 def cloud_metadata(world: World, base_url: str) -> dict[str, Any]:
@@ -135,7 +136,27 @@ def get_authority_certificate(world: World, request: Request) -> Response:
     """A CA certificate at its Authority Information Access URL (public material, no authentication)."""
     from ...wire import TwinError
 
+    _pki_reachable(world, request)
     authority = world.pki.authorities.get(request.params["name"])
     if authority is None:
         raise TwinError(404, "NotFound", f"No certificate authority '{request.params['name']}'.")
     return Response(200, authority.der, {"Content-Type": "application/pkix-cert"})
+
+
+def get_authority_crl(world: World, request: Request) -> Response:
+    """A CA's CRL at its CRL Distribution Point (signed now by the CA; public, no authentication)."""
+    from ...wire import TwinError
+
+    _pki_reachable(world, request)
+    if request.params["name"] not in world.pki.authorities:
+        raise TwinError(404, "NotFound", f"No certificate authority '{request.params['name']}'.")
+    return Response(200, world.pki.crl(request.params["name"], world.now()), {"Content-Type": "application/pkix-crl"})
+
+
+def _pki_reachable(world: World, request: Request) -> None:
+    """PKI endpoints made unreachable (scenario ``pkiEndpoints: unreachable``) answer no caller: 504, the twin's
+    stand-in for a connection that times out (docs/twin.md, "Chain building and revocation")."""
+    from ...wire import TwinError
+
+    if not world.pki.reachable:
+        raise TwinError(504, "PkiEndpointUnreachable", f"{request.path}: the PKI's endpoints are unreachable in this world.")

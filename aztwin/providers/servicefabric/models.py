@@ -24,6 +24,7 @@ from ...operations import Operation
 from ...resources import ResourceId, resource_not_found
 from ...wire import TwinError, bad_request
 from ..compute.guest import SF_TYPES
+from .chain import policy_for
 from .declaration import Declaration, ValidationList, selects_by_not_after, validate_certificate_properties, validate_transition
 from .hazards import hazards
 from .precheck import domain_problems
@@ -264,7 +265,9 @@ class ServiceFabricState:
     # -- the verdict ----------------------------------------------------------------------------------
     def evaluate(self, cluster: Cluster, phase: str) -> Verdict:
         nodes = self.node_views(cluster)
-        verdict = evaluate(nodes, self.world.now(), selects_by_not_after(cluster.code_version), self.trusted_roots)
+        pki = self.world.pki
+        chain = policy_for(cluster.properties, pki.reachable, pki.revoked)  # CN validation: chain and revocation (chain.py)
+        verdict = evaluate(nodes, self.world.now(), selects_by_not_after(cluster.code_version), self.trusted_roots, chain)
         if not nodes:
             verdict = Verdict(True)
         cluster.presented = verdict.presented

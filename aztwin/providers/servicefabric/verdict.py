@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable
 
 from ..compute import linux
+from .chain import ChainPolicy, chain_problem
 from .declaration import COMMON_NAME, THUMBPRINT, Declaration, ValidationList
 
 if TYPE_CHECKING:
@@ -130,12 +131,17 @@ def cn_matches(subject: str, declared: str) -> bool:
     return declared.startswith("*.") and "." in subject and subject.split(".", 1)[1] == declared[2:]
 
 
-def accepts(validation: ValidationList, cert: InstalledCert, now: dt.datetime, trusted_roots: set[str]) -> tuple[bool, str]:
+def accepts(validation: ValidationList, cert: InstalledCert, now: dt.datetime, trusted_roots: set[str],
+            chain: ChainPolicy | None = None) -> tuple[bool, str]:
     facts = cert.issued.facts
     if not _valid(cert, now):
         return False, f"certificate {cert.thumbprint} is expired or not yet valid"
     if cert.thumbprint in validation.thumbprints:
         return True, ""
+    if chain is not None and any(cn_matches(facts.subject_cn or "", r.common_name) for r in validation.common_names):
+        problem = chain_problem(cert.issued, now, chain)  # by common name only (chain.py: partial chain, revocation)
+        if problem:
+            return False, problem
     reasons = []
     for rule in validation.common_names:
         if not cn_matches(facts.subject_cn or "", rule.common_name):
@@ -162,7 +168,8 @@ def accepts(validation: ValidationList, cert: InstalledCert, now: dt.datetime, t
     return False, "; ".join(reasons)
 
 
-def evaluate(nodes: Iterable[NodeView], now: dt.datetime, by_not_after: bool, trusted_roots: set[str]) -> Verdict:
+def evaluate(nodes: Iterable[NodeView], now: dt.datetime, by_not_after: bool, trusted_roots: set[str],
+             chain: ChainPolicy | None = None) -> Verdict:
     nodes = list(nodes)
     verdict = Verdict(True)
     presented: dict[str, Presented] = {}
@@ -183,7 +190,7 @@ def evaluate(nodes: Iterable[NodeView], now: dt.datetime, by_not_after: bool, tr
                 continue
             key = (receiver.validation, cert.thumbprint)
             if key not in memo:
-                memo[key] = accepts(receiver.validation, cert, now, trusted_roots)
+                memo[key] = accepts(receiver.validation, cert, now, trusted_roots, chain)
             accepted, why = memo[key]
             if not accepted:
                 verdict.healthy = False
