@@ -37,6 +37,17 @@ pointing at the version they name; the Key Vault VM extension installs the new v
 
 answers ``201 {"name", "subject", "thumbprint", "issuer", "notBefore", "notAfter"}``.
 
+``POST /_emulator/pki/reissue`` -- a re-issue of an authority: same subject, issuer and key, a new thumbprint,
+published with it in the PKCS#7 bundle at its AIA (``/_pki/<name>.p7c``), so a node may chain its leaves
+through either (docs/twin.md, "Issuer siblings")::
+
+    {"name": "<new authority name>", "of": "<authority name>",
+     "validFrom": "<duration>",          default "-1d"
+     "validFor":  "<duration>"}          default "3650d"
+
+answers ``201 {"name", "subject", "thumbprint", "issuer", "publishedWith", "notBefore", "notAfter"}``; the
+clusters' verdict is taken again (nodes build chains with what is published now).
+
 ``POST /_emulator/principals/credentials`` -- a new client secret for a service principal of the scenario
 (as ``az ad sp credential reset`` does; the previous secret stops working)::
 
@@ -228,6 +239,28 @@ def add_authority(world: World, body: dict[str, Any]) -> Response:
     })
 
 
+def reissue_authority(world: World, body: dict[str, Any]) -> Response:
+    name = _text(body, "name", limit=63)
+    if not re.match(RESOURCE_NAME, name):
+        raise _bad("'name' may hold letters, digits, '-' and '_' and must start with a letter or digit")
+    if name in world.pki.authorities:
+        raise TwinError(409, "AuthorityExists", f"An authority named '{name}' already exists.")
+    of = body.get("of")
+    if not isinstance(of, str) or of not in world.pki.authorities:
+        raise _bad(f"'of': no authority named '{of}'")
+    not_before, not_after = _window(world.now(), body.get("validFrom", "-1d"), body.get("validFor", "3650d"))
+    issued = world.reissue_authority(name, of, not_before, not_after)
+    return Response(201, {
+        "name": name,
+        "subject": issued.facts.subject_cn,
+        "thumbprint": issued.thumbprint,
+        "issuer": issued.issuer.name if issued.issuer else None,
+        "publishedWith": [s.name for s in world.pki.siblings(issued)],
+        "notBefore": not_before.isoformat(),
+        "notAfter": not_after.isoformat(),
+    })
+
+
 def reset_principal_secret(world: World, body: dict[str, Any]) -> Response:
     name = _text(body, "displayName")
     principal = world.identity.reset_secret(name)
@@ -248,5 +281,6 @@ CONTROL_ROUTES: dict[tuple[str, str], ControlHandler] = {
     ("POST", "/_emulator/pipelines"): _on_world(add_pipeline),
     ("POST", "/_emulator/certificates/renew"): _on_world(renew_certificate),
     ("POST", "/_emulator/pki/authorities"): _on_world(add_authority),
+    ("POST", "/_emulator/pki/reissue"): _on_world(reissue_authority),
     ("POST", "/_emulator/principals/credentials"): _on_world(reset_principal_secret),
 }

@@ -1,7 +1,9 @@
 """The twin's PKI: roots, intermediates and leaves as real X.509, generated at start.
 
 Certificates carry an Authority Information Access URL pointing at the twin (``/_pki/{name}.cer``), as
-public CAs do, so a tool can fetch a leaf's direct issuer without any private material.
+public CAs do, so a tool can fetch a leaf's direct issuer without any private material. A second CA-issuers
+URL (``/_pki/{name}.p7c``) serves a PKCS#7 certs-only bundle: the issuer and every re-issue of it published
+with it (same subject and key, another thumbprint; see :meth:`Pki.reissue`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
@@ -82,6 +85,7 @@ class Pki:
         self.authorities: dict[str, Issued] = {}
         self.issued: list[Issued] = []
         self._next_key = 0
+        self.published_with: dict[str, list[str]] = {}  # authority -> re-issues published at its AIA (same subject, key)
 
     def _key(self) -> rsa.RSAPrivateKey:
         key = _pooled_key(self._next_key)
@@ -117,6 +121,32 @@ class Pki:
         self.authorities[name] = issued
         self.issued.append(issued)
         return issued
+
+    def reissue(self, name: str, of: str, not_before: dt.datetime, not_after: dt.datetime) -> Issued:
+        """A re-issue of authority ``of``: same subject, same key, same issuer, a new thumbprint (CA vendors re-issue
+        an intermediate this way), published with it at its AIA ``.p7c``. A leaf ``of`` signed chains through either
+        (its issuer name and authority key identifier match both): docs/twin.md, "Issuer siblings"."""
+        original = self.authority(of)
+        subject = original.facts.subject_cn or ""
+        issuer = original.issuer.name if original.issuer else None
+        if issuer is None:  # a self-signed root re-issued with its own key signs itself
+            issued = self.create_authority(name, subject, not_before, not_after, reuse_key_of=of)
+        else:
+            issued = self.create_authority(name, subject, not_before, not_after, issuer=issuer, reuse_key_of=of)
+        group = [of, *self.published_with.get(of, []), name]
+        for member in group:
+            self.published_with[member] = [other for other in group if other != member]
+        return issued
+
+    def siblings(self, authority: Issued) -> list[Issued]:
+        """The published re-issues of ``authority`` (same subject and key): a node building a chain may use any."""
+        return [self.authorities[n] for n in self.published_with.get(authority.name, ())]
+
+    def bundle(self, name: str) -> bytes:
+        """The ``.p7c`` at an authority's AIA: PKCS#7 certs-only (DER) with it and its published re-issues."""
+        authority = self.authority(name)
+        certs = [authority.cert] + [s.cert for s in self.siblings(authority)]
+        return pkcs7.serialize_certificates(certs, serialization.Encoding.DER)
 
     def issue_leaf(
         self,
@@ -181,7 +211,9 @@ class Pki:
         url = f"{self.aia_base_url}/_pki/{issuer_name}.cer"
         return builder.add_extension(
             x509.AuthorityInformationAccess(
-                [x509.AccessDescription(AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(url))]
+                [x509.AccessDescription(AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(url)),
+                 x509.AccessDescription(AuthorityInformationAccessOID.CA_ISSUERS,  # the bundle with re-issues
+                                        x509.UniformResourceIdentifier(url[:-len(".cer")] + ".p7c"))]
             ),
             critical=False,
         )
@@ -193,6 +225,7 @@ class Pki:
                 "subject": a.facts.subject,
                 "thumbprint": a.thumbprint,
                 "issuer": a.issuer.name if a.issuer else None,
+                "publishedWith": list(self.published_with.get(a.name, [])),
                 "notBefore": a.facts.not_before.isoformat(),
                 "notAfter": a.facts.not_after.isoformat(),
             }

@@ -95,7 +95,7 @@ def test_every_control_route_is_in_one_table_and_answers_only_its_method(twin) -
     from aztwin.control import CONTROL_ROUTES
 
     wire = Wire(twin)
-    assert len(CONTROL_ROUTES) == 10
+    assert len(CONTROL_ROUTES) == 11  # issue 11: POST /_emulator/pki/reissue
     for method, path in CONTROL_ROUTES:
         other = "POST" if method == "GET" else "GET"
         if (other, path) not in CONTROL_ROUTES:

@@ -20,6 +20,7 @@ def register(router: Router) -> None:
     router.add("GET", "/subscriptions/{sub}/resourcegroups", list_groups)
     router.add("GET", "/subscriptions/{sub}/resourcegroups/{rg}", get_group)
     router.add("GET", "/_pki/{name}.cer", get_authority_certificate, authenticated=False, mutating=False)
+    router.add("GET", "/_pki/{name}.p7c", get_authority_bundle, authenticated=False, mutating=False)
 
 
 def cloud_metadata(world: World, base_url: str) -> dict[str, Any]:
@@ -119,3 +120,12 @@ def get_authority_certificate(world: World, request: Request) -> Response:
     if authority is None:
         raise TwinError(404, "NotFound", f"No certificate authority '{request.params['name']}'.")
     return Response(200, authority.der, {"Content-Type": "application/pkix-cert"})
+
+
+def get_authority_bundle(world: World, request: Request) -> Response:
+    """A CA certificate and its published re-issues (same subject and key) as PKCS#7 certs-only, at its AIA."""
+    from ...wire import TwinError
+
+    if request.params["name"] not in world.pki.authorities:
+        raise TwinError(404, "NotFound", f"No certificate authority '{request.params['name']}'.")
+    return Response(200, world.pki.bundle(request.params["name"]), {"Content-Type": "application/pkcs7-mime"})

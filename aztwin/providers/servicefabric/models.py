@@ -213,7 +213,8 @@ class ServiceFabricState:
     # -- the verdict ----------------------------------------------------------------------------------
     def evaluate(self, cluster: Cluster, phase: str) -> Verdict:
         nodes = self.node_views(cluster)
-        verdict = evaluate(nodes, self.world.now(), selects_by_not_after(cluster.code_version), self.trusted_roots)
+        verdict = evaluate(nodes, self.world.now(), selects_by_not_after(cluster.code_version), self.trusted_roots,
+                           issuer_siblings=self.world.pki.siblings)
         if not nodes:
             verdict = Verdict(True)
         cluster.presented = verdict.presented
