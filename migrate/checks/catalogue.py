@@ -36,6 +36,7 @@ CATALOGUE: dict[str, tuple[Severity, str]] = {
     "ISSUER_UNVERIFIED": (WARNING, "the goal's direct issuer is unknown, so pinning cannot be verified"),
     "ISSUER_LIST_INVALID": (ERROR, "an issuer thumbprint list is malformed or has duplicates"),
     "ISSUER_PINNING_DISABLED": (WARNING, "no issuers pinned: validation relies on chain trust"),
+    "ISSUER_PIN_INCOMPLETE": (ERROR, "another CA certificate with the goal issuer's subject and key is not pinned"),
     # Key Vault VM extension
     "EXTENSION_VERSION_UNSAFE": (ERROR, "Key Vault extension 4.x (always links, CNG keys)"),
     "EXTENSION_AUTO_UPGRADE": (WARNING, "the Key Vault extension may upgrade itself to another version"),
