@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime as dt
+import functools
 from typing import Callable
 
 import pytest
@@ -117,6 +118,20 @@ def goal_in_secrets(snapshot: Snapshot) -> None:
         nt.secrets.append(dataclasses.replace(nt.secrets[0], certificate_url=secret_url(GOAL_NAME, GOAL_VERSION)))
 
 
+@functools.cache
+def issuing_sibling() -> str:
+    """A re-issue of the goal's issuing CA (same subject and key, another thumbprint), as discovery would see it."""
+    return pki().reissue("issuing-r2", "issuing", NOW - dt.timedelta(days=30), NOW + dt.timedelta(days=2000)).thumbprint
+
+
+def with_issuer_sibling(snapshot: Snapshot) -> None:
+    """Discovery saw the goal's issuer and its re-issue (in the .p7c at the goal's AIA)."""
+    assert snapshot.goal is not None
+    issuing_sibling()  # the re-issue exists
+    issuers = [pki().authority("issuing"), pki().authority("issuing-r2")]
+    snapshot.possible_issuers[snapshot.goal.facts.thumbprint] = [product_facts(i) for i in issuers]
+
+
 def ec_goal(snapshot: Snapshot) -> None:
     """The goal's key is elliptic-curve (as the certificate's public key reports it)."""
     snapshot.goal.facts = dataclasses.replace(snapshot.goal.facts, key_type="EC-secp256r1")  # type: ignore[union-attr]
@@ -186,6 +201,7 @@ POSITIVE: dict[str, list[Case]] = {
         lambda: (already_cn("not-hex")(), plan()),
     ],
     "ISSUER_PINNING_DISABLED": [lambda: (world(), plan(goal={"pinnedIssuers": [], "allowUnpinnedIssuers": True}))],
+    "ISSUER_PIN_INCOMPLETE": [edit(with_issuer_sibling)],
     "EXTENSION_VERSION_UNSAFE": [
         lambda: (world(), plan(keyVaultExtension={"windowsVersion": "4.0"})),
         lambda: (linux_world(), plan(keyVaultExtension={"linuxVersion": "4.1"})),
@@ -254,6 +270,9 @@ NEGATIVE: dict[str, list[Case]] = {
     "ISSUER_UNVERIFIED": [lambda: (world(), plan()), lambda: (world(goal=goal_view(issuer=None)), plan(goal={"pinnedIssuers": [], "allowUnpinnedIssuers": True}))],
     "ISSUER_LIST_INVALID": [lambda: (world(), plan()), lambda: (already_cn()(), plan()), lambda: (already_cn(f"{thumb('issuing')}, {thumb('issuing2')}")(), plan())],
     "ISSUER_PINNING_DISABLED": [lambda: (world(), plan()), lambda: (world(), plan(goal={"allowUnpinnedIssuers": True}))],
+    "ISSUER_PIN_INCOMPLETE": [lambda: (world(), plan()),
+                              edit(with_issuer_sibling, goal={"pinnedIssuers": [thumb("issuing"), issuing_sibling()]}),
+                              edit(with_issuer_sibling, goal={"pinnedIssuers": [], "allowUnpinnedIssuers": True})],
     "EXTENSION_VERSION_UNSAFE": [lambda: (world(), plan()), lambda: (world(), plan(keyVaultExtension={"linuxVersion": "4.0"})),
                                  lambda: (world(node_types=[node_type(extensions=[kv_extension(version="3.0"), sf_extension("nt0")])]), plan())],
     "EXTENSION_AUTO_UPGRADE": [lambda: (world(), plan()), lambda: (already_cn()(), plan())],
