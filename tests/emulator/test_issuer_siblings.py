@@ -94,3 +94,25 @@ def test_a_reissue_published_after_the_migration_breaks_the_cluster(twin_factory
     with pytest.raises(ControlError) as caught:
         control.call("POST", "/_emulator/pki/reissue", {"name": "x-r3", "of": "no-such-ca"})
     assert caught.value.status == 400
+
+
+@pytest.mark.parametrize(
+    "authority, where",
+    [
+        ({"subject": "Contoso Issuing CA 9", "issuer": "contoso-root", "reissueOf": "contoso-issuing-1"}, "pki[2].reissueOf"),
+        ({"subject": "Contoso Issuing CA 1", "reissueOf": "contoso-issuing-1"}, "pki[2].reissueOf"),  # a root now
+        ({"subject": "Contoso Issuing CA 1", "issuer": "contoso-root", "reissueOf": "later"}, "pki[2].reissueOf"),
+        ({"subject": "Contoso Issuing CA 1", "issuer": "contoso-root", "reissueOf": "contoso-issuing-1",
+          "reuseKeyOf": "contoso-issuing-1"}, "pki[2].reuseKeyOf"),
+    ],
+)
+def test_a_reissue_in_a_scenario_file_keeps_subject_issuer_and_key(authority: dict[str, Any], where: str) -> None:
+    import yaml
+
+    from aztwin.scenario import ScenarioError, builtin_path, parse_scenario
+
+    document = yaml.safe_load(builtin_path("issuer-shared-key").read_text(encoding="utf-8"))
+    document["pki"][2] = {"name": "contoso-issuing-1-r9", **authority}
+    with pytest.raises(ScenarioError) as caught:
+        parse_scenario(yaml.safe_dump(document), "bad.yaml")
+    assert f"bad.yaml: {where}:" in str(caught.value)
