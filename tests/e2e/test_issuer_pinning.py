@@ -88,3 +88,24 @@ def test_without_the_other_ca_pinned_the_earlier_version_does_not_count(twin_fac
     plan = commands.plan(plan_file, session=inprocess_session(twin)).plan
     assert plan.starting_state == "TWO_OLD"
     assert len([s for s in plan.steps if s.cluster_upgrade]) == 3
+
+
+def test_the_earlier_version_declared_alone_converts_without_a_thumbprint_upgrade(twin_factory: Any, tmp_path: Path) -> None:
+    """Thumbprint: Goal v1 (CA 1) alone, the latest version from CA 2, both pinned: VALID_GOAL_ONLY, one upgrade."""
+    from aztwin.scenario import builtin_path
+
+    document = yaml.safe_load(builtin_path("goal-from-other-ca").read_text(encoding="utf-8"))
+    document["name"] = "goal-v1-alone"
+    document["clusters"][0]["certificate"] = {"thumbprint": "kv-sf-other-ca/cluster-cert@0"}
+    document["clusters"][0]["nodeTypes"][0]["secrets"] = ["kv-sf-other-ca/cluster-cert@0"]
+    path = tmp_path / "goal-v1-alone.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    twin = twin_factory(None, scenario_file=path)
+    session = inprocess_session(twin)
+    result = commands.apply(twin.plan_file, state_location=str(tmp_path / "state"), session=session)
+    assert result.plan.starting_state == "VALID_GOAL_ONLY"
+    assert [s.name for s in result.plan.steps if s.cluster_upgrade] == ["convert-cluster"]
+    assert result.state is not None and result.state.status == "complete"
+    cluster = world_json(twin)["cluster"]
+    assert cluster["declaration"] == "common_name"
+    assert cluster["health"] == cluster["health_worst"] == "Healthy", cluster["health_worst_reasons"]
