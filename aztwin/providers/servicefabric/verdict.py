@@ -153,8 +153,8 @@ def accepts(validation: ValidationList, cert: InstalledCert, now: dt.datetime, t
         if rule.issuers:
             issuer_thumbprint = issuer.thumbprint if issuer else cert.thumbprint
             # A same-subject, same-key re-issue of the issuer verifies the same signature, so the chain may go
-            # through either (microsoft/service-fabric#1213); which one Windows picks is undocumented, so every
-            # candidate must be pinned (pessimistic).
+            # through either (SF troubleshooting guide "Common Name Digicert Multiple Issuer Thumbprints";
+            # microsoft/service-fabric#1213); which one Windows picks is undocumented: every one must be pinned.
             unpinned = [s for s in (issuer_siblings(issuer) if issuer else ()) if s.thumbprint not in rule.issuers]
             if issuer_thumbprint in rule.issuers and unpinned:
                 reasons.append(
