@@ -43,6 +43,7 @@ a full disk: any cause outside certificates; an upgrade walking its upgrade doma
     {"node": "<node name, e.g. nt0_1>", "unhealthy": "<reason>" | null}
 
 answers ``200 {"cluster", "node", "unhealthy"}``; an unknown node is ``404``.
+
 ``POST /_emulator/pki/endpoints`` -- make the PKI's AIA and CRL URLs reachable or not, for the nodes and for any
 HTTP caller (docs/twin.md, "Chain building and revocation")::
 
@@ -55,6 +56,17 @@ answers ``200 {"reachable"}``; the verdict is taken again at once.
     {"thumbprint": "<SHA-1 hex>"}
 
 answers ``200 {"thumbprint", "issuer", "revokedAt"}``; an unknown thumbprint is ``404``, a self-signed one ``400``.
+
+``POST /_emulator/pki/reissue`` -- a re-issue of an authority: same subject, issuer and key, a new thumbprint,
+published with it in the PKCS#7 bundle at its AIA (``/_pki/<name>.p7c``), so a node may chain its leaves
+through either (docs/twin.md, "Issuer siblings")::
+
+    {"name": "<new authority name>", "of": "<authority name>",
+     "validFrom": "<duration>",          default "-1d"
+     "validFor":  "<duration>"}          default "3650d"
+
+answers ``201 {"name", "subject", "thumbprint", "issuer", "publishedWith", "notBefore", "notAfter"}``; the
+clusters' verdict is taken again (nodes build chains with what is published now).
 
 ``POST /_emulator/principals/credentials`` -- a new client secret for a service principal of the scenario
 (as ``az ad sp credential reset`` does; the previous secret stops working)::
@@ -256,6 +268,8 @@ def set_node_health(world: World, body: dict[str, Any]) -> Response:
     if cluster is None:
         raise TwinError(404, "NodeNotFound", f"No node named '{node}' in any cluster.")
     return Response(200, {"cluster": cluster, "node": node, "unhealthy": reason})
+
+
 def set_pki_endpoints(world: World, body: dict[str, Any]) -> Response:
     reachable = body.get("reachable")
     if not isinstance(reachable, bool):
@@ -276,6 +290,28 @@ def revoke_certificate(world: World, body: dict[str, Any]) -> Response:
     world.servicefabric.on_nodes_changed()
     return Response(200, {"thumbprint": issued.thumbprint, "issuer": issued.issuer.name if issued.issuer else None,
                           "revokedAt": world.pki.revoked[issued.thumbprint].isoformat()})
+
+
+def reissue_authority(world: World, body: dict[str, Any]) -> Response:
+    name = _text(body, "name", limit=63)
+    if not re.match(RESOURCE_NAME, name):
+        raise _bad("'name' may hold letters, digits, '-' and '_' and must start with a letter or digit")
+    if name in world.pki.authorities:
+        raise TwinError(409, "AuthorityExists", f"An authority named '{name}' already exists.")
+    of = body.get("of")
+    if not isinstance(of, str) or of not in world.pki.authorities:
+        raise _bad(f"'of': no authority named '{of}'")
+    not_before, not_after = _window(world.now(), body.get("validFrom", "-1d"), body.get("validFor", "3650d"))
+    issued = world.reissue_authority(name, of, not_before, not_after)
+    return Response(201, {
+        "name": name,
+        "subject": issued.facts.subject_cn,
+        "thumbprint": issued.thumbprint,
+        "issuer": issued.issuer.name if issued.issuer else None,
+        "publishedWith": [s.name for s in world.pki.siblings(issued)],
+        "notBefore": not_before.isoformat(),
+        "notAfter": not_after.isoformat(),
+    })
 
 
 def reset_principal_secret(world: World, body: dict[str, Any]) -> Response:
@@ -300,6 +336,7 @@ CONTROL_ROUTES: dict[tuple[str, str], ControlHandler] = {
     ("POST", "/_emulator/pki/authorities"): _on_world(add_authority),
     ("POST", "/_emulator/pki/endpoints"): _on_world(set_pki_endpoints),
     ("POST", "/_emulator/pki/revoke"): _on_world(revoke_certificate),
+    ("POST", "/_emulator/pki/reissue"): _on_world(reissue_authority),
     ("POST", "/_emulator/principals/credentials"): _on_world(reset_principal_secret),
     ("POST", "/_emulator/nodes/health"): _on_world(set_node_health),
 }

@@ -4,7 +4,9 @@ Certificates carry an Authority Information Access URL pointing at the twin (``/
 public CAs do, so a tool can fetch a leaf's direct issuer without any private material, and a CRL
 Distribution Point (``/_pki/{name}.crl``) where the twin serves a CRL signed by that CA (:meth:`Pki.crl`).
 ``reachable`` False makes those endpoints unreachable for nodes and for any HTTP caller (docs/twin.md,
-"Chain building and revocation"); :meth:`Pki.revoke` puts a certificate on its issuer's CRL.
+"Chain building and revocation"); :meth:`Pki.revoke` puts a certificate on its issuer's CRL. A second CA-issuers
+URL (``/_pki/{name}.p7c``) serves a PKCS#7 certs-only bundle: the issuer and every re-issue of it published
+with it (same subject and key, another thumbprint; see :meth:`Pki.reissue`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
@@ -89,6 +92,7 @@ class Pki:
         self._next_key = 0
         self.reachable = True  # AIA and CDP URLs answer (scenario ``pkiEndpoints``; control API)
         self.revoked: dict[str, dt.datetime] = {}  # thumbprint -> revocation time
+        self.published_with: dict[str, list[str]] = {}  # authority -> re-issues published at its AIA (same subject, key)
 
     # -- publication: AIA, CDP, revocation ----------------------------------------------------------
     def crl_url(self, authority: str) -> str:
@@ -161,6 +165,32 @@ class Pki:
         self.issued.append(issued)
         return issued
 
+    def reissue(self, name: str, of: str, not_before: dt.datetime, not_after: dt.datetime) -> Issued:
+        """A re-issue of authority ``of``: same subject, same key, same issuer, a new thumbprint (CA vendors re-issue
+        an intermediate this way), published with it at its AIA ``.p7c``. A leaf ``of`` signed chains through either
+        (its issuer name and authority key identifier match both): docs/twin.md, "Issuer siblings"."""
+        original = self.authority(of)
+        subject = original.facts.subject_cn or ""
+        issuer = original.issuer.name if original.issuer else None
+        if issuer is None:  # a self-signed root re-issued with its own key signs itself
+            issued = self.create_authority(name, subject, not_before, not_after, reuse_key_of=of)
+        else:
+            issued = self.create_authority(name, subject, not_before, not_after, issuer=issuer, reuse_key_of=of)
+        group = [of, *self.published_with.get(of, []), name]
+        for member in group:
+            self.published_with[member] = [other for other in group if other != member]
+        return issued
+
+    def siblings(self, authority: Issued) -> list[Issued]:
+        """The published re-issues of ``authority`` (same subject and key): a node building a chain may use any."""
+        return [self.authorities[n] for n in self.published_with.get(authority.name, ())]
+
+    def bundle(self, name: str) -> bytes:
+        """The ``.p7c`` at an authority's AIA: PKCS#7 certs-only (DER) with it and its published re-issues."""
+        authority = self.authority(name)
+        certs = [authority.cert] + [s.cert for s in self.siblings(authority)]
+        return pkcs7.serialize_certificates(certs, serialization.Encoding.DER)
+
     def issue_leaf(
         self,
         name: str,
@@ -226,7 +256,9 @@ class Pki:
         cdp = x509.DistributionPoint([x509.UniformResourceIdentifier(self.crl_url(issuer_name))], None, None, None)
         return builder.add_extension(
             x509.AuthorityInformationAccess(
-                [x509.AccessDescription(AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(url))]
+                [x509.AccessDescription(AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(url)),
+                 x509.AccessDescription(AuthorityInformationAccessOID.CA_ISSUERS,  # the bundle with re-issues
+                                        x509.UniformResourceIdentifier(url[:-len(".cer")] + ".p7c"))]
             ),
             critical=False,
         ).add_extension(x509.CRLDistributionPoints([cdp]), critical=False)
@@ -238,6 +270,7 @@ class Pki:
                 "subject": a.facts.subject,
                 "thumbprint": a.thumbprint,
                 "issuer": a.issuer.name if a.issuer else None,
+                "publishedWith": list(self.published_with.get(a.name, [])),
                 "notBefore": a.facts.not_before.isoformat(),
                 "notAfter": a.facts.not_after.isoformat(),
             }

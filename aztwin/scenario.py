@@ -110,11 +110,13 @@ class _Builder:
         world.pki = Pki(world.base_url)
         world.pki.reachable = spec.pkiEndpoints == "reachable"
         for authority in spec.pki:
-            issued = world.pki.create_authority(
-                authority.name, authority.subject, self.at(authority.validFrom),
-                self.at(authority.validFrom) + dt.timedelta(seconds=duration_seconds(authority.validFor)),
-                issuer=authority.issuer, reuse_key_of=authority.reuseKeyOf,
-            )
+            not_before = self.at(authority.validFrom)
+            not_after = not_before + dt.timedelta(seconds=duration_seconds(authority.validFor))
+            if authority.reissueOf:  # same subject, issuer and key; published with it at its AIA (.p7c)
+                issued = world.pki.reissue(authority.name, authority.reissueOf, not_before, not_after)
+            else:
+                issued = world.pki.create_authority(authority.name, authority.subject, not_before, not_after,
+                                                    issuer=authority.issuer, reuse_key_of=authority.reuseKeyOf)
             if authority.issuer is None and authority.trusted:
                 world.servicefabric.trusted_roots.add(issued.thumbprint)
         for identity_spec in spec.identities:

@@ -233,8 +233,22 @@ class _References:
                 self.fail(f"pki[{index}].issuer", f"'{authority.issuer}' is not an authority defined before it")
             if authority.reuseKeyOf and authority.reuseKeyOf not in defined:
                 self.fail(f"pki[{index}].reuseKeyOf", f"'{authority.reuseKeyOf}' is not an authority defined before it")
+            if authority.reissueOf:
+                self._reissue(index, authority.reissueOf, defined)
             self._dates(f"pki[{index}].validFrom", authority.validFrom, authority.validFor)
             defined.add(authority.name)
+
+    def _reissue(self, index: int, of: str, defined: set[str]) -> None:
+        """A re-issue keeps the subject, issuer and key of an earlier authority (docs/scenarios.md, ``reissueOf``)."""
+        authority = self.spec.pki[index]
+        original = next((a for a in self.spec.pki if a.name == of), None)
+        if of not in defined or original is None:
+            self.fail(f"pki[{index}].reissueOf", f"'{of}' is not an authority defined before it")
+        elif authority.reuseKeyOf:
+            self.fail(f"pki[{index}].reuseKeyOf", "a re-issue (reissueOf) already shares the key of the authority it re-issues")
+        elif authority.subject != original.subject or authority.issuer != original.issuer:
+            self.fail(f"pki[{index}].reissueOf", f"a re-issue keeps the subject and issuer of '{of}' "
+                      f"('{original.subject}', issuer {original.issuer or 'none: a root'})")
 
     def _vaults(self) -> None:
         self._unique("vaults", [v.name for v in self.spec.vaults], fold=True)

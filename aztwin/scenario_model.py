@@ -110,6 +110,9 @@ class AuthoritySpec(_Strict):
     validFor: Duration = "7300d"
     trusted: bool = True  # roots: present in the nodes' Trusted Root store
     reuseKeyOf: str | None = None  # share the key of an earlier authority (a DigiCert-style re-key)
+    # A re-issue of an earlier authority (same subject, issuer and key; a new thumbprint), published with it in the
+    # .p7c at its AIA: a node may chain that authority's leaves through either (docs/twin.md, "Issuer siblings").
+    reissueOf: str | None = None
 
     _durations = field_validator("validFrom", "validFor")(_check_duration)
     _lifetime = field_validator("validFor")(_check_positive_duration)

@@ -144,6 +144,14 @@ class World:
             self.servicefabric.trusted_roots.add(issued.thumbprint)
         return issued
 
+    def reissue_authority(self, name: str, of: str, not_before: dt.datetime, not_after: dt.datetime) -> Issued:
+        """A same-subject, same-key re-issue of ``of`` published at its AIA; nodes build chains with it from now on."""
+        issued = self.pki.reissue(name, of, not_before, not_after)
+        if issued.issuer is None and self.pki.authority(of).thumbprint in self.servicefabric.trusted_roots:
+            self.servicefabric.trusted_roots.add(issued.thumbprint)
+        self.servicefabric.on_nodes_changed()
+        return issued
+
     # -- what the control API shows -----------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         with self.lock:

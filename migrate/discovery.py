@@ -24,10 +24,11 @@ from .snapshot import (
 )
 from .spec import PlanSpec
 from .chain_discovery import observe_chain
-from .x509 import facts, is_issued_by, load_der, thumbprint_of
+from .x509 import CertFacts, certificates_in, facts, is_issued_by, thumbprint_of
 
 T = TypeVar("T")
 MAX_VAULT_CERTIFICATES = 200
+MAX_AIA_URLS = 4  # CA-issuers URLs read per certificate (a .cer and a .p7c are usual)
 
 
 def _observe(snapshot: Snapshot, resource_id: str, read: Callable[[], T]) -> T | None:
@@ -190,6 +191,7 @@ class Discovery:
             future.result()
         snap.node_types.sort(key=lambda n: n.name)
         self._known_certificates()
+        self._version_issuers()
 
     def _node_type(self, raw: dict[str, Any]) -> None:
         vmss_id = raw.get("id", "")
@@ -229,29 +231,67 @@ class Discovery:
         )
 
     def _issuer(self, goal: GoalView, der: bytes) -> None:
-        """The goal's direct issuer: from the plan file's issuer certificates, else from AIA (public material)."""
+        """The goal's direct issuer, from the plan file's issuer certificates, else from AIA (public material), and
+        every CA certificate seen that could stand in for it (same subject and key: a re-issue in a .p7c bundle)."""
         if goal.facts.self_signed:
             return
+        notes: list[str] = []
+        issuers = self._possible_issuers(der, goal.facts, notes)
+        self.snapshot.possible_issuers[goal.facts.thumbprint] = [facts(c) for c, _ in issuers]
+        if issuers:
+            goal.issuer, goal.issuer_source = facts(issuers[0][0]), issuers[0][1]
+            return
+        goal.issuer_note = "; ".join(notes) or "the certificate has no Authority Information Access URL; give goal.issuerCertificates"
+
+    def _possible_issuers(self, der: bytes, cert: CertFacts, notes: list[str]) -> list[tuple[bytes, str]]:
+        """CA certificates (DER, "plan" | "aia") from goal.issuerCertificates and the certificate's AIA URLs (a
+        certificate or a PKCS#7 bundle each) whose key signed ``der`` under its issuer's name; plan files first.
+        AIA is fetched without credentials, http(s) only; an unreachable URL becomes a note, never an error."""
+        seen: list[tuple[bytes, str]] = []
         for path in self.spec.goal.issuerCertificates:
             try:
-                candidate = Path(path).read_bytes()
+                seen += [(c, "plan") for c in certificates_in(Path(path).read_bytes())]
             except OSError as exc:
-                goal.issuer_note = f"goal.issuerCertificates: cannot read {path}: {exc.strerror}"
+                notes.append(f"goal.issuerCertificates: cannot read {path}: {exc.strerror}")
+            except ValueError as exc:
+                notes.append(f"goal.issuerCertificates: {path}: {exc}")
+        for url in cert.aia_ca_issuers[:MAX_AIA_URLS]:
+            if urlsplit(url).scheme.lower() not in ("http", "https"):
+                notes.append(f"{url}: only http(s) AIA URLs are fetched")
                 continue
-            if is_issued_by(der, candidate):
-                goal.issuer, goal.issuer_source = facts(candidate), "plan"
-                return
-        notes = []
-        for url in goal.facts.aia_ca_issuers:
             try:
-                candidate = self.gateway.fetch_public(url)
-                if is_issued_by(der, candidate):
-                    goal.issuer, goal.issuer_source = facts(candidate), "aia"
-                    return
-                notes.append(f"{url} is not the issuer")
+                found = [(c, "aia") for c in certificates_in(self.gateway.fetch_public(url))]
             except Exception as exc:  # an unreachable AIA URL leaves the issuer unknown, never fails discovery
                 notes.append(f"{url}: {exc}")
-        goal.issuer_note = "; ".join(notes) or "the certificate has no Authority Information Access URL; give goal.issuerCertificates"
+                continue
+            if not any(is_issued_by(der, c) for c, _ in found):
+                notes.append(f"{url} is not the issuer")
+            seen += found
+        out: list[tuple[bytes, str]] = []
+        for candidate, source in seen:
+            if is_issued_by(der, candidate) and all(thumbprint_of(candidate) != thumbprint_of(c) for c, _ in out):
+                out.append((candidate, source))
+        return out
+
+    def _version_issuers(self) -> None:
+        """Possible issuers of the goal's other versions the cluster declares from another CA: such a version counts
+        as the goal when every one of them is pinned (planner.goal_equivalent)."""
+        snap, vault = self.snapshot, self.snapshot.vault
+        if snap.cluster is None or snap.goal is None or vault is None:
+            return
+        goal = snap.goal
+        for thumbprint in snap.cluster.declared_thumbprints:
+            known = snap.certificate(thumbprint)
+            if (known is None or thumbprint in snap.possible_issuers or known.facts.self_signed or not known.version
+                    or (known.name or "").lower() != goal.name.lower() or known.facts.issuer == goal.facts.issuer):
+                continue
+            try:
+                certificate = self.gateway.get_certificate_version(vault.uri, goal.name, known.version)
+            except (NotFound, PermissionDenied):
+                continue
+            if certificate.cer and thumbprint_of(bytes(certificate.cer)) == thumbprint:
+                found = self._possible_issuers(bytes(certificate.cer), known.facts, [])
+                snap.possible_issuers[thumbprint] = [facts(c) for c, _ in found]
 
     def _chain(self, goal: GoalView, der: bytes) -> None:
         """The goal's chain and the CRLs it names (``migrate.chain_discovery``: public material, no credentials)."""
@@ -260,7 +300,7 @@ class Discovery:
         known = []
         for path in self.spec.goal.issuerCertificates:
             try:
-                known.append(load_der(Path(path).read_bytes()))
+                known.extend(certificates_in(Path(path).read_bytes()))  # PEM, DER or a PKCS#7 bundle
             except (OSError, ValueError):
                 continue  # _issuer already notes an unreadable file
         goal.chain, goal.chain_complete, goal.public_endpoints = observe_chain(self.gateway.fetch_public, der, known)

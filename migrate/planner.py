@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 from . import plan as states
 from . import readers
@@ -50,9 +50,11 @@ def _selects_by_not_after(code_version: str | None) -> bool:
     return bool(parts) and tuple(parts) < (7, 2, 445)
 
 
-def goal_equivalent(snapshot: Snapshot, thumbprint: str | None, goal_thumbprint: str) -> bool:
-    """Another version of the goal: same subject CN, same issuer (name and key), not expired. After a rotation
-    the cluster may declare the previous version by thumbprint; the common-name declaration covers both."""
+def goal_equivalent(snapshot: Snapshot, thumbprint: str | None, goal_thumbprint: str, pinned: Collection[str] = ()) -> bool:
+    """Another version of the goal: same subject CN, not expired, and the same issuer (name and key), or, for a
+    version of the goal certificate renewed by another CA, a direct issuer in ``pinned`` (the plan's issuers).
+    After a rotation the cluster may declare the previous version by thumbprint; the common-name declaration
+    with those issuers accepts both, so it counts as the goal (no extra cluster upgrade)."""
     if not thumbprint:
         return False
     if thumbprint == goal_thumbprint:
@@ -60,18 +62,26 @@ def goal_equivalent(snapshot: Snapshot, thumbprint: str | None, goal_thumbprint:
     known, goal = snapshot.certificate(thumbprint), snapshot.certificate(goal_thumbprint)
     if known is None or goal is None:
         return False
-    return (
-        known.facts.subject_cn == goal.facts.subject_cn and known.facts.issuer == goal.facts.issuer
-        and known.facts.authority_key_id == goal.facts.authority_key_id and not known.facts.self_signed
-        and known.facts.not_after > snapshot.taken_at
-    )
+    if known.facts.subject_cn != goal.facts.subject_cn or known.facts.self_signed or known.facts.not_after <= snapshot.taken_at:
+        return False
+    if known.facts.issuer == goal.facts.issuer and known.facts.authority_key_id == goal.facts.authority_key_id:
+        return True
+    return (known.name or "").lower() == (goal.name or "").lower() and issuers_pinned(snapshot, thumbprint, pinned)
 
 
-def declared_goal(snapshot: Snapshot, goal_thumbprint: str) -> str:
+def issuers_pinned(snapshot: Snapshot, thumbprint: str, pinned: Collection[str]) -> bool:
+    """Every CA certificate seen that could be the certificate's direct issuer (its issuer and any same-key re-issue:
+    a node may chain through either) is pinned, and at least one was seen (DESIGN §2: direct issuer pinning)."""
+    issuers = snapshot.possible_issuers.get(thumbprint.upper()) or []
+    wanted = {t.replace(" ", "").upper() for t in pinned}
+    return bool(issuers) and all(issuer.thumbprint in wanted for issuer in issuers)
+
+
+def declared_goal(snapshot: Snapshot, goal_thumbprint: str, pinned: Collection[str] = ()) -> str:
     """The goal version the thumbprint phase works with: one the cluster already declares, else the latest."""
     cluster = snapshot.cluster
     for thumbprint in (cluster.thumbprint, cluster.thumbprint_secondary) if cluster else ():
-        if thumbprint and goal_equivalent(snapshot, thumbprint, goal_thumbprint):
+        if thumbprint and goal_equivalent(snapshot, thumbprint, goal_thumbprint, pinned):
             return thumbprint
     return goal_thumbprint
 
@@ -177,7 +187,7 @@ class _Planner:
     def goal_thumbprint(self) -> str:
         """The goal version the thumbprint phase declares (see declared_goal)."""
         assert self.snapshot.goal is not None
-        return declared_goal(self.snapshot, self.snapshot.goal.facts.thumbprint)
+        return declared_goal(self.snapshot, self.snapshot.goal.facts.thumbprint, self.spec.goal.pinnedIssuers)
 
     @property
     def common_name(self) -> str:
@@ -376,7 +386,7 @@ class _Planner:
         assert snap.goal is not None
         cluster = snap.cluster
         proxy = cluster.reverse_proxy_thumbprint if cluster is not None else None
-        if proxy and goal_equivalent(snap, proxy, snap.goal.facts.thumbprint):
+        if proxy and goal_equivalent(snap, proxy, snap.goal.facts.thumbprint, self.spec.goal.pinnedIssuers):
             return []
         versionless = snap.goal.versionless_secret_url
         kv = extension_of_type(node_type.raw, *readers.KV_EXTENSION_TYPES)
@@ -447,7 +457,7 @@ def make_plan(
         planner.notes.extend(notes)
         if state != states.UNKNOWN:
             latest = work.goal.facts.thumbprint
-            old = {t for t in work.cluster.declared_thumbprints if not goal_equivalent(work, t, latest)}
+            old = {t for t in work.cluster.declared_thumbprints if not goal_equivalent(work, t, latest, spec.goal.pinnedIssuers)}
             if not all(readers.is_linux(n.raw) for n in work.node_types):  # Linux goes without the Key Vault extension
                 planner.identity_steps()
             if state != states.ALREADY_COMMON_NAME:

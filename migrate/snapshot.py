@@ -211,6 +211,9 @@ class Snapshot:
     known_certificates: dict[str, KnownCertificate] = field(default_factory=dict)  # thumbprint -> facts
     problems: list[Problem] = field(default_factory=list)
     caller_object_id: str | None = None
+    # certificate thumbprint -> every CA certificate seen (plan file, AIA .cer/.p7c) whose key signed it under its
+    # issuer's name: its direct issuer and any same-subject, same-key re-issue a node may chain through instead
+    possible_issuers: dict[str, list[CertFacts]] = field(default_factory=dict)
 
     def certificate(self, thumbprint: str | None) -> KnownCertificate | None:
         return self.known_certificates.get((thumbprint or "").upper())

@@ -199,3 +199,23 @@ def is_issued_by(child: bytes | str, issuer: bytes | str) -> bool:
     return signed_by(
         x509.load_der_x509_certificate(load_der(child)), x509.load_der_x509_certificate(load_der(issuer))
     )
+
+
+def certificates_in(data: bytes) -> list[bytes]:
+    """Every certificate (DER) in what an AIA URL or an issuer file holds: one DER or PEM certificate, several PEM
+    certificates, or a PKCS#7 certs-only bundle (``.p7c``, DER or PEM). Raises ValueError when none is there."""
+    from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
+
+    if b"-----BEGIN CERTIFICATE-----" in data:
+        return [c.public_bytes(Encoding.DER) for c in x509.load_pem_x509_certificates(data)]
+    if b"-----BEGIN PKCS7-----" in data:
+        return [c.public_bytes(Encoding.DER) for c in pkcs7.load_pem_pkcs7_certificates(data)]
+    try:
+        x509.load_der_x509_certificate(data)
+        return [data]
+    except ValueError:
+        pass
+    try:
+        return [c.public_bytes(Encoding.DER) for c in pkcs7.load_der_pkcs7_certificates(data)]
+    except ValueError:
+        raise ValueError("neither a certificate nor a PKCS#7 certificate bundle") from None

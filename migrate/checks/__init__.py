@@ -18,7 +18,7 @@ from ..snapshot import Snapshot
 from ..spec import PlanSpec
 from .access import check_certificate_stores, check_cleanup, check_extension_spec, check_identity, check_vault
 from .catalogue import CATALOGUE, RUNBOOK_DIR, finding, runbook
-from .certificate import check_goal, check_issuers, check_newer_same_cn, check_shared_subject
+from .certificate import check_goal, check_issuer_siblings, check_issuers, check_newer_same_cn, check_shared_subject
 from .cluster import check_cluster, check_existing_issuer_lists, check_node_types, check_problems
 from .context import Check, Ctx
 from .revocation import check_revocation
@@ -27,6 +27,7 @@ CHECKS: tuple[Check, ...] = (
     check_problems, check_cluster, check_existing_issuer_lists, check_node_types, check_extension_spec, check_certificate_stores,
     check_goal, check_shared_subject, check_newer_same_cn, check_issuers, check_vault, check_identity, check_cleanup,
     check_revocation,
+    check_issuer_siblings,
 )
 
 

@@ -39,6 +39,7 @@ CATALOGUE: dict[str, tuple[Severity, str]] = {
     # chain and revocation
     "REVOCATION_UNREACHABLE": (ERROR, "a CRL of the goal's chain cannot be fetched, and fabricSettings do not relax revocation checking"),
     "GOAL_REVOKED": (ERROR, "the goal certificate or a CA of its chain is on its issuer's CRL"),
+    "ISSUER_PIN_INCOMPLETE": (ERROR, "another CA certificate with the goal issuer's subject and key is not pinned"),
     # Key Vault VM extension
     "EXTENSION_VERSION_UNSAFE": (ERROR, "Key Vault extension 4.x (always links, CNG keys)"),
     "EXTENSION_AUTO_UPGRADE": (WARNING, "the Key Vault extension may upgrade itself to another version"),

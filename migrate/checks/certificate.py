@@ -179,6 +179,27 @@ def check_issuers(ctx: Ctx) -> Iterator[Finding]:
                       f"Add {issuer.thumbprint} to goal.pinnedIssuers (and every issuer a renewal may come from).")
 
 
+def check_issuer_siblings(ctx: Ctx) -> Iterator[Finding]:
+    """Every CA certificate seen with the goal issuer's subject and key must be pinned: a re-issue (same subject
+    and key, another thumbprint) verifies the goal too, so a node may build the chain through it, and which one
+    Windows picks is undocumented (microsoft/service-fabric#1213; docs/twin.md, "Issuer siblings")."""
+    goal, spec = ctx.snapshot.goal, ctx.spec.goal
+    if goal is None or goal.issuer is None or not spec.pinnedIssuers:
+        return
+    pinned = {t.replace(" ", "").upper() for t in spec.pinnedIssuers}
+    for sibling in ctx.snapshot.possible_issuers.get(goal.facts.thumbprint, []):
+        if sibling.thumbprint == goal.issuer.thumbprint or sibling.thumbprint in pinned:
+            continue  # the direct issuer itself is ISSUER_NOT_PINNED's business
+        yield finding(
+            "ISSUER_PIN_INCOMPLETE",
+            f"CA certificate {sibling.thumbprint} ({sibling.subject}, valid to {sibling.not_after:%Y-%m-%d}) has the subject "
+            f"and key of the goal's direct issuer {goal.issuer.thumbprint} and is published at the goal's AIA or given in "
+            "goal.issuerCertificates, but is not in goal.pinnedIssuers: a node may build the goal's chain through it and "
+            "then reject the goal (CERT_E_UNTRUSTEDROOT; microsoft/service-fabric#1213).", ctx.goal_id,
+            f"Add {sibling.thumbprint} to goal.pinnedIssuers (every certificate of the issuing CA must be pinned).",
+        )
+
+
 def _issued(child: CertFacts, issuer: CertFacts) -> bool:
     """Name and, when both are known, key identifier agree (the signature was checked where the issuer was fetched)."""
     if child.issuer != issuer.subject:

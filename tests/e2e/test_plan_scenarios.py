@@ -36,6 +36,8 @@ EXPECTED = {
     # Issue 12: nothing in the plan sees the unhealthy node; the conversion rolls back at apply (test_upgrade_rollback).
     "upgrade-rollback": ("VALID_GOAL_ONLY", 2, set(), set(), ["ensure-identity", "grant-vault-access", "install-kv-extension:nt0", "convert-cluster"]),
     "pki-offline": ("VALID_GOAL_ONLY", 3, {"REVOCATION_UNREACHABLE"}, set(), None),
+    "issuer-shared-key": (None, 3, {"ISSUER_PIN_INCOMPLETE"}, set(), None),
+    "goal-from-other-ca": ("VALID_GOAL_NEWEST", 2, set(), set(), None),
 }
 STEP_ORDER = ["ensure_identity", "grant_vault_access", "enable_vault_deployment", "stage_goal", "set_cluster_certificate",
               "install_kv_extension", "deliver_by_secret", "convert_cluster", "cleanup_secrets"]

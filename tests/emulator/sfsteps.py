@@ -170,7 +170,7 @@ class Step:
         from azure.mgmt.servicefabric.models import CertificateDescription, ClusterUpdateParameters
 
         update = ClusterUpdateParameters(certificate=CertificateDescription(thumbprint=primary, thumbprint_secondary=secondary, x509_store_name="My"))
-        return self.sf.clusters.begin_update(RG, self.cluster, update).result()
+        return self._settled(self.sf.clusters.begin_update(RG, self.cluster, update).result())
 
     def put_common_names(self, common_name: str, issuers: list[str]) -> Any:
         """A full PUT without ``certificate`` and with ``certificateCommonNames`` (research §0.6, §1.3)."""
@@ -182,7 +182,13 @@ class Step:
             common_names=[ServerCertificateCommonName(certificate_common_name=common_name, certificate_issuer_thumbprint=",".join(issuers))],
             x509_store_name="My",
         )
-        return self.sf.clusters.begin_create_or_update(RG, self.cluster, cluster).result()
+        return self._settled(self.sf.clusters.begin_create_or_update(RG, self.cluster, cluster).result())
+
+    def _settled(self, result: Any) -> Any:
+        """Wait out the settle window after a cluster upgrade, as the doc's operator should (docs/twin.md,
+        "Cluster upgrades": Service Fabric rolls on for about 15 minutes after ARM reports Succeeded)."""
+        self.c.twin.control().advance_clock(15 * 60 + 1)
+        return result
 
     def authority(self, name: str) -> str:
         """An authority's thumbprint, as the operator would read it off the issuing CA's certificate."""

@@ -12,10 +12,10 @@ from aztwin.scenario import builtin_names, builtin_path, load_scenario
 from twinkit import Clients, world_json
 
 CONTRACT = [
-    "already-cn", "basic", "cluster-busy", "cn-mismatch", "expiring-goal", "goal-primary", "goal-secondary",
-    "issuer-not-pinned", "linux-nodetype", "multi-nodetype", "no-client-auth-eku", "not-exportable",
-    "old-newer-than-goal", "old-primary", "pki-offline", "rbac-vault", "reverse-proxy-thumbprint", "self-signed-goal",
-    "shared-subject", "two-old-certs", "upgrade-rollback",
+    "already-cn", "basic", "cluster-busy", "cn-mismatch", "expiring-goal", "goal-from-other-ca", "goal-primary",
+    "goal-secondary", "issuer-not-pinned", "issuer-shared-key", "linux-nodetype", "multi-nodetype", "no-client-auth-eku",
+    "not-exportable", "old-newer-than-goal", "old-primary", "pki-offline", "rbac-vault", "reverse-proxy-thumbprint",
+    "self-signed-goal", "shared-subject", "two-old-certs", "upgrade-rollback",
 ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime as dt
+import functools
 from typing import Callable
 
 import pytest
@@ -126,6 +127,20 @@ def goal_in_secrets(snapshot: Snapshot) -> None:
         nt.secrets.append(dataclasses.replace(nt.secrets[0], certificate_url=secret_url(GOAL_NAME, GOAL_VERSION)))
 
 
+@functools.cache
+def issuing_sibling() -> str:
+    """A re-issue of the goal's issuing CA (same subject and key, another thumbprint), as discovery would see it."""
+    return pki().reissue("issuing-r2", "issuing", NOW - dt.timedelta(days=30), NOW + dt.timedelta(days=2000)).thumbprint
+
+
+def with_issuer_sibling(snapshot: Snapshot) -> None:
+    """Discovery saw the goal's issuer and its re-issue (in the .p7c at the goal's AIA)."""
+    assert snapshot.goal is not None
+    issuing_sibling()  # the re-issue exists
+    issuers = [pki().authority("issuing"), pki().authority("issuing-r2")]
+    snapshot.possible_issuers[snapshot.goal.facts.thumbprint] = [product_facts(i) for i in issuers]
+
+
 def ec_goal(snapshot: Snapshot) -> None:
     """The goal's key is elliptic-curve (as the certificate's public key reports it)."""
     snapshot.goal.facts = dataclasses.replace(snapshot.goal.facts, key_type="EC-secp256r1")  # type: ignore[union-attr]
@@ -197,6 +212,7 @@ POSITIVE: dict[str, list[Case]] = {
     "ISSUER_PINNING_DISABLED": [lambda: (world(), plan(goal={"pinnedIssuers": [], "allowUnpinnedIssuers": True}))],
     "REVOCATION_UNREACHABLE": [edit(lambda s: _crl(s, reachable=False))],
     "GOAL_REVOKED": [edit(lambda s: _crl(s, reachable=True, revoked=True))],
+    "ISSUER_PIN_INCOMPLETE": [edit(with_issuer_sibling)],
     "EXTENSION_VERSION_UNSAFE": [
         lambda: (world(), plan(keyVaultExtension={"windowsVersion": "4.0"})),
         lambda: (linux_world(), plan(keyVaultExtension={"linuxVersion": "4.1"})),
@@ -268,6 +284,9 @@ NEGATIVE: dict[str, list[Case]] = {
     "REVOCATION_UNREACHABLE": [lambda: (world(), plan()), edit(lambda s: _crl(s, reachable=True)),
                                edit(lambda s: _crl(s, reachable=False), checks={"acceptUnreachableRevocation": True})],
     "GOAL_REVOKED": [lambda: (world(), plan()), edit(lambda s: _crl(s, reachable=True, revoked=False))],
+    "ISSUER_PIN_INCOMPLETE": [lambda: (world(), plan()),
+                              edit(with_issuer_sibling, goal={"pinnedIssuers": [thumb("issuing"), issuing_sibling()]}),
+                              edit(with_issuer_sibling, goal={"pinnedIssuers": [], "allowUnpinnedIssuers": True})],
     "EXTENSION_VERSION_UNSAFE": [lambda: (world(), plan()), lambda: (world(), plan(keyVaultExtension={"linuxVersion": "4.0"})),
                                  lambda: (world(node_types=[node_type(extensions=[kv_extension(version="3.0"), sf_extension("nt0")])]), plan())],
     "EXTENSION_AUTO_UPGRADE": [lambda: (world(), plan()), lambda: (already_cn()(), plan())],

@@ -27,6 +27,7 @@ def register(router: Router) -> None:
     router.add("GET", "/subscriptions/{sub}/resourcegroups/{rg}", get_group)
     router.add("GET", "/_pki/{name}.cer", get_authority_certificate, authenticated=False, mutating=False)
     router.add("GET", "/_pki/{name}.crl", get_authority_crl, authenticated=False, mutating=False)
+    router.add("GET", "/_pki/{name}.p7c", get_authority_bundle, authenticated=False, mutating=False)
 
 
 def cloud_metadata(world: World, base_url: str) -> dict[str, Any]:
@@ -160,3 +161,11 @@ def _pki_reachable(world: World, request: Request) -> None:
 
     if not world.pki.reachable:
         raise TwinError(504, "PkiEndpointUnreachable", f"{request.path}: the PKI's endpoints are unreachable in this world.")
+def get_authority_bundle(world: World, request: Request) -> Response:
+    """A CA certificate and its published re-issues (same subject and key) as PKCS#7 certs-only, at its AIA."""
+    from ...wire import TwinError
+
+    _pki_reachable(world, request)
+    if request.params["name"] not in world.pki.authorities:
+        raise TwinError(404, "NotFound", f"No certificate authority '{request.params['name']}'.")
+    return Response(200, world.pki.bundle(request.params["name"]), {"Content-Type": "application/pkcs7-mime"})

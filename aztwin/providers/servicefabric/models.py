@@ -267,7 +267,8 @@ class ServiceFabricState:
         nodes = self.node_views(cluster)
         pki = self.world.pki
         chain = policy_for(cluster.properties, pki.reachable, pki.revoked)  # CN validation: chain and revocation (chain.py)
-        verdict = evaluate(nodes, self.world.now(), selects_by_not_after(cluster.code_version), self.trusted_roots, chain)
+        verdict = evaluate(nodes, self.world.now(), selects_by_not_after(cluster.code_version), self.trusted_roots, chain,
+                           issuer_siblings=pki.siblings)
         if not nodes:
             verdict = Verdict(True)
         cluster.presented = verdict.presented

@@ -13,14 +13,22 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 from ..compute import linux
 from .chain import ChainPolicy, chain_problem
 from .declaration import COMMON_NAME, THUMBPRINT, Declaration, ValidationList
 
 if TYPE_CHECKING:
+    from ...pki import Issued
     from ..compute.guest import InstalledCert
+
+#: An issuing CA's re-issues a node can find (same subject and key, published at its AIA): docs/twin.md, "Issuer siblings".
+IssuerSiblings = Callable[["Issued"], Sequence["Issued"]]
+
+
+def no_siblings(issuer: Issued) -> Sequence[Issued]:
+    return ()
 
 
 @dataclass
@@ -132,7 +140,7 @@ def cn_matches(subject: str, declared: str) -> bool:
 
 
 def accepts(validation: ValidationList, cert: InstalledCert, now: dt.datetime, trusted_roots: set[str],
-            chain: ChainPolicy | None = None) -> tuple[bool, str]:
+            chain: ChainPolicy | None = None, issuer_siblings: IssuerSiblings = no_siblings) -> tuple[bool, str]:
     facts = cert.issued.facts
     if not _valid(cert, now):
         return False, f"certificate {cert.thumbprint} is expired or not yet valid"
@@ -149,6 +157,18 @@ def accepts(validation: ValidationList, cert: InstalledCert, now: dt.datetime, t
         issuer = cert.issued.issuer
         if rule.issuers:
             issuer_thumbprint = issuer.thumbprint if issuer else cert.thumbprint
+            # A same-subject, same-key re-issue of the issuer verifies the same signature, so the chain may go
+            # through either (SF troubleshooting guide "Common Name Digicert Multiple Issuer Thumbprints";
+            # microsoft/service-fabric#1213); which one Windows picks is undocumented: every one must be pinned.
+            unpinned = [s for s in (issuer_siblings(issuer) if issuer else ()) if s.thumbprint not in rule.issuers]
+            if issuer_thumbprint in rule.issuers and unpinned:
+                reasons.append(
+                    f"its chain may build through {unpinned[0].thumbprint} ({unpinned[0].facts.subject_cn}), a re-issue of its "
+                    f"direct issuer {issuer_thumbprint} with the same subject and key published at its AIA, which is not "
+                    f"among the pinned issuers {', '.join(rule.issuers)} of '{rule.common_name}' (CERT_E_UNTRUSTEDROOT; "
+                    "pin every issuer sibling)"
+                )
+                continue
             if issuer_thumbprint in rule.issuers:
                 return True, ""
             reasons.append(
@@ -169,7 +189,7 @@ def accepts(validation: ValidationList, cert: InstalledCert, now: dt.datetime, t
 
 
 def evaluate(nodes: Iterable[NodeView], now: dt.datetime, by_not_after: bool, trusted_roots: set[str],
-             chain: ChainPolicy | None = None) -> Verdict:
+             chain: ChainPolicy | None = None, issuer_siblings: IssuerSiblings = no_siblings) -> Verdict:
     nodes = list(nodes)
     verdict = Verdict(True)
     presented: dict[str, Presented] = {}
@@ -190,7 +210,7 @@ def evaluate(nodes: Iterable[NodeView], now: dt.datetime, by_not_after: bool, tr
                 continue
             key = (receiver.validation, cert.thumbprint)
             if key not in memo:
-                memo[key] = accepts(receiver.validation, cert, now, trusted_roots, chain)
+                memo[key] = accepts(receiver.validation, cert, now, trusted_roots, chain, issuer_siblings)
             accepted, why = memo[key]
             if not accepted:
                 verdict.healthy = False
