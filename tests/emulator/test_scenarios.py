@@ -16,6 +16,7 @@ CONTRACT = [
     "issuer-not-pinned", "linux-nodetype", "multi-nodetype", "no-client-auth-eku", "not-exportable",
     "old-newer-than-goal", "old-primary", "rbac-vault", "reverse-proxy-thumbprint", "self-signed-goal",
     "shared-subject", "two-old-certs",
+    "vault-firewall", "vault-firewall-subnet",
 ]
 
 
