@@ -12,6 +12,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .network import VaultNetworkView
 from .readers import COMMON_NAME, KV_EXTENSION_TYPES, SF_EXTENSION_TYPES, THUMBPRINT, Declaration, declaration_kind
 from .x509 import CertFacts
 
@@ -194,6 +195,7 @@ class Snapshot:
     known_certificates: dict[str, KnownCertificate] = field(default_factory=dict)  # thumbprint -> facts
     problems: list[Problem] = field(default_factory=list)
     caller_object_id: str | None = None
+    vault_network: VaultNetworkView | None = None  # the goal vault's network rules and the node subnets (migrate/network.py)
 
     def certificate(self, thumbprint: str | None) -> KnownCertificate | None:
         return self.known_certificates.get((thumbprint or "").upper())
