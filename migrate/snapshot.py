@@ -234,6 +234,13 @@ class Snapshot:
                                                 "roles": [asdict(r) for r in self.vault_role_assignments]})
         if self.goal:
             out[f"{self.vault.id.lower() if self.vault else ''}/certificates/{self.goal.name.lower()}"] = _hash(self.goal.version)
+        if self.vault and self.vault_network and not self.vault_network.open:  # a firewall the plan was checked against
+            network = self.vault_network
+            out[f"{self.vault.id.lower()}/network"] = _hash({
+                "public": network.public_network_access, "default": network.default_action, "bypass": network.bypass,
+                "vnetRules": sorted(r.lower() for r in network.virtual_network_rules),
+                "endpoints": sorted(s.lower() for s in network.private_endpoint_subnets),
+            })
         if self.identity:
             out[self.identity.id.lower()] = _hash({"exists": self.identity.exists, "principal": self.identity.principal_id})
         return out
