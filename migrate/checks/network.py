@@ -16,8 +16,8 @@ _RUNBOOK_NOTE = "See runbooks/findings/VAULT_NETWORK_RESTRICTED.md."
 
 def _fetches_vmss_secrets(ctx: Ctx, node_type: NodeTypeView, staging: bool) -> bool:
     """Compute fetches this node type's VMSS secrets from the vault: Linux node types keep the goal as one,
-    the goal is staged as one on every node type while the cluster still needs it by thumbprint, and every
-    model application re-fetches the secrets already listed (https://learn.microsoft.com/azure/virtual-machine-scale-sets/virtual-machine-scale-sets-faq)."""
+    the goal is staged as one on every node type while the cluster still needs it by thumbprint, and (the
+    pessimistic reading, docs/twin.md "Vault network rules") every roll-out re-fetches the secrets already listed."""
     vault = ctx.snapshot.vault
     listed = vault is not None and any(s.vault_id.lower() == vault.id.lower() for s in node_type.secrets)
     return node_type.os == "linux" or staging or listed
