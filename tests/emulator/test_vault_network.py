@@ -117,6 +117,8 @@ def test_a_private_endpoint_serves_nodes_of_its_own_virtual_network(twin_factory
     step = Step(clients, "kv-sf-firewall")
     vault = step.vault()
     assert vault.properties.public_network_access == "Disabled"
+    # The scenario's VMSS secret still installed at start: a trusted service passes with public access disabled.
+    assert all(any(c["source"] == "vmss-secret" for c in i["certificates"]) for i in _instances(twin))
     [connection] = vault.properties.private_endpoint_connections
     assert connection.private_endpoint.id.endswith("/privateEndpoints/pe-kv")
     from azure.core.rest import HttpRequest  # a generic ARM GET of the private endpoint (no Microsoft.Network SDK)
