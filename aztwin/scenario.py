@@ -19,6 +19,7 @@ from .providers.keyvault.models import CertificateVersion, Vault
 from .providers.servicefabric.models import Cluster
 from .resources import ResourceId
 from .scenario_load import SCENARIO_PACKAGE, ScenarioError, builtin_names, builtin_path, is_thumbprint, load_scenario, parse_scenario, start_of
+from .scenario_network import build_network
 from .scenario_model import ClusterSpec, NodeTypeSpec, ScenarioSpec, duration_seconds
 from .wire import TwinError
 from .world import TwinSettings, World
@@ -126,6 +127,7 @@ class _Builder:
             identity = world.msi.create(rid, location)
             self.principal_ids[f"identity:{identity_spec.name}"] = identity.principal_id
         self._vaults()
+        build_network(spec, world, self)
         for role in spec.operator.roles:
             self.assign(operator.object_id, role.role, self.scope(role.scope), "ServicePrincipal")
         for principal_spec in spec.principals:

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from .errors import TwinSetupError
 from .providers.authorization.models import ROLES_BY_NAME
 from .scenario_model import ScenarioSpec, SubscriptionSpec, duration_seconds
+from .scenario_network import check_network
 
 SCENARIO_PACKAGE = "aztwin.scenarios"
 # X.509 validity dates the PKI can write (cryptography refuses dates before 1950).
@@ -128,6 +129,7 @@ class _References:
         self._vaults()
         self._clusters()
         self._goal()
+        check_network(self.spec, self.fail)
 
     # -- helpers ----------------------------------------------------------------------------------
     def _unique(self, where: str, names: list[str], fold: bool = False) -> None:

@@ -10,6 +10,7 @@ naming rules here, so a scenario that loads also builds (references are checked 
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import math
 import re
 from typing import Annotated, Literal
@@ -155,6 +156,21 @@ class VaultRoleSpec(_Strict):
     role: str
 
 
+class NetworkAclsSpec(_Strict):
+    """A vault's ``networkAcls`` (docs/twin.md, "Vault network rules")."""
+
+    defaultAction: Literal["Allow", "Deny"] = "Allow"
+    bypass: Literal["AzureServices", "None"] = "AzureServices"
+    ipRules: list[str] = Field(default_factory=list)  # addresses or CIDR ranges
+    virtualNetworkRules: list[str] = Field(default_factory=list)  # node type names (their subnet) or subnet ids
+
+
+class PrivateEndpointSpec(_Strict):
+    name: str = Field(pattern=RESOURCE_NAME)
+    subnet: str = Field(min_length=1)  # a node type name (its subnet) or a subnet id
+    status: Literal["Approved", "Pending", "Rejected", "Disconnected"] = "Approved"
+
+
 class VaultSpec(_Strict):
     name: str = Field(pattern=VAULT_NAME)
     resourceGroup: str | None = None
@@ -164,6 +180,9 @@ class VaultSpec(_Strict):
     accessPolicies: list[AccessPolicySpec] = Field(default_factory=lambda: [AccessPolicySpec(principal="operator", certificates=["get", "list"])])
     roleAssignments: list[VaultRoleSpec] = Field(default_factory=list)
     certificates: list[CertificateSpec] = Field(default_factory=list)
+    publicNetworkAccess: Literal["Enabled", "Disabled"] = "Enabled"
+    networkAcls: NetworkAclsSpec | None = None
+    privateEndpoints: list[PrivateEndpointSpec] = Field(default_factory=list)
 
 
 class IdentitySpec(_Strict):
@@ -238,6 +257,24 @@ class GoalSpec(_Strict):
     allowUnpinnedIssuers: bool = False
 
 
+class SubnetSpec(_Strict):
+    name: str = Field(min_length=1)  # a node type name (its scale set's subnet) or a subnet id
+    serviceEndpoints: list[str] = Field(default_factory=list)  # e.g. Microsoft.KeyVault
+
+
+class NetworkSpec(_Strict):
+    """Where data-plane calls come from (docs/twin.md, "Vault network rules")."""
+
+    callerAddress: str = "203.0.113.10"  # the operator's and pipelines' public address
+    subnets: list[SubnetSpec] = Field(default_factory=list)
+
+    @field_validator("callerAddress")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        ipaddress.ip_address(value)  # a ValueError names the field
+        return value
+
+
 class ScenarioSpec(_Strict):
     apiVersion: Literal["sfmigrate/twin-v1"]
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -253,6 +290,7 @@ class ScenarioSpec(_Strict):
     clusters: list[ClusterSpec] = Field(default_factory=list)
     goal: GoalSpec | None = None
     pkiEndpoints: Literal["reachable", "unreachable"] = "reachable"  # the PKI's AIA and CRL URLs, for nodes and callers
+    network: NetworkSpec = Field(default_factory=NetworkSpec)
 
     @field_validator("start")
     @classmethod

@@ -65,10 +65,11 @@ def build_router() -> Router:
     from .providers.identity import routes as identity
     from .providers.keyvault import dataplane, routes as keyvault
     from .providers.msi import routes as msi
+    from .providers.network import routes as network
     from .providers.servicefabric import routes as servicefabric
 
     router = Router()
-    for module in (arm, compute, servicefabric, keyvault, msi, authorization, dataplane, identity):
+    for module in (arm, compute, servicefabric, keyvault, msi, authorization, dataplane, identity, network):
         module.register(router)
     return router
 

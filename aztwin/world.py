@@ -64,6 +64,7 @@ class World:
         from .providers.compute.models import ComputeState
         from .providers.keyvault.models import KeyVaultState
         from .providers.msi.models import MsiState
+        from .providers.network.models import NetworkState
         from .providers.servicefabric.models import ServiceFabricState
 
         self.lock = threading.RLock()
@@ -79,6 +80,7 @@ class World:
         self.operations = OperationRegistry(self)
         self.keyvault = KeyVaultState(self)
         self.msi = MsiState(self)
+        self.network = NetworkState(self)
         self.compute = ComputeState(self)
         self.servicefabric = ServiceFabricState(self)
         self.pki = Pki(self.base_url)
@@ -177,6 +179,7 @@ class World:
                 "role_assignments": self.authorization.snapshot(),
                 "identities": self.msi.snapshot(),
                 "vaults": self.keyvault.snapshot(),
+                "network": self.network.snapshot(),
                 "scale_sets": self.compute.snapshot(),
                 "clusters": clusters,
                 "cluster": clusters[0] if clusters else None,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, TypeVar
 from urllib.parse import urlsplit
 
-from . import readers
+from . import network, readers
 from .arm_ids import subscription_of
 from .cloud.gateway import Gateway
 from .errors import NotFound, PermissionDenied
@@ -171,6 +171,7 @@ class Discovery:
                 soft_delete=bool(properties.get("enableSoftDelete", True)),
                 access_policies=list(properties.get("accessPolicies") or []),
             )
+            snap.vault_network = network.vault_network(vault_raw)
         snap.identity = IdentityView(identity_id, identity_raw is not None)
         if identity_raw is not None:
             properties = identity_raw.get("properties") or {}
@@ -190,6 +191,7 @@ class Discovery:
         for future in later:
             future.result()
         snap.node_types.sort(key=lambda n: n.name)
+        self._vault_network()
         self._known_certificates()
         self._version_issuers()
 
@@ -323,6 +325,32 @@ class Discovery:
         for view in snap.vault_certificates:
             if view.facts:
                 snap.known_certificates.setdefault(view.facts.thumbprint, KnownCertificate(view.facts.thumbprint, view.facts, vault.id, view.name))
+
+    def _vault_network(self) -> None:
+        """Behind a firewall, the node types' subnets (service endpoints) and the approved private endpoints'
+        subnets; a resource that cannot be read stays unknown (the check then takes the pessimistic reading)."""
+        view = self.snapshot.vault_network
+        if view is None or view.open:
+            return
+        wanted = {s.lower(): s for n in self.snapshot.node_types for s in network.subnet_ids(n.raw)}
+
+        def read_subnet(subnet_id: str) -> network.SubnetView:
+            try:
+                return network.subnet_view(self.gateway.get_resource(subnet_id, network.NETWORK_API_VERSION), subnet_id)
+            except (NotFound, PermissionDenied):
+                return network.SubnetView(subnet_id, readable=False)
+
+        def read_endpoint(endpoint_id: str) -> str | None:
+            try:
+                raw = self.gateway.get_resource(endpoint_id, network.NETWORK_API_VERSION)
+            except (NotFound, PermissionDenied):
+                return None
+            subnet = ((raw.get("properties") or {}).get("subnet") or {}).get("id")
+            return str(subnet) if subnet else None
+
+        subnets = list(self.pool.map(read_subnet, sorted(wanted.values())))
+        view.subnets = {s.id.lower(): s for s in subnets}
+        view.private_endpoint_subnets = [s for s in self.pool.map(read_endpoint, view.private_endpoint_ids) if s]
 
     def _role_assignments(self) -> None:
         snap, vault, identity = self.snapshot, self.snapshot.vault, self.snapshot.identity

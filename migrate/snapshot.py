@@ -12,6 +12,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .network import VaultNetworkView
 from .readers import COMMON_NAME, KV_EXTENSION_TYPES, SF_EXTENSION_TYPES, THUMBPRINT, Declaration, declaration_kind
 from .x509 import CertFacts
 
@@ -214,6 +215,7 @@ class Snapshot:
     # certificate thumbprint -> every CA certificate seen (plan file, AIA .cer/.p7c) whose key signed it under its
     # issuer's name: its direct issuer and any same-subject, same-key re-issue a node may chain through instead
     possible_issuers: dict[str, list[CertFacts]] = field(default_factory=dict)
+    vault_network: VaultNetworkView | None = None  # the goal vault's network rules and the node subnets (migrate/network.py)
 
     def certificate(self, thumbprint: str | None) -> KnownCertificate | None:
         return self.known_certificates.get((thumbprint or "").upper())
@@ -252,6 +254,13 @@ class Snapshot:
                                                 "roles": [asdict(r) for r in self.vault_role_assignments]})
         if self.goal:
             out[f"{self.vault.id.lower() if self.vault else ''}/certificates/{self.goal.name.lower()}"] = _hash(self.goal.version)
+        if self.vault and self.vault_network and not self.vault_network.open:  # a firewall the plan was checked against
+            network = self.vault_network
+            out[f"{self.vault.id.lower()}/network"] = _hash({
+                "public": network.public_network_access, "default": network.default_action, "bypass": network.bypass,
+                "vnetRules": sorted(r.lower() for r in network.virtual_network_rules),
+                "endpoints": sorted(s.lower() for s in network.private_endpoint_subnets),
+            })
         if self.identity:
             out[self.identity.id.lower()] = _hash({"exists": self.identity.exists, "principal": self.identity.principal_id})
         return out

@@ -22,12 +22,14 @@ from .certificate import check_goal, check_issuer_siblings, check_issuers, check
 from .cluster import check_cluster, check_existing_issuer_lists, check_node_types, check_problems
 from .context import Check, Ctx
 from .revocation import check_revocation
+from .network import check_vault_network
 
 CHECKS: tuple[Check, ...] = (
     check_problems, check_cluster, check_existing_issuer_lists, check_node_types, check_extension_spec, check_certificate_stores,
     check_goal, check_shared_subject, check_newer_same_cn, check_issuers, check_vault, check_identity, check_cleanup,
     check_revocation,
     check_issuer_siblings,
+    check_vault_network,
 )
 
 

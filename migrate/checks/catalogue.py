@@ -50,6 +50,7 @@ CATALOGUE: dict[str, tuple[Severity, str]] = {
     "LINUX_DELIVERY_BY_VMSS_SECRET": (WARNING, "a Linux node type keeps the goal as a versioned VMSS secret (no Key Vault extension); renewals are rotations"),
     # vault, identity, rollout
     "VAULT_NOT_ENABLED_FOR_DEPLOYMENT": (WARNING, "the vault is not enabled for deployment but the goal must go in as a VMSS secret"),
+    "VAULT_NETWORK_RESTRICTED": (ERROR, "the vault's network rules refuse how a node type fetches the goal (Key Vault extension from its subnet, or VMSS secrets via the trusted service)"),
     "IDENTITY_WILL_BE_CREATED": (INFO, "the user-assigned identity does not exist and will be created"),
     "VAULT_ACCESS_WILL_BE_GRANTED": (INFO, "the identity cannot read the vault's secrets yet; the plan grants it"),
     "MANAGED_IDENTITY_OPERATOR_NEEDED": (INFO, "assigning the identity to scale sets needs Managed Identity Operator"),

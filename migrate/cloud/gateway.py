@@ -113,7 +113,7 @@ def translate(exc: Exception, resource_id: str = "") -> OperationalError:
     if isinstance(exc, HttpResponseError):
         status = exc.status_code
         if status == 403:
-            return PermissionDenied(resource_id, f"permission denied on {resource_id}: {_error_text(exc)}")
+            return PermissionDenied(resource_id, f"permission denied on {resource_id}: {_error_text(exc)}{_firewall_hint(exc)}")
         if status == 404:
             return NotFound(resource_id, f"not found: {resource_id} ({_error_text(exc)})")
         code = getattr(getattr(exc, "error", None), "code", None)
@@ -127,6 +127,21 @@ def translate(exc: Exception, resource_id: str = "") -> OperationalError:
     if isinstance(exc, CredentialUnavailableError):
         return OperationalError(f"no credential available: {str(exc).splitlines()[0]}")
     return OperationalError(f"{type(exc).__name__}: {exc}")
+
+
+_NETWORK_REFUSALS = ("ForbiddenByFirewall", "ForbiddenByConnection", "Client address is not authorized",
+                     "Public network access is disabled")
+
+
+def _firewall_hint(exc: Exception) -> str:
+    """Key Vault's network rules, not permissions, refused the call (inner error ForbiddenByFirewall/-Connection)."""
+    error = getattr(exc, "error", None)
+    inner = getattr(error, "innererror", None) or {}
+    text = f"{inner.get('code', '') if isinstance(inner, dict) else ''} {getattr(exc, 'message', '') or exc}"
+    if not any(marker in text for marker in _NETWORK_REFUSALS):
+        return ""
+    return (" (the vault's firewall refused this machine's network address, not a permission: add the address to the "
+            "vault's networkAcls.ipRules or run sfmigrate from an allowed network; see runbooks/findings/VAULT_NETWORK_RESTRICTED.md)")
 
 
 def _error_text(exc: Exception) -> str:
@@ -264,6 +279,15 @@ class Gateway:
         sub, group, name = id_parts(vault_id)
         with azure_errors(vault_id):
             return _object(self._client("keyvault", sub).vaults.get(group, name, cls=_raw), vault_id)
+
+    def get_resource(self, resource_id: str, api_version: str) -> dict[str, Any]:
+        """A generic ARM GET (resource types sfmigrate has no SDK for, e.g. Microsoft.Network subnets), through the
+        management pipeline: same credential, retries, accounting and CA bundle as every other read."""
+        sub = subscription_of(resource_id)
+        with azure_errors(resource_id):
+            response = self._client("keyvault", sub).send_request(HttpRequest("GET", f"{resource_id}?api-version={api_version}"))
+            response.raise_for_status()
+            return _object(response.json() if response.text() else None, resource_id)
 
     def get_identity(self, identity_id: str) -> dict[str, Any] | None:
         sub, group, name = id_parts(identity_id)

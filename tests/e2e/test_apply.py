@@ -15,9 +15,9 @@ from migrate.errors import Blocked
 from twinkit import Clients, fast_session, inprocess_session, requests_json, scale_sets, world_json
 
 CONVERTIBLE = ["goal-primary", "goal-secondary", "old-primary", "old-newer-than-goal", "two-old-certs",
-               "linux-nodetype", "multi-nodetype", "rbac-vault", "goal-from-other-ca"]
+               "linux-nodetype", "multi-nodetype", "rbac-vault", "goal-from-other-ca", "vault-firewall-subnet"]
 BLOCKED = ["self-signed-goal", "issuer-not-pinned", "cn-mismatch", "expiring-goal", "cluster-busy", "not-exportable",
-           "pki-offline", "issuer-shared-key"]
+           "pki-offline", "issuer-shared-key", "vault-firewall"]
 
 
 def _extension(scale_set: dict, *types: str) -> dict | None:

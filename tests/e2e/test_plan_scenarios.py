@@ -38,6 +38,8 @@ EXPECTED = {
     "pki-offline": ("VALID_GOAL_ONLY", 3, {"REVOCATION_UNREACHABLE"}, set(), None),
     "issuer-shared-key": (None, 3, {"ISSUER_PIN_INCOMPLETE"}, set(), None),
     "goal-from-other-ca": ("VALID_GOAL_NEWEST", 2, set(), set(), None),
+    "vault-firewall": ("GOAL_ABSENT_GOAL_NEWER", 3, {"VAULT_NETWORK_RESTRICTED"}, set(), None),
+    "vault-firewall-subnet": ("GOAL_ABSENT_GOAL_NEWER", 2, set(), set(), None),
 }
 STEP_ORDER = ["ensure_identity", "grant_vault_access", "enable_vault_deployment", "stage_goal", "set_cluster_certificate",
               "install_kv_extension", "deliver_by_secret", "convert_cluster", "cleanup_secrets"]

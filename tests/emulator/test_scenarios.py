@@ -16,6 +16,7 @@ CONTRACT = [
     "goal-secondary", "issuer-not-pinned", "issuer-shared-key", "linux-nodetype", "multi-nodetype", "no-client-auth-eku",
     "not-exportable", "old-newer-than-goal", "old-primary", "pki-offline", "rbac-vault", "reverse-proxy-thumbprint",
     "self-signed-goal", "shared-subject", "two-old-certs", "upgrade-rollback",
+    "vault-firewall", "vault-firewall-subnet",
 ]
 
 

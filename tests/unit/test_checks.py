@@ -12,6 +12,7 @@ import pytest
 
 from migrate.checks import CATALOGUE, run_checks
 from migrate.findings import ERROR, INFO, SEVERITY_ORDER, Finding
+from migrate.network import SubnetView, VaultNetworkView
 from migrate.snapshot import IdentityView, Problem, RoleAssignmentView, Snapshot, VaultCertificateView
 from migrate.spec import PlanSpec
 from snapshots import (
@@ -104,6 +105,30 @@ def set_attr(path: str, value: object) -> Callable[[Snapshot], None]:
             target = target[int(part)] if part.isdigit() else getattr(target, part)  # type: ignore[index]
         setattr(target, parts[-1], value)
     return change
+
+
+SUBNET = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Network/virtualNetworks/vnet/subnets/nt0"
+
+
+def firewalled(bypass: str = "AzureServices", subnet_rule: bool = False) -> Callable[[Snapshot], None]:
+    """The vault's firewall denies by default; nt0 sits in SUBNET (admitted with its service endpoint if ``subnet_rule``)."""
+    def change(snapshot: Snapshot) -> None:
+        for node_type_view in snapshot.node_types:
+            profile = node_type_view.raw.setdefault("properties", {}).setdefault("virtualMachineProfile", {})
+            profile["networkProfile"] = {"networkInterfaceConfigurations": [
+                {"properties": {"ipConfigurations": [{"properties": {"subnet": {"id": SUBNET}}}]}}]}
+        snapshot.vault_network = VaultNetworkView(
+            default_action="Deny", bypass=bypass, virtual_network_rules=[SUBNET] if subnet_rule else [],
+            subnets={SUBNET.lower(): SubnetView(SUBNET, ["Microsoft.KeyVault"])},
+        )
+    return change
+
+
+def linux_world_firewalled() -> Snapshot:
+    """A Linux node type (the goal goes by VMSS secret) behind a firewall with bypass None."""
+    snapshot = linux_world()
+    firewalled(bypass="None")(snapshot)
+    return snapshot
 
 
 def linux_world() -> Snapshot:
@@ -244,6 +269,8 @@ POSITIVE: dict[str, list[Case]] = {
     "INSTANCES_NOT_ON_LATEST_MODEL": [edit(set_attr("node_types.0.instances.1.latest_model_applied", False))],
     "OLD_CERTS_REMAIN_ON_NODES": [lambda: (world(), plan(cleanup={"removeOldSecrets": True}))],
     "OLD_SECRETS_KEPT": [lambda: (world(), plan())],
+    "VAULT_NETWORK_RESTRICTED": [edit(firewalled()), edit(firewalled(bypass="None", subnet_rule=True)),
+                                 lambda: (linux_world_firewalled(), plan())],
 }
 
 NEGATIVE: dict[str, list[Case]] = {
@@ -313,6 +340,8 @@ NEGATIVE: dict[str, list[Case]] = {
     "INSTANCES_NOT_ON_LATEST_MODEL": [lambda: (world(), plan())],
     "OLD_CERTS_REMAIN_ON_NODES": [lambda: (world(), plan()), lambda: (already_cn()(), plan(cleanup={"removeOldSecrets": True}))],
     "OLD_SECRETS_KEPT": [lambda: (world(), plan(cleanup={"removeOldSecrets": True})), lambda: (already_cn()(), plan())],
+    "VAULT_NETWORK_RESTRICTED": [lambda: (world(), plan()), edit(firewalled(subnet_rule=True)),
+                                 edit(set_attr("vault_network", VaultNetworkView(public_network_access="Enabled")))],
 }
 
 

@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 
 from ...pki import Issued
 from ...wire import TwinError
+from ..keyvault.network import refusal, refusal_message
+from ..network.models import VM_DEPLOYMENT_SERVICE, Origin, scale_set_subnets
 from . import linux
 from .stores import elsewhere, pfx_provider, sf_store
 
@@ -127,6 +129,10 @@ def install_secrets(world: World, scale_set: ScaleSet, instance: Instance, profi
                 return f"Secret '{url}' could not be retrieved: {exc.message}"
             if vault.rid.key != vault_id.lower():
                 return f"The vault of secret '{url}' does not match sourceVault '{vault_id}'."
+            # CRP fetches VMSS secrets as a trusted service (docs/twin.md, "Vault network rules").
+            refused = refusal(world, vault, Origin(trusted_service=VM_DEPLOYMENT_SERVICE))
+            if refused:
+                return f"Secret '{url}' could not be retrieved: {refusal_message(vault, Origin(trusted_service=VM_DEPLOYMENT_SERVICE), refused)}"
             if not vault.enabled_for_deployment:
                 return (
                     f"Key Vault {vault.rid.id} either has not been enabled for deployment or the vault id provided, "
@@ -263,6 +269,12 @@ def kv_sync(world: World, scale_set: ScaleSet, instance: Instance, extension: di
             vault, certificate, version = world.keyvault.resolve_secret_url(observed.url, versioned=False)
         except TwinError as exc:
             failures.append(f"Observed certificate '{observed.url}': {exc.message}")
+            continue
+        # The extension fetches from the VM's own network: its scale set's subnet (docs/twin.md, "Vault network rules").
+        origin = Origin(subnet_id=next(iter(scale_set_subnets(instance.model)), None) or "(no subnet)")
+        refused = refusal(world, vault, origin)
+        if refused:
+            failures.append(f"Observed certificate '{observed.url}': {refusal_message(vault, origin, refused)}")
             continue
         if principal is None or not world.keyvault.may(principal.object_id, vault, "secrets", "get"):
             failures.append(

@@ -10,7 +10,9 @@ import base64
 from typing import TYPE_CHECKING, Any
 
 from ...wire import KEYVAULT, Request, Response, Router, TwinError, ok
+from ..network.models import Origin
 from .models import CertificateVersion, Vault, VaultCertificate, _epoch
+from .network import admit
 
 if TYPE_CHECKING:
     from ...world import World
@@ -38,6 +40,9 @@ def _vault(world: World, request: Request) -> Vault:
         raise TwinError(404, "VaultNotFound", f"The vault '{request.params['vault']}' does not exist.")
     if request.caller.tenant_id != vault.tenant_id:
         raise TwinError(401, "Unauthorized", "AKV10032: Invalid issuer. The token is for another tenant.")
+    # Callers over HTTP (the operator, pipelines) come from the scenario's public address (docs/twin.md, "Vault network rules").
+    caller = request.caller
+    admit(world, vault, Origin(address=world.network.caller_address), f"appid={caller.client_id};oid={caller.object_id}")
     return vault
 
 

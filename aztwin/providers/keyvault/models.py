@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from ...pki import Issued
 from ...resources import ResourceId, resource_not_found
 from ...wire import TwinError
+from .network import NetworkRules
 
 if TYPE_CHECKING:
     from ..identity.models import Principal
@@ -79,6 +80,7 @@ class Vault:
     sku: str = "standard"
     tags: dict[str, str] = field(default_factory=dict)
     certificates: dict[str, VaultCertificate] = field(default_factory=dict)
+    network: NetworkRules = field(default_factory=NetworkRules)  # publicNetworkAccess, networkAcls (network.py)
 
     @property
     def name(self) -> str:
@@ -99,7 +101,8 @@ class Vault:
             raise TwinError(404, "CertificateNotFound", f"A certificate with (name/id) {name} was not found in this key vault. If you recently deleted this certificate you may be able to recover it using the correct recovery command.")
         return found
 
-    def body(self) -> dict[str, Any]:
+    def body(self, connections: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """The ARM body; ``connections``: the private endpoint connections (KeyVaultState.body fills them)."""
         return {
             "id": self.rid.id,
             "name": self.rid.name,
@@ -118,7 +121,9 @@ class Vault:
                 "enableRbacAuthorization": self.enable_rbac,
                 "vaultUri": self.uri,
                 "provisioningState": "Succeeded",
-                "publicNetworkAccess": "Enabled",
+                "publicNetworkAccess": self.network.public_network_access,
+                "networkAcls": self.network.acls_body(),
+                "privateEndpointConnections": connections or [],
             },
         }
 
@@ -202,6 +207,10 @@ class KeyVaultState:
         if found is None:
             raise resource_not_found("Microsoft.KeyVault/vaults", resource_id)
         return found
+
+    def body(self, vault: Vault) -> dict[str, Any]:
+        """The vault's ARM body with the private endpoint connections that target it."""
+        return vault.body([e.connection_body() for e in self.world.network.endpoints_of(vault.rid.id)])
 
     def by_name(self, name: str) -> Vault | None:
         for vault in self.vaults.values():
@@ -325,6 +334,7 @@ class KeyVaultState:
                     "rbac": vault.enable_rbac,
                     "enabledForDeployment": vault.enabled_for_deployment,
                     "accessPolicies": vault.access_policies,
+                    "network": vault.network.public(),
                     "certificates": [
                         {
                             "name": c.name,

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...resources import list_tracked, location_of, tags_of, tracked_id
 from .models import Vault
+from .network import NetworkRules
 from ...wire import OBJECT, MapOf, Request, Response, Router, TwinError, bad_request, check_shape, ok, optional, require
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ def _vault(world: World, request: Request, action: str) -> Vault:
 
 
 def get_vault(world: World, request: Request) -> Response:
-    return ok(_vault(world, request, "Microsoft.KeyVault/vaults/read").body())
+    return ok(world.keyvault.body(_vault(world, request, "Microsoft.KeyVault/vaults/read")))
 
 
 def _policies(value: Any, path: str) -> list[dict[str, Any]]:
@@ -98,6 +99,42 @@ def _policies(value: Any, path: str) -> list[dict[str, Any]]:
     return out
 
 
+_ENUMS = {"publicNetworkAccess": ("Enabled", "Disabled"), "defaultAction": ("Allow", "Deny"), "bypass": ("AzureServices", "None")}
+
+
+def _enum(value: Any, path: str, name: str) -> str:
+    for allowed in _ENUMS[name]:
+        if isinstance(value, str) and value.lower() == allowed.lower():
+            return allowed
+    raise bad_request(f"The value '{value}' of '{path}' is not one of {', '.join(_ENUMS[name])}.", "BadRequest")
+
+
+def _rule_values(value: Any, path: str, key: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, dict) and isinstance(v.get(key), str) for v in value):
+        raise bad_request(f"The property '{path}' must be an array of objects with a string '{key}'.", "InvalidRequestFormat")
+    return [str(v[key]) for v in value]
+
+
+def _network(properties: dict[str, Any], current: NetworkRules) -> NetworkRules:
+    """``publicNetworkAccess`` and ``networkAcls`` over ``current`` (a PUT passes defaults, a PATCH the vault's rules)."""
+    rules = NetworkRules(current.public_network_access, current.default_action, current.bypass,
+                         list(current.ip_rules), list(current.virtual_network_rules))
+    if properties.get("publicNetworkAccess") is not None:
+        rules.public_network_access = _enum(properties["publicNetworkAccess"], "properties.publicNetworkAccess", "publicNetworkAccess")
+    acls = properties.get("networkAcls")
+    if acls is None:
+        return rules
+    if acls.get("defaultAction") is not None:
+        rules.default_action = _enum(acls["defaultAction"], "properties.networkAcls.defaultAction", "defaultAction")
+    if acls.get("bypass") is not None:
+        rules.bypass = _enum(acls["bypass"], "properties.networkAcls.bypass", "bypass")
+    if acls.get("ipRules") is not None:
+        rules.ip_rules = _rule_values(acls["ipRules"], "properties.networkAcls.ipRules", "value")
+    if acls.get("virtualNetworkRules") is not None:
+        rules.virtual_network_rules = _rule_values(acls["virtualNetworkRules"], "properties.networkAcls.virtualNetworkRules", "id")
+    return rules
+
+
 def put_vault(world: World, request: Request) -> Response:
     rid = tracked_id(world, request.params, NS, TYPE)
     world.authorization.demand(request.principal, "Microsoft.KeyVault/vaults/write", rid.id)
@@ -117,8 +154,9 @@ def put_vault(world: World, request: Request) -> Response:
         "enabled_for_disk_encryption": bool(optional(body, "properties.enabledForDiskEncryption", bool, False)),
         "sku": str(body["properties"]["sku"]["name"]),
         "tags": tags_of(body),
+        "network": _network(properties, NetworkRules()),
     }
-    return ok(world.keyvault.put(rid, location, settings).body(), 200)
+    return ok(world.keyvault.body(world.keyvault.put(rid, location, settings)), 200)
 
 
 def patch_vault(world: World, request: Request) -> Response:
@@ -134,8 +172,9 @@ def patch_vault(world: World, request: Request) -> Response:
         settings["access_policies"] = _policies(body["properties"]["accessPolicies"], "properties.accessPolicies")
     if "tags" in body:
         settings["tags"] = tags_of(body)
+    settings["network"] = _network(body.get("properties") or {}, vault.network)
     vault.update(settings)
-    return ok(vault.body())
+    return ok(world.keyvault.body(vault))
 
 
 def delete_vault(world: World, request: Request) -> Response:
@@ -164,7 +203,7 @@ def update_access_policy(world: World, request: Request) -> Response:
 
 
 def list_vaults(world: World, request: Request) -> Response:
-    return list_tracked(world, request, "Microsoft.KeyVault/vaults/read", world.keyvault.vaults, lambda v: v.body())
+    return list_tracked(world, request, "Microsoft.KeyVault/vaults/read", world.keyvault.vaults, world.keyvault.body)
 
 
 _TYPE_FILTER = re.compile(r"resourceType\s+eq\s+'([^']+)'", re.IGNORECASE)
