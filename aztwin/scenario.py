@@ -143,6 +143,9 @@ class _Builder:
                 cluster.cluster_state = spec_state
         if spec.goal:
             self._goal()
+        # From here on, grants made through the API wait for propagation (the scenario's own are in force).
+        world.authorization.role_assignment_delay = duration_seconds(spec.propagation.roleAssignments)
+        world.keyvault.access_policy_delay = duration_seconds(spec.propagation.accessPolicies)
 
     def _vaults(self) -> None:
         world = self.world

@@ -227,6 +227,21 @@ class GoalSpec(_Strict):
     allowUnpinnedIssuers: bool = False
 
 
+class PropagationSpec(_Strict):
+    """How long a grant made through the API takes before data planes honour it (grants in the scenario file are
+    in force at once). Defaults: docs/twin.md, "Permission propagation and identities"."""
+
+    roleAssignments: Duration = "5m"
+    accessPolicies: Duration = "1m"
+
+    @field_validator("roleAssignments", "accessPolicies")
+    @classmethod
+    def _not_negative(cls, value: Duration) -> Duration:
+        if duration_seconds(value) < 0:
+            raise ValueError("must not be negative")
+        return value
+
+
 class ScenarioSpec(_Strict):
     apiVersion: Literal["sfmigrate/twin-v1"]
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -241,6 +256,7 @@ class ScenarioSpec(_Strict):
     vaults: list[VaultSpec] = Field(default_factory=list)
     clusters: list[ClusterSpec] = Field(default_factory=list)
     goal: GoalSpec | None = None
+    propagation: PropagationSpec = Field(default_factory=PropagationSpec)
 
     @field_validator("start")
     @classmethod
