@@ -167,6 +167,7 @@ class IdentitySpec(_Strict):
     name: str = Field(pattern=RESOURCE_NAME)
     resourceGroup: str | None = None
     subscription: str | None = None
+    recreatedAfterUse: bool = False  # deleted and created again after the scale sets were built with it (new ids)
 
 
 class KeyVaultExtensionSpec(_Strict):

@@ -225,6 +225,11 @@ class ChecksSpec(_Strict):
 class RolloutSpec(_Strict):
     manualBatchPercent: int = Field(default=100, ge=1, le=100, description="Manual upgrade policy: instances per batch, in update-domain order.")
     pollIntervalSeconds: float = Field(default=10.0, ge=0.001, le=300, description="How often to re-read a resource while waiting for it to settle (operations follow Azure's Retry-After).")
+    grantPropagationMinutes: int = Field(
+        default=30, ge=0, le=240,
+        description="When the Key Vault extension is denied by the vault although ARM shows the identity's grant, wait up to this many "
+                    "minutes (Azure's clock) for the grant to propagate, re-running the extension (forceUpdateTag); 0: fail at once.",
+    )
 
 
 class PlanSpec(_Strict):
