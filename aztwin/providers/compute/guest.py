@@ -48,7 +48,7 @@ INITIAL_SYNC_RULE = "KeyVaultInitialSyncRetriesExhausted"
 
 def initial_sync_backoff(attempt: int) -> float:
     """Simulated seconds before retry ``attempt + 1`` (attempt counts from 0)."""
-    return min(INITIAL_SYNC_BACKOFF * 2 ** min(attempt, 16), INITIAL_SYNC_BACKOFF_MAX)
+    return min(INITIAL_SYNC_BACKOFF * 2.0 ** min(attempt, 16), INITIAL_SYNC_BACKOFF_MAX)
 
 
 def extension_type(extension: dict[str, Any]) -> str:
