@@ -13,8 +13,11 @@ from twinkit import Clients, world_json
 
 CONTRACT = [
     "already-cn", "basic", "cluster-busy", "cn-mismatch", "expiring-goal", "goal-primary", "goal-secondary",
+    "identity-recreated",
     "issuer-not-pinned", "linux-nodetype", "multi-nodetype", "no-client-auth-eku", "not-exportable",
-    "old-newer-than-goal", "old-primary", "rbac-vault", "reverse-proxy-thumbprint", "self-signed-goal",
+    "old-newer-than-goal", "old-primary",
+    "rbac-propagation-delay",
+    "rbac-vault", "reverse-proxy-thumbprint", "self-signed-goal",
     "shared-subject", "two-old-certs",
 ]
 
