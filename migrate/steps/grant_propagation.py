@@ -102,6 +102,10 @@ def wait_for_grant(ctx: StepContext, vmss_id: str, identity_id: str, failure: Op
         waited = (latest - since) if latest and since else dt.timedelta(0)
         reruns = int(journal.get("reruns") or 0)
         if waited >= bound or reruns >= MAX_RERUNS:
+            # A later run (the operator's, once the grant is in force) gets a bound of its own; an interrupted
+            # one never gets here and keeps the journaled start.
+            ctx.record.observed.pop(JOURNAL_KEY, None)
+            ctx.save()
             raise StepFailed(
                 ctx.step_name,
                 f"the vault still denies the Key Vault extension {waited.total_seconds() / 60:.0f} minutes after the grant "

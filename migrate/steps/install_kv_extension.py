@@ -51,6 +51,7 @@ def run(ctx: StepContext, step: Step) -> dict[str, Any]:
     except OperationalError as failure:
         # A fresh vault grant still propagating: wait and run the extension again, then make the writes the
         # failed rollout kept back (under Automatic/Rolling each write rolls out before the next).
+        ctx.operation_finished()  # the failed operation is over and handled here: a resumed run must not re-attach to it
         waited = wait_for_grant(ctx, p.vmss_id, p.identity_id, failure)
         observed = change_scale_set(ctx, p.vmss_id, swap)
         observed[JOURNAL_KEY] = waited[JOURNAL_KEY]

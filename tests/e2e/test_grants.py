@@ -11,6 +11,7 @@ product's own wall time between the grant and the extension's run stays well ins
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import yaml
 
 from aztwin.scenario import builtin_path
 from migrate import commands
-from migrate.errors import StepFailed
+from migrate.errors import Interrupted, StepFailed
 from twinkit import Clients, inprocess_session, requests_json, scale_sets, world_json
 
 SCALE = 600.0
@@ -118,3 +119,31 @@ def test_a_recreated_identity_is_repaired(twin_factory: Any, tmp_path: Path) -> 
     before = requests_json(twin)["mutating"]
     again = commands.apply(twin.plan_file, state_location=str(tmp_path / "state"), session=inprocess_session(twin))
     assert again.nothing_to_do and requests_json(twin)["mutating"] == before
+
+
+def test_a_run_interrupted_while_waiting_resumes_with_the_journaled_bound(twin_factory: Any, tmp_path: Path) -> None:
+    """Ctrl-C while waiting for the grant: the journal keeps when the vault first denied the extension and how many
+    re-runs were made; the resumed run continues from there (the bound is not restarted) and converges."""
+    twin = twin_factory("rbac-propagation-delay", time_scale=SCALE)
+    state = str(tmp_path / "state")
+    interrupted: list[dict[str, Any]] = []
+
+    def interrupt(event: dict[str, Any]) -> None:
+        if event["type"] == "grant-propagation" and not interrupted:
+            interrupted.append(event)
+            raise KeyboardInterrupt
+
+    with pytest.raises(Interrupted):
+        commands.apply(twin.plan_file, state_location=state, session=inprocess_session(twin), emit=interrupt)
+    assert interrupted and _force_updates(twin) == []  # stopped before the first re-run was sent
+    [journal] = (tmp_path / "state").glob("*.journal.json")
+    [record] = [r for r in json.loads(journal.read_text())["steps"] if r["name"] == STEP]
+    kept = record["observed"]["grant_propagation"]
+    assert kept["reruns"] == 1 and kept["first_denied_at"]
+
+    result = commands.apply(twin.plan_file, state_location=state, session=inprocess_session(twin))
+    assert result.state is not None and result.state.status == "complete"
+    waited = next(r for r in result.state.steps if r.name == STEP).observed["grant_propagation"]
+    assert waited["first_denied_at"] == kept["first_denied_at"] and waited["reruns"] > kept["reruns"]
+    cluster = world_json(twin)["cluster"]
+    assert cluster["declaration"] == "common_name" and cluster["health_worst"] == "Healthy", cluster["health_worst_reasons"]
