@@ -21,8 +21,10 @@ from .base import StepContext, roll_out, wait_scale_set_settled
 
 JOURNAL_KEY = "grant_propagation"
 MAX_RERUNS = 12  # a bound even when Azure reports no status times
-# What the extension reports when the vault refuses its identity (403 from the data plane).
+# What the extension reports when the vault refuses its identity (403 from the data plane) ...
 _DENIED = ("forbidden", "does not have secrets get permission", "not authorized", "accessdenied", "403")
+# ... unless the vault's firewall refused the VM's network (ForbiddenByFirewall): no grant fixes that by waiting.
+_NOT_A_GRANT = ("firewall", "client address", "network", "private endpoint", "private link")
 
 
 def _time(value: Any) -> dt.datetime | None:
@@ -49,7 +51,8 @@ def denials(instances: list[dict[str, Any]], extension: str) -> list[tuple[dt.da
             code, message = str(status.get("code") or "").lower(), str(status.get("message") or "")
             if code.endswith("succeeded"):
                 continue
-            if not any(marker in message.lower() for marker in _DENIED):
+            text = message.lower()
+            if not any(marker in text for marker in _DENIED) or any(marker in text for marker in _NOT_A_GRANT):
                 return []
             found.append((_time(status.get("time")), message))
     return found
