@@ -141,6 +141,7 @@ class _Builder:
         for cluster_spec in spec.clusters:
             self._cluster(cluster_spec)
         world.servicefabric.suspended = False
+        self._recreate_identities()
         world.servicefabric.on_nodes_changed()
         for cluster in world.servicefabric.clusters.values():  # a scenario's own state wins over the verdict
             spec_state = next(c.state for c in spec.clusters if c.name == cluster.rid.name)
@@ -148,6 +149,9 @@ class _Builder:
                 cluster.cluster_state = spec_state
         if spec.goal:
             self._goal()
+        # From here on, grants made through the API wait for propagation (the scenario's own are in force).
+        world.authorization.role_assignment_delay = duration_seconds(spec.propagation.roleAssignments)
+        world.keyvault.access_policy_delay = duration_seconds(spec.propagation.accessPolicies)
 
     def _vaults(self) -> None:
         world = self.world
@@ -380,6 +384,14 @@ class _Builder:
             body["identity"] = {"type": "UserAssigned", "userAssignedIdentities": {i: {} for i in identity_ids}}
         rid = ResourceId(sub, group, "Microsoft.Compute", "virtualMachineScaleSets", node_type.name)
         world.compute.create(rid, body, settle=True)
+
+    def _recreate_identities(self) -> None:
+        """``recreatedAfterUse``: the identity deleted and created again under its resource id, after the nodes got
+        their certificates with it: new client and principal ids; grants and extension settings name the old ones."""
+        for identity_spec in (i for i in self.spec.identities if i.recreatedAfterUse):
+            identity = self.world.msi.get(self._identity_id(identity_spec.name))
+            self.world.msi.delete(identity.rid)
+            self.world.msi.create(identity.rid, identity.location)
 
     def _identity_id(self, name: str) -> str:
         for identity in self.world.msi.identities.values():

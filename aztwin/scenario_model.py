@@ -189,6 +189,7 @@ class IdentitySpec(_Strict):
     name: str = Field(pattern=RESOURCE_NAME)
     resourceGroup: str | None = None
     subscription: str | None = None
+    recreatedAfterUse: bool = False  # deleted and created again after the scale sets were built with it (new ids)
 
 
 class KeyVaultExtensionSpec(_Strict):
@@ -275,6 +276,21 @@ class NetworkSpec(_Strict):
         return value
 
 
+class PropagationSpec(_Strict):
+    """How long a grant made through the API takes before data planes honour it (grants in the scenario file are
+    in force at once). Defaults: docs/twin.md, "Permission propagation and identities"."""
+
+    roleAssignments: Duration = "5m"
+    accessPolicies: Duration = "1m"
+
+    @field_validator("roleAssignments", "accessPolicies")
+    @classmethod
+    def _not_negative(cls, value: Duration) -> Duration:
+        if duration_seconds(value) < 0:
+            raise ValueError("must not be negative")
+        return value
+
+
 class ScenarioSpec(_Strict):
     apiVersion: Literal["sfmigrate/twin-v1"]
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -291,6 +307,7 @@ class ScenarioSpec(_Strict):
     goal: GoalSpec | None = None
     pkiEndpoints: Literal["reachable", "unreachable"] = "reachable"  # the PKI's AIA and CRL URLs, for nodes and callers
     network: NetworkSpec = Field(default_factory=NetworkSpec)
+    propagation: PropagationSpec = Field(default_factory=PropagationSpec)
 
     @field_validator("start")
     @classmethod

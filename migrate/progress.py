@@ -26,6 +26,7 @@ _WORDS = {
     "instances": "instances",
     "manual-upgrade": "upgrade",
     "waiting": "waiting",
+    "grant-propagation": "waiting",
     "run-complete": "complete",
     "run-stopped": "stopped",
     "run-failed": "failed",
@@ -50,6 +51,10 @@ def describe(event: dict[str, Any]) -> str:
                 f"instances {', '.join(detail.get('instances') or [])}")
     if kind == "change":
         return f"{step}: updating {str(detail.get('resource', '')).rsplit('/', 1)[-1]} ({detail.get('properties')} properties)"
+    if kind == "grant-propagation":
+        return (f"{step}: the vault still denies the Key Vault extension on {detail.get('denied')} instance(s) of "
+                f"{detail.get('scale_set')} although ARM shows the grant (propagating: {detail.get('waited_minutes')} of at most "
+                f"{detail.get('bound_minutes')} minutes); running the extension again (attempt {detail.get('rerun')})")
     if kind == "run-start":
         return f"{detail.get('steps')} steps for {str(detail.get('cluster', '')).rsplit('/', 1)[-1]}"
     parts = [step] if step else []

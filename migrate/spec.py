@@ -230,6 +230,11 @@ class RolloutSpec(_Strict):
     manualBatchPercent: int = Field(default=100, ge=1, le=100, description="Manual upgrade policy: instances per batch, in update-domain order.")
     pollIntervalSeconds: float = Field(default=10.0, ge=0.001, le=300, description="How often to re-read a resource while waiting for it to settle (operations follow Azure's Retry-After).")
     settleMinutes: float = Field(default=15.0, ge=0, le=240, description="Service Fabric keeps rolling a cluster upgrade out for about 15 minutes after ARM reports Succeeded: wait this long (by Azure's clock) after a cluster upgrade before the next certificate change or roll-out. 0 disables the wait.")
+    grantPropagationMinutes: int = Field(
+        default=30, ge=0, le=240,
+        description="When the Key Vault extension is denied by the vault although ARM shows the identity's grant, wait up to this many "
+                    "minutes (Azure's clock) for the grant to propagate, re-running the extension (forceUpdateTag); 0: fail at once.",
+    )
 
 
 class PlanSpec(_Strict):

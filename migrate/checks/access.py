@@ -153,6 +153,7 @@ def check_identity(ctx: Ctx) -> Iterator[Finding]:
                       f"extension needs it, so the plan grants {how}.", snapshot.vault.id,
                       "Nothing to do if the credential has that permission; otherwise grant it first.")
     yield from _extension_identity_conflicts(ctx)
+    yield from _stale_client_ids(ctx)
     missing = [n.name for n in snapshot.node_types if n.os.lower() != "linux"
                and identity_id.lower() not in {i.lower() for i in n.user_assigned_identities}]
     if missing:
@@ -186,6 +187,40 @@ def _extension_identity_conflicts(ctx: Ctx) -> Iterator[Finding]:
                 f"Set identity.id to the identity whose client id is {client} (the plan grants it the goal's vault), "
                 "or move the other certificates to it first.",
             )
+
+
+def _stale_client_ids(ctx: Ctx) -> Iterator[Finding]:
+    """A scale set lists the plan's identity, but its Key Vault extension authenticates with another client id: the
+    identity was deleted and created again, which gives it new client and principal ids. IMDS refuses the old client
+    id, so renewals no longer reach the nodes and a new or reimaged node cannot join; the plan repairs it."""
+    identity = ctx.snapshot.identity
+    if identity is None or not identity.exists or not identity.client_id:
+        return
+    for node_type in ctx.snapshot.node_types:
+        kv = node_type.kv_extension
+        client = readers.msi_client_id(kv.settings) if kv else ""
+        assigned = {i.lower() for i in node_type.user_assigned_identities}
+        if not client or client.lower() == identity.client_id.lower() or ctx.spec.identity.id.lower() not in assigned:
+            continue
+        if any(client.lower() == (other or "").lower() for other in _other_client_ids(ctx, node_type.vmss_id)):
+            continue  # another identity of the scale set: KV_EXTENSION_IDENTITY_CONFLICT's case, not a recreated one
+        yield finding(
+            "KV_EXTENSION_CLIENT_ID_STALE",
+            f"{node_type.name}'s Key Vault extension authenticates with client id {client}, but {ctx.spec.identity.id} now has "
+            f"client id {identity.client_id}: the identity was deleted and created again, which gives it new ids. IMDS refuses "
+            "the old one, so renewals no longer reach these nodes and a new or reimaged node cannot join. The plan sets "
+            "msiClientId to the new client id and grants the new principal read access to the vault.",
+            node_type.vmss_id,
+            "Review and apply the plan; avoid deleting identities a scale set uses (runbooks/findings/KV_EXTENSION_CLIENT_ID_STALE.md).",
+        )
+
+
+def _other_client_ids(ctx: Ctx, vmss_id: str) -> list[str]:
+    """Client ids of the scale set's other user-assigned identities, as its GET reports them."""
+    node_type = next((n for n in ctx.snapshot.node_types if n.vmss_id == vmss_id), None)
+    identities = ((node_type.raw.get("identity") or {}).get("userAssignedIdentities") or {}) if node_type else {}
+    return [str((value or {}).get("clientId") or "") for key, value in identities.items()
+            if key.lower() != ctx.spec.identity.id.lower() and isinstance(value, dict)]
 
 
 # -- cleanup --------------------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ CATALOGUE: dict[str, tuple[Severity, str]] = {
     "EXTENSION_VERSION_UNSAFE": (ERROR, "Key Vault extension 4.x (always links, CNG keys)"),
     "EXTENSION_AUTO_UPGRADE": (WARNING, "the Key Vault extension may upgrade itself to another version"),
     "KV_EXTENSION_IDENTITY_CONFLICT": (ERROR, "an existing Key Vault extension reads other certificates with another identity"),
+    "KV_EXTENSION_CLIENT_ID_STALE": (WARNING, "the Key Vault extension names a client id its identity no longer has (identity recreated)"),
     "LINK_ON_RENEWAL_ENABLED": (ERROR, "linkOnRenewal is on (SAN-based linking has broken clusters)"),
     "INITIAL_SYNC_DISABLED": (WARNING, "requireInitialSync is off"),
     "CERTIFICATE_STORE_MISMATCH": (ERROR, "the Key Vault extension's store is not the LocalMachine store Service Fabric reads (x509StoreName)"),

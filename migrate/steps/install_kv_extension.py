@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..errors import StepFailed
+from ..errors import OperationalError, StepFailed
 from ..step_types import StepParams, register
 from ..spec import KeyVaultExtensionSpec
 from ..transforms import swap_to_kv_extension
 from .base import StepContext, change_scale_set
+from .grant_propagation import JOURNAL_KEY, wait_for_grant
 
 if TYPE_CHECKING:
     from ..plan import Step
@@ -38,12 +39,21 @@ def run(ctx: StepContext, step: Step) -> dict[str, Any]:
     client_id = (identity or {}).get("properties", {}).get("clientId")
     if not client_id:
         raise StepFailed(ctx.step_name, f"the identity {p.identity_id} does not exist or has no client id")
-    observed = change_scale_set(
-        ctx, p.vmss_id,
-        lambda raw: swap_to_kv_extension(
+
+    def swap(raw: dict[str, Any]) -> dict[str, Any]:
+        return swap_to_kv_extension(
             raw, identity_id=p.identity_id, client_id=client_id, observed_url=p.observed_url,
             common_name=p.common_name, kv=p.kv, keep_goal_secret=p.keep_goal_secret,
-        ),
-    )
+        )
+
+    try:
+        observed = change_scale_set(ctx, p.vmss_id, swap)
+    except OperationalError as failure:
+        # A fresh vault grant still propagating: wait and run the extension again, then make the writes the
+        # failed rollout kept back (under Automatic/Rolling each write rolls out before the next).
+        ctx.operation_finished()  # the failed operation is over and handled here: a resumed run must not re-attach to it
+        waited = wait_for_grant(ctx, p.vmss_id, p.identity_id, failure)
+        observed = change_scale_set(ctx, p.vmss_id, swap)
+        observed[JOURNAL_KEY] = waited[JOURNAL_KEY]
     observed["msi_client_id"] = client_id
     return observed

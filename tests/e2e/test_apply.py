@@ -15,7 +15,8 @@ from migrate.errors import Blocked
 from twinkit import Clients, fast_session, inprocess_session, requests_json, scale_sets, world_json
 
 CONVERTIBLE = ["goal-primary", "goal-secondary", "old-primary", "old-newer-than-goal", "two-old-certs",
-               "linux-nodetype", "multi-nodetype", "rbac-vault", "goal-from-other-ca", "vault-firewall-subnet"]
+               "linux-nodetype", "multi-nodetype", "rbac-vault", "goal-from-other-ca", "vault-firewall-subnet",
+               "rbac-propagation-delay"]
 BLOCKED = ["self-signed-goal", "issuer-not-pinned", "cn-mismatch", "expiring-goal", "cluster-busy", "not-exportable",
            "pki-offline", "issuer-shared-key", "vault-firewall"]
 

@@ -13,9 +13,9 @@ from twinkit import Clients, world_json
 
 CONTRACT = [
     "already-cn", "basic", "cluster-busy", "cn-mismatch", "expiring-goal", "goal-from-other-ca", "goal-primary",
-    "goal-secondary", "issuer-not-pinned", "issuer-shared-key", "linux-nodetype", "multi-nodetype", "no-client-auth-eku",
-    "not-exportable", "old-newer-than-goal", "old-primary", "pki-offline", "rbac-vault", "reverse-proxy-thumbprint",
-    "self-signed-goal", "shared-subject", "two-old-certs", "upgrade-rollback",
+    "goal-secondary", "identity-recreated", "issuer-not-pinned", "issuer-shared-key", "linux-nodetype", "multi-nodetype",
+    "no-client-auth-eku", "not-exportable", "old-newer-than-goal", "old-primary", "pki-offline", "rbac-propagation-delay",
+    "rbac-vault", "reverse-proxy-thumbprint", "self-signed-goal", "shared-subject", "two-old-certs", "upgrade-rollback",
     "vault-firewall", "vault-firewall-subnet",
 ]
 

@@ -244,6 +244,10 @@ POSITIVE: dict[str, list[Case]] = {
         lambda: (world(node_types=[node_type(extensions=[kv_extension(version="4.0"), sf_extension("nt0", thumbprint="A" * 40)])]), plan()),
     ],
     "EXTENSION_AUTO_UPGRADE": [lambda: (world(node_types=[node_type(extensions=[kv_extension(auto_upgrade=True), sf_extension("nt0")])]), plan())],
+    # The identity was deleted and created again: the scale set lists it, the extension names its old client id.
+    "KV_EXTENSION_CLIENT_ID_STALE": [
+        lambda: (world(node_types=[node_type(identities=[IDENTITY_ID], extensions=[kv_extension(client_id="old-client"), sf_extension("nt0")])]), plan()),
+    ],
     "KV_EXTENSION_IDENTITY_CONFLICT": [
         lambda: (world(node_types=[node_type(extensions=[kv_extension(observed=[secret_url("app-cert")], client_id="other"), sf_extension("nt0")])]), plan()),
         lambda: (_without_identity(world(node_types=[node_type(extensions=[kv_extension(observed=[secret_url(GOAL_NAME), secret_url("app-cert")]), sf_extension("nt0")])])), plan()),
@@ -317,6 +321,11 @@ NEGATIVE: dict[str, list[Case]] = {
     "EXTENSION_VERSION_UNSAFE": [lambda: (world(), plan()), lambda: (world(), plan(keyVaultExtension={"linuxVersion": "4.0"})),
                                  lambda: (world(node_types=[node_type(extensions=[kv_extension(version="3.0"), sf_extension("nt0")])]), plan())],
     "EXTENSION_AUTO_UPGRADE": [lambda: (world(), plan()), lambda: (already_cn()(), plan())],
+    "KV_EXTENSION_CLIENT_ID_STALE": [
+        lambda: (world(), plan()),  # no Key Vault extension yet
+        lambda: (world(node_types=[node_type(identities=[IDENTITY_ID], extensions=[kv_extension(), sf_extension("nt0")])]), plan()),  # current id
+        lambda: (world(node_types=[node_type(extensions=[kv_extension(client_id="other"), sf_extension("nt0")])]), plan()),  # identity not assigned
+    ],
     "KV_EXTENSION_IDENTITY_CONFLICT": [
         lambda: (world(), plan()),  # no Key Vault extension yet
         lambda: (world(node_types=[node_type(extensions=[kv_extension(observed=[secret_url("app-cert")]), sf_extension("nt0")])]), plan()),  # same identity

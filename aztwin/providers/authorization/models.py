@@ -6,6 +6,7 @@ for data-plane requests (Owner grants no data actions, as in Azure).
 
 from __future__ import annotations
 
+import datetime as dt
 import fnmatch
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -116,6 +117,12 @@ class RoleAssignment:
     principal_type: str
     created_on: str
     subscription: str
+    # Data-plane enforcement starts here (None: at once); ARM shows the assignment from creation. Propagation
+    # (docs/twin.md, "Permission propagation and identities").
+    effective_at: dt.datetime | None = None
+
+    def effective(self, at: dt.datetime | None) -> bool:
+        return at is None or self.effective_at is None or at >= self.effective_at
 
     @property
     def id(self) -> str:
@@ -147,6 +154,9 @@ class RoleAssignment:
 class AuthorizationState:
     def __init__(self) -> None:
         self.assignments: dict[str, RoleAssignment] = {}  # key: lower-cased id
+        # Simulated seconds before an assignment made through the API is enforced by data planes (RBAC
+        # troubleshooting: changes take minutes); the scenario's ``propagation.roleAssignments`` sets it.
+        self.role_assignment_delay = 0.0
 
     def assign(
         self, scope: str, role_guid: str, principal_id: str, principal_type: str, created_on: str,
@@ -178,11 +188,16 @@ class AuthorizationState:
     def put(
         self, scope: str, name: str, role_guid: str, principal_id: str, principal_type: str, created_on: str, subscription: str,
     ) -> tuple[RoleAssignment, bool]:
-        """A PUT of assignment ``name`` at ``scope``: the one there is kept as it is (ARM answers 200); True when created."""
+        """A PUT of assignment ``name`` at ``scope``: the one there is kept as it is (ARM answers 200); True when created.
+        A new one is enforced by data planes only ``role_assignment_delay`` seconds after ``created_on``."""
         existing = self.find(scope, name)
         if existing:
             return existing, False
-        return self.assign(scope, role_guid, principal_id, principal_type, created_on, subscription, name=name), True
+        assignment = self.assign(scope, role_guid, principal_id, principal_type, created_on, subscription, name=name)
+        if self.role_assignment_delay > 0:
+            created = dt.datetime.fromisoformat(created_on.replace("Z", "+00:00"))
+            assignment.effective_at = created + dt.timedelta(seconds=self.role_assignment_delay)
+        return assignment, True
 
     def remove(self, scope: str, name: str) -> RoleAssignment | None:
         return self.assignments.pop(self._key(scope, name), None)
@@ -200,9 +215,12 @@ class AuthorizationState:
             found.append(assignment)
         return sorted(found, key=lambda a: (a.scope.lower(), a.name))
 
-    def allowed(self, principal_id: str, operation: str, scope: str, data: bool = False) -> bool:
+    def allowed(self, principal_id: str, operation: str, scope: str, data: bool = False, at: dt.datetime | None = None) -> bool:
+        """``at``: a data plane's check at that moment, which ignores assignments not yet propagated."""
         for assignment in self.assignments.values():
             if assignment.principal_id != principal_id or not scope_contains(assignment.scope, scope):
+                continue
+            if not assignment.effective(at):
                 continue
             if ROLES_BY_GUID[assignment.role_guid].permits(operation, data):
                 return True
@@ -227,6 +245,7 @@ class AuthorizationState:
                 "scope": a.scope,
                 "role": ROLES_BY_GUID[a.role_guid].name,
                 "principalId": a.principal_id,
+                **({"effectiveAt": a.effective_at.isoformat()} if a.effective_at else {}),
             }
             for a in sorted(self.assignments.values(), key=lambda a: a.id.lower())
         ]

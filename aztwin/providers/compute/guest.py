@@ -38,8 +38,19 @@ if TYPE_CHECKING:
 KV_TYPES = ("KeyVaultForWindows", "KeyVaultForLinux")
 SF_TYPES = ("ServiceFabricNode", "ServiceFabricLinuxNode")
 LINUX_KV_STORE = "/var/lib/waagent/Microsoft.Azure.KeyVault.Store"
-INITIAL_SYNC_RETRIES = 4  # the real extension retries 25 times with backoff; fewer, same shape
-INITIAL_SYNC_BACKOFF = 15.0  # simulated seconds, doubling
+# key-vault-windows: "On startup, the Key Vault VM extension retries download and install of certificates up to
+# 25 times with increasing backoff periods, during which it remains in a Transitioning state. If the retries are
+# exhausted, the extension reports an Error state." The back-off is undocumented: short (pessimistic: 2 s doubling,
+# at most 8 s, so the 25 retries span about 190 simulated seconds; docs/twin.md, "Permission propagation and identities").
+INITIAL_SYNC_RETRIES = 25
+INITIAL_SYNC_BACKOFF = 2.0  # simulated seconds before the first retry, doubling
+INITIAL_SYNC_BACKOFF_MAX = 8.0
+INITIAL_SYNC_RULE = "KeyVaultInitialSyncRetriesExhausted"
+
+
+def initial_sync_backoff(attempt: int) -> float:
+    """Simulated seconds before retry ``attempt + 1`` (attempt counts from 0)."""
+    return min(INITIAL_SYNC_BACKOFF * 2.0 ** min(attempt, 16), INITIAL_SYNC_BACKOFF_MAX)
 
 
 def extension_type(extension: dict[str, Any]) -> str:
@@ -500,10 +511,11 @@ class _Application:
             attempt = self.attempts.get(name, 0)
             if not self.initial and attempt < INITIAL_SYNC_RETRIES:
                 self.attempts[name] = attempt + 1
-                self._state(extension, "transitioning", f"Initial sync pending (attempt {attempt + 1}): {failures[0]}")
-                self.world.after(INITIAL_SYNC_BACKOFF * 2**attempt, f"kv-initial-sync {self.instance.name}/{name}", self.run)
+                self._state(extension, "transitioning", f"Initial sync pending (retry {attempt + 1} of {INITIAL_SYNC_RETRIES}): {failures[0]}")
+                self.world.after(initial_sync_backoff(attempt), f"kv-initial-sync {self.instance.name}/{name}", self.run)
                 return False
-            self._state(extension, "failed", "Initial sync failed: " + "; ".join(failures))
+            retried = f" after {attempt} retries ({INITIAL_SYNC_RULE})" if attempt else ""
+            self._state(extension, "failed", f"Initial sync failed{retried}: " + "; ".join(failures))
         elif failures:
             self._state(extension, "succeeded", "Enabled; certificates not yet retrieved: " + "; ".join(failures))
         else:

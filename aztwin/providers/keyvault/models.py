@@ -7,10 +7,11 @@ A certificate's versions are what VMSS secrets (versioned URLs) and the Key Vaul
 from __future__ import annotations
 
 import base64
+import copy
 import datetime as dt
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives import serialization
@@ -81,6 +82,12 @@ class Vault:
     tags: dict[str, str] = field(default_factory=dict)
     certificates: dict[str, VaultCertificate] = field(default_factory=dict)
     network: NetworkRules = field(default_factory=NetworkRules)  # publicNetworkAccess, networkAcls (network.py)
+    # Access-policy propagation (docs/twin.md, "Permission propagation and identities"): the data plane enforces
+    # ``enforced_policies`` (None: the access policies as they are) until each pending change falls due.
+    # ``propagate_at`` says when a change made now takes effect (None: at once); KeyVaultState sets it.
+    propagate_at: Callable[[], dt.datetime | None] = field(default=lambda: None, repr=False, compare=False)
+    enforced_policies: list[dict[str, Any]] | None = field(default=None, repr=False)
+    pending_policies: list[tuple[dt.datetime, list[dict[str, Any]]]] = field(default_factory=list, repr=False)
 
     @property
     def name(self) -> str:
@@ -88,12 +95,37 @@ class Vault:
 
     def update(self, settings: dict[str, Any]) -> None:
         """Set vault settings by attribute name (what a PUT or PATCH carried, decoded)."""
+        before = self.policies_in_force(None) if "access_policies" in settings else None
         for attribute, value in settings.items():
             setattr(self, attribute, value)
+        if before is not None:
+            self._policies_changed(before)
 
     def change_access_policies(self, kind: str, changes: list[dict[str, Any]]) -> None:
         """``accessPolicies/{add|replace|remove}``."""
+        before = self.policies_in_force(None)
         self.access_policies = merge_access_policies(self.access_policies, kind, changes)
+        self._policies_changed(before)
+
+    def _policies_changed(self, before: list[dict[str, Any]]) -> None:
+        """ARM shows the new access policies at once; the data plane enforces them from ``propagate_at()``."""
+        due = self.propagate_at()
+        if due is None:
+            self.enforced_policies, self.pending_policies = None, []
+            return
+        if self.enforced_policies is None:
+            self.enforced_policies = copy.deepcopy(before)
+        self.pending_policies.append((due, copy.deepcopy(self.access_policies)))
+
+    def policies_in_force(self, at: dt.datetime | None) -> list[dict[str, Any]]:
+        """The access policies the data plane enforces at ``at`` (None: without settling pending changes)."""
+        if at is None:
+            return self.access_policies if self.enforced_policies is None else self.enforced_policies
+        while self.pending_policies and self.pending_policies[0][0] <= at:
+            self.enforced_policies = self.pending_policies.pop(0)[1]
+        if self.enforced_policies is None:
+            return self.access_policies
+        return self.enforced_policies
 
     def certificate(self, name: str) -> VaultCertificate:
         found = self.certificates.get(name.lower())
@@ -180,6 +212,14 @@ class KeyVaultState:
     def __init__(self, world: World) -> None:
         self.world = world
         self.vaults: dict[str, Vault] = {}  # key: lower-cased resource id
+        # Simulated seconds before an access-policy change is enforced by the data plane; the scenario's
+        # ``propagation.accessPolicies`` sets it (pessimistic: undocumented).
+        self.access_policy_delay = 0.0
+
+    def _policy_due(self) -> dt.datetime | None:
+        if self.access_policy_delay <= 0:
+            return None
+        return self.world.now() + dt.timedelta(seconds=self.access_policy_delay)
 
     # -- vaults -------------------------------------------------------------------------------------
     def add_vault(self, rid: ResourceId, location: str, **properties: Any) -> Vault:
@@ -187,6 +227,7 @@ class KeyVaultState:
             raise TwinError(409, "VaultAlreadyExists", f"The vault name '{rid.name}' is already in use.")
         uri = self.world.vault_uri(rid.name) if self.world.vault_uri else f"{self.world.base_url}/kv/{rid.name}/"
         vault = Vault(rid, location, self.world.identity.tenant_id, uri, **properties)
+        vault.propagate_at = self._policy_due
         self.vaults[rid.key] = vault
         return vault
 
@@ -270,10 +311,12 @@ class KeyVaultState:
 
     # -- data-plane authorisation (access policies or RBAC data actions) ----------------------------
     def may(self, principal_id: str, vault: Vault, kind: str, permission: str) -> bool:
+        """What the data plane allows now: grants not yet propagated do not count."""
+        now = self.world.now()
         if vault.enable_rbac:
             action = (_CERT_PERMS if kind == "certificates" else _SECRET_PERMS).get(permission)
-            return action is not None and self.world.authorization.allowed(principal_id, action, vault.rid.id, data=True)
-        for policy in vault.access_policies:
+            return action is not None and self.world.authorization.allowed(principal_id, action, vault.rid.id, data=True, at=now)
+        for policy in vault.policies_in_force(now):
             if policy.get("objectId") != principal_id:
                 continue
             granted = [p.lower() for p in (policy.get("permissions") or {}).get(kind, [])]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -12,7 +13,6 @@ from ...wire import TwinError
 if TYPE_CHECKING:
     from ...world import World
 
-_NAMESPACE = uuid.UUID("5d3c6c43-7d0f-4b61-9a39-0f4f0c1f2b11")
 
 
 @dataclass
@@ -45,18 +45,26 @@ class MsiState:
     def __init__(self, world: World) -> None:
         self.world = world
         self.identities: dict[str, UserAssignedIdentity] = {}
+        self._rng: random.Random | None = None
+
+    def _new_id(self) -> str:
+        """A new random GUID from the world's own generator (seeded by the scenario name, so a world built and
+        driven the same way is the same world: rehearsals repeat)."""
+        if self._rng is None:
+            self._rng = random.Random(f"{self.world.scenario_name}:managed-identities")
+        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
 
     def create(self, rid: ResourceId, location: str, tags: dict[str, str] | None = None) -> UserAssignedIdentity:
-        """Create (deterministic ids from the resource id, so rehearsals are repeatable)."""
+        """Create: Entra ID gives every new identity new client and principal ids, so one deleted and created again
+        under the same resource id has new ones (docs/twin.md, "Permission propagation and identities")."""
         from ..identity.models import Principal
 
-        seed = f"{self.world.scenario_name}:{rid.key}"
         principal = Principal(
-            object_id=str(uuid.uuid5(_NAMESPACE, "principal:" + seed)),
+            object_id=self._new_id(),
             tenant_id=self.world.identity.tenant_id,
             display_name=rid.name,
             kind="ManagedIdentity",
-            client_id=str(uuid.uuid5(_NAMESPACE, "client:" + seed)),
+            client_id=self._new_id(),
             resource_id=rid.id,
         )
         self.world.identity.add(principal)
