@@ -26,6 +26,7 @@ from ..compute.guest import SF_TYPES
 from .declaration import Declaration, ValidationList, selects_by_not_after, validate_certificate_properties, validate_transition
 from .hazards import hazards
 from .precheck import precheck
+from .reverse_proxy import judge as judge_reverse_proxy
 from .verdict import NodeView, Verdict, evaluate
 
 if TYPE_CHECKING:
@@ -216,6 +217,7 @@ class ServiceFabricState:
         verdict = evaluate(nodes, self.world.now(), selects_by_not_after(cluster.code_version), self.trusted_roots)
         if not nodes:
             verdict = Verdict(True)
+        judge_reverse_proxy(verdict, cluster.properties, nodes, self.world.now())  # docs/twin.md, "Reverse proxy certificate"
         cluster.presented = verdict.presented
         changed = verdict.health != cluster.health or (not verdict.healthy and verdict.reasons != cluster.health_reasons)
         cluster.health = verdict.health
