@@ -21,10 +21,12 @@ from .catalogue import CATALOGUE, RUNBOOK_DIR, finding, runbook
 from .certificate import check_goal, check_issuers, check_newer_same_cn, check_shared_subject
 from .cluster import check_cluster, check_existing_issuer_lists, check_node_types, check_problems
 from .context import Check, Ctx
+from .old_certificate import check_old_certificate_expiry
 
 CHECKS: tuple[Check, ...] = (
     check_problems, check_cluster, check_existing_issuer_lists, check_node_types, check_extension_spec, check_certificate_stores,
     check_goal, check_shared_subject, check_newer_same_cn, check_issuers, check_vault, check_identity, check_cleanup,
+    check_old_certificate_expiry,
 )
 
 
