@@ -33,6 +33,8 @@ EXPECTED = {
     "shared-subject": (None, 2, set(), {"SHARED_SUBJECT"}, None),
     "reverse-proxy-thumbprint": (None, 2, set(), {"REVERSE_PROXY_BY_THUMBPRINT"}, None),
     "no-client-auth-eku": (None, 2, set(), {"CLIENT_AUTH_EKU_MISSING"}, None),
+    "reverse-proxy-renewed": ("VALID_GOAL_ONLY", 2, set(), {"REVERSE_PROXY_BY_THUMBPRINT"}, ["ensure-identity", "grant-vault-access", "install-kv-extension:nt0", "convert-cluster"]),
+    "old-expiring": ("GOAL_ABSENT_GOAL_NEWER", 2, set(), {"OLD_CERT_EXPIRING"}, None),
 }
 STEP_ORDER = ["ensure_identity", "grant_vault_access", "enable_vault_deployment", "stage_goal", "set_cluster_certificate",
               "install_kv_extension", "deliver_by_secret", "convert_cluster", "cleanup_secrets"]
