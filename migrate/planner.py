@@ -385,8 +385,8 @@ class _Planner:
     def proxy_keeps(self) -> Callable[[str], bool]:
         """Whether a VMSS secret must stay because the reverse proxy declares its certificate by thumbprint (primary
         or secondary): the conversion leaves ``reverseProxyCertificate`` as it is, and a node created later (scale-out,
-        reimage) gets only what the model delivers (microsoft/service-fabric#1007: a reverse-proxy certificate
-        missing after a reimage took seed nodes down). Each version counts on its own: after a renewal (from another
+        reimage) gets only what the model delivers (microsoft/service-fabric#1007: after an image upgrade, seed nodes
+        failed on an unusable reverse-proxy certificate). Each version counts on its own: after a renewal (from another
         issuer, or a re-keyed one) the proxy still declares the version it was given, not the latest. A secret whose
         certificate discovery could not read stays while a declared thumbprint is not matched to a secret."""
         snap = self.snapshot
