@@ -16,7 +16,7 @@ from twinkit import Clients, fast_session, inprocess_session, requests_json, sca
 
 CONVERTIBLE = ["goal-primary", "goal-secondary", "old-primary", "old-newer-than-goal", "two-old-certs",
                "linux-nodetype", "multi-nodetype", "rbac-vault"]
-CONVERTIBLE += ["old-expiring"]  # issue 11 (reverse-proxy-renewed: tests/e2e/test_reverse_proxy.py)
+CONVERTIBLE += ["old-expiring"]  # issue 11 (reverse-proxy-renewed: tests/e2e/test_reverse_proxy_renewed.py)
 BLOCKED = ["self-signed-goal", "issuer-not-pinned", "cn-mismatch", "expiring-goal", "cluster-busy", "not-exportable"]
 
 

@@ -18,7 +18,7 @@ from snapshots import (
     VAULT_ID, cluster_view, goal_cert, goal_view, known, kv_extension, leaf, node_type, pki, plan, secret_url, sf_extension,
     product_facts, vault_view, vmss_id, world,
 )
-from test_old_certificate import old_cert_case
+from test_old_cert_checks import old_cert_case
 
 Case = Callable[[], tuple[Snapshot, PlanSpec]]
 
