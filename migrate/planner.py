@@ -380,20 +380,35 @@ class _Planner:
 
     def goal_secrets_left(self, node_type: NodeTypeView) -> list[str]:
         """The goal's versioned secrets the cleanup may drop from a scale set as the swap left it: only where
-        the Key Vault extension observes the goal (it delivers it once converted), and not while the reverse
-        proxy declares the goal by thumbprint."""
+        the Key Vault extension observes the goal (it delivers it once converted), never a version the reverse
+        proxy declares by thumbprint (:meth:`proxy_keeps`)."""
         snap = self.snapshot
         assert snap.goal is not None
-        cluster = snap.cluster
-        proxy = cluster.reverse_proxy_thumbprint if cluster is not None else None
-        if proxy and goal_equivalent(snap, proxy, snap.goal.facts.thumbprint, self.spec.goal.pinnedIssuers):
-            return []
         versionless = snap.goal.versionless_secret_url
         kv = extension_of_type(node_type.raw, *readers.KV_EXTENSION_TYPES)
         observed = readers.observed_certificate_urls(((kv or {}).get("properties") or {}).get("settings") or {})
         if not any(u.rstrip("/").lower() == versionless.rstrip("/").lower() for u in observed):
             return []
-        return goal_secret_urls(node_type.raw, versionless)
+        keeps = self.proxy_keeps()
+        return [u for u in goal_secret_urls(node_type.raw, versionless) if not keeps(u)]
+
+    def proxy_keeps(self) -> Callable[[str], bool]:
+        """Whether a VMSS secret must stay because the reverse proxy declares its certificate by thumbprint (primary
+        or secondary): the conversion leaves ``reverseProxyCertificate`` as it is, and a node created later (scale-out,
+        reimage) gets only what the model delivers (microsoft/service-fabric#1007: after an image upgrade, seed nodes
+        failed on an unusable reverse-proxy certificate). Each version counts on its own: after a renewal (from another
+        issuer, or a re-keyed one) the proxy still declares the version it was given, not the latest. A secret whose
+        certificate discovery could not read stays while a declared thumbprint is not matched to a secret."""
+        snap = self.snapshot
+        declared = set(snap.cluster.reverse_proxy_thumbprints) if snap.cluster is not None else set()
+        by_url = {k.secret_url.lower(): k.thumbprint for k in snap.known_certificates.values() if k.secret_url}
+        unmatched = declared - set(by_url.values())
+
+        def keeps(url: str) -> bool:
+            thumbprint = by_url.get(url.lower())
+            return thumbprint in declared if thumbprint else bool(unmatched)
+
+        return keeps
 
     def older_goal_versions(self, node_type: NodeTypeView) -> list[str]:
         """Linux: the goal's versions older than the one the delivery step rolled out (every instance presents the
@@ -402,18 +417,17 @@ class _Planner:
         assert snap.goal is not None
         if not readers.is_linux(node_type.raw):
             return []
-        latest = snap.goal.secret_id.lower()
-        return [u for u in goal_secret_urls(node_type.raw, snap.goal.versionless_secret_url) if u.lower() != latest]
+        latest, keeps = snap.goal.secret_id.lower(), self.proxy_keeps()
+        return [u for u in goal_secret_urls(node_type.raw, snap.goal.versionless_secret_url) if u.lower() != latest and not keeps(u)]
 
     def cleanup_steps(self, old_thumbprints: set[str]) -> None:
         snap = self.snapshot
-        if snap.cluster is not None and snap.cluster.reverse_proxy_thumbprint:
-            old_thumbprints = old_thumbprints - {snap.cluster.reverse_proxy_thumbprint}  # still declared by thumbprint
+        keeps = self.proxy_keeps()  # the reverse proxy's certificates stay delivered (still declared by thumbprint)
         for node_type in snap.node_types:
             # The secrets of the scale set as the swap left it (the staged body, not the observed view).
             urls = [url for url in secret_urls(node_type.raw)
-                    if any(k.secret_url and k.secret_url.lower() == url.lower() and k.thumbprint in old_thumbprints
-                           for k in snap.known_certificates.values())]
+                    if not keeps(url) and any(k.secret_url and k.secret_url.lower() == url.lower() and k.thumbprint in old_thumbprints
+                                              for k in snap.known_certificates.values())]
             urls += [url for url in self.goal_secrets_left(node_type) + self.older_goal_versions(node_type) if url not in urls]
             if not urls:
                 continue

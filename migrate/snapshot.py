@@ -71,6 +71,13 @@ class ClusterView:
     def declared_thumbprints(self) -> list[str]:
         return [t for t in (self.thumbprint, self.thumbprint_secondary) if t]
 
+    @property
+    def reverse_proxy_thumbprints(self) -> list[str]:
+        """Every thumbprint ``reverseProxyCertificate`` declares (primary, then secondary), upper-case."""
+        reverse = (self.raw.get("properties") or {}).get("reverseProxyCertificate") or {}
+        declared = [self.reverse_proxy_thumbprint, str(reverse.get("thumbprintSecondary") or "").upper() or None]
+        return [t for t in declared if t]
+
 
 @dataclass
 class ExtensionView:

@@ -219,7 +219,7 @@ class CleanupSpec(_Strict):
 
 
 class ChecksSpec(_Strict):
-    expiryWarningDays: int = Field(default=30, ge=0, le=3650, description="GOAL_EXPIRING fires when the goal certificate expires within this many days.")
+    expiryWarningDays: int = Field(default=30, ge=0, le=3650, description="GOAL_EXPIRING fires when the goal certificate expires within this many days, OLD_CERT_EXPIRING when a certificate the cluster declares by thumbprint does.")
     acceptUnreachableRevocation: bool = Field(default=False, description=(
         "Acknowledge that a CRL of the goal's chain is unreachable from where sfmigrate runs and proceed anyway "
         "(REVOCATION_UNREACHABLE does not block). Only when you know the nodes reach it: a node that cannot check "

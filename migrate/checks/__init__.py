@@ -23,6 +23,7 @@ from .cluster import check_cluster, check_existing_issuer_lists, check_node_type
 from .context import Check, Ctx
 from .revocation import check_revocation
 from .network import check_vault_network
+from .old_certificate import check_old_certificate_expiry
 
 CHECKS: tuple[Check, ...] = (
     check_problems, check_cluster, check_existing_issuer_lists, check_node_types, check_extension_spec, check_certificate_stores,
@@ -30,6 +31,7 @@ CHECKS: tuple[Check, ...] = (
     check_revocation,
     check_issuer_siblings,
     check_vault_network,
+    check_old_certificate_expiry,
 )
 
 

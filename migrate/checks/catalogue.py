@@ -23,6 +23,9 @@ CATALOGUE: dict[str, tuple[Severity, str]] = {
     "GOAL_SELF_SIGNED": (ERROR, "the goal certificate is self-signed"),
     "GOAL_NOT_YET_VALID": (ERROR, "the goal certificate's NotBefore is in the future"),
     "GOAL_EXPIRING": (ERROR, "the goal certificate has expired or expires within checks.expiryWarningDays"),
+    # the certificate the cluster declares by thumbprint today (issue 11)
+    "OLD_CERT_EXPIRING": (WARNING, "a certificate the cluster declares by thumbprint expires within checks.expiryWarningDays"),
+    "OLD_CERT_EXPIRED": (ERROR, "the certificate the cluster declares by thumbprint has expired and the goal is not declared yet"),
     "KEY_NOT_EXPORTABLE": (ERROR, "the goal certificate's key is not exportable"),
     "CN_MISMATCH": (ERROR, "goal.commonName differs from the certificate's subject CN"),
     "SAN_MISSING_CN": (WARNING, "the goal's SANs do not include its subject CN"),

@@ -16,7 +16,7 @@ from twinkit import Clients, fast_session, inprocess_session, requests_json, sca
 
 CONVERTIBLE = ["goal-primary", "goal-secondary", "old-primary", "old-newer-than-goal", "two-old-certs",
                "linux-nodetype", "multi-nodetype", "rbac-vault", "goal-from-other-ca", "vault-firewall-subnet",
-               "rbac-propagation-delay"]
+               "rbac-propagation-delay", "old-expiring"]  # reverse-proxy-renewed: tests/e2e/test_reverse_proxy_renewed.py
 BLOCKED = ["self-signed-goal", "issuer-not-pinned", "cn-mismatch", "expiring-goal", "cluster-busy", "not-exportable",
            "pki-offline", "issuer-shared-key", "vault-firewall"]
 

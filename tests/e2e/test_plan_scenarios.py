@@ -42,6 +42,8 @@ EXPECTED = {
     "vault-firewall-subnet": ("GOAL_ABSENT_GOAL_NEWER", 2, set(), set(), None),
     "rbac-propagation-delay": ("VALID_GOAL_ONLY", 2, set(), set(), ["ensure-identity", "grant-vault-access", "install-kv-extension:nt0", "convert-cluster"]),
     "identity-recreated": ("ALREADY_COMMON_NAME", 2, set(), {"KV_EXTENSION_CLIENT_ID_STALE"}, ["grant-vault-access", "install-kv-extension:nt0"]),
+    "reverse-proxy-renewed": ("VALID_GOAL_ONLY", 2, set(), {"REVERSE_PROXY_BY_THUMBPRINT"}, ["ensure-identity", "grant-vault-access", "install-kv-extension:nt0", "convert-cluster"]),
+    "old-expiring": ("GOAL_ABSENT_GOAL_NEWER", 2, set(), {"OLD_CERT_EXPIRING"}, None),
 }
 STEP_ORDER = ["ensure_identity", "grant_vault_access", "enable_vault_deployment", "stage_goal", "set_cluster_certificate",
               "install_kv_extension", "deliver_by_secret", "convert_cluster", "cleanup_secrets"]

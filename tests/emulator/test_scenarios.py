@@ -18,6 +18,8 @@ CONTRACT = [
     "rbac-vault", "reverse-proxy-thumbprint", "self-signed-goal", "shared-subject", "two-old-certs", "upgrade-rollback",
     "vault-firewall", "vault-firewall-subnet",
 ]
+CONTRACT += ["old-expiring", "reverse-proxy-renewed"]  # issue 11: reverse proxy and the old certificate's remaining life
+CONTRACT.sort()
 
 
 def test_the_built_in_scenario_names_are_the_contract() -> None:

@@ -20,6 +20,7 @@ from snapshots import (
     VAULT_ID, cluster_view, goal_cert, goal_view, known, kv_extension, leaf, node_type, pki, plan, secret_url, sf_extension,
     product_facts, vault_view, vmss_id, world,
 )
+from test_old_cert_checks import old_cert_case
 
 Case = Callable[[], tuple[Snapshot, PlanSpec]]
 
@@ -206,6 +207,8 @@ POSITIVE: dict[str, list[Case]] = {
     "GOAL_NOT_YET_VALID": [with_goal({"name": "goal-future", "valid_from_days": 3})],
     "GOAL_EXPIRING": [with_goal({"name": "goal-short", "valid_from_days": -355, "valid_days": 365}),
                       with_goal({"name": "goal-expired", "valid_from_days": -400, "valid_days": 365})],
+    "OLD_CERT_EXPIRING": [old_cert_case(12), old_cert_case(-3, goal_secondary=True)],
+    "OLD_CERT_EXPIRED": [old_cert_case(-3)],
     "KEY_NOT_EXPORTABLE": [with_goal(exportable=False)],
     "CN_MISMATCH": [
         lambda: (world(), plan(goal={"commonName": "sfprod.contoso.net"})),
@@ -294,6 +297,8 @@ NEGATIVE: dict[str, list[Case]] = {
     "GOAL_NOT_YET_VALID": [lambda: (world(), plan()), with_goal({"name": "goal-today", "valid_from_days": 0})],
     "GOAL_EXPIRING": [lambda: (world(), plan()),
                       lambda: (world(goal=goal_view(leaf("goal-short", valid_from_days=-355, valid_days=365))), plan(checks={"expiryWarningDays": 5}))],
+    "OLD_CERT_EXPIRING": [lambda: (world(), plan()), old_cert_case(12, checks={"expiryWarningDays": 10}), old_cert_case(-3)],
+    "OLD_CERT_EXPIRED": [lambda: (world(), plan()), old_cert_case(12), old_cert_case(-3, goal_secondary=True)],
     "KEY_NOT_EXPORTABLE": [lambda: (world(), plan()), with_goal(exportable=None)],
     "CN_MISMATCH": [lambda: (world(), plan()), lambda: (world(), plan(goal={"commonName": GOAL_CN}))],
     "SAN_MISSING_CN": [lambda: (world(), plan()), with_goal({"name": "goal-upper-san", "sans": (GOAL_CN.upper(), "www.contoso.com")})],

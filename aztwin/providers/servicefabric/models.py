@@ -28,6 +28,7 @@ from .chain import policy_for
 from .declaration import Declaration, ValidationList, selects_by_not_after, validate_certificate_properties, validate_transition
 from .hazards import hazards
 from .precheck import domain_problems
+from .reverse_proxy import judge as judge_reverse_proxy
 from .verdict import NodeView, Verdict, evaluate
 
 if TYPE_CHECKING:
@@ -271,6 +272,7 @@ class ServiceFabricState:
                            issuer_siblings=pki.siblings)
         if not nodes:
             verdict = Verdict(True)
+        judge_reverse_proxy(verdict, cluster.properties, nodes, self.world.now())  # docs/twin.md, "Reverse proxy certificate"
         cluster.presented = verdict.presented
         changed = verdict.health != cluster.health or (not verdict.healthy and verdict.reasons != cluster.health_reasons)
         cluster.health = verdict.health
