@@ -22,7 +22,7 @@ from .plan import Plan, Step
 from .spec import PlanSpec
 from .step_types import step_registry
 from .steps import CUTOVER_KIND, cleanup_secrets
-from .steps.base import StepContext, last_upgrade_end, wait_cluster_settled
+from .steps.base import StepContext, last_upgrade_end, latest_upgrade_end, wait_cluster_settled
 
 Emit = Callable[..., None]
 TRANSIENT_STATUS = {408, 409, 412, 429, 500, 502, 503, 504}  # 412: the resource changed since our GET; re-read
@@ -140,7 +140,7 @@ class Runner:
         def attempt() -> dict[str, Any]:
             record.attempts += 1
             if step.kind in SETTLE_BEFORE:
-                wait_cluster_settled(context, self.plan.cluster_id, last_upgrade_end([r.observed for r in self.state.steps]))
+                wait_cluster_settled(context, self.plan.cluster_id, last_upgrade_end(self.state.cluster_upgrade_ended_at))
             return implementation(context, step)
 
         try:
@@ -156,6 +156,7 @@ class Runner:
             raise StepFailed(step.name, str(exc)) from exc
         record.status = "done"
         record.observed = redact(observed)
+        self.state.cluster_upgrade_ended_at = latest_upgrade_end(self.state.cluster_upgrade_ended_at, observed)
         record.finished_at = now_iso()
         self.save()
         self.emit("step-done", step=step.name, seconds=round(time.monotonic() - started, 2), observed=observed)
@@ -178,7 +179,9 @@ def merge_journal(state: JournalState | None, plan: Plan, run_id: str, *, replan
     """
     names = [s.name for s in plan.steps]
     if state is None or state.status == "complete":
+        ended = state.cluster_upgrade_ended_at if state is not None else None
         state = JournalState.new(plan.cluster_id, plan.plan_hash(), plan.spec_fingerprint, names, run_id=run_id)
+        state.cluster_upgrade_ended_at = ended  # the settle window outlives the run that started it
         _remember_definitions(state, plan)
         return state
     state.run_id = run_id

@@ -119,6 +119,9 @@ class JournalState:
     last_error: str | None = None
     events: list[dict[str, Any]] = field(default_factory=list)  # bounded: time, type, step, detail
     run_id: str | None = None
+    # when the last cluster upgrade a run made reported Succeeded (Azure's clock, ISO): the next certificate change
+    # or roll-out waits out the settle window after it, in this run or the next one (runner.SETTLE_BEFORE)
+    cluster_upgrade_ended_at: str | None = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -149,6 +152,7 @@ class JournalState:
             format_version=_newer(self.format_version, FORMAT_VERSION), cluster_id=self.cluster_id, plan_hash=self.plan_hash,
             spec_fingerprint=self.spec_fingerprint, created_at=self.created_at, updated_at=self.updated_at,
             status=self.status, run_id=self.run_id, last_error=self.last_error,
+            cluster_upgrade_ended_at=self.cluster_upgrade_ended_at,
             steps=[s.to_dict() for s in self.steps], events=list(self.events),
         )
         return data

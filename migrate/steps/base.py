@@ -95,15 +95,19 @@ def upgrade_finished(ctx: StepContext) -> dict[str, str]:
     return {UPGRADE_FINISHED_AT: ctx.gateway.clock.now().isoformat()}
 
 
-def last_upgrade_end(observed: list[dict[str, Any]]) -> dt.datetime | None:
-    """The latest end of a cluster upgrade this run's journal recorded (a resumed run keeps it)."""
-    moments = []
-    for facts in observed:
-        try:
-            moments.append(dt.datetime.fromisoformat(str(facts[UPGRADE_FINISHED_AT])))
-        except (KeyError, ValueError):
-            continue
-    return max((m for m in moments if m.tzinfo is not None), default=None)
+def last_upgrade_end(recorded: str | None) -> dt.datetime | None:
+    """The journal's ``cluster_upgrade_ended_at`` as a time (None when absent or not an aware ISO time)."""
+    try:
+        moment = dt.datetime.fromisoformat(str(recorded)) if recorded else None
+    except ValueError:
+        return None
+    return moment if moment is not None and moment.tzinfo is not None else None
+
+
+def latest_upgrade_end(recorded: str | None, observed: dict[str, Any]) -> str | None:
+    """The later of the journal's last upgrade end and the one a step just observed (ISO, Azure's clock)."""
+    moments = [m for m in (last_upgrade_end(recorded), last_upgrade_end(observed.get(UPGRADE_FINISHED_AT))) if m is not None]
+    return max(moments).isoformat() if moments else None
 
 
 def wait_cluster_settled(ctx: StepContext, cluster_id: str, since: dt.datetime | None) -> None:
