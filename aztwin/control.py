@@ -232,12 +232,17 @@ def renew_certificate(world: World, body: dict[str, Any]) -> Response:
     })
 
 
-def add_authority(world: World, body: dict[str, Any]) -> Response:
+def _new_authority_name(world: World, body: dict[str, Any]) -> str:
     name = _text(body, "name", limit=63)
     if not re.match(RESOURCE_NAME, name):
         raise _bad("'name' may hold letters, digits, '-' and '_' and must start with a letter or digit")
     if name in world.pki.authorities:
         raise TwinError(409, "AuthorityExists", f"An authority named '{name}' already exists.")
+    return name
+
+
+def add_authority(world: World, body: dict[str, Any]) -> Response:
+    name = _new_authority_name(world, body)
     subject = _text(body, "subject", limit=64)
     for key in ("issuer", "reuseKeyOf"):
         value = body.get(key)
@@ -293,11 +298,7 @@ def revoke_certificate(world: World, body: dict[str, Any]) -> Response:
 
 
 def reissue_authority(world: World, body: dict[str, Any]) -> Response:
-    name = _text(body, "name", limit=63)
-    if not re.match(RESOURCE_NAME, name):
-        raise _bad("'name' may hold letters, digits, '-' and '_' and must start with a letter or digit")
-    if name in world.pki.authorities:
-        raise TwinError(409, "AuthorityExists", f"An authority named '{name}' already exists.")
+    name = _new_authority_name(world, body)
     of = body.get("of")
     if not isinstance(of, str) or of not in world.pki.authorities:
         raise _bad(f"'of': no authority named '{of}'")

@@ -110,6 +110,16 @@ class Step:
             RG, self.vault_name, "add", VaultAccessPolicyParameters(properties=VaultAccessPolicyProperties(access_policies=[entry]))
         )
 
+    def grant_secrets_role(self, identity: Any, assignment: str = "7a0c4d7e-1f0e-4a57-9d55-0c3a5b1d2e3f") -> None:
+        """RBAC vault: 'Key Vault Secrets User' for the identity at the vault's scope (key-vault-windows)."""
+        from azure.mgmt.authorization.models import RoleAssignmentCreateParameters
+
+        role = f"/subscriptions/{self.c.subscription}/providers/Microsoft.Authorization/roleDefinitions/4633458b-17de-408a-b874-0445c86b69e6"
+        self.c.authorization.role_assignments.create(
+            self.vault().id, assignment,
+            RoleAssignmentCreateParameters(role_definition_id=role, principal_id=identity.principal_id, principal_type="ServicePrincipal"),
+        )
+
     def install_kv_extension(
         self, identity: Any, observed: list[str], common_name: str, *, link_on_renewal: bool = False,
         version: str = "3.0", provision_after: bool = True, polling_seconds: int = 3600, remove_secrets: bool = True,

@@ -14,15 +14,14 @@ from typing import Any, Callable
 
 import pytest
 import requests
-import yaml
 from azure.core.exceptions import HttpResponseError
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from aztwin.providers.servicefabric.chain import ChainPolicy, chain_problem, policy_for
 from aztwin.pki import Pki
-from aztwin.scenario import builtin_path
 from sfsteps import Step
+from test_doc_table import derived as derived_from
 from twinkit import Clients, world_json
 
 CN = "sfcluster.contoso.com"
@@ -31,12 +30,7 @@ RELAXED = {"Security": {"IgnoreCrlOfflineError": "true"}}
 
 
 def derived(tmp_path: Path, name: str, edit: Callable[[dict[str, Any]], None], base: str = "goal-primary") -> Path:
-    document = yaml.safe_load(builtin_path(base).read_text(encoding="utf-8"))
-    document["name"] = name
-    edit(document)
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
-    return path
+    return derived_from(tmp_path, base, name, edit)
 
 
 def offline(fabric_settings: dict[str, dict[str, str]] | None = None) -> Callable[[dict[str, Any]], None]:

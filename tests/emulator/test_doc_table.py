@@ -166,13 +166,7 @@ def test_row_1_with_an_rbac_vault_grants_key_vault_secrets_user(twin_factory: An
     step.sf_extension_thumbprints(old, goal)
     step.patch_thumbprints(old, goal)
     identity = step.create_identity()
-    from azure.mgmt.authorization.models import RoleAssignmentCreateParameters
-
-    secrets_user = f"/subscriptions/{clients.subscription}/providers/Microsoft.Authorization/roleDefinitions/4633458b-17de-408a-b874-0445c86b69e6"
-    clients.authorization.role_assignments.create(
-        step.vault().id, "7a0c4d7e-1f0e-4a57-9d55-0c3a5b1d2e3f",
-        RoleAssignmentCreateParameters(role_definition_id=secrets_user, principal_id=identity.principal_id, principal_type="ServicePrincipal"),
-    )
+    step.grant_secrets_role(identity)
     twin.control().advance_clock(300)  # as an operator must: the assignment reaches the vault minutes later (docs/twin.md)
     step.install_kv_extension(identity, ["cluster-cert"], CN)
     step.put_common_names(CN, [step.authority("contoso-issuing-1")])

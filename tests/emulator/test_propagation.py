@@ -14,28 +14,17 @@ from typing import Any
 import pytest
 from azure.core.exceptions import HttpResponseError
 
-from aztwin.clock import ManualClock
 from aztwin.providers.authorization.models import ROLES_BY_NAME
 from aztwin.providers.compute.guest import INITIAL_SYNC_RETRIES, INITIAL_SYNC_RULE, apply_model, initial_sync_backoff
-from aztwin.scenario import build_world, load_scenario
 from aztwin.world import World
 from sfsteps import Step
 from test_doc_table import derived
+from test_model_world import advance, world_of
 from twinkit import Clients, world_json
 
 CN = "sfcluster.contoso.com"
 SECRETS_USER = ROLES_BY_NAME["key vault secrets user"].guid
 RETRY_WINDOW = sum(initial_sync_backoff(a) for a in range(INITIAL_SYNC_RETRIES))
-
-
-def world_of(name: str) -> World:
-    spec, _ = load_scenario(name)
-    return build_world(spec, "https://127.0.0.1:1", clock=ManualClock())
-
-
-def advance(world: World, seconds: float) -> None:
-    world.clock.advance(seconds)
-    world.events.run_due()
 
 
 def identity_policy(world: World) -> dict[str, Any]:
@@ -152,13 +141,7 @@ def test_by_hand_through_the_sdk_a_fresh_grant_fails_the_extension_until_it_prop
     step.sf_extension_thumbprints(old, goal)
     step.patch_thumbprints(old, goal)
     identity = step.create_identity()
-    from azure.mgmt.authorization.models import RoleAssignmentCreateParameters
-
-    role = f"/subscriptions/{clients.subscription}/providers/Microsoft.Authorization/roleDefinitions/{SECRETS_USER}"
-    clients.authorization.role_assignments.create(
-        step.vault().id, "7a0c4d7e-1f0e-4a57-9d55-0c3a5b1d2e3f",
-        RoleAssignmentCreateParameters(role_definition_id=role, principal_id=identity.principal_id, principal_type="ServicePrincipal"),
-    )
+    step.grant_secrets_role(identity)
     granted = [a for a in clients.authorization.role_assignments.list_for_scope(step.vault().id) if a.principal_id == identity.principal_id]
     assert granted  # ARM shows the grant at once
     if converges:
