@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 from cryptography import x509
 
 from .snapshot import PublicEndpoint
-from .x509 import CertFacts, facts, is_issued_by, load_der
+from .x509 import CertFacts, certificates_in, facts, is_issued_by, load_der
 
 MAX_DEPTH = 6  # leaf, intermediates, root: deeper chains are not built
 Fetch = Callable[[str], bytes]
@@ -34,14 +34,14 @@ def _parent(fetch: Fetch, der: bytes, known: Sequence[bytes], endpoints: list[Pu
     child = facts(der)
     for url in child.aia_ca_issuers:
         try:
-            candidate = load_der(fetch(url))
+            candidates = certificates_in(fetch(url))  # one certificate (.cer) or a PKCS#7 bundle (.p7c)
         except Exception as exc:  # unreachable, refused, not a certificate: recorded, never raised
             endpoints.append(PublicEndpoint("aia", url, child.thumbprint, child.subject, False, _reason(exc)))
             continue
-        issued = is_issued_by(der, candidate)
-        endpoints.append(PublicEndpoint("aia", url, child.thumbprint, child.subject, True, "" if issued else "not the issuer"))
-        if issued:
-            return candidate
+        issuer = next((c for c in candidates if is_issued_by(der, c)), None)
+        endpoints.append(PublicEndpoint("aia", url, child.thumbprint, child.subject, True, "" if issuer else "not the issuer"))
+        if issuer is not None:
+            return issuer
     return None
 
 

@@ -136,6 +136,19 @@ class Discovery:
         self.fixed_now = now
         self.snapshot = Snapshot(taken_at=now or dt.datetime.now(dt.timezone.utc))
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="discovery")
+        self._public: dict[str, bytes | Exception] = {}  # AIA/CRL URL -> body or failure: each is fetched once
+
+    def fetch_public(self, url: str) -> bytes:
+        """Public material at a URL a certificate names, fetched once per discovery (no credentials)."""
+        if url not in self._public:
+            try:
+                self._public[url] = self.gateway.fetch_public(url)
+            except Exception as exc:  # remembered and raised again: the callers record it as unreachable
+                self._public[url] = exc
+        answer = self._public[url]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
 
     def run(self) -> Snapshot:
         try:
@@ -262,7 +275,7 @@ class Discovery:
                 notes.append(f"{url}: only http(s) AIA URLs are fetched")
                 continue
             try:
-                found = [(c, "aia") for c in certificates_in(self.gateway.fetch_public(url))]
+                found = [(c, "aia") for c in certificates_in(self.fetch_public(url))]
             except Exception as exc:  # an unreachable AIA URL leaves the issuer unknown, never fails discovery
                 notes.append(f"{url}: {exc}")
                 continue
@@ -305,7 +318,7 @@ class Discovery:
                 known.extend(certificates_in(Path(path).read_bytes()))  # PEM, DER or a PKCS#7 bundle
             except (OSError, ValueError):
                 continue  # _issuer already notes an unreadable file
-        goal.chain, goal.chain_complete, goal.public_endpoints = observe_chain(self.gateway.fetch_public, der, known)
+        goal.chain, goal.chain_complete, goal.public_endpoints = observe_chain(self.fetch_public, der, known)
 
     def _vault_certificates(self) -> None:
         """Other certificates in the vault (same subject or overlapping SANs is a hazard)."""
