@@ -7,15 +7,17 @@ adds ANSI styles through ``rich``.
 from __future__ import annotations
 
 import io
+import shutil
 
 from rich.console import Console
 from rich.text import Text
 
 from ..findings import ERROR, INFO, WARNING, Severity
+from ..arm_ids import id_parts
 from ..plan import Plan
+from .diff import diff, relative_ids, render_line
 from ._common import (
-    ChangeKind, Verdict, blocking, change_kind, cluster_name, counts_text, ordered_findings, plural, runbook_path, state_text, summary_line,
-    value, verdict,
+    ChangeKind, Verdict, blocking, cluster_name, counts_text, ordered_findings, plural, runbook_path, state_text, summary_line, verdict,
 )
 
 SEVERITY_STYLE: dict[Severity, str] = {ERROR: "bold red", WARNING: "yellow", INFO: "cyan"}
@@ -49,7 +51,17 @@ class _Lines:
         return buffer.getvalue()
 
 
-def render_plan(plan: Plan, *, color: bool = False) -> str:
+def _group(cluster_id: str) -> str | None:
+    try:
+        return id_parts(cluster_id)[1]
+    except ValueError:
+        return None
+
+
+def render_plan(plan: Plan, *, color: bool = False, width: int | None = None) -> str:
+    """``width``: wrap property changes to it (default: the terminal's, ``COLUMNS``, else 100)."""
+    width = width or shutil.get_terminal_size((100, 24)).columns
+    group = _group(plan.cluster_id)
     out = _Lines()
     state = plan.starting_state
     out.add((summary_line(plan), VERDICT_STYLE[verdict(plan)]))
@@ -85,6 +97,8 @@ def render_plan(plan: Plan, *, color: bool = False) -> str:
 
     out.add("")
     out.add((f"Steps ({len(plan.steps)})", "bold"))
+    if group and plan.steps:
+        out.add(("  ids ./… are in resource group ", "dim"), (group, "dim"))
     if not plan.steps:
         out.add("  none: nothing would change")
     for number, step in enumerate(plan.steps, 1):
@@ -93,11 +107,13 @@ def render_plan(plan: Plan, *, color: bool = False) -> str:
         if step.why:
             out.add(INDENT, ("why: ", "dim"), step.why)
         for resource in step.resources:
-            out.add(INDENT, ("on: ", "dim"), resource)
-        for change in step.changes:
-            kind = change_kind(change.before, change.after)
-            out.add(INDENT, (f"{kind} ", CHANGE_STYLE[kind]), f"{change.path}: ", (value(change.before), "red" if kind != "+" else "dim"),
-                    " -> ", (value(change.after), "green" if kind != "-" else "dim"))
+            out.add(INDENT, ("on: ", "dim"), relative_ids(resource, group))
+        for change in step.changes:  # nested, list entries by key, ids relative to the cluster's group
+            for line in diff(change.path, change.before, change.after):
+                first, *rest = render_line(line, group, width, INDENT)
+                out.add(INDENT, (first[len(INDENT):len(INDENT) + 1], CHANGE_STYLE[line.kind]), first[len(INDENT) + 1:])
+                for more in rest:
+                    out.add(more)
     out.add("")
     out.add((f"plan {plan.plan_hash()} for {cluster_name(plan)}, created {plan.created_at}", "dim"))
     return out.render(color)

@@ -86,11 +86,14 @@ def test_text_puts_the_summary_first_then_findings_then_steps() -> None:
     assert "\x1b[" not in out
 
 
-def test_text_shows_property_changes_before_and_after() -> None:
+def test_text_shows_property_changes_before_and_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
     out = render_plan(READY, "text")
     assert '+ properties.certificate.thumbprintSecondary: (absent) -> "' + "B" * 40 + '"' in out
     assert '- properties.certificate: {"thumbprint": "' + "B" * 40 + '"} -> (absent)' in out
-    assert '~ settings.certificate.commonNames: ["old"] -> ["sfprod.contoso.com"]' in out
+    # issue 14: a list of plain values shows the entries that left and came, not both whole lists
+    assert '- settings.certificate.commonNames[]: "old" -> (absent)' in out
+    assert '+ settings.certificate.commonNames[]: (absent) -> "sfprod.contoso.com"' in out
     assert "4. Convert the cluster to common name  [convert]  (cluster upgrade)" in out
     assert "why: DESIGN §2: user-assigned identity" in out
 
