@@ -190,6 +190,31 @@ def plan_command(planfile: str, fmt: str, out: str | None, reports: tuple[str, .
     sys.exit(azure_devops.finish_plan(result.plan, result.exit_code, list(reports)) if pipeline else result.exit_code)
 
 
+@cli.command("validate")
+@click.argument("planfile", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def validate_command(planfile: str, fmt: str) -> None:
+    """Check a plan file offline (schema and cross-field rules; no Azure, no credential): exit 0 valid, 64 not.
+
+    For pull-request checks: the same rules 'plan' and 'apply' apply before they read anything from Azure.
+    """
+    from .spec import load_plan
+
+    try:
+        spec = load_plan(planfile)
+    except UsageError as exc:
+        if fmt == "json":
+            click.echo(json.dumps({"valid": False, "file": planfile, "error": _one_line(exc)}))
+            sys.exit(ExitCode.USAGE)
+        raise
+    summary = {"valid": True, "file": planfile, "cluster": spec.cluster.id, "vault": spec.goal.vaultId,
+               "certificate": spec.goal.certificateName, "pinnedIssuers": list(spec.goal.pinnedIssuers)}
+    if fmt == "json":
+        click.echo(json.dumps(summary))
+    else:
+        click.echo(f"{planfile}: valid (cluster {spec.cluster.id}; goal {spec.goal.certificateName} in {spec.goal.vaultId})")
+
+
 @cli.command("apply")
 @click.argument("planfile", type=click.Path(dir_okay=False))
 @click.option("--state", "state", default=None, help="Journal location: a directory (default ./.sfmigrate) or an Azure Blob URL / blob:CONTAINER/PREFIX.")
