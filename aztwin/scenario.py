@@ -18,9 +18,11 @@ from .providers.identity.models import FederatedCredential, Principal, TokenServ
 from .providers.keyvault.models import CertificateVersion, Vault
 from .providers.servicefabric.models import Cluster
 from .resources import ResourceId
-from .scenario_load import SCENARIO_PACKAGE, ScenarioError, builtin_names, builtin_path, is_thumbprint, load_scenario, parse_scenario, start_of
+from .scenario_load import (
+    SCENARIO_PACKAGE, ScenarioError, builtin_names, builtin_path, goal_targets, is_thumbprint, load_scenario, parse_scenario, start_of,
+)
 from .scenario_network import build_network
-from .scenario_model import ClusterSpec, NodeTypeSpec, ScenarioSpec, duration_seconds
+from .scenario_model import ClusterGoalSpec, ClusterSpec, NodeTypeSpec, RoleSpec, ScenarioSpec, duration_seconds
 from .wire import TwinError
 from .world import TwinSettings, World
 
@@ -33,6 +35,7 @@ class _Builder:
         self.spec, self.world, self.start = spec, world, start
         self.principal_ids: dict[str, str] = {}
         self.versions: dict[tuple[str, str], list[CertificateVersion]] = {}  # (vault, cert) -> versions
+        self.clusters: list[Cluster] = []  # in the order of spec.clusters
 
     def guid(self, *parts: str) -> str:
         return str(uuid.uuid5(_NAMESPACE, "/".join((self.spec.name,) + parts)))
@@ -62,8 +65,9 @@ class _Builder:
         except KeyError:
             raise ScenarioError(f"scenario {self.spec.name}: unknown principal '{reference}' (use operator, identity:<name> or principal:<name>)") from None
 
-    def scope(self, text: str) -> str:
-        sub = self.world.default_subscription
+    def scope(self, role: RoleSpec) -> str:
+        """The ARM scope of a role; ``subscription`` and ``resourceGroup:<name>`` lie in ``role.subscription``."""
+        text, sub = role.scope, self.subscription_id(role.subscription)
         kind, _, name = text.partition(":")
         if text == "subscription":
             return f"/subscriptions/{sub}"
@@ -85,9 +89,11 @@ class _Builder:
         definition = ROLES_BY_NAME.get(role.lower())
         if definition is None:
             raise ScenarioError(f"scenario {self.spec.name}: unknown role '{role}'")
+        parts = scope.split("/")  # the assignment lives in its scope's subscription
+        subscription = parts[2] if scope.lower().startswith("/subscriptions/") and len(parts) > 2 else self.world.default_subscription
         self.world.authorization.assign(
             scope, definition.guid, principal_id, kind, self.world.iso_now(),
-            self.world.default_subscription, name=self.guid("role", principal_id, role, scope),
+            subscription, name=self.guid("role", principal_id, role, scope),
         )
 
     def build(self) -> None:
@@ -129,26 +135,25 @@ class _Builder:
         self._vaults()
         build_network(spec, world, self)
         for role in spec.operator.roles:
-            self.assign(operator.object_id, role.role, self.scope(role.scope), "ServicePrincipal")
+            self.assign(operator.object_id, role.role, self.scope(role), "ServicePrincipal")
         for principal_spec in spec.principals:
             for role in principal_spec.roles:
-                self.assign(self.principal_ids[f"principal:{principal_spec.name}"], role.role, self.scope(role.scope), "ServicePrincipal")
+                self.assign(self.principal_ids[f"principal:{principal_spec.name}"], role.role, self.scope(role), "ServicePrincipal")
         for vault_spec in spec.vaults:
             vault = world.keyvault.named(vault_spec.name)
             for assignment in vault_spec.roleAssignments:
                 self.assign(self.principal(assignment.principal), assignment.role, vault.rid.id, "ServicePrincipal")
         world.servicefabric.suspended = True
         for cluster_spec in spec.clusters:
-            self._cluster(cluster_spec)
+            self.clusters.append(self._cluster(cluster_spec))
         world.servicefabric.suspended = False
         self._recreate_identities()
         world.servicefabric.on_nodes_changed()
-        for cluster in world.servicefabric.clusters.values():  # a scenario's own state wins over the verdict
-            spec_state = next(c.state for c in spec.clusters if c.name == cluster.rid.name)
-            if spec_state != "Ready":
-                cluster.cluster_state = spec_state
-        if spec.goal:
-            self._goal()
+        for cluster_spec, cluster in zip(spec.clusters, self.clusters):  # a scenario's own state wins over the verdict
+            if cluster_spec.state != "Ready":
+                cluster.cluster_state = cluster_spec.state
+        world.goals = [self._goal(self.clusters[index], goal) for index, goal in goal_targets(spec)]
+        world.goal = world.goals[0] if world.goals else {}
         # From here on, grants made through the API wait for propagation (the scenario's own are in force).
         world.authorization.role_assignment_delay = duration_seconds(spec.propagation.roleAssignments)
         world.keyvault.access_policy_delay = duration_seconds(spec.propagation.accessPolicies)
@@ -220,7 +225,7 @@ class _Builder:
             value["thumbprintSecondary"] = self.thumbprint(certificate.secondary)
         return "certificate", value
 
-    def _cluster(self, spec: ClusterSpec) -> None:
+    def _cluster(self, spec: ClusterSpec) -> Cluster:
         world = self.world
         sub = self.subscription_id(spec.subscription)
         group = self.group(sub, spec.resourceGroup)
@@ -235,8 +240,13 @@ class _Builder:
             "reliabilityLevel": "Silver",
             "vmImage": "Windows" if spec.nodeTypes[0].os == "windows" else "Linux",
             "fabricSettings": _fabric_settings(spec.fabricSettings),
-            "clientCertificateThumbprints": [],
-            "clientCertificateCommonNames": [],
+            "clientCertificateThumbprints": [
+                {"isAdmin": c.isAdmin, "certificateThumbprint": self.thumbprint(c.thumbprint)} for c in spec.clientCertificateThumbprints
+            ],
+            "clientCertificateCommonNames": [
+                {"isAdmin": c.isAdmin, "certificateCommonName": c.commonName, "certificateIssuerThumbprint": self.issuer_thumbprints(c.issuers)}
+                for c in spec.clientCertificateCommonNames
+            ],
             "addOnFeatures": ["DnsService"],
             "nodeTypes": [
                 {
@@ -268,6 +278,7 @@ class _Builder:
                 cluster.provisioning_state = "Succeeded"
 
             world.after(duration_seconds(spec.busyFor), f"sf-busy {spec.name}", settle)
+        return cluster
 
     def _scale_set(self, cluster_spec: ClusterSpec, node_type: NodeTypeSpec, cluster: Cluster, sub: str, group: str,
                    location: str, declaration_key: str, declaration: dict[str, Any]) -> None:
@@ -330,21 +341,19 @@ class _Builder:
             else:
                 management["observedCertificates"] = [{"url": u, "certificateStoreName": "MY", "certificateStoreLocation": "LocalMachine"} for u in observed]
                 management["linkOnRenewal"] = kv.linkOnRenewal
-            extensions.append(
-                {
-                    "name": kv.name,
-                    "properties": {
-                        "publisher": "Microsoft.Azure.KeyVault",
-                        "type": "KeyVaultForLinux" if linux else "KeyVaultForWindows",
-                        "typeHandlerVersion": kv.version,
-                        "autoUpgradeMinorVersion": True,
-                        "settings": {
-                            "secretsManagementSettings": management,
-                            "authenticationSettings": {"msiEndpoint": "http://169.254.169.254/metadata/identity/oauth2/token", "msiClientId": client_id},
-                        },
-                    },
-                }
-            )
+            kv_properties: dict[str, Any] = {
+                "publisher": "Microsoft.Azure.KeyVault",
+                "type": "KeyVaultForLinux" if linux else "KeyVaultForWindows",
+                "typeHandlerVersion": kv.version,
+                "autoUpgradeMinorVersion": True,
+                "settings": {
+                    "secretsManagementSettings": management,
+                    "authenticationSettings": {"msiEndpoint": "http://169.254.169.254/metadata/identity/oauth2/token", "msiClientId": client_id},
+                },
+            }
+            if kv.enableAutomaticUpgrade is not None:
+                kv_properties["enableAutomaticUpgrade"] = kv.enableAutomaticUpgrade
+            extensions.append({"name": kv.name, "properties": kv_properties})
             sf_extension["properties"]["provisionAfterExtensions"] = [kv.name]
         extensions.append(sf_extension)
         os_profile: dict[str, Any] = {
@@ -399,15 +408,13 @@ class _Builder:
                 return identity.rid.id
         raise ScenarioError(f"scenario {self.spec.name}: unknown identity '{name}'")
 
-    def _goal(self) -> None:
-        goal = self.spec.goal
-        assert goal is not None
+    def _goal(self, cluster: Cluster, goal: ClusterGoalSpec) -> dict[str, Any]:
+        """What ``/_emulator/world`` publishes of a goal (sfmigrate writes a plan file from it)."""
         world = self.world
-        cluster = next(c for c in world.servicefabric.clusters.values() if c.rid.name == goal.cluster)
         vault = world.keyvault.named(goal.vault)
         existing = next((i for i in world.msi.identities.values() if i.rid.name == goal.identity), None)
         identity_id = existing.rid.id if existing else ResourceId(cluster.rid.subscription, cluster.rid.resource_group, "Microsoft.ManagedIdentity", "userAssignedIdentities", goal.identity).id
-        world.goal = {
+        return {
             "cluster": cluster.rid.id,
             "vault": vault.rid.id,
             "certificate": goal.certificate,

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from .errors import TwinSetupError
 from .providers.authorization.models import ROLES_BY_NAME
-from .scenario_model import ScenarioSpec, SubscriptionSpec, duration_seconds
+from .scenario_model import ClusterGoalSpec, ScenarioSpec, SubscriptionSpec, duration_seconds
 from .scenario_network import check_network
 
 SCENARIO_PACKAGE = "aztwin.scenarios"
@@ -102,6 +102,39 @@ def start_of(spec: ScenarioSpec) -> dt.datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
 
 
+def subscription_of(spec: ScenarioSpec, name: str | None) -> SubscriptionSpec | None:
+    """The subscription a ``subscription`` field names (its name or id); the first one for ``None``."""
+    if name is None:
+        return spec.subscriptions[0]
+    return next((s for s in spec.subscriptions if s.name == name or (s.id or "").lower() == name.lower()), None)
+
+
+def clusters_named(spec: ScenarioSpec, name: str, group: str | None = None, subscription: str | None = None) -> list[int]:
+    """Indexes of the clusters called ``name`` (in ``group`` of ``subscription`` where given): names are unique per
+    resource group, so a name alone may match several."""
+    wanted = subscription_of(spec, subscription) if subscription is not None else None
+    found = []
+    for index, cluster in enumerate(spec.clusters):
+        sub = subscription_of(spec, cluster.subscription)
+        if cluster.name != name or sub is None or (wanted is not None and sub is not wanted):
+            continue
+        if group is not None and (cluster.resourceGroup or sub.resourceGroups[0].name).lower() != group.lower():
+            continue
+        found.append(index)
+    return found
+
+
+def goal_targets(spec: ScenarioSpec) -> list[tuple[int, ClusterGoalSpec]]:
+    """(cluster index, goal) for every goal of a checked scenario: the top-level ``goal`` first, then each
+    ``clusters[].goal`` in file order."""
+    targets: list[tuple[int, ClusterGoalSpec]] = []
+    if spec.goal is not None:
+        [index] = clusters_named(spec, spec.goal.cluster, spec.goal.resourceGroup, spec.goal.subscription)
+        targets.append((index, spec.goal))
+    targets.extend((index, c.goal) for index, c in enumerate(spec.clusters) if c.goal is not None)
+    return targets
+
+
 class _References:
     """Every name a scenario uses must be defined, once, where the builder will look for it."""
 
@@ -141,13 +174,11 @@ class _References:
             seen.add(key)
 
     def _subscription(self, name: str | None, where: str) -> SubscriptionSpec:
-        if name is None:
-            return self.spec.subscriptions[0]
-        for index, sub in enumerate(self.spec.subscriptions):
-            if sub.name == name or (sub.id or "").lower() == name.lower():
-                return sub
-        self.fail(f"{where}.subscription", f"unknown subscription '{name}'")
-        raise AssertionError  # unreachable
+        sub = subscription_of(self.spec, name)
+        if sub is None:
+            self.fail(f"{where}.subscription", f"unknown subscription '{name}'")
+            raise AssertionError  # unreachable
+        return sub
 
     def _placement(self, where: str, subscription: str | None, group: str | None) -> tuple[str, str]:
         sub = self._subscription(subscription, where)
@@ -180,17 +211,20 @@ class _References:
             if role.role.lower() not in ROLES_BY_NAME:
                 self.fail(f"{where}[{index}].role", f"unknown role '{role.role}'")
             kind, _, name = role.scope.partition(":")
+            if role.subscription is not None and role.scope != "subscription" and kind != "resourceGroup":
+                self.fail(f"{where}[{index}].subscription", "applies to the scopes subscription and resourceGroup:<name> only")
+            sub = self._subscription(role.subscription, f"{where}[{index}]")
             if role.scope == "subscription" or role.scope.lower().startswith("/subscriptions/"):
                 continue
             known = {
-                "resourceGroup": {g.name.lower() for g in self.spec.subscriptions[0].resourceGroups},
+                "resourceGroup": {g.name.lower() for g in sub.resourceGroups},
                 "vault": set(self.vaults),
                 "identity": {i.lower() for i in self.identities},
             }
             if kind not in known:
                 self.fail(f"{where}[{index}].scope", f"'{role.scope}' is not subscription, resourceGroup:<name>, vault:<name>, identity:<name> or an ARM id")
             if name.lower() not in known[kind]:
-                self.fail(f"{where}[{index}].scope", f"unknown {kind} '{name}'")
+                self.fail(f"{where}[{index}].scope", f"unknown {kind} '{name}'" + (f" in subscription '{sub.name}'" if kind == "resourceGroup" else ""))
 
     def certificate(self, reference: str, where: str, *, thumbprint: bool = False, versioned: bool = True) -> None:
         """``vault/certificate[@N]`` (or, where allowed, a literal thumbprint) names something defined."""
@@ -289,13 +323,19 @@ class _References:
                 self.issuer(issuer, f"{where}.commonNames[{ni}].issuers[{ii}]")
 
     def _clusters(self) -> None:
-        self._unique("clusters", [c.name for c in self.spec.clusters])
         scale_sets: set[tuple[str, str, str]] = set()
+        clusters: set[tuple[str, str, str]] = set()
         for ki, cluster in enumerate(self.spec.clusters):
             sub, group = self._placement(f"clusters[{ki}]", cluster.subscription, cluster.resourceGroup)
+            if (sub, group, cluster.name) in clusters:  # an ARM name is unique in its resource group
+                self.fail(f"clusters[{ki}].name", f"a cluster named '{cluster.name}' already exists in that resource group")
+            clusters.add((sub, group, cluster.name))
             self._declaration(cluster.certificate, f"clusters[{ki}].certificate")
             if cluster.reverseProxyCertificate:
                 self._declaration(cluster.reverseProxyCertificate, f"clusters[{ki}].reverseProxyCertificate")
+            self._client_certificates(ki)
+            if cluster.goal is not None:
+                self._goal_fields(cluster.goal, f"clusters[{ki}].goal")
             for ni, node_type in enumerate(cluster.nodeTypes):
                 where = f"clusters[{ki}].nodeTypes[{ni}]"
                 key = (sub, group, node_type.name.lower())
@@ -320,14 +360,34 @@ class _References:
                 if unhealthy.node not in nodes:
                     self.fail(f"clusters[{ki}].unhealthyNodes[{ui}].node", f"no node '{unhealthy.node}' (nodes are <node type>_<instance id>, e.g. {cluster.nodeTypes[0].name}_0)")
 
+    def _client_certificates(self, ki: int) -> None:
+        cluster = self.spec.clusters[ki]
+        for ti, entry in enumerate(cluster.clientCertificateThumbprints):
+            self.certificate(entry.thumbprint, f"clusters[{ki}].clientCertificateThumbprints[{ti}].thumbprint", thumbprint=True)
+        for ni, common in enumerate(cluster.clientCertificateCommonNames):
+            for ii, issuer in enumerate(common.issuers):
+                self.issuer(issuer, f"clusters[{ki}].clientCertificateCommonNames[{ni}].issuers[{ii}]")
+
     def _goal(self) -> None:
         goal = self.spec.goal
         if goal is None:
             return
-        if goal.cluster not in {c.name for c in self.spec.clusters}:
-            self.fail("goal.cluster", f"unknown cluster '{goal.cluster}'")
-        self.certificate(f"{goal.vault}/{goal.certificate}", "goal.certificate", versioned=False)
+        if goal.subscription is not None:
+            self._subscription(goal.subscription, "goal")
+        found = clusters_named(self.spec, goal.cluster, goal.resourceGroup, goal.subscription)
+        where = "" if goal.resourceGroup is None else f" in resource group '{goal.resourceGroup}'"
+        if not found:
+            self.fail("goal.cluster", f"unknown cluster '{goal.cluster}'{where}")
+        if len(found) > 1:
+            self.fail("goal.cluster", f"clusters named '{goal.cluster}' are in several resource groups{where}: "
+                      "give goal.resourceGroup (and goal.subscription)")
+        if self.spec.clusters[found[0]].goal is not None:
+            self.fail("goal.cluster", f"cluster '{goal.cluster}' has its own goal (clusters[{found[0]}].goal): give one")
+        self._goal_fields(goal, "goal")
+
+    def _goal_fields(self, goal: ClusterGoalSpec, where: str) -> None:
+        self.certificate(f"{goal.vault}/{goal.certificate}", f"{where}.certificate", versioned=False)
         for index, issuer in enumerate(goal.pinnedIssuers):
-            self.issuer(issuer, f"goal.pinnedIssuers[{index}]")
+            self.issuer(issuer, f"{where}.pinnedIssuers[{index}]")
         if goal.commonName is not None and not 1 <= len(goal.commonName) <= 64:
-            self.fail("goal.commonName", "a common name has 1 to 64 characters")
+            self.fail(f"{where}.commonName", "a common name has 1 to 64 characters")

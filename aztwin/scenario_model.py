@@ -72,6 +72,7 @@ def _check_positive_duration(value: Duration) -> Duration:
 class RoleSpec(_Strict):
     role: str
     scope: str = "subscription"  # subscription | resourceGroup:<name> | vault:<name> | identity:<name> | an ARM id
+    subscription: str | None = None  # where a subscription or resourceGroup:<name> scope is (name or id; default: the first)
 
 
 class ResourceGroupSpec(_Strict):
@@ -200,6 +201,7 @@ class KeyVaultExtensionSpec(_Strict):
     linkOnRenewal: bool = False
     requireInitialSync: bool = True
     pollingIntervalInS: int = Field(default=3600, ge=60, le=86400)
+    enableAutomaticUpgrade: bool | None = None  # the extension's enableAutomaticUpgrade (None: absent from the body)
 
 
 class NodeTypeSpec(_Strict):
@@ -225,6 +227,32 @@ class ClusterCertificateSpec(_Strict):
     commonNames: list[CommonNameSpec] | None = Field(default=None, min_length=1, max_length=2)
 
 
+class ClientThumbprintSpec(_Strict):
+    """An entry of the cluster's ``clientCertificateThumbprints`` (declared and shown; the twin checks no client)."""
+
+    thumbprint: str  # vault/certificate[@N] or a literal thumbprint
+    isAdmin: bool = False
+
+
+class ClientCommonNameSpec(_Strict):
+    """An entry of the cluster's ``clientCertificateCommonNames`` (declared and shown; the twin checks no client)."""
+
+    commonName: str = Field(min_length=1, max_length=64)
+    issuers: list[str] = Field(default_factory=list)  # authority names, vault/certificate or thumbprints
+    isAdmin: bool = False
+
+
+class ClusterGoalSpec(_Strict):
+    """What the migration of one cluster should reach (``clusters[].goal``; the top-level ``goal`` names its cluster)."""
+
+    vault: str
+    certificate: str
+    commonName: str | None = None
+    pinnedIssuers: list[str] = Field(default_factory=list)  # authority names, vault/certificate or thumbprints
+    identity: str = Field(default="sf-kv-reader", pattern=RESOURCE_NAME)
+    allowUnpinnedIssuers: bool = False
+
+
 class UnhealthyNodeSpec(_Strict):
     node: str = Field(min_length=1, max_length=80)  # <node type>_<instance id>, e.g. nt0_1
     reason: str = Field(min_length=1, max_length=300)
@@ -244,18 +272,20 @@ class ClusterSpec(_Strict):
     unhealthyNodes: list[UnhealthyNodeSpec] = Field(default_factory=list)  # nodes that fail every upgrade's health check
     settleWindow: Duration = "15m"  # how long the cluster keeps rolling out after ARM reports an upgrade Succeeded
     fabricSettings: dict[str, dict[str, str]] = Field(default_factory=dict)  # section -> parameter -> value, added to the body
+    clientCertificateThumbprints: list[ClientThumbprintSpec] = Field(default_factory=list)
+    clientCertificateCommonNames: list[ClientCommonNameSpec] = Field(default_factory=list)
+    goal: ClusterGoalSpec | None = None  # this cluster's goal (a plan file per cluster goal)
 
     _durations = field_validator("busyFor", "settleWindow")(_check_duration)
 
 
-class GoalSpec(_Strict):
+class GoalSpec(ClusterGoalSpec):
+    """The top-level ``goal``: a cluster goal naming its cluster (``resourceGroup``/``subscription`` where the name
+    alone is ambiguous: cluster names are unique per resource group)."""
+
     cluster: str
-    vault: str
-    certificate: str
-    commonName: str | None = None
-    pinnedIssuers: list[str] = Field(default_factory=list)  # authority names, vault/certificate or thumbprints
-    identity: str = Field(default="sf-kv-reader", pattern=RESOURCE_NAME)
-    allowUnpinnedIssuers: bool = False
+    resourceGroup: str | None = None
+    subscription: str | None = None
 
 
 class SubnetSpec(_Strict):

@@ -87,7 +87,8 @@ class World:
         self.vault_uri: Callable[[str], str] | None = None  # name -> data-plane origin; set by the server (one port per vault)
         self.scenario_name = "empty"
         self.scenario_description = ""
-        self.goal: dict[str, Any] = {}
+        self.goal: dict[str, Any] = {}  # the first of goals (the scenario's top-level goal, if any)
+        self.goals: list[dict[str, Any]] = []  # every goal, one per cluster that has one
 
     # -- time ---------------------------------------------------------------------------------------
     def now(self) -> dt.datetime:
@@ -186,6 +187,7 @@ class World:
                 "operations": self.operations.snapshot(),
                 "pending_events": [{"at": iso(self.clock.at(t)), "name": n} for t, n in self.events.pending()[:50]],
                 "goal": self.goal,
+                "goals": self.goals,
                 "pki": self.pki.snapshot(),
                 "pki_endpoints": {"reachable": self.pki.reachable, "revoked": sorted(self.pki.revoked)},
             }

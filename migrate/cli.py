@@ -115,7 +115,7 @@ def emulator_serve(scenario: str | None, scenario_file: str | None, host: str, p
     """Serve the twin over HTTPS; print one JSON line when ready; run until SIGTERM or SIGINT."""
     from aztwin import TwinSetupError, start_twin
 
-    from .twin_plan import ready_line, write_plan_for
+    from .twin_plan import ready_line, write_plans_for
 
     if scenario and scenario_file:
         raise UsageError("--scenario and --scenario-file: give one, not both")
@@ -129,7 +129,8 @@ def emulator_serve(scenario: str | None, scenario_file: str | None, host: str, p
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     try:
-        click.echo(json.dumps(ready_line(twin.ready_info(), write_plan_for(twin))), nl=True)
+        plans = write_plans_for(twin)
+        click.echo(json.dumps(ready_line(twin.ready_info(), plans.plan_file, plans.plan_files)), nl=True)
         sys.stdout.flush()
         while not stop.wait(0.5):
             pass

@@ -1,11 +1,13 @@
 """A plan file aimed at a running twin, written by sfmigrate (the twin knows nothing of plan files).
 
-The twin publishes its scenario's goal (cluster, vault, certificate, identity, pinned issuers) in
-``GET /_emulator/world``; this turns it into an ``apiVersion: sfmigrate/v1`` plan file for that twin.
+The twin publishes its scenario's goals (cluster, vault, certificate, identity, pinned issuers) in
+``GET /_emulator/world`` (``goal``, and ``goals``: one per cluster that has one); this turns each into an
+``apiVersion: sfmigrate/v1`` plan file for that twin.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -57,27 +59,63 @@ def twin_plan_document(goal: dict[str, Any] | None, arm_endpoint: str, ca_bundle
     return document
 
 
+@dataclass(frozen=True)
+class TwinPlans:
+    """The plan files written for a twin: ``plan_file`` for its ``goal``, ``plan_files`` one per goal by cluster id."""
+
+    plan_file: Path | None = None
+    plan_files: dict[str, Path] = field(default_factory=dict)
+
+
+def _file_names(goals: list[dict[str, Any]]) -> list[str]:
+    """``plan.yaml`` for the first goal (the twin's ``goal``), ``plan-<cluster>.yaml`` for the others; cluster names are
+    unique per resource group only, so a name two goals share adds the resource group (then the subscription id)."""
+    # /subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.ServiceFabric/clusters/{name} -> (name, g, s)
+    keys = [(parts[-1], parts[4], parts[2]) for parts in (str(g["cluster"]).lower().split("/") for g in goals)]
+    names = ["plan.yaml"]
+    for key in keys[1:]:
+        shared = sum(k[0] == key[0] for k in keys) > 1
+        in_group = sum(k[:2] == key[:2] for k in keys) > 1
+        names.append(f"plan-{'-'.join(key[:3] if in_group else key[:2] if shared else key[:1])}.yaml")
+    return names
+
+
+def write_twin_plans(world: dict[str, Any], arm_endpoint: str, ca_bundle: str, directory: str | Path) -> TwinPlans:
+    """Write a plan file per goal of the twin whose ``/_emulator/world`` is ``world`` (none without a goal)."""
+    goals = [g for g in world.get("goals") or [world.get("goal")] if g]
+    written: dict[str, Path] = {}
+    for goal, name in zip(goals, _file_names(goals)):
+        document = twin_plan_document(goal, arm_endpoint, ca_bundle)
+        assert document is not None
+        path = Path(directory) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        header = f"# Plan for cluster '{str(goal['cluster']).rsplit('/', 1)[-1]}' of scenario '{world.get('scenario')}' on the Azure twin at {arm_endpoint}\n"
+        path.write_text(header + yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+        written[str(goal["cluster"])] = path
+    return TwinPlans(next(iter(written.values()), None), written)
+
+
 def write_twin_plan(world: dict[str, Any], arm_endpoint: str, ca_bundle: str, directory: str | Path) -> Path | None:
-    """Write ``plan.yaml`` for the twin whose ``/_emulator/world`` is ``world``; ``None`` without a goal."""
-    document = twin_plan_document(world.get("goal"), arm_endpoint, ca_bundle)
-    if document is None:
-        return None
-    path = Path(directory) / "plan.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    header = f"# Plan for scenario '{world.get('scenario')}' on the Azure twin at {arm_endpoint}\n"
-    path.write_text(header + yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
-    return path
+    """Write ``plan.yaml`` for the twin's ``goal`` (and a plan file per other goal); ``None`` without a goal."""
+    return write_twin_plans(world, arm_endpoint, ca_bundle, directory).plan_file
+
+
+def write_plans_for(twin: RunningTwinLike) -> TwinPlans:
+    """A plan file per goal the twin publishes, in its state directory (``plan.yaml`` for its ``goal``)."""
+    return write_twin_plans(twin.control().world(), twin.base_url, twin.ca_bundle, twin.state_dir)
 
 
 def write_plan_for(twin: RunningTwinLike) -> Path | None:
     """``plan.yaml`` in the twin's state directory, for the goal it publishes; ``None`` without a goal."""
-    return write_twin_plan(twin.control().world(), twin.base_url, twin.ca_bundle, twin.state_dir)
+    return write_plans_for(twin).plan_file
 
 
-def ready_line(ready_info: dict[str, Any], plan_file: Path | None) -> dict[str, Any]:
-    """``sfmigrate emulator serve``'s ready line: the twin's ready info with ``plan_file`` added, in the
-    documented order (…, env, plan_file, scenario)."""
+def ready_line(ready_info: dict[str, Any], plan_file: Path | None, plan_files: dict[str, Path] | None = None) -> dict[str, Any]:
+    """``sfmigrate emulator serve``'s ready line: the twin's ready info with ``plan_file`` (the plan for the goal) and
+    ``plan_files`` (cluster id -> plan file, one per goal) added, in the documented order (…, env, plan_file,
+    plan_files, scenario)."""
     line = {key: value for key, value in ready_info.items() if key != "scenario"}
     line["plan_file"] = str(plan_file) if plan_file else None
+    line["plan_files"] = {cluster: str(path) for cluster, path in (plan_files or {}).items()}
     line["scenario"] = ready_info.get("scenario")
     return line

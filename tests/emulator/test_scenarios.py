@@ -15,9 +15,10 @@ CONTRACT = [
     "already-cn", "basic", "cluster-busy", "cn-mismatch", "expiring-goal", "goal-from-other-ca", "goal-primary",
     "goal-secondary", "identity-recreated", "issuer-not-pinned", "issuer-shared-key", "linux-nodetype", "multi-nodetype",
     "no-client-auth-eku", "not-exportable", "old-expiring", "old-newer-than-goal", "old-primary", "pki-offline", "rbac-propagation-delay",
-    "rbac-vault", "reverse-proxy-renewed", "reverse-proxy-thumbprint", "self-signed-goal", "shared-subject", "two-old-certs", "upgrade-rollback",
-    "vault-firewall", "vault-firewall-subnet",
+    "rbac-vault", "reverse-proxy-renewed", "reverse-proxy-thumbprint", "self-signed-goal", "shared-subject", "two-clusters", "two-old-certs",
+    "upgrade-rollback", "vault-firewall", "vault-firewall-subnet",
 ]
+MULTI_CLUSTER = {"two-clusters": 2}  # every other built-in scenario holds one cluster
 
 
 def test_the_built_in_scenario_names_are_the_contract() -> None:
@@ -30,8 +31,10 @@ def test_each_scenario_file_explains_its_world_and_names_a_goal(name: str) -> No
     assert text.startswith(f"# {name}:"), "a header comment naming the scenario and explaining its world"
     spec, _ = load_scenario(name)
     assert spec.name == name and spec.description.strip()
-    assert spec.goal is not None and spec.goal.commonName and spec.goal.cluster == spec.clusters[0].name
-    assert len(spec.clusters) == 1 and yaml.safe_load(text)["apiVersion"] == "sfmigrate/twin-v1"
+    assert len(spec.clusters) == MULTI_CLUSTER.get(name, 1) and yaml.safe_load(text)["apiVersion"] == "sfmigrate/twin-v1"
+    goals = [spec.goal] if spec.goal is not None else [c.goal for c in spec.clusters]  # a goal for every cluster
+    assert len(goals) == len(spec.clusters) and all(g is not None and g.commonName for g in goals)
+    assert spec.goal is None or spec.goal.cluster == spec.clusters[0].name
 
 
 def test_every_built_in_world_starts_healthy_with_its_goal(twin_factory: Any) -> None:

@@ -453,6 +453,8 @@ class ServiceFabricState:
                     "certificate": cluster.properties.get("certificate"),
                     "certificateCommonNames": cluster.properties.get("certificateCommonNames"),
                     "reverseProxyCertificate": cluster.properties.get("reverseProxyCertificate"),
+                    "clientCertificateThumbprints": cluster.properties.get("clientCertificateThumbprints") or [],
+                    "clientCertificateCommonNames": cluster.properties.get("clientCertificateCommonNames") or [],
                     "cluster_state": cluster.cluster_state,
                     "provisioning_state": cluster.provisioning_state,
                     "code_version": cluster.code_version,
