@@ -40,7 +40,8 @@ answers ``201 {"name", "subject", "thumbprint", "issuer", "notBefore", "notAfter
 ``POST /_emulator/nodes/health`` -- make a node fail every upgrade's health check, or heal it (a stuck replica,
 a full disk: any cause outside certificates; an upgrade walking its upgrade domain rolls back)::
 
-    {"node": "<node name, e.g. nt0_1>", "unhealthy": "<reason>" | null}
+    {"node": "<node name, e.g. nt0_1>", "unhealthy": "<reason>" | null,
+     "cluster": "<cluster id or name>"}   optional: which cluster, when two have nodes of that name
 
 answers ``200 {"cluster", "node", "unhealthy"}``; an unknown node is ``404``.
 
@@ -269,9 +270,12 @@ def set_node_health(world: World, body: dict[str, Any]) -> Response:
     reason = body.get("unhealthy")
     if reason is not None and (not isinstance(reason, str) or not reason or len(reason) > 300):
         raise _bad("'unhealthy' must be a reason (a non-empty string of at most 300 characters) or null")
-    cluster = world.servicefabric.set_node_health(node, reason)
+    cluster_ref = body.get("cluster")
+    if cluster_ref is not None and (not isinstance(cluster_ref, str) or not cluster_ref):
+        raise _bad("'cluster' must be a cluster id or name")
+    cluster = world.servicefabric.set_node_health(node, reason, cluster_ref)
     if cluster is None:
-        raise TwinError(404, "NodeNotFound", f"No node named '{node}' in any cluster.")
+        raise TwinError(404, "NodeNotFound", f"No node named '{node}' in {'cluster ' + cluster_ref if cluster_ref else 'any cluster'}.")
     return Response(200, {"cluster": cluster, "node": node, "unhealthy": reason})
 
 

@@ -173,7 +173,19 @@ def test_node_health_marks_and_heals_a_node_and_refuses_bad_input(twin) -> None:
     assert world_json(twin)["cluster"]["unhealthy_nodes"] == {"nt0_2": "disk full"}
     _control(wire, "POST", "/_emulator/nodes/health", {"node": "nt0_2", "unhealthy": None})
     assert world_json(twin)["cluster"]["unhealthy_nodes"] == {}
+    other = wire.request("POST", "/_emulator/nodes/health", {"node": "nt0_2", "unhealthy": "x", "cluster": "elsewhere"}, token=None)
+    assert assert_arm_error(other, 404)["code"] == "NodeNotFound"
     missing = wire.request("POST", "/_emulator/nodes/health", {"node": "nt9_0", "unhealthy": "x"}, token=None)
     assert assert_arm_error(missing, 404)["code"] == "NodeNotFound"
     bad = wire.request("POST", "/_emulator/nodes/health", {"node": "nt0_2", "unhealthy": 7}, token=None)
     assert assert_arm_error(bad, 400)["code"] == "BadControlRequest"
+
+
+def test_node_health_picks_the_named_cluster_when_two_share_node_names(twin_factory) -> None:
+    twin = twin_factory("two-clusters")  # sfcluster in rg-sf and in rg-sf-b, each with nt0_*
+    wire = Wire(twin)
+    second = next(c["id"] for c in twin.control().world()["clusters"] if "/resourceGroups/rg-sf-b/" in c["id"])
+    marked = _control(wire, "POST", "/_emulator/nodes/health", {"node": "nt0_1", "unhealthy": "stuck", "cluster": second})
+    assert marked["cluster"] == second
+    unhealthy = {c["id"]: c["unhealthy_nodes"] for c in twin.control().world()["clusters"]}
+    assert unhealthy[second] == {"nt0_1": "stuck"} and all(v == {} for k, v in unhealthy.items() if k != second)

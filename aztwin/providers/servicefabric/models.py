@@ -222,10 +222,13 @@ class ServiceFabricState:
                                   instance.scale_set.os == "linux", instance.waagent_removed))
         return views
 
-    def set_node_health(self, node: str, unhealthy: str | None) -> str | None:
+    def set_node_health(self, node: str, unhealthy: str | None, cluster_ref: str | None = None) -> str | None:
         """Mark ``node`` as failing upgrade health checks (``unhealthy`` is why) or heal it; the cluster's id, or
-        None when no cluster has that node."""
+        None when no cluster has that node. ``cluster_ref`` (a cluster id, or a name) picks among clusters whose
+        nodes share names (scale sets of the same name in two resource groups)."""
         for cluster in self.clusters.values():
+            if cluster_ref and cluster_ref.lower() not in (cluster.rid.id.lower(), cluster.rid.name.lower()):
+                continue
             if any(instance.name == node for _, instance, _ in self.members(cluster)):
                 if unhealthy is None:
                     cluster.unhealthy_nodes.pop(node, None)
