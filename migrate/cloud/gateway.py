@@ -35,8 +35,8 @@ from azure.core.pipeline.transport import HttpTransport
 from azure.core.rest import HttpRequest
 
 from ..arm_ids import id_parts, subscription_of
-from ..errors import AzureRequestFailed, NotFound, OperationalError, PermissionDenied
-from .endpoints import CloudEndpoints
+from ..errors import AzureRequestFailed, NotFound, OperationalError, PermissionDenied, UsageError
+from .endpoints import CloudEndpoints, operation_url_refusal
 
 OperationCallback = Callable[[str], None]
 Transport = HttpTransport[Any, Any]
@@ -415,7 +415,14 @@ class Gateway:
 
     # -- re-attaching to an operation a previous run started ----------------------------------------
     def wait_operation(self, url: str, resource_id: str, timeout: float = 6 * 3600) -> None:
-        """Poll an ARM status URL (Azure-AsyncOperation or Location) until it is done; raise if it failed."""
+        """Poll an ARM status URL (Azure-AsyncOperation or Location) until it is done; raise if it failed.
+
+        The URL comes from the journal (input anyone who can write the state can edit): one that is not on
+        this cloud's ARM endpoint is refused before any connection, since the client sends the token with it."""
+        refusal = operation_url_refusal(url, self.cloud)
+        if refusal is not None:
+            raise UsageError(f"the journal's operation URL {url.split('?')[0][:200]} is refused: {refusal}; "
+                             "sfmigrate sends its token only to the ARM endpoint (see docs/security.md)")
         sub = id_parts(resource_id)[0]
         client = self._client("compute", sub)
         deadline = time.monotonic() + timeout
