@@ -274,8 +274,15 @@ def prepare_apply(source: str | Path, *, state_location: str | None = None, repl
             changed = _stale(saved.plan, snapshot)
             if changed:
                 raise StalePlan(f"the saved plan is stale: {', '.join(changed[:3])} changed since it was made; run plan again")
-            to_run = saved.plan
-            to_run.findings = fresh.findings
+            # The saved plan is input anyone with access to the artifact can edit: it runs only if a re-plan of
+            # the same world gives the same steps *and parameters*; what runs is then the re-plan, whose roles,
+            # permissions and scopes come from the code's rules (issue 13, defect 2; docs/security.md).
+            differences = saved.plan.differences(fresh)
+            if differences:
+                raise UsageError(
+                    f"PLANFILE: the saved plan '{saved.path}' does not match a re-plan of the same world "
+                    f"({'; '.join(differences[:3])}): it was edited, or made by another sfmigrate version; "
+                    "nothing was changed — run plan again and review it")
         if resuming and journal is not None:
             carry_over(to_run, journal.steps)
         return PreparedRun(spec, session, store, holder, journal, to_run, replan, before_total, before_mutating)
