@@ -65,8 +65,24 @@ class Runner:
         event = self.state.add_event(type, step, redact(detail) or None)
         self._emit_sink(event)
 
+    def before_write(self, method: str, url: str) -> None:
+        """Immediately before every mutating request (the gateway's _WriteGate): journal the intent, which also
+        checks the lock (``store.save`` raises LeaseLost before writing), so a run that lost its lock sends
+        nothing and "stopped before writing" is true (issue 13, defect 5; docs/security.md "Locks")."""
+        step = next((r.name for r in self.state.steps if r.status == "running"), None)
+        self.state.add_event("write-intent", step, {"method": method, "url": url})
+        self.save()
+
     # -- the run -------------------------------------------------------------------------------------
     def run(self) -> JournalState:
+        previous = getattr(self.gateway, "before_write", None)
+        self.gateway.before_write = self.before_write
+        try:
+            return self._run()
+        finally:
+            self.gateway.before_write = previous
+
+    def _run(self) -> JournalState:
         names = [s.name for s in self.plan.steps]
         unknown = self.options.until and self.options.until not in names
         if unknown:
