@@ -13,6 +13,7 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any, Final, Literal, Mapping, get_args
 from urllib.parse import quote
 
@@ -191,6 +192,23 @@ def pipeline_run_url(env: Mapping[str, str] | None = None) -> str | None:
     return f"{collection.rstrip('/')}/{quote(project)}/_build/results?buildId={quote(build)}"
 
 
+def boot_id() -> str | None:
+    """This kernel's boot id (Linux), or None: a pid means something only within one boot."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
+    except OSError:
+        return None
+
+
+def pid_namespace() -> str | None:
+    """This process's pid namespace (Linux: ``pid:[inode]``), or None: containers sharing a hostname and a
+    kernel still have pid namespaces of their own, where another container's pid means nothing."""
+    try:
+        return os.readlink("/proc/self/ns/pid") or None
+    except OSError:
+        return None
+
+
 @dataclass
 class LockHolder:
     run_id: str
@@ -200,6 +218,8 @@ class LockHolder:
     started_at: str
     pipeline_url: str | None = None
     command: str = ""
+    boot_id: str | None = None  # with host and pid_namespace: where ``pid`` can be checked (lockfile.py)
+    pid_namespace: str | None = None
 
     @classmethod
     def current(cls, command: str = "apply", *, run_id: str | None = None) -> LockHolder:
@@ -211,12 +231,14 @@ class LockHolder:
         return cls(
             run_id=run_id or str(uuid.uuid4()), user=user, host=socket.gethostname(), pid=os.getpid(),
             started_at=now_iso(), pipeline_url=pipeline_run_url(), command=command,
+            boot_id=boot_id(), pid_namespace=pid_namespace(),
         )
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id, "user": self.user, "host": self.host, "pid": self.pid,
             "started_at": self.started_at, "pipeline_url": self.pipeline_url, "command": self.command,
+            "boot_id": self.boot_id, "pid_namespace": self.pid_namespace,
         }
 
     @classmethod
@@ -228,6 +250,9 @@ class LockHolder:
             known["pid"] = 0
         for name in ("run_id", "user", "host", "started_at"):
             known[name] = str(known.get(name) or "unknown")
+        for name in ("pipeline_url", "boot_id", "pid_namespace"):  # a lock file is input: strings or nothing
+            known[name] = str(known[name]) if isinstance(known.get(name), str) else None
+        known["command"] = str(known.get("command") or "")
         return cls(**known)
 
     def describe(self) -> str:
