@@ -30,8 +30,8 @@ from azure.storage.blob import (
 )
 
 from ..errors import OperationalError, UsageError
-from .base import cluster_key, decode_state, encode_state
-from .errors import JournalConflict, JournalLocked, LeaseLost
+from .base import MAX_JOURNAL_BYTES, cluster_key, decode_state, encode_state
+from .errors import JournalConflict, JournalLocked, JournalUnreadable, LeaseLost
 from .model import JournalState, LockHolder
 
 LEASE_SECONDS = 60  # peers.md §5.1: finite leases are 15–60 s
@@ -152,6 +152,8 @@ class BlobStore:
     def load(self) -> JournalState | None:
         try:
             download = self._journal.download_blob()
+            if (download.properties.size or 0) > MAX_JOURNAL_BYTES:  # untrusted input: never read it whole
+                raise JournalUnreadable(f"journal {self.location} is larger than {MAX_JOURNAL_BYTES} bytes: not a journal sfmigrate wrote")
             raw = download.readall()
         except ResourceNotFoundError:
             self._etag = None

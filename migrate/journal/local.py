@@ -23,7 +23,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from ..errors import OperationalError, UsageError
-from .base import cluster_key, decode_state, encode_state
+from .base import MAX_JOURNAL_BYTES, cluster_key, decode_state, encode_state
 from .errors import JournalConflict
 from .lockfile import ACQUIRE_PATIENCE, LockFile, fsync_dir, pid_alive
 from .model import JournalState, LockHolder
@@ -87,7 +87,7 @@ class LocalStore:
             return None
         with os.fdopen(fd, "rb") as handle:
             identity = _identity(os.fstat(handle.fileno()))
-            raw = handle.read()
+            raw = handle.read(MAX_JOURNAL_BYTES + 1)  # bounded: the path may be a link to /dev/zero
         state = decode_state(raw, self.location, self.cluster_id)
         self._version = identity
         return state
