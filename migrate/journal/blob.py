@@ -37,7 +37,7 @@ from .model import JournalState, LockHolder
 LEASE_SECONDS = 60  # peers.md §5.1: finite leases are 15–60 s
 RENEW_EVERY = 15.0  # four chances to renew before the lease runs out
 SAFETY_MARGIN = 5.0  # without a confirmed renewal for LEASE_SECONDS - this, assume the lease is gone
-_METADATA_KEYS = ("run_id", "user", "host", "pid", "started_at", "pipeline_url", "command")
+_METADATA_KEYS = ("run_id", "user", "host", "pid", "started_at", "pipeline_url", "command", "boot_id", "pid_namespace")
 _LEASE_LOST_CODES = {"LeaseIdMismatchWithLeaseOperation", "LeaseNotPresentWithLeaseOperation", "LeaseLost",
                      "LeaseIdMissing", "LeaseIsBrokenAndCannotBeRenewed", "LeaseAlreadyBroken", "BlobNotFound",
                      "ContainerNotFound"}
