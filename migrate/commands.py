@@ -284,7 +284,7 @@ def prepare_apply(source: str | Path, *, state_location: str | None = None, repl
                     f"({'; '.join(differences[:3])}): it was edited, or made by another sfmigrate version; "
                     "nothing was changed — run plan again and review it")
         if resuming and journal is not None:
-            carry_over(to_run, journal.steps)
+            carry_over(to_run, journal.steps, {node_type.vmss_id.lower() for node_type in snapshot.node_types})
         return PreparedRun(spec, session, store, holder, journal, to_run, replan, before_total, before_mutating)
     except BaseException:
         store.release()
