@@ -130,3 +130,22 @@ def test_attacker_operation_url_reached_by_a_step_is_refused_too(twin_factory, l
         session.gateway.wait_operation(f"https://127.0.0.1:{listener.port}/steal", session.spec.cluster.id, 5)
     assert listener.contacts == 0
     assert requests_json(twin)["mutating"] == 0
+
+
+def test_operation_urls_azure_really_returns_still_reattach(twin_factory) -> None:
+    """The defence refuses no legitimate URL: the status URLs the twin's Compute and Service Fabric providers return
+    (same host and port as the ARM endpoint, as ARM's are) are followed to the end."""
+    from migrate.steps.base import reattach_operation
+
+    twin = twin_factory("basic")
+    session = fast_session(twin)
+    urls: list[str] = []
+    vmss_id = session.gateway.list_scale_sets(session.spec.cluster.id.split("/")[2])[0]["id"]
+    session.gateway.patch_scale_set(vmss_id, {"tags": {"reattach": "probe"}}, urls.append)
+    cluster = session.gateway.get_cluster(session.spec.cluster.id)
+    session.gateway.patch_cluster(session.spec.cluster.id, {"tags": {**(cluster.get("tags") or {}), "probe": "1"}}, urls.append)
+    assert len(urls) == 2
+    announced: list[str] = []
+    for url in urls:
+        reattach_operation(session.gateway, url, vmss_id, 60, lambda: announced.append(url))
+    assert announced == urls
