@@ -134,9 +134,9 @@ class LocalStore:
             for lock in self._locks:
                 try:
                     lock.acquire(holder, ACQUIRE_PATIENCE)
-                except PermissionError as exc:
-                    raise OperationalError(f"cannot create the lock {lock.path}: {exc.strerror}; set {LOCK_DIR_VAR} "
-                                           "to a folder this user may write") from None
+                except OSError as exc:  # an unwritable home or state folder: the environment, exit 1
+                    raise OperationalError(f"cannot create the lock {lock.path}: {exc.strerror or exc}; set {LOCK_DIR_VAR} "
+                                           "(this machine's locks) or --state to a folder this user may write") from None
                 taken.append(lock)
         except BaseException:
             for lock in reversed(taken):

@@ -172,14 +172,14 @@ class LockFile:
     def holder(self) -> LockHolder | None:
         try:
             raw = self.path.read_bytes()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return None
         # a lock file that does not parse is still a lock (being written, or damaged): report an unknown holder
         return parse_holder(raw) or LockHolder.from_dict({})
 
     def break_lock(self) -> LockHolder | None:
         holder = self.holder()
-        with suppress(FileNotFoundError):
+        with suppress(FileNotFoundError, NotADirectoryError):
             os.unlink(self.path)
             fsync_dir(self.path.parent)
         return holder
@@ -199,7 +199,7 @@ class LockFile:
     def read(self) -> LockHolder | None:
         try:
             return parse_holder(self.path.read_bytes())
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return None
 
 

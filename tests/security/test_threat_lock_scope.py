@@ -79,3 +79,15 @@ def test_dead_holder_of_this_host_boot_and_namespace_is_still_taken_over(tmp_pat
     mine = LockHolder.current()
     store.acquire(mine)
     assert store.took_over_from == other and store.holder() == mine
+
+
+def test_unusable_machine_lock_folder_is_one_line_not_internal_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from migrate.errors import OperationalError
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("SFMIGRATE_LOCK_DIR", str(blocker / "locks"))
+    store = LocalStore(tmp_path / "state", CLUSTER)
+    with pytest.raises(OperationalError, match="cannot create the lock .*SFMIGRATE_LOCK_DIR"):
+        store.acquire(LockHolder.current())
+    assert store.holder() is None  # nothing half-taken
