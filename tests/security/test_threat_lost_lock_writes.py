@@ -47,3 +47,27 @@ def test_every_write_the_twin_received_was_journalled_first(twin_factory, tmp_pa
     assert len(intents) == requests_json(twin)["mutating"] == len(received) > 0
     assert [i["detail"]["method"] for i in intents] == [r["method"] for r in received]
     assert all(i["step"] for i in intents), "an intent outside any step"
+
+
+def test_lease_broken_during_a_steps_pre_write_wait_sends_no_further_write(twin_factory, azurite, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same with blob state: the lease is broken (unlock --force from another machine) while the step reads."""
+    import uuid
+
+    twin = twin_factory("old-primary")
+    monkeypatch.setenv("SFMIGRATE_STATE_CONNECTION_STRING", azurite.connection_string)
+    session = fast_session(twin)
+    state = f"blob:sfm-{uuid.uuid4().hex[:12]}/journals"
+    steps = commands.plan(twin.plan_file, session=session).plan.steps
+    target = steps[1].name
+    broken: dict[str, Any] = {}
+
+    def emit(event: dict[str, Any]) -> None:
+        if event.get("type") == "step-start" and event.get("step") == target and not broken:
+            broken["holder"] = open_store(state, session.spec.cluster.id).break_lock()
+            broken["mutating"] = requests_json(twin)["mutating"]
+
+    with pytest.raises(LeaseLost):
+        commands.apply(twin.plan_file, state_location=state, session=session, emit=emit)
+    assert broken["holder"] is not None and broken["mutating"] > 0
+    assert requests_json(twin)["mutating"] == broken["mutating"], "a run without its lease sent a write"
