@@ -96,7 +96,7 @@ class LockFile:
         self.cluster_id = cluster_id
         self.what = what  # for messages: "" (the state folder's) or " (this machine's lock for the cluster)"
         self.took_over_from: LockHolder | None = None
-        self.holder_: LockHolder | None = None  # ours, while held
+        self.held_by: LockHolder | None = None  # ours, while held
 
     def acquire(self, holder: LockHolder, patience: float = ACQUIRE_PATIENCE) -> None:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -121,7 +121,7 @@ class LockFile:
                 os.fsync(handle.fileno())
             fsync_dir(self.path.parent)
             break
-        self.holder_ = holder
+        self.held_by = holder
 
     def _take_over_if_stale(self, holder: LockHolder, payload: bytes) -> bool:
         """True when a dead run's lock was replaced by ours; False to retry; JournalLocked when held."""
@@ -160,14 +160,14 @@ class LockFile:
         return True
 
     def release(self) -> None:
-        if self.holder_ is None:
+        if self.held_by is None:
             return
         current = self.read()
-        if current is not None and current.run_id == self.holder_.run_id:
+        if current is not None and current.run_id == self.held_by.run_id:
             with suppress(FileNotFoundError):
                 os.unlink(self.path)
             fsync_dir(self.path.parent)
-        self.holder_ = None
+        self.held_by = None
 
     def holder(self) -> LockHolder | None:
         try:
@@ -186,13 +186,13 @@ class LockFile:
 
     def check(self) -> None:
         """LeaseLost unless the lock we took is still ours."""
-        if self.holder_ is None:
+        if self.held_by is None:
             return
         current = self.read()
         if current is None:
             raise LeaseLost(f"the lock{self.what} on cluster {self.cluster_id} was removed (unlock --force?); "
                             "this run stopped before writing")
-        if current.run_id != self.holder_.run_id:
+        if current.run_id != self.held_by.run_id:
             raise LeaseLost(f"the lock{self.what} on cluster {self.cluster_id} is now held by another run: "
                             f"{current.describe()}; this run stopped before writing")
 
