@@ -19,12 +19,13 @@ from .cloud.credentials import choose_credential
 from .cloud.endpoints import CloudEndpoints, resolve_cloud
 from .cloud.gateway import Gateway, Transport
 from .discovery import discover
-from .errors import Blocked, ExitCode, Interrupted, NotFound, OperationalError, StalePlan, StepFailed, UsageError
+from .errors import Blocked, ExitCode, Interrupted, OperationalError, StalePlan, StepFailed, UsageError
 from .journal import JournalState, JournalStore, LockHolder, open_store
 from .plan import FORMAT_VERSION, Plan
 from .planner import make_plan
 from .runner import RunOptions, Runner, carry_over, close_converged, fail_in_flight, merge_journal, one_line
 from .snapshot import Snapshot
+from .steps.base import reattach_operation
 from .spec import PlanSpec, load_plan
 
 log = logging.getLogger("sfmigrate")
@@ -185,11 +186,10 @@ def _settle(session: Session, spec: PlanSpec, state: JournalState, store: Journa
     for record in state.steps:
         if not record.operation_url:
             continue
-        emit({"type": "reattach", "step": record.name, "time": _now(), "detail": {"url": record.operation_url.split("?")[0]}})
+        url = record.operation_url
         try:
-            session.gateway.wait_operation(record.operation_url, spec.cluster.id, timeout)
-        except NotFound:
-            pass  # an operation Azure no longer knows: the resource's state decides
+            reattach_operation(session.gateway, url, spec.cluster.id, timeout, lambda: emit(
+                {"type": "reattach", "step": record.name, "time": _now(), "detail": {"url": url.split("?")[0]}}))
         except OperationalError as exc:
             fail_in_flight(store, state, record, f"the operation in flight when the previous run stopped failed: {exc}")
             raise StepFailed(record.name, record.last_error or str(exc)) from exc
@@ -274,10 +274,17 @@ def prepare_apply(source: str | Path, *, state_location: str | None = None, repl
             changed = _stale(saved.plan, snapshot)
             if changed:
                 raise StalePlan(f"the saved plan is stale: {', '.join(changed[:3])} changed since it was made; run plan again")
-            to_run = saved.plan
-            to_run.findings = fresh.findings
+            # The saved plan is input anyone with access to the artifact can edit: it runs only if a re-plan of
+            # the same world gives the same steps *and parameters*; what runs is then the re-plan, whose roles,
+            # permissions and scopes come from the code's rules (issue 13, defect 2; docs/security.md).
+            differences = saved.plan.differences(fresh)
+            if differences:
+                raise UsageError(
+                    f"PLANFILE: the saved plan '{saved.path}' does not match a re-plan of the same world "
+                    f"({'; '.join(differences[:3])}): it was edited, or made by another sfmigrate version; "
+                    "nothing was changed — run plan again and review it")
         if resuming and journal is not None:
-            carry_over(to_run, journal.steps)
+            carry_over(to_run, journal.steps, {node_type.vmss_id.lower() for node_type in snapshot.node_types})
         return PreparedRun(spec, session, store, holder, journal, to_run, replan, before_total, before_mutating)
     except BaseException:
         store.release()

@@ -193,6 +193,20 @@ class Plan:
                 raise UsageError(f"plan.steps[{index}].name: {exc}") from None
         return plan
 
+    def differences(self, other: Plan) -> list[str]:
+        """Where this plan's steps differ from ``other``'s (names, kinds, parameters, resources, changes,
+        titles): empty when both would do exactly the same thing. ``apply`` of a saved plan re-plans and
+        refuses unless this is empty (issue 13, defect 2: what ``show`` displayed is what runs)."""
+        mine, theirs = [s.to_dict() for s in self.steps], [s.to_dict() for s in other.steps]
+        if [s["name"] for s in mine] != [s["name"] for s in theirs]:
+            return [f"steps {[s['name'] for s in mine]} instead of {[s['name'] for s in theirs]}"]
+        found = []
+        for a, b in zip(mine, theirs):
+            for key in sorted(set(a) | set(b)):
+                if _canonical(a.get(key)) != _canonical(b.get(key)):
+                    found.append(f"step {a['name']}: {key}")
+        return found
+
     def to_report(self) -> dict[str, Any]:
         """The versioned JSON report (contract: format_version, cluster, starting_state, has_changes,
         blocked, findings[], steps[] with name, resources and changes[] of path/before/after; 1.1 adds each
@@ -217,3 +231,7 @@ class Plan:
             "created_at": self.created_at,
             "plan_hash": self.plan_hash(),
         }
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)

@@ -65,8 +65,24 @@ class Runner:
         event = self.state.add_event(type, step, redact(detail) or None)
         self._emit_sink(event)
 
+    def before_write(self, method: str, url: str) -> None:
+        """Immediately before every mutating request (the gateway's _WriteGate): journal the intent, which also
+        checks the lock (``store.save`` raises LeaseLost before writing), so a run that lost its lock sends
+        nothing and "stopped before writing" is true (issue 13, defect 5; docs/security.md "Locks")."""
+        step = next((r.name for r in self.state.steps if r.status == "running"), None)
+        self.state.add_event("write-intent", step, {"method": method, "url": url})
+        self.save()
+
     # -- the run -------------------------------------------------------------------------------------
     def run(self) -> JournalState:
+        previous = getattr(self.gateway, "before_write", None)
+        self.gateway.before_write = self.before_write
+        try:
+            return self._run()
+        finally:
+            self.gateway.before_write = previous
+
+    def _run(self) -> JournalState:
         names = [s.name for s in self.plan.steps]
         unknown = self.options.until and self.options.until not in names
         if unknown:
@@ -225,11 +241,18 @@ def carried_over(record: StepRecord) -> Step | None:
     return step
 
 
-def carry_over(plan: Plan, records: list[StepRecord]) -> None:
+def carry_over(plan: Plan, records: list[StepRecord], scale_sets: set[str] | None = None) -> None:
     """Add to a resumed run's fresh plan the optional steps the journal kept: a cleanup the fresh plan also
     has (the goal's secrets) is widened by what the journal kept (the old certificates', which a converted
-    cluster no longer names); any other is added as it was."""
+    cluster no longer names); any other is added as it was. The journal is input anyone who can write the state
+    can edit: a kept step may touch only ``scale_sets`` (the cluster's node types, lower-cased), else UsageError."""
+    from .errors import UsageError
+
     for step in (s for s in (carried_over(r) for r in records) if s is not None):
+        foreign = [r for r in step.resources if scale_sets is not None and r.lower() not in scale_sets]
+        if foreign or (scale_sets is not None and step.typed(cleanup_secrets.Params).vmss_id.lower() not in scale_sets):
+            raise UsageError(f"journal step {step.name}: {(foreign or [step.typed(cleanup_secrets.Params).vmss_id])[0]} "
+                             "is not a node type of this cluster; the journal was edited — nothing was changed")
         same = [i for i, s in enumerate(plan.steps) if s.name == step.name]
         if not same:
             plan.add_step(step)

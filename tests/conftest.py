@@ -28,6 +28,13 @@ def _fresh_key_vault_challenges() -> Iterator[None]:
     http_challenge_cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _machine_locks_per_test(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """This machine's per-cluster locks (migrate.journal.local.machine_lock_dir) live in the test's folder: every
+    twin has the same cluster ids, and tests run side by side (subprocesses inherit the variable)."""
+    monkeypatch.setenv("SFMIGRATE_LOCK_DIR", str(tmp_path / "machine-locks"))
+
+
 @pytest.fixture
 def twin_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., PlannedTwin]]:
     """Start twins on loopback, each with sfmigrate's plan file for it; each is stopped after the test.

@@ -97,3 +97,28 @@ def _read_metadata(url: str, ca_bundle: str | None, transport: HttpTransport[Any
             return json.loads(response.read())
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise OperationalError(f"cloud.armEndpoint: cannot read {url}: {getattr(exc, 'reason', exc)}") from None
+
+
+def operation_url_refusal(url: str, cloud: CloudEndpoints) -> str | None:
+    """Why a status URL read from the journal must not be polled, or None when it may be (issue 13, defect 1).
+
+    The management client attaches the bearer token to every request it sends, so a resumed run follows an
+    ``operation_url`` only to this cloud's ARM endpoint (https, same host and port): Azure-AsyncOperation and
+    Location URLs of ARM operations are served there (https://learn.microsoft.com/azure/azure-resource-manager/
+    management/async-operations). Anything else is refused before a connection is made."""
+    from urllib.parse import urlsplit
+
+    arm = urlsplit(cloud.arm)
+    try:
+        parts = urlsplit(url)
+        port, arm_port = parts.port or 443, arm.port or 443
+    except ValueError:
+        return "it is not a URL"
+    if parts.scheme.lower() != "https":
+        return f"its scheme is {parts.scheme or '(none)'!r}, not https"
+    if parts.username or parts.password:
+        return "it carries credentials"
+    host, arm_host = (parts.hostname or "").lower(), (arm.hostname or "").lower()
+    if host != arm_host or port != arm_port:
+        return f"its host {host or '(none)'}:{port} is not this cloud's ARM endpoint {arm_host}:{arm_port}"
+    return None

@@ -35,11 +35,12 @@ from azure.core.pipeline.transport import HttpTransport
 from azure.core.rest import HttpRequest
 
 from ..arm_ids import id_parts, subscription_of
-from ..errors import AzureRequestFailed, NotFound, OperationalError, PermissionDenied
-from .endpoints import CloudEndpoints
+from ..errors import AzureRequestFailed, NotFound, OperationalError, PermissionDenied, UsageError
+from .endpoints import CloudEndpoints, operation_url_refusal
 
 OperationCallback = Callable[[str], None]
 Transport = HttpTransport[Any, Any]
+MUTATING_METHODS = frozenset({"PUT", "PATCH", "POST", "DELETE"})
 
 
 @dataclass
@@ -59,7 +60,7 @@ class RequestStats:
 
     @property
     def mutating(self) -> int:
-        return sum(n for m, n in self.by_method.items() if m in {"PUT", "PATCH", "POST", "DELETE"})
+        return sum(n for m, n in self.by_method.items() if m in MUTATING_METHODS)
 
 
 class AzureClock:
@@ -100,6 +101,25 @@ class _Accounting(SansIOHTTPPolicy[Any, Any]):
 
     def on_response(self, request: PipelineRequest[Any], response: PipelineResponse[Any, Any]) -> None:
         self.clock.saw(response.http_response.headers.get("Date"))
+
+
+BeforeWrite = Callable[[str, str], None]  # (method, URL without query) -> None, or raise to send nothing
+
+
+class _WriteGate(SansIOHTTPPolicy[Any, Any]):
+    """Calls the gateway's ``before_write`` immediately before every mutating request is sent, retries included
+    (a per-retry policy): the runner checks its lock there and journals the intent (issue 13, defect 5). An
+    exception it raises leaves the pipeline before the transport: nothing is sent."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        super().__init__()
+        self.gateway = gateway
+
+    def on_request(self, request: PipelineRequest[Any]) -> None:
+        method = request.http_request.method.upper()
+        hook = self.gateway.before_write
+        if hook is not None and method in MUTATING_METHODS:
+            hook(method, str(request.http_request.url).split("?")[0])
 
 
 def translate(exc: Exception, resource_id: str = "") -> OperationalError:
@@ -206,6 +226,7 @@ class Gateway:
         self.stats = RequestStats()
         self.clock = AzureClock()
         self._retry_backoff = retry_backoff
+        self.before_write: BeforeWrite | None = None  # set by the runner for the length of a run (_WriteGate)
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
 
@@ -213,7 +234,8 @@ class Gateway:
     def _common(self) -> dict[str, Any]:
         """Options every client gets: accounting, the CA bundle, the retry back-off and the transport."""
         # A fresh policy list per client: azure-mgmt-core appends to it in place (research/emulation.md §1).
-        kwargs: dict[str, Any] = {"per_call_policies": [_Accounting(self.stats, self.clock)]}
+        kwargs: dict[str, Any] = {"per_call_policies": [_Accounting(self.stats, self.clock)],
+                                  "per_retry_policies": [_WriteGate(self)]}
         if self.cloud.ca_bundle:
             kwargs["connection_verify"] = self.cloud.ca_bundle
         if self._retry_backoff is not None:
@@ -415,7 +437,14 @@ class Gateway:
 
     # -- re-attaching to an operation a previous run started ----------------------------------------
     def wait_operation(self, url: str, resource_id: str, timeout: float = 6 * 3600) -> None:
-        """Poll an ARM status URL (Azure-AsyncOperation or Location) until it is done; raise if it failed."""
+        """Poll an ARM status URL (Azure-AsyncOperation or Location) until it is done; raise if it failed.
+
+        The URL comes from the journal (input anyone who can write the state can edit): one that is not on
+        this cloud's ARM endpoint is refused before any connection, since the client sends the token with it."""
+        refusal = operation_url_refusal(url, self.cloud)
+        if refusal is not None:
+            raise UsageError(f"the journal's operation URL {url.split('?')[0][:200]} is refused: {refusal}; "
+                             "sfmigrate sends its token only to the ARM endpoint (see docs/security.md)")
         sub = id_parts(resource_id)[0]
         client = self._client("compute", sub)
         deadline = time.monotonic() + timeout

@@ -65,18 +65,45 @@ def encode_state(state: JournalState) -> bytes:
     return (json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n").encode("utf-8")
 
 
+MAX_JOURNAL_BYTES = 16 * 1024 * 1024  # a journal keeps 200 events: anything near this size was not written by sfmigrate
+MAX_JOURNAL_DEPTH = 64  # the deepest a journal sfmigrate writes goes is about 10 (observed facts, step changes)
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether JSON ``value`` nests deeper than ``limit`` (iterative: a hostile journal must not exhaust the stack
+    of the code that later walks it, the secret guard or a renderer)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+    return False
+
+
 def decode_state(raw: bytes, location: str, cluster_id: str) -> JournalState:
+    """The journal from its bytes. It is untrusted input (whoever can write the state folder or the container
+    can edit it): every failure is JournalUnreadable or UsageError naming the field, never an internal error."""
+    if len(raw) > MAX_JOURNAL_BYTES:
+        raise JournalUnreadable(f"journal {location} is larger than {MAX_JOURNAL_BYTES} bytes: not a journal sfmigrate wrote")
     try:
         data: Any = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise JournalUnreadable(f"journal {location} is not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise JournalUnreadable(f"journal {location} nests deeper than JSON can be read") from None
+    if _depth_exceeds(data, MAX_JOURNAL_DEPTH):
+        raise JournalUnreadable(f"journal {location} nests deeper than {MAX_JOURNAL_DEPTH} levels: not a journal sfmigrate wrote")
     try:
         state = JournalState.from_dict(data)
     except JournalUnreadable as exc:
         raise JournalUnreadable(f"journal {location}: {exc}") from exc
     except UsageError as exc:  # a step that does not read back (unknown kind, malformed params): exit 64
         raise UsageError(f"journal {location}: {exc}") from None
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise JournalUnreadable(f"journal {location} has an unexpected shape: {exc}") from exc
     if state.cluster_id.lower() != cluster_id.lower():
         raise JournalUnreadable(f"journal {location} belongs to cluster {state.cluster_id}, not {cluster_id}")

@@ -30,14 +30,14 @@ from azure.storage.blob import (
 )
 
 from ..errors import OperationalError, UsageError
-from .base import cluster_key, decode_state, encode_state
-from .errors import JournalConflict, JournalLocked, LeaseLost
+from .base import MAX_JOURNAL_BYTES, cluster_key, decode_state, encode_state
+from .errors import JournalConflict, JournalLocked, JournalUnreadable, LeaseLost
 from .model import JournalState, LockHolder
 
 LEASE_SECONDS = 60  # peers.md §5.1: finite leases are 15–60 s
 RENEW_EVERY = 15.0  # four chances to renew before the lease runs out
 SAFETY_MARGIN = 5.0  # without a confirmed renewal for LEASE_SECONDS - this, assume the lease is gone
-_METADATA_KEYS = ("run_id", "user", "host", "pid", "started_at", "pipeline_url", "command")
+_METADATA_KEYS = ("run_id", "user", "host", "pid", "started_at", "pipeline_url", "command", "boot_id", "pid_namespace")
 _LEASE_LOST_CODES = {"LeaseIdMismatchWithLeaseOperation", "LeaseNotPresentWithLeaseOperation", "LeaseLost",
                      "LeaseIdMissing", "LeaseIsBrokenAndCannotBeRenewed", "LeaseAlreadyBroken", "BlobNotFound",
                      "ContainerNotFound"}
@@ -152,6 +152,8 @@ class BlobStore:
     def load(self) -> JournalState | None:
         try:
             download = self._journal.download_blob()
+            if (download.properties.size or 0) > MAX_JOURNAL_BYTES:  # untrusted input: never read it whole
+                raise JournalUnreadable(f"journal {self.location} is larger than {MAX_JOURNAL_BYTES} bytes: not a journal sfmigrate wrote")
             raw = download.readall()
         except ResourceNotFoundError:
             self._etag = None

@@ -13,6 +13,7 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any, Final, Literal, Mapping, get_args
 from urllib.parse import quote
 
@@ -56,6 +57,29 @@ def _newer(read: str, ours: str) -> str:
     return read if key(read) > key(ours) else ours
 
 
+def _check_types(known: dict[str, Any], types: Mapping[str, tuple[type, ...]], where: str) -> None:
+    """A journal is input anyone who can write the store can edit: a field of the wrong JSON type is refused
+    here, naming it, rather than failing later as an internal error (issue 13, "Bad input")."""
+    for name, allowed in types.items():
+        value = known.get(name)
+        if name in known and not (isinstance(value, allowed) and not (isinstance(value, bool) and bool not in allowed)):
+            kinds = " or ".join("null" if t is type(None) else {"str": "a string", "int": "an integer",
+                                "dict": "an object", "list": "a list"}.get(t.__name__, t.__name__) for t in allowed)
+            raise JournalUnreadable(f"{where}{name}: expected {kinds}, found {type(value).__name__}")
+
+
+_OPTIONAL_TEXT = (str, type(None))
+_RECORD_TYPES: dict[str, tuple[type, ...]] = {
+    "name": (str,), "attempts": (int,), "started_at": _OPTIONAL_TEXT, "finished_at": _OPTIONAL_TEXT,
+    "observed": (dict, type(None)), "operation_url": _OPTIONAL_TEXT, "last_error": _OPTIONAL_TEXT,
+}
+_STATE_TYPES: dict[str, tuple[type, ...]] = {
+    "cluster_id": (str,), "plan_hash": (str,), "spec_fingerprint": (str,), "created_at": (str,), "updated_at": (str,),
+    "steps": (list, type(None)), "last_error": _OPTIONAL_TEXT, "events": (list, type(None)), "run_id": _OPTIONAL_TEXT,
+    "cluster_upgrade_ended_at": _OPTIONAL_TEXT,
+}
+
+
 def _status(value: Any, allowed: tuple[str, ...], where: str) -> Any:
     if value not in allowed:
         raise JournalUnreadable(f"{where}: unknown status {value!r} (one of {', '.join(allowed)})")
@@ -92,7 +116,8 @@ class StepRecord:
             raise JournalUnreadable(f"{where}: not a JSON object")
         known, extra = _known(cls, data)
         if not isinstance(known.get("name"), str):
-            raise JournalUnreadable("a step record has no name")
+            raise JournalUnreadable(f"{where}: a step record has no name")
+        _check_types(known, _RECORD_TYPES, f"{where}.")
         known["status"] = _status(known.get("status", PENDING), STEP_STATUSES, f"{where}.status")
         raw_step = known.pop("step", None)
         legacy = extra.pop("definition", None)  # format 1.0: an optional step's definition, without name
@@ -174,9 +199,15 @@ class JournalState:
                    if n not in known]
         if missing:
             raise JournalUnreadable(f"journal lacks {', '.join(missing)}")
+        _check_types(known, _STATE_TYPES, "")
         known["status"] = _status(known.get("status", "pending"), RUN_STATUSES, "status")
         known["steps"] = [StepRecord.from_dict(s, f"steps[{i}]") for i, s in enumerate(known.get("steps") or [])]
-        known["events"] = list(known.get("events") or [])
+        names = [record.name for record in known["steps"]]
+        if len(set(names)) != len(names):
+            raise JournalUnreadable("steps: a step name appears twice")
+        # events are history for display: keep the well-formed ones (time, type, step, detail)
+        known["events"] = [e for e in known.get("events") or [] if isinstance(e, dict) and isinstance(e.get("type"), str)
+                           and isinstance(e.get("time", ""), str) and isinstance(e.get("step"), (str, type(None)))]
         state = cls(**known)
         state.extra = extra
         return state
@@ -191,6 +222,23 @@ def pipeline_run_url(env: Mapping[str, str] | None = None) -> str | None:
     return f"{collection.rstrip('/')}/{quote(project)}/_build/results?buildId={quote(build)}"
 
 
+def boot_id() -> str | None:
+    """This kernel's boot id (Linux), or None: a pid means something only within one boot."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
+    except OSError:
+        return None
+
+
+def pid_namespace() -> str | None:
+    """This process's pid namespace (Linux: ``pid:[inode]``), or None: containers sharing a hostname and a
+    kernel still have pid namespaces of their own, where another container's pid means nothing."""
+    try:
+        return os.readlink("/proc/self/ns/pid") or None
+    except OSError:
+        return None
+
+
 @dataclass
 class LockHolder:
     run_id: str
@@ -200,6 +248,8 @@ class LockHolder:
     started_at: str
     pipeline_url: str | None = None
     command: str = ""
+    boot_id: str | None = None  # with host and pid_namespace: where ``pid`` can be checked (lockfile.py)
+    pid_namespace: str | None = None
 
     @classmethod
     def current(cls, command: str = "apply", *, run_id: str | None = None) -> LockHolder:
@@ -211,12 +261,14 @@ class LockHolder:
         return cls(
             run_id=run_id or str(uuid.uuid4()), user=user, host=socket.gethostname(), pid=os.getpid(),
             started_at=now_iso(), pipeline_url=pipeline_run_url(), command=command,
+            boot_id=boot_id(), pid_namespace=pid_namespace(),
         )
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id, "user": self.user, "host": self.host, "pid": self.pid,
             "started_at": self.started_at, "pipeline_url": self.pipeline_url, "command": self.command,
+            "boot_id": self.boot_id, "pid_namespace": self.pid_namespace,
         }
 
     @classmethod
@@ -228,6 +280,9 @@ class LockHolder:
             known["pid"] = 0
         for name in ("run_id", "user", "host", "started_at"):
             known[name] = str(known.get(name) or "unknown")
+        for name in ("pipeline_url", "boot_id", "pid_namespace"):  # a lock file is input: strings or nothing
+            known[name] = str(known[name]) if isinstance(known.get(name), str) else None
+        known["command"] = str(known.get("command") or "")
         return cls(**known)
 
     def describe(self) -> str:

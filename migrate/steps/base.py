@@ -15,7 +15,8 @@ from typing import Any, Callable
 
 from .. import readers
 from ..cloud.gateway import Gateway
-from ..errors import NotFound, OperationalError, StepFailed
+from ..cloud.endpoints import operation_url_refusal
+from ..errors import NotFound, OperationalError, StepFailed, UsageError
 from ..journal.model import StepRecord
 from ..plan import Change
 from ..scale_set_writes import scale_set_writes
@@ -52,11 +53,9 @@ class StepContext:
         url = self.record.operation_url
         if not url:
             return False
-        self.emit("reattach", step=self.step_name, url=url.split("?")[0])
         try:
-            self.gateway.wait_operation(url, resource_id, self.timeout)
-        except NotFound:
-            pass  # an operation Azure no longer knows: what matters is the resource's state, read next
+            reattach_operation(self.gateway, url, resource_id, self.timeout,
+                               lambda: self.emit("reattach", step=self.step_name, url=url.split("?")[0]))
         except OperationalError as exc:
             self.operation_finished()
             raise StepFailed(self.step_name, f"the operation a previous run started failed: {exc}") from exc
@@ -65,6 +64,23 @@ class StepContext:
 
     def deadline(self) -> float:
         return time.monotonic() + self.timeout
+
+
+def reattach_operation(gateway: Gateway, url: str, resource_id: str, timeout: float, announce: Callable[[], None]) -> None:
+    """The one way to re-attach to an operation a previous run left in flight (``operation_url`` in the journal;
+    StepContext.reattach and commands._settle both call it). The URL is untrusted input: one that is not on the
+    cloud's ARM endpoint is refused (UsageError, exit 64) before ``announce`` and before any connection
+    (issue 13, docs/security.md). An operation Azure no longer knows is over: the resource's state decides;
+    one that failed raises OperationalError."""
+    refusal = operation_url_refusal(url, gateway.cloud)
+    if refusal is not None:
+        raise UsageError(f"the journal's operation URL {url.split('?')[0][:200]!r} is refused: {refusal}; "
+                         "sfmigrate sends its token only to the cloud's ARM endpoint (docs/security.md)")
+    announce()
+    try:
+        gateway.wait_operation(url, resource_id, timeout)
+    except NotFound:
+        pass
 
 
 # -- Service Fabric clusters ------------------------------------------------------------------------------

@@ -8,12 +8,13 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from pydantic import field_validator
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
 from ..arm_ids import role_definition_id, subscription_of
 from ..errors import AzureRequestFailed, StepFailed
 from ..step_types import StepParams, register
-from ..vault_access import reads_secrets
+from ..vault_access import SECRETS_USER_ROLE, reads_secrets
 from .base import StepContext
 
 if TYPE_CHECKING:
@@ -35,6 +36,15 @@ class Params(StepParams):
     identity_id: str
     role: str | None = None  # RBAC: the role definition's GUID
     tenant_id: str | None = None  # access policy: the vault's tenant
+
+    @field_validator("role")
+    @classmethod
+    def _code_rule_role(cls, value: str | None) -> str | None:
+        """Which role is granted is a rule in the code (Key Vault Secrets User), never a file's choice: a saved
+        plan or journal naming another role is refused on reading (issue 13, defect 2)."""
+        if value is not None and value.lower() != SECRETS_USER_ROLE:
+            raise ValueError(f"only the Key Vault Secrets User role ({SECRETS_USER_ROLE}) is ever granted")
+        return value
 
 
 @register(KIND, Params)
@@ -59,9 +69,7 @@ def run(ctx: StepContext, step: Step) -> dict[str, Any]:
         return {"principal_id": principal, "changed": False}
     ctx.emit("change", step=ctx.step_name, resource=vault_id, properties=1)
     if rbac:
-        role = params.role
-        if not role:
-            raise StepFailed(ctx.step_name, "the step's parameters name no role for an RBAC vault")
+        role = SECRETS_USER_ROLE  # the code's rule (Params refuses any other), never the file's
         definition = role_definition_id(subscription_of(vault_id), role)
         name = str(uuid.uuid5(_NAMESPACE, f"{vault_id.lower()}|{principal}|{role}"))  # deterministic: a repeat is idempotent
 

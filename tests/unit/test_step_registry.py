@@ -13,6 +13,7 @@ from migrate.errors import StoppedAtRequest, UsageError
 from migrate.plan import Plan, Step
 from migrate.step_types import StepParams, StepRegistry, step_registry
 from migrate.steps import STEP_KINDS, cleanup_secrets, grant_vault_access, stage_goal
+from migrate.vault_access import SECRETS_USER_ROLE
 
 VMSS = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/nt0"
 
@@ -55,9 +56,18 @@ def test_a_step_refuses_params_of_another_kind() -> None:
 
 def test_the_json_form_reads_back_to_the_same_typed_step() -> None:
     step = Step("grant-vault-access", grant_vault_access.KIND, "Grant", ["/v"], [],
-                grant_vault_access.Params(vault_id="/v", rbac=True, identity_id="/i", role="4633458b"), why="rule")
+                grant_vault_access.Params(vault_id="/v", rbac=True, identity_id="/i", role=SECRETS_USER_ROLE), why="rule")
     again = Step.from_dict(step.to_dict())
-    assert again == step and isinstance(again.params, grant_vault_access.Params) and again.params.role == "4633458b"
+    assert again == step and isinstance(again.params, grant_vault_access.Params) and again.params.role == SECRETS_USER_ROLE
+
+
+def test_a_role_other_than_the_codes_rule_does_not_read_back() -> None:
+    """Issue 13: the role granted is Key Vault Secrets User, a rule of the code; a file naming another is refused."""
+    step = Step("grant-vault-access", grant_vault_access.KIND, "Grant", ["/v"], [],
+                grant_vault_access.Params(vault_id="/v", rbac=True, identity_id="/i", role=SECRETS_USER_ROLE)).to_dict()
+    step["params"]["role"] = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"  # Owner
+    with pytest.raises(UsageError, match="params.role"):
+        Step.from_dict(step)
 
 
 @pytest.mark.parametrize(("data", "message"), [
