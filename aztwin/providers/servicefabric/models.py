@@ -223,10 +223,13 @@ class ServiceFabricState:
 
     def node_views(self, cluster: Cluster, members: list[tuple[ScaleSet, Instance, str]] | None = None) -> list[NodeView]:
         views = []
-        for _, instance, node_type in self.members(cluster) if members is None else members:
+        linux: dict[int, bool] = {}  # per scale set, not per node (big worlds)
+        for scale_set, instance, node_type in self.members(cluster) if members is None else members:
             settings = self._settings(cluster, instance.name)
+            if id(scale_set) not in linux:
+                linux[id(scale_set)] = scale_set.os == "linux"
             views.append(NodeView(instance.name, node_type, instance.update_domain, instance.store, settings.presentation, settings.validation,
-                                  instance.scale_set.os == "linux", instance.waagent_removed))
+                                  linux[id(scale_set)], instance.waagent_removed))
         return views
 
     def set_node_health(self, node: str, unhealthy: str | None) -> str | None:
