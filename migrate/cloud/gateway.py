@@ -188,6 +188,10 @@ def azure_errors(resource_id: str = "") -> Iterator[None]:
         raise
 
 
+#: the api-version azure-mgmt-compute 39 (pyproject: >=39,<40) sends for virtual_machine_scale_set_vms.list
+_VMS_API_VERSION = "2026-04-01"
+
+
 def _raw(pipeline_response: Any, deserialized: Any, headers: Any) -> Any:
     body = pipeline_response.http_response.text()
     return json.loads(body) if body else None
@@ -292,10 +296,20 @@ class Gateway:
             return [_as_raw(m) for m in self._client("compute", subscription).virtual_machine_scale_sets.list_all()]
 
     def list_instances(self, vmss_id: str) -> list[dict[str, Any]]:
-        sub, group, name = id_parts(vmss_id)
+        """The scale set's VMs with their instance views, as ARM's raw JSON pages (nextLink followed): the SDK's
+        models would be built and taken apart again for every VM on every poll (docs/twin.md, "Big worlds")."""
+        sub = subscription_of(vmss_id)
+        client = self._client("compute", sub)
+        url: str | None = f"{vmss_id}/virtualMachines?$expand=instanceView&api-version={_VMS_API_VERSION}"
+        found: list[dict[str, Any]] = []
         with azure_errors(vmss_id):
-            vms = self._client("compute", sub).virtual_machine_scale_set_vms.list(group, name, expand="instanceView")
-            return [_as_raw(m) for m in vms]
+            while url:
+                response = client.send_request(HttpRequest("GET", url))
+                response.raise_for_status()
+                page = _object(response.json() if response.text() else None, vmss_id)
+                found.extend(item for item in page.get("value") or [] if isinstance(item, dict))
+                url = page.get("nextLink") or None
+        return found
 
     def get_vault(self, vault_id: str) -> dict[str, Any]:
         sub, group, name = id_parts(vault_id)

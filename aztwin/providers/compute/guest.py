@@ -454,7 +454,7 @@ def schedule_poll(world: World, scale_set: ScaleSet, instance: Instance, extensi
         if state is not None and state.status == "succeeded":
             state.message = ("Poll failed: " + "; ".join(failures)) if failures else "Certificates are up to date."
             state.time = world.iso_now()
-        world.servicefabric.on_nodes_changed()
+        world.servicefabric.on_nodes_changed([scale_set])
         schedule_poll(world, scale_set, instance, current, config)
 
     instance.poll_events[name] = world.after(config.polling_seconds, f"kv-poll {instance.name}/{name}", poll)
@@ -532,7 +532,7 @@ class _Application:
                 f"VM '{self.instance.name}' has reported a failure when processing extension '{first.name}' "
                 f"(type '{first.type}'). Error message: \"{first.message}\""
             )
-        self.world.servicefabric.on_nodes_changed()
+        self.world.servicefabric.on_nodes_changed([self.scale_set])
         if self.on_finished:
             self.on_finished(failure)
 
@@ -543,7 +543,7 @@ def apply_model(world: World, scale_set: ScaleSet, instance: Instance, profile: 
     instance.extensions = {}
     failure = install_secrets(world, scale_set, instance, profile)
     if failure:
-        world.servicefabric.on_nodes_changed()
+        world.servicefabric.on_nodes_changed([scale_set])
         if on_finished:
             on_finished(f"VM '{instance.name}': {failure}")
         return

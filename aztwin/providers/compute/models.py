@@ -399,7 +399,7 @@ class ComputeState:
                 instance.provisioning_state = "Failed" if failure else "Succeeded"
                 if not instance.joined:  # a new VM is a cluster node once provisioned (pessimistic: even if it failed)
                     instance.joined = True
-                    self.world.servicefabric.on_nodes_changed()
+                    self.world.servicefabric.on_nodes_changed([scale_set])
                 done(instance, failure)
 
             if fresh_disk:

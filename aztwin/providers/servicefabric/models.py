@@ -17,7 +17,7 @@ import copy
 import datetime as dt
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable
 
 from ...clock import Event
 from ...operations import Operation
@@ -94,6 +94,7 @@ class Cluster:
     settle_seconds: float = 900.0
     settling_until: dt.datetime | None = None
     settled_from: dt.datetime | None = None
+    member_scale_sets: set[str] = field(default_factory=set)  # scale sets with nodes at the last verdict
 
     @property
     def properties(self) -> dict[str, Any]:
@@ -198,15 +199,21 @@ class ServiceFabricState:
         """(scale set, instance, node type) for every VM whose Service Fabric extension joins this cluster."""
         found = []
         for scale_set in self.world.compute.all():
-            for extension in scale_set.extensions_of_type(*SF_TYPES):
-                settings = (extension.get("properties") or {}).get("settings") or {}
-                if str(settings.get("clusterEndpoint", "")).lower() != cluster.endpoint.lower():
-                    continue
-                node_type = str(settings.get("nodeTypeRef") or scale_set.rid.name)
-                for instance in scale_set.instances:
-                    if instance.joined:  # a VM still being created is not a node yet
-                        found.append((scale_set, instance, node_type))
+            node_type = self._node_type_in(scale_set, cluster)
+            if node_type is None:
+                continue
+            for instance in scale_set.instances:
+                if instance.joined:  # a VM still being created is not a node yet
+                    found.append((scale_set, instance, node_type))
         return found
+
+    def _node_type_in(self, scale_set: ScaleSet, cluster: Cluster) -> str | None:
+        """The node type ``scale_set`` is in ``cluster`` (its Service Fabric extension names the cluster), or None."""
+        for extension in scale_set.extensions_of_type(*SF_TYPES):
+            settings = (extension.get("properties") or {}).get("settings") or {}
+            if str(settings.get("clusterEndpoint", "")).lower() == cluster.endpoint.lower():
+                return str(settings.get("nodeTypeRef") or scale_set.rid.name)
+        return None
 
     def _settings(self, cluster: Cluster, node: str) -> NodeSettings:
         if node not in cluster.node_settings:  # a new node joins with the cluster's current configuration
@@ -214,12 +221,15 @@ class ServiceFabricState:
             cluster.node_settings[node] = NodeSettings(declaration, declaration.validation())
         return cluster.node_settings[node]
 
-    def node_views(self, cluster: Cluster) -> list[NodeView]:
+    def node_views(self, cluster: Cluster, members: list[tuple[ScaleSet, Instance, str]] | None = None) -> list[NodeView]:
         views = []
-        for _, instance, node_type in self.members(cluster):
+        linux: dict[int, bool] = {}  # per scale set, not per node (big worlds)
+        for scale_set, instance, node_type in self.members(cluster) if members is None else members:
             settings = self._settings(cluster, instance.name)
+            if id(scale_set) not in linux:
+                linux[id(scale_set)] = scale_set.os == "linux"
             views.append(NodeView(instance.name, node_type, instance.update_domain, instance.store, settings.presentation, settings.validation,
-                                  instance.scale_set.os == "linux", instance.waagent_removed))
+                                  linux[id(scale_set)], instance.waagent_removed))
         return views
 
     def set_node_health(self, node: str, unhealthy: str | None, cluster_ref: str | None = None) -> str | None:
@@ -268,7 +278,9 @@ class ServiceFabricState:
 
     # -- the verdict ----------------------------------------------------------------------------------
     def evaluate(self, cluster: Cluster, phase: str) -> Verdict:
-        nodes = self.node_views(cluster)
+        members = self.members(cluster)
+        cluster.member_scale_sets = {scale_set.rid.key for scale_set, _, _ in members}
+        nodes = self.node_views(cluster, members)
         pki = self.world.pki
         chain = policy_for(cluster.properties, pki.reachable, pki.revoked)  # CN validation: chain and revocation (chain.py)
         verdict = evaluate(nodes, self.world.now(), selects_by_not_after(cluster.code_version), self.trusted_roots, chain,
@@ -287,30 +299,41 @@ class ServiceFabricState:
             cluster.history.append({"time": self.world.iso_now(), "health": verdict.health, "phase": phase, "reasons": verdict.reasons[:5]})
         return verdict
 
-    def on_nodes_changed(self) -> None:
-        """Certificates on nodes changed (a VMSS secret, an extension poll): take the verdict again."""
+    def on_nodes_changed(self, scale_sets: Iterable[ScaleSet] | None = None) -> None:
+        """Certificates on nodes changed (a VMSS secret, an extension poll): take the verdict again, of the
+        clusters ``scale_sets`` are (or were) part of, or of every cluster (None: a change anywhere, a CA's)."""
         if self.suspended:
             return
+        touched = None if scale_sets is None else list(scale_sets)
         for cluster in self.clusters.values():
             if cluster.upgrade is not None:
                 continue  # the upgrade takes the verdict after each step
+            if touched is not None and not any(
+                s.rid.key in cluster.member_scale_sets or self._node_type_in(s, cluster) is not None for s in touched
+            ):
+                continue  # the cost of an event is the cost of the clusters it touches (docs/twin.md, "Big worlds")
             verdict = self.evaluate(cluster, "running")
             if not verdict.healthy and cluster.cluster_state == "Ready":
                 cluster.cluster_state = "UpgradeServiceUnreachable"
-        self._watch_validity()
+        self._watch_validity(touched)
 
-    def _watch_validity(self) -> None:
+    def _watch_validity(self, touched: list[ScaleSet] | None = None) -> None:
         """Certificates become valid and expire by themselves (expired ones are ignored, DESIGN §2): take the
-        verdict again at the next such instant on any node."""
+        verdict again at the next such instant on any node. Only the ``touched`` scale sets' stores changed (None:
+        look at all); an instant that no longer exists costs one verdict that changes nothing."""
         now = self.world.now()
+        scale_sets = self.world.compute.all() if touched is None else touched
         moments = [
             moment
-            for scale_set in self.world.compute.all()
+            for scale_set in scale_sets
             for instance in scale_set.instances
             for cert in instance.store
             for moment in (cert.issued.facts.not_before, cert.issued.facts.not_after)
             if moment > now
         ]
+        watching = self._validity_moment if self._validity_event is not None and not self._validity_event.cancelled else None
+        if touched is not None and watching is not None and watching > now:
+            moments.append(watching)
         upcoming = min(moments) if moments else None
         if self._validity_event is not None:
             if self._validity_moment == upcoming and not self._validity_event.cancelled:

@@ -12,6 +12,8 @@ of the cluster's declaration (cluster-security-certificates; docs/twin.md, "Cert
 from __future__ import annotations
 
 import datetime as dt
+import heapq
+from itertools import repeat
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
@@ -192,31 +194,48 @@ def evaluate(nodes: Iterable[NodeView], now: dt.datetime, by_not_after: bool, tr
              chain: ChainPolicy | None = None, issuer_siblings: IssuerSiblings = no_siblings) -> Verdict:
     nodes = list(nodes)
     verdict = Verdict(True)
-    presented: dict[str, Presented] = {}
+    presented: list[Presented] = []
     for node in nodes:
-        shown = presented[node.name] = present(node, now, by_not_after)
+        shown = present(node, now, by_not_after)
+        presented.append(shown)
         verdict.presented[node.name] = shown.cert.thumbprint if shown.cert else None
         if shown.cert is None:
             verdict.healthy = False
             verdict.reasons.append(shown.reason)
-    # Mutual authentication: every validator must accept every other node's presented certificate.
-    memo: dict[tuple[ValidationList, str], tuple[bool, str]] = {}
-    for sender in nodes:
-        cert = presented[sender.name].cert
+    # Mutual authentication: every validator must accept every other node's presented certificate. Acceptance
+    # depends only on (validation list, certificate), so it is judged once per distinct pair (docs/twin.md, "Big
+    # worlds"): nodes are grouped by validation list, in the order they first appear.
+    holders: dict[ValidationList, list[int]] = {}
+    for index, node in enumerate(nodes):
+        holders.setdefault(node.validation, []).append(index)
+    groups = list(holders.items())
+    judged: dict[tuple[int, str], tuple[bool, str]] = {}
+    for sender_index, shown in enumerate(presented):
+        cert = shown.cert
         if cert is None:
             continue
-        for receiver in nodes:
-            if receiver is sender:
-                continue
-            key = (receiver.validation, cert.thumbprint)
-            if key not in memo:
-                memo[key] = accepts(receiver.validation, cert, now, trusted_roots, chain, issuer_siblings)
-            accepted, why = memo[key]
+        rejecting: list[tuple[list[int], str]] = []
+        for group, (validation, members) in enumerate(groups):
+            if len(members) == 1 and members[0] == sender_index:
+                continue  # a node does not validate itself
+            key = (group, cert.thumbprint)
+            if key not in judged:
+                judged[key] = accepts(validation, cert, now, trusted_roots, chain, issuer_siblings)
+            accepted, why = judged[key]
             if not accepted:
-                verdict.healthy = False
-                linked = presented[sender.name].linked_from
-                via = f" (S-channel followed the renewal link from {linked}: linkOnRenewal)" if linked else ""
-                reason = f"node {receiver.name} rejects {cert.thumbprint} presented by node {sender.name}{via}: {why}"
-                if len(verdict.reasons) < 12:
-                    verdict.reasons.append(reason)
+                rejecting.append((members, why))
+        if not rejecting:
+            continue
+        verdict.healthy = False
+        if len(verdict.reasons) >= 12:
+            continue
+        sender = nodes[sender_index]
+        via = f" (S-channel followed the renewal link from {shown.linked_from}: linkOnRenewal)" if shown.linked_from else ""
+        # the receivers in node order, as a pairwise walk would name them
+        for receiver_index, why in heapq.merge(*(zip(members, repeat(why)) for members, why in rejecting)):
+            if receiver_index == sender_index:
+                continue
+            if len(verdict.reasons) >= 12:
+                break
+            verdict.reasons.append(f"node {nodes[receiver_index].name} rejects {cert.thumbprint} presented by node {sender.name}{via}: {why}")
     return verdict
