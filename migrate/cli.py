@@ -64,6 +64,9 @@ class _Group(click.Group):
 @click.option("-v", "--verbose", is_flag=True, help="Say more on stderr (which credential is used, for one).")
 def cli(verbose: bool) -> None:
     """Move Service Fabric clusters from thumbprint to common-name certificates, safely and resumably."""
+    from .safe_output import install
+
+    install()  # also when called without main() (click's test runner): idempotent
     if verbose:
         import logging
 
@@ -71,6 +74,9 @@ def cli(verbose: bool) -> None:
 
 
 def main() -> None:
+    from .safe_output import install
+
+    install()  # every line printed: secrets redacted, pipeline commands neutralized (issue 13)
     _configure_logging()
     try:
         code = cli.main(standalone_mode=False)  # returns the exit code of ctx.exit() in this mode
