@@ -111,13 +111,16 @@ def emulator() -> None:
 @emulator.command("serve")
 @click.option("--scenario", "scenario", default=None, help="Built-in scenario name (default: basic).")
 @click.option("--scenario-file", type=click.Path(dir_okay=False), default=None, help="A scenario file (sfmigrate/twin-v1).")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; a non-loopback address needs --allow-remote.")
+@click.option("--allow-remote", is_flag=True,
+              help="Listen on a non-loopback --host although the control API has no authentication.")
 @click.option("--port", default=0, type=int, show_default=True, help="Port (0: any free port).")
 @click.option("--time-scale", default=None, type=float, help="Simulated seconds per wall second (default 120).")
 @click.option("--faults", default=None, help="Fault injection spec, e.g. 'rate=0.2,seed=7'.")
 @click.option("--state-dir", type=click.Path(file_okay=False), default=None, help="Where the CA bundle and plan file go.")
-def emulator_serve(scenario: str | None, scenario_file: str | None, host: str, port: int, time_scale: float | None,
-                   faults: str | None, state_dir: str | None) -> None:
+def emulator_serve(scenario: str | None, scenario_file: str | None, host: str, allow_remote: bool, port: int,
+                   time_scale: float | None, faults: str | None, state_dir: str | None) -> None:
     """Serve the twin over HTTPS; print one JSON line when ready; run until SIGTERM or SIGINT."""
     from aztwin import TwinSetupError, start_twin
 
@@ -125,6 +128,10 @@ def emulator_serve(scenario: str | None, scenario_file: str | None, host: str, p
 
     if scenario and scenario_file:
         raise UsageError("--scenario and --scenario-file: give one, not both")
+    check_builtin_scenario(scenario)
+    if not allow_remote and not is_loopback(host):  # the control API has no authentication (issue 13)
+        raise UsageError(f"--host {host}: not a loopback address; the twin's control API has no authentication "
+                         "(docs/security.md): add --allow-remote to listen there anyway")
     if not 0 <= port <= 65535:
         raise UsageError("--port: must be between 0 and 65535")
     try:
@@ -159,6 +166,27 @@ def emulator_scenarios(output: str) -> None:
     width = max(len(r["name"]) for r in rows)
     for row in rows:
         click.echo(f"{row['name']:<{width}}  {row['description']}")
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or an address in 127.0.0.0/8 or ::1 (what ``--host`` may be without --allow-remote)."""
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost may resolve anywhere
+
+
+def check_builtin_scenario(name: str | None) -> None:
+    """``--scenario`` takes a built-in name only; a file goes through ``--scenario-file`` (issue 13)."""
+    from aztwin import builtin_names
+
+    if name is not None and name not in builtin_names():
+        raise UsageError(f"--scenario: unknown scenario '{name}' (a file goes through --scenario-file); "
+                         f"built-in scenarios: {', '.join(builtin_names())}")
 
 
 # -- plan, apply, status, unlock ------------------------------------------------------------------------
@@ -296,9 +324,10 @@ def status_command(planfile: str | None, cluster_id: str | None, state: str | No
 @click.argument("planfile", type=click.Path(dir_okay=False), required=False)
 @click.option("--cluster", "cluster_id", default=None, help="Cluster resource id (instead of PLANFILE).")
 @click.option("--state", "state", default=None, help="Journal location (as for apply).")
-@click.option("--force", is_flag=True, help="Required: break the lock even if its holder may be alive.")
+@click.option("--force", is_flag=True, help="Required: break the lock; sfmigrate does not check whether its holder is alive.")
 def unlock_command(planfile: str | None, cluster_id: str | None, state: str | None, force: bool) -> None:
-    """Break a migration's lock (after checking that its holder is really gone)."""
+    """Break a migration's lock and say who held it. It does not check whether that run is alive: make sure
+    it is gone first (runbooks/failures/lock-held.md)."""
     from . import commands
 
     credential = None
@@ -315,7 +344,7 @@ def unlock_command(planfile: str | None, cluster_id: str | None, state: str | No
     if holder is None:
         click.echo("no lock was held")
     else:
-        click.echo(f"broke the lock held by {holder.describe()}")
+        click.echo(f"broke the lock held by {holder.describe()} (whether that run was still alive was not checked)")
 
 
 @cli.command("schema")
@@ -334,6 +363,7 @@ def demo_command(out: str, scenario: str, time_scale: float) -> None:
     """Migrate a cluster on the Azure twin from end to end and write the reports."""
     from .demo import run_demo
 
+    check_builtin_scenario(scenario)
     sys.exit(run_demo(out, scenario, time_scale, echo=click.echo, live=sys.stdout.isatty()))
 
 
