@@ -211,15 +211,22 @@ def plan_command(planfile: str, fmt: str, out: str | None, reports: tuple[str, .
     In Azure DevOps mode, changes pending exit 0 and set the output variable hasChanges instead.
     """
     from . import azure_devops, commands
+    from .input_files import output_error
     from .report import render_plan, should_color, write_report
 
     pipeline = azure_devops.enabled(ci)
     result = commands.plan(planfile)
     click.echo(render_plan(result.plan, fmt, color=fmt == "text" and not pipeline and should_color(sys.stdout)), nl=False)
     for path in reports:
-        write_report(result.plan, path)
+        try:
+            write_report(result.plan, path)
+        except OSError as exc:  # one line naming --report, exit 64 or 1 (issue 13)
+            raise output_error("--report", path, exc) from None
     if out:
-        commands.save_plan(result.plan, result.session.spec, out)
+        try:
+            commands.save_plan(result.plan, result.session.spec, out)
+        except OSError as exc:
+            raise output_error("--out", out, exc) from None
         click.echo(f"saved plan: {out} (apply it with: sfmigrate apply {out})", err=True)
     sys.exit(azure_devops.finish_plan(result.plan, result.exit_code, list(reports)) if pipeline else result.exit_code)
 

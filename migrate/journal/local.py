@@ -267,7 +267,13 @@ class LocalStore:
             return None
 
     def _ensure_dir(self) -> None:
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        """The state folder exists and is writable, or one line naming --state (issue 13: never "internal error")."""
+        try:
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"--state {self.directory}: cannot create the folder: {exc.strerror or exc}") from None
+        if not os.access(self.directory, os.W_OK | os.X_OK):
+            raise UsageError(f"--state {self.directory}: the folder is not writable")
 
     def _write_atomically(self, target: Path, data: bytes) -> None:
         fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=f".{target.name}.", suffix=".tmp")
