@@ -5,20 +5,17 @@ answer (200) whose body has the wrong shape. Each must be one line on stderr, ex
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
-import ssl
 import subprocess
 import sys
-import threading
-import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 import yaml
 
+from armfront import ArmFront, arm_front
 from twinkit import requests_json
 
 
@@ -97,52 +94,10 @@ def test_unwritable_report_out_and_state_are_one_line(old_primary: Any, tmp_path
     assert requests_json(old_primary)["mutating"] == 0
 
 
-class _ShapeShifter(http.server.BaseHTTPRequestHandler):
-    """Azure's answers as the twin gives them, except the cluster's GET: 200 with a body of the wrong shape."""
-
-    upstream = ""
-    context: ssl.SSLContext
-    body = b""
-
-    def _forward(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        data = self.rfile.read(length) if length else None
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
-        request = urllib.request.Request(self.upstream + self.path, data=data, method=self.command, headers=headers)
-        try:
-            with urllib.request.urlopen(request, context=self.context) as response:
-                status, reply, reply_headers = response.status, response.read(), response.headers
-        except urllib.error.HTTPError as exc:
-            status, reply, reply_headers = exc.code, exc.read(), exc.headers
-        if self.command == "GET" and "/providers/Microsoft.ServiceFabric/clusters/" in self.path and status == 200:
-            reply = self.body
-        self.send_response(status)
-        for key, value in reply_headers.items():
-            if key.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date"):
-                self.send_header(key, value)
-        self.send_header("Content-Length", str(len(reply)))
-        self.end_headers()
-        self.wfile.write(reply)
-
-    do_GET = do_PUT = do_POST = do_PATCH = do_DELETE = _forward
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
-def shape_shifter(old_primary: Any) -> Iterator[tuple[Any, type[_ShapeShifter], str]]:
-    """A TLS front for the twin (the twin's own server certificate: same loopback host) on another port."""
-    state = Path(old_primary.state_dir)
-    handler = type("Handler", (_ShapeShifter,), {"upstream": old_primary.base_url,
-                                                 "context": ssl.create_default_context(cafile=old_primary.ca_bundle)})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    tls.load_cert_chain(state / "twin-server.pem", state / "twin-server.key")
-    server.socket = tls.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield old_primary, handler, f"https://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+def shape_shifter(old_primary: Any) -> Iterator[tuple[Any, type[ArmFront], str]]:
+    with arm_front(old_primary) as (handler, url):
+        yield old_primary, handler, url
 
 
 @pytest.mark.parametrize("body", [{"properties": 5}, {"properties": {"nodeTypes": "nt0", "certificate": []}},

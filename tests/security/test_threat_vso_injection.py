@@ -79,3 +79,26 @@ def test_certificate_subject_carrying_vso_setvariable_through_a_whole_apply(twin
     _assert_no_injected_command(applied.stdout)
     _assert_no_injected_command(applied.stderr)
     assert any(line.startswith("##vso[task.complete result=") for line in applied.stdout.splitlines())
+
+
+def test_arm_error_message_carrying_vso_setvariable_in_plan_and_apply(twin_factory, tmp_path: Path) -> None:
+    import json
+
+    from armfront import arm_front
+
+    twin = twin_factory("old-primary")
+    with arm_front(twin) as (handler, front):
+        handler.status = 409
+        handler.body = json.dumps({"error": {"code": "Conflict", "message": f"busy\r\n{INJECTED}\n##[error]fake {INJECTED}"}}).encode()
+        plan = yaml.safe_load(Path(twin.plan_file).read_text())
+        plan["cloud"]["armEndpoint"] = front
+        plan_file = tmp_path / "plan.yaml"
+        plan_file.write_text(yaml.safe_dump(plan))
+        planned = _run(["plan", str(plan_file)], twin, tmp_path)
+        applied = _run(["apply", str(plan_file), "--yes", "--state", str(tmp_path / "state")], twin, tmp_path)
+    assert planned.returncode == 1 and "**vso[task.setvariable variable=pwned]" in planned.stderr, planned.stderr
+    assert applied.returncode == 1 and any(line.startswith("##vso[task.complete result=Failed]") for line in applied.stdout.splitlines())
+    for done in (planned, applied):
+        _assert_no_injected_command(done.stdout)
+        _assert_no_injected_command(done.stderr)
+    assert requests_json(twin)["mutating"] == 0
