@@ -152,7 +152,12 @@ class GuardedStream:
 def install() -> None:
     """Guard ``sys.stdout`` and ``sys.stderr`` (idempotent) and learn the environment's secret values."""
     for name in SECRET_ENVIRONMENT:
-        remember_secret(os.environ.get(name))
+        value = os.environ.get(name)
+        remember_secret(value)
+        for part in (value or "").split(";"):  # a connection string's SAS or key alone, as messages quote it
+            key, _, secret = part.partition("=")
+            if key.strip().lower() in ("sharedaccesssignature", "accountkey"):
+                remember_secret(secret.lstrip("?"))
     if not isinstance(sys.stdout, GuardedStream):
         sys.stdout = GuardedStream(sys.stdout)
     if not isinstance(sys.stderr, GuardedStream):
