@@ -102,3 +102,18 @@ def test_arm_error_message_carrying_vso_setvariable_in_plan_and_apply(twin_facto
         _assert_no_injected_command(done.stdout)
         _assert_no_injected_command(done.stderr)
     assert requests_json(twin)["mutating"] == 0
+
+
+def test_progress_sinks_given_a_plain_stream_neutralize_an_injected_command() -> None:
+    """The library's sinks (apply --output plain/json) neutralize by themselves, not only behind the CLI's guard."""
+    import io
+
+    from migrate.progress import JsonProgress, PlainProgress
+
+    event = {"type": "step-failed", "step": "convert-cluster", "time": "2026-01-01T00:00:00Z",
+             "detail": {"error": f"Conflict: {INJECTED}", "subject": EVIL_SUBJECT}}
+    for sink in (PlainProgress, JsonProgress):
+        stream = io.StringIO()
+        sink(stream)(event)
+        assert "##vso[" not in stream.getvalue() and "##[" not in stream.getvalue(), stream.getvalue()
+        assert "**vso[task.setvariable variable=pwned]yes" in stream.getvalue()
