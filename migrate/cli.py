@@ -124,7 +124,8 @@ def emulator_serve(scenario: str | None, scenario_file: str | None, host: str, a
     """Serve the twin over HTTPS; print one JSON line when ready; run until SIGTERM or SIGINT."""
     from aztwin import TwinSetupError, start_twin
 
-    from .twin_plan import ready_line, write_plan_for
+    from .demo import check_builtin_scenario
+    from .twin_plan import is_loopback, ready_line, write_plan_for
 
     if scenario and scenario_file:
         raise UsageError("--scenario and --scenario-file: give one, not both")
@@ -166,27 +167,6 @@ def emulator_scenarios(output: str) -> None:
     width = max(len(r["name"]) for r in rows)
     for row in rows:
         click.echo(f"{row['name']:<{width}}  {row['description']}")
-
-
-def is_loopback(host: str) -> bool:
-    """``localhost`` or an address in 127.0.0.0/8 or ::1 (what ``--host`` may be without --allow-remote)."""
-    import ipaddress
-
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # a host name other than localhost may resolve anywhere
-
-
-def check_builtin_scenario(name: str | None) -> None:
-    """``--scenario`` takes a built-in name only; a file goes through ``--scenario-file`` (issue 13)."""
-    from aztwin import builtin_names
-
-    if name is not None and name not in builtin_names():
-        raise UsageError(f"--scenario: unknown scenario '{name}' (a file goes through --scenario-file); "
-                         f"built-in scenarios: {', '.join(builtin_names())}")
 
 
 # -- plan, apply, status, unlock ------------------------------------------------------------------------
@@ -368,7 +348,7 @@ def schema_command() -> None:
 @click.option("--time-scale", default=600.0, show_default=True, type=float, help="Simulated seconds per wall second.")
 def demo_command(out: str, scenario: str, time_scale: float) -> None:
     """Migrate a cluster on the Azure twin from end to end and write the reports."""
-    from .demo import run_demo
+    from .demo import check_builtin_scenario, run_demo
 
     check_builtin_scenario(scenario)
     sys.exit(run_demo(out, scenario, time_scale, echo=click.echo, live=sys.stdout.isatty()))
