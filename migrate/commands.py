@@ -125,7 +125,7 @@ def check_plan_files(spec: PlanSpec) -> None:
     if spec.cloud.caBundle:
         check_certificate_file(spec.cloud.caBundle, "cloud.caBundle")
     for path in spec.goal.issuerCertificates:
-        check_certificate_file(path, "goal.issuerCertificates")
+        check_certificate_file(path, "goal.issuerCertificates", pem_only=False)
 
 
 # -- plan -----------------------------------------------------------------------------------------------

@@ -39,19 +39,23 @@ def read_text_limited(path: str | Path, what: str, limit: int = PLAN_FILE_LIMIT)
         raise UsageError(f"{what}: '{path}' is not UTF-8 text") from None
 
 
-def check_certificate_file(path: str, field: str) -> None:
-    """``path`` holds at least one PEM certificate (caBundle, goal.issuerCertificates), or one line naming it."""
+def check_certificate_file(path: str, field: str, *, pem_only: bool = True) -> None:
+    """``path`` holds at least one certificate, or one line naming it: PEM for ``cloud.caBundle`` (what TLS
+    reads); for ``goal.issuerCertificates`` whatever discovery reads (``x509.certificates_in``: PEM, DER, PKCS#7)."""
     from cryptography import x509
+
+    from .x509 import certificates_in
 
     data = read_limited(path, field, PEM_FILE_LIMIT)
     try:
         with warnings.catch_warnings():  # public bundles hold old roots cryptography warns about (negative serials)
             warnings.simplefilter("ignore")
-            certificates = x509.load_pem_x509_certificates(data)
+            found = len(x509.load_pem_x509_certificates(data)) if pem_only else len(certificates_in(data))
     except ValueError:
-        certificates = []
-    if not certificates:
-        raise UsageError(f"{field}: '{path}' holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
+        found = 0
+    if not found:
+        kind = "PEM certificate (-----BEGIN CERTIFICATE-----)" if pem_only else "certificate (PEM, DER or PKCS#7)"
+        raise UsageError(f"{field}: '{path}' holds no {kind}")
 
 
 def output_error(option: str, path: str | Path, exc: OSError) -> SfmigrateError:
