@@ -110,3 +110,14 @@ def test_arm_200_with_a_body_of_the_wrong_shape_is_one_line_exit_1(shape_shifter
         done = _sfmigrate(args, twin, tmp_path)
         _one_line(done, 1, "unexpected shape")
     assert requests_json(twin)["mutating"] == 0
+
+
+def test_issuer_certificates_in_der_is_still_accepted(old_primary: Any, tmp_path: Path) -> None:
+    """The check refuses what is not a certificate, not what discovery reads (DER here)."""
+    import ssl as _ssl
+
+    pem = Path(old_primary.ca_bundle).read_text().split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n"
+    issuer = tmp_path / "issuer.cer"
+    issuer.write_bytes(_ssl.PEM_cert_to_DER_cert(pem))
+    done = _sfmigrate(["plan", str(_plan_with(old_primary, tmp_path, goal__issuerCertificates=[str(issuer)]))], old_primary, tmp_path)
+    assert done.returncode in (0, 2, 3), done.stderr
