@@ -36,7 +36,7 @@ def builtin_names() -> list[str]:
 
 def builtin_path(name: str) -> Path:
     path = Path(str(resources.files(SCENARIO_PACKAGE) / f"{name}.yaml"))
-    if not path.is_file():
+    if name not in builtin_names() or not path.is_file():  # a name, never a path (files: --scenario-file)
         raise ScenarioError(f"--scenario: unknown scenario '{name}'; built-in scenarios: {', '.join(builtin_names())}")
     return path
 

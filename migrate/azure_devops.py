@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, Mapping, TextIO
 
 from .errors import ExitCode, SfmigrateError
 from .progress import describe
+from .safe_output import safe, write_command
 
 if TYPE_CHECKING:
     from .commands import ApplyResult
@@ -33,16 +34,18 @@ def enabled(option: str | None, env: Mapping[str, str] | None = None) -> bool:
 
 
 def _escape(value: str, *, property_value: bool = False) -> str:
-    """The logging-command escapes: %, CR and LF always; ; and ] inside properties."""
-    text = str(value).replace("%", "%AZP25").replace("\r", "%0D").replace("\n", "%0A")
+    """The logging-command escapes: %, CR and LF always; ; and ] inside properties; and no command inside
+    a value (``safe``: secrets removed, ``##vso[``/``##[`` neutralized; issue 13)."""
+    text = safe(str(value)).replace("%", "%AZP25").replace("\r", "%0D").replace("\n", "%0A")
     if property_value:
         text = text.replace(";", "%3B").replace("]", "%5D")
     return text
 
 
 def plain(text: str) -> str:
-    """One line that the agent cannot take for a command (Azure and guest texts carry CR/LF)."""
-    return " ".join(str(text).split())
+    """One line that the agent cannot take for a command (Azure and guest texts carry CR/LF, certificate
+    subjects and error messages may carry ``##vso[``)."""
+    return safe(" ".join(str(text).split()))
 
 
 def command(area_action: str, message: str = "", **properties: Any) -> str:
@@ -56,19 +59,24 @@ class AzureDevOps:
         self._open_group = False
 
     def write(self, line: str) -> None:
-        self.stream.write(line + "\n")
+        """A line of data: never a command (issue 13)."""
+        self.stream.write(safe(line) + "\n")
         self.stream.flush()  # agents read stdout line by line
+
+    def write_command(self, line: str) -> None:
+        """One of sfmigrate's own logging commands; its data parts went through ``plain``/``command``."""
+        write_command(self.stream, line)
 
     # -- progress (apply) -----------------------------------------------------------------------------
     def __call__(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
         if kind == "step-start":
             self._close()
-            self.write(f"##[group]{plain(event.get('step') or '')}: {plain((event.get('detail') or {}).get('title', ''))}")
+            self.write_command(f"##[group]{plain(event.get('step') or '')}: {plain((event.get('detail') or {}).get('title', ''))}")
             self._open_group = True
             return
         if kind == "step-failed":
-            self.write(f"##[error]{plain(describe(event))}")
+            self.write_command(f"##[error]{plain(describe(event))}")
             self._close()
             return
         self.write(f"{str(event.get('time', ''))[11:19]} {kind} {plain(describe(event))}")
@@ -77,26 +85,26 @@ class AzureDevOps:
 
     def _close(self) -> None:
         if self._open_group:
-            self.write("##[endgroup]")
+            self.write_command("##[endgroup]")
             self._open_group = False
 
     # -- plan outputs ---------------------------------------------------------------------------------
     def publish_plan(self, plan: Plan, summary: Path) -> None:
         for finding in plan.findings:
             if finding.severity in ("error", "warning"):
-                self.write(command("task.logissue", f"{finding.message} Remedy: {finding.remedy}", type=finding.severity, code=finding.code))
+                self.write_command(command("task.logissue", f"{finding.message} Remedy: {finding.remedy}", type=finding.severity, code=finding.code))
         self.set_output("hasChanges", "true" if plan.has_changes else "false")
         self.set_output("blocked", "true" if plan.blocked else "false")
         self.set_output("startingState", plan.starting_state)
-        self.write(command("task.uploadsummary", str(summary.resolve())))
+        self.write_command(command("task.uploadsummary", str(summary.resolve())))
 
     def set_output(self, name: str, value: str) -> None:
-        self.write(command("task.setvariable", value, variable=name, isOutput="true"))
+        self.write_command(command("task.setvariable", value, variable=name, isOutput="true"))
 
     def complete(self, result: TaskResult, message: str) -> None:
         """``result``: Succeeded | SucceededWithIssues | Failed (the process still exits non-zero on failure)."""
         self._close()
-        self.write(command("task.complete", message, result=result))
+        self.write_command(command("task.complete", message, result=result))
 
 
 def finish_plan(plan: Plan, exit_code: int, reports: list[str]) -> ExitCode:
@@ -121,9 +129,11 @@ def finish_plan(plan: Plan, exit_code: int, reports: list[str]) -> ExitCode:
 def finish_apply(ado: AzureDevOps, result: ApplyResult | None = None, error: SfmigrateError | None = None) -> None:
     """Publish how an apply ended in a pipeline: the ``migrationStatus`` output and the task result. A stop
     at a requested point (exit 4) succeeds with issues; any other error fails the step."""
+    from .runner import one_line
+
     if error is not None:
         ado.set_output("migrationStatus", type(error).__name__)
-        ado.complete("SucceededWithIssues" if error.exit_code == ExitCode.STOPPED else "Failed", str(error))
+        ado.complete("SucceededWithIssues" if error.exit_code == ExitCode.STOPPED else "Failed", one_line(error))
         return
     assert result is not None
     ado.set_output("migrationStatus", "complete")

@@ -64,6 +64,9 @@ class _Group(click.Group):
 @click.option("-v", "--verbose", is_flag=True, help="Say more on stderr (which credential is used, for one).")
 def cli(verbose: bool) -> None:
     """Move Service Fabric clusters from thumbprint to common-name certificates, safely and resumably."""
+    from .safe_output import install
+
+    install()  # also when called without main() (click's test runner): idempotent
     if verbose:
         import logging
 
@@ -71,6 +74,9 @@ def cli(verbose: bool) -> None:
 
 
 def main() -> None:
+    from .safe_output import install
+
+    install()  # every line printed: secrets redacted, pipeline commands neutralized (issue 13)
     _configure_logging()
     try:
         code = cli.main(standalone_mode=False)  # returns the exit code of ctx.exit() in this mode
@@ -105,20 +111,28 @@ def emulator() -> None:
 @emulator.command("serve")
 @click.option("--scenario", "scenario", default=None, help="Built-in scenario name (default: basic).")
 @click.option("--scenario-file", type=click.Path(dir_okay=False), default=None, help="A scenario file (sfmigrate/twin-v1).")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; a non-loopback address needs --allow-remote.")
+@click.option("--allow-remote", is_flag=True,
+              help="Listen on a non-loopback --host although the control API has no authentication.")
 @click.option("--port", default=0, type=int, show_default=True, help="Port (0: any free port).")
 @click.option("--time-scale", default=None, type=float, help="Simulated seconds per wall second (default 120).")
 @click.option("--faults", default=None, help="Fault injection spec, e.g. 'rate=0.2,seed=7'.")
 @click.option("--state-dir", type=click.Path(file_okay=False), default=None, help="Where the CA bundle and plan file go.")
-def emulator_serve(scenario: str | None, scenario_file: str | None, host: str, port: int, time_scale: float | None,
-                   faults: str | None, state_dir: str | None) -> None:
+def emulator_serve(scenario: str | None, scenario_file: str | None, host: str, allow_remote: bool, port: int,
+                   time_scale: float | None, faults: str | None, state_dir: str | None) -> None:
     """Serve the twin over HTTPS; print one JSON line when ready; run until SIGTERM or SIGINT."""
     from aztwin import TwinSetupError, start_twin
 
-    from .twin_plan import ready_line, write_plans_for
+    from .demo import check_builtin_scenario
+    from .twin_plan import is_loopback, ready_line, write_plans_for
 
     if scenario and scenario_file:
         raise UsageError("--scenario and --scenario-file: give one, not both")
+    check_builtin_scenario(scenario)
+    if not allow_remote and not is_loopback(host):  # the control API has no authentication (issue 13)
+        raise UsageError(f"--host {host}: not a loopback address; the twin's control API has no authentication "
+                         "(docs/security.md): add --allow-remote to listen there anyway")
     if not 0 <= port <= 65535:
         raise UsageError("--port: must be between 0 and 65535")
     try:
@@ -178,15 +192,22 @@ def plan_command(planfile: str, fmt: str, out: str | None, reports: tuple[str, .
     In Azure DevOps mode, changes pending exit 0 and set the output variable hasChanges instead.
     """
     from . import azure_devops, commands
+    from .input_files import output_error
     from .report import render_plan, should_color, write_report
 
     pipeline = azure_devops.enabled(ci)
     result = commands.plan(planfile)
     click.echo(render_plan(result.plan, fmt, color=fmt == "text" and not pipeline and should_color(sys.stdout)), nl=False)
     for path in reports:
-        write_report(result.plan, path)
+        try:
+            write_report(result.plan, path)
+        except OSError as exc:  # one line naming --report, exit 64 or 1 (issue 13)
+            raise output_error("--report", path, exc) from None
     if out:
-        commands.save_plan(result.plan, result.session.spec, out)
+        try:
+            commands.save_plan(result.plan, result.session.spec, out)
+        except OSError as exc:
+            raise output_error("--out", out, exc) from None
         click.echo(f"saved plan: {out} (apply it with: sfmigrate apply {out})", err=True)
     sys.exit(azure_devops.finish_plan(result.plan, result.exit_code, list(reports)) if pipeline else result.exit_code)
 
@@ -316,9 +337,10 @@ def status_command(planfile: str | None, cluster_id: str | None, state: str | No
 @click.argument("planfile", type=click.Path(dir_okay=False), required=False)
 @click.option("--cluster", "cluster_id", default=None, help="Cluster resource id (instead of PLANFILE).")
 @click.option("--state", "state", default=None, help="Journal location (as for apply).")
-@click.option("--force", is_flag=True, help="Required: break the lock even if its holder may be alive.")
+@click.option("--force", is_flag=True, help="Required: break the lock; sfmigrate does not check whether its holder is alive.")
 def unlock_command(planfile: str | None, cluster_id: str | None, state: str | None, force: bool) -> None:
-    """Break a migration's lock (after checking that its holder is really gone)."""
+    """Break a migration's lock and say who held it. It does not check whether that run is alive: make sure
+    it is gone first (runbooks/failures/lock-held.md)."""
     from . import commands
 
     credential = None
@@ -335,7 +357,7 @@ def unlock_command(planfile: str | None, cluster_id: str | None, state: str | No
     if holder is None:
         click.echo("no lock was held")
     else:
-        click.echo(f"broke the lock held by {holder.describe()}")
+        click.echo(f"broke the lock held by {holder.describe()} (whether that run was still alive was not checked)")
 
 
 @cli.command("schema")
@@ -352,8 +374,9 @@ def schema_command() -> None:
 @click.option("--time-scale", default=600.0, show_default=True, type=float, help="Simulated seconds per wall second.")
 def demo_command(out: str, scenario: str, time_scale: float) -> None:
     """Migrate a cluster on the Azure twin from end to end and write the reports."""
-    from .demo import run_demo
+    from .demo import check_builtin_scenario, run_demo
 
+    check_builtin_scenario(scenario)
     sys.exit(run_demo(out, scenario, time_scale, echo=click.echo, live=sys.stdout.isatty()))
 
 

@@ -20,6 +20,7 @@ from .cloud.endpoints import CloudEndpoints, resolve_cloud
 from .cloud.gateway import Gateway, Transport
 from .discovery import discover
 from .errors import Blocked, ExitCode, Interrupted, OperationalError, StalePlan, StepFailed, UsageError
+from .input_files import check_certificate_file, read_limited, read_text_limited
 from .journal import JournalState, JournalStore, LockHolder, open_store
 from .plan import FORMAT_VERSION, Plan
 from .planner import make_plan
@@ -90,7 +91,7 @@ def load_saved_plan(path: Path) -> SavedPlan:
     """Read a saved plan (formats 1.x). It is untrusted input: every step is validated against its kind's
     typed parameters, and a malformed one is a UsageError naming the field (exit 64)."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        document = json.loads(read_text_limited(path, "PLANFILE"))
         if not isinstance(document, dict) or document.get("kind") != SAVED_PLAN_KIND:
             raise ValueError("not a saved plan")
         spec = PlanSpec.model_validate(document["spec"])
@@ -109,16 +110,23 @@ def load_saved_plan(path: Path) -> SavedPlan:
 def load_source(path: str | Path) -> tuple[PlanSpec, SavedPlan | None]:
     """A plan file (YAML) or a saved plan (JSON from ``plan --out``)."""
     file = Path(path)
-    try:
-        head = file.read_text(encoding="utf-8")[:4096].lstrip()
-    except FileNotFoundError:
-        raise UsageError(f"PLANFILE: '{file}' does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"PLANFILE: cannot read '{file}': {exc}") from None
+    head = read_limited(file, "PLANFILE")[:4096].decode("utf-8", errors="replace").lstrip()
     if head.startswith("{") and SAVED_PLAN_KIND in head:
         saved = load_saved_plan(file)
+        check_plan_files(saved.spec)
         return saved.spec, saved
-    return load_plan(file), None
+    spec = load_plan(file)
+    check_plan_files(spec)
+    return spec, None
+
+
+def check_plan_files(spec: PlanSpec) -> None:
+    """The files a plan names hold certificates (caBundle, goal.issuerCertificates): one line naming the
+    file otherwise, before anything is sent (issue 13)."""
+    if spec.cloud.caBundle:
+        check_certificate_file(spec.cloud.caBundle, "cloud.caBundle")
+    for path in spec.goal.issuerCertificates:
+        check_certificate_file(path, "goal.issuerCertificates", pem_only=False)
 
 
 # -- plan -----------------------------------------------------------------------------------------------

@@ -82,3 +82,12 @@ def run_demo(out: str | Path = "demo-output", scenario: str = DEFAULT_SCENARIO, 
         return ExitCode.OK if ok else ExitCode.FAILED
     finally:
         twin.stop()
+
+
+def check_builtin_scenario(name: str | None) -> None:
+    """``--scenario`` takes a built-in name only; a file goes through ``--scenario-file`` (issue 13)."""
+    from aztwin import builtin_names
+
+    if name is not None and name not in builtin_names():
+        raise UsageError(f"--scenario: unknown scenario '{name}' (a file goes through --scenario-file); "
+                         f"built-in scenarios: {', '.join(builtin_names())}")

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from . import network, readers
 from .arm_ids import subscription_of
 from .cloud.gateway import Gateway
-from .errors import NotFound, PermissionDenied
+from .errors import NotFound, OperationalError, PermissionDenied
 from .snapshot import (
     ClusterView, ExtensionView, GoalView, IdentityView, InstanceView, KnownCertificate, NodeTypeView, Problem,
     RoleAssignmentView, SecretRef, Snapshot, VaultCertificateView, VaultView,
@@ -436,4 +436,11 @@ class Discovery:
 
 
 def discover(gateway: Gateway, spec: PlanSpec, now: dt.datetime | None = None) -> Snapshot:
-    return Discovery(gateway, spec, now).run()
+    """The world as Azure shows it. An answer of the wrong shape (a 200 whose fields are not what the API
+    documents) is one line, exit 1, never "internal error" (issue 13)."""
+    try:
+        return Discovery(gateway, spec, now).run()
+    except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+        text = " ".join(str(exc).split())[:200]
+        raise OperationalError(f"Azure answered with a body of an unexpected shape while reading the cluster and its "
+                               f"resources ({type(exc).__name__}: {text}); nothing was changed") from exc

@@ -10,6 +10,8 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
+from .safe_output import safe
+
 if TYPE_CHECKING:
     from rich.table import Table
 
@@ -71,7 +73,7 @@ class PlainProgress:
     def __call__(self, event: dict[str, Any]) -> None:
         time = str(event.get("time", ""))[11:19]
         word = _WORDS.get(event.get("type", ""), event.get("type", ""))
-        self.stream.write(f"{time} {word:<10} {describe(event)}\n")
+        self.stream.write(safe(f"{time} {word:<10} {describe(event)}") + "\n")  # data, never a pipeline command
         self.stream.flush()
 
 
@@ -82,7 +84,7 @@ class JsonProgress:
         self.stream = stream or sys.stdout
 
     def __call__(self, event: dict[str, Any]) -> None:
-        self.stream.write(json.dumps(event, default=str) + "\n")
+        self.stream.write(safe(json.dumps(event, default=str)) + "\n")
         self.stream.flush()
 
 

@@ -76,6 +76,21 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, field_title_generator=lambda name, _info: name)
 
 
+def _check_url(url: str) -> None:
+    """An https URL a client can open: no whitespace, a host, a numeric port (issue 13: one line, not a traceback)."""
+    from urllib.parse import urlsplit
+
+    if any(c.isspace() or ord(c) < 32 for c in url):
+        raise ValueError("armEndpoint: must not contain spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a non-numeric or out-of-range port
+    except ValueError as exc:
+        raise ValueError(f"armEndpoint: not a valid URL ({exc})") from None
+    if not parts.hostname:
+        raise ValueError("armEndpoint: names no host")
+
+
 class CloudSpec(_Strict):
     name: Literal["AzureCloud", "AzureChinaCloud", "AzureUSGovernment", "Custom"] = Field(
         default="AzureCloud", description="The Azure cloud; Custom needs armEndpoint (this is how the Azure twin is reached)."
@@ -89,6 +104,8 @@ class CloudSpec(_Strict):
             raise ValueError("armEndpoint: required when name is Custom")
         if self.armEndpoint and not self.armEndpoint.startswith("https://"):
             raise ValueError("armEndpoint: must be an https:// URL")
+        if self.armEndpoint:
+            _check_url(self.armEndpoint)
         return self
 
 
@@ -368,18 +385,13 @@ def _parse(text: str, source: str) -> PlanSpec:
 
 
 def load_plan(path: str | Path) -> PlanSpec:
-    file = Path(path)
+    from .input_files import read_text_limited
+
     try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PlanFileError(f"PLANFILE: '{file}' does not exist") from None
-    except IsADirectoryError:
-        raise PlanFileError(f"PLANFILE: '{file}' is a directory") from None
-    except UnicodeDecodeError:
-        raise PlanFileError(f"PLANFILE: '{file}' is not UTF-8 text") from None
-    except OSError as exc:
-        raise PlanFileError(f"PLANFILE: cannot read '{file}': {exc.strerror or exc}") from None
-    return parse_plan(text, str(file))
+        text = read_text_limited(path, "PLANFILE")  # bounded: /dev/zero is refused, not read forever
+    except UsageError as exc:
+        raise PlanFileError(str(exc)) from None
+    return parse_plan(text, str(path))
 
 
 def json_schema() -> dict[str, Any]:

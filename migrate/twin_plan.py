@@ -119,3 +119,15 @@ def ready_line(ready_info: dict[str, Any], plan_file: Path | None, plan_files: d
     line["plan_files"] = {cluster: str(path) for cluster, path in (plan_files or {}).items()}
     line["scenario"] = ready_info.get("scenario")
     return line
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or an address in 127.0.0.0/8 or ::1 (what ``--host`` may be without --allow-remote)."""
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost may resolve anywhere

@@ -93,6 +93,7 @@ class BlobStore:
         self.lock_name = f"{base}.lock"
         self.location = f"{location_base}/{self.journal_name}"
         self.lock_location = f"{location_base}/{self.lock_name}"
+        self.container_location = location_base  # the container without its SAS (container.url carries it)
         self.lease_seconds = lease_seconds
         self.renew_every = renew_every
         self._journal = container.get_blob_client(self.journal_name)
@@ -346,9 +347,9 @@ class BlobStore:
             pass
         except HttpResponseError as exc:
             if exc.status_code != 403:  # may lack the right to create it but still use it (a container SAS)
-                raise OperationalError(f"cannot use container {self.container.url}: {_short(exc)}") from exc
+                raise OperationalError(f"cannot use container {self.container_location}: {_short(exc)}") from exc
         except AzureError as exc:
-            raise OperationalError(f"cannot reach {self.container.url}: {_short(exc)}") from exc
+            raise OperationalError(f"cannot reach {self.container_location}: {_short(exc)}") from exc
         self._container_checked = True
 
 
@@ -360,7 +361,9 @@ def _as_uuid(value: str) -> str:
 
 
 def _short(exc: BaseException) -> str:
-    return str(getattr(exc, "message", None) or exc).splitlines()[0][:300]
+    from ..safe_output import redact
+
+    return redact((str(getattr(exc, "message", None) or exc).splitlines() or [""])[0])[:300]  # SDK messages quote SAS URLs
 
 
 def _quietly(call: Any) -> None:

@@ -54,13 +54,8 @@ def refuse_secrets(value: Any, path: str = "journal") -> None:
 
 def redact(value: Any) -> Any:
     """The value with anything credential-like replaced by ``***`` (Azure error texts quote SAS URLs and
-    headers); what the runner records goes through this before the guard sees it."""
-    if isinstance(value, str):
-        for _, pattern in _PATTERNS:
-            value = pattern.sub("***", value)
-        return value
-    if isinstance(value, dict):
-        return {key: redact(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [redact(item) for item in value]
-    return value
+    headers); what the runner records goes through this before the guard sees it. One redaction for all
+    output (issue 13): ``migrate.safe_output.redact``."""
+    from ..safe_output import redact_value
+
+    return redact_value(value)

@@ -180,7 +180,13 @@ class LocalStore:
             lock.check()
 
     def _ensure_dir(self) -> None:
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        """The state folder exists and is writable, or one line naming --state (issue 13: never "internal error")."""
+        try:
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"--state {self.directory}: cannot create the folder: {exc.strerror or exc}") from None
+        if not os.access(self.directory, os.W_OK | os.X_OK):
+            raise UsageError(f"--state {self.directory}: the folder is not writable")
 
     def _remove_stale_temps(self) -> None:
         """Temp files left by a crash between write and rename (harmless, but tidy up while we hold the lock)."""

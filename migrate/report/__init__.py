@@ -42,9 +42,12 @@ def write_report(plan: Plan, path: str) -> None:
     """Write the plan's report to ``path`` in the format its extension names (folders are created)."""
     from pathlib import Path
 
+    from ..safe_output import redact
+
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(render_plan(plan, "html" if path.lower().endswith(".htm") else format_for_path(path)), encoding="utf-8")
+    text = render_plan(plan, "html" if path.lower().endswith(".htm") else format_for_path(path))
+    target.write_text(redact(text), encoding="utf-8")  # no secret in a report (issue 13)
 
 
 def format_for_path(path: str, default: str = "text") -> str:

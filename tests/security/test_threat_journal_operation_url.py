@@ -72,7 +72,7 @@ def _foreign_urls(arm: str, port: int) -> list[str]:
         f"https://localhost:{arm_port}{path}",  # the same port under another name is another host
         f"http://127.0.0.1:{arm_port}{path}",  # plain http: the token would travel in clear text
         f"https://user:pw@127.0.0.1:{arm_port}{path}",
-        f"file:///etc/passwd",
+        "file:///etc/passwd",
     ]
 
 

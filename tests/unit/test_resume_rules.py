@@ -73,7 +73,8 @@ def test_errors_become_one_line_without_credentials() -> None:
     text = one_line("failed:\r\n##vso[task.complete result=Succeeded]\nsee https://x.blob.core.windows.net/c/s.ps1?sv=1&sig=abcdefghijklmnopqrstu")
     assert "\n" not in text and "\r" not in text
     assert "sig=abcdef" not in text
-    assert plain("a\r\n##vso[task.setvariable variable=x]y") == "a ##vso[task.setvariable variable=x]y"
+    # the agent executes ##vso[ anywhere in a line (issue 13): plain() also neutralizes it
+    assert plain("a\r\n##vso[task.setvariable variable=x]y") == "a **vso[task.setvariable variable=x]y"
 
 
 def test_pipeline_lines_never_start_an_injected_command() -> None:

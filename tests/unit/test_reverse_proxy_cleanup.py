@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from snapshots import (
-    CLUSTER_ID, GOAL_CN, GOAL_NAME, IDENTITY_ID, NOW, SUB, VAULT_ID, goal_view, known, leaf, node_type, pki, plan, secret_url,
+    CLUSTER_ID, GOAL_CN, GOAL_NAME, IDENTITY_ID, NOW, SUB, VAULT_ID, goal_view, known, leaf, pki, plan, secret_url,
     world,
 )
 
