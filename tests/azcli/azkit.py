@@ -11,6 +11,7 @@ import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from aztwin import RunningTwin
 
@@ -33,6 +34,7 @@ class AzSession:
     twin: RunningTwin
     config_dir: Path
     variables: dict[str, str] = field(default_factory=dict)
+    proxy_url: str = ""  # tests/azcli/vault_proxy.py: `{vault}.vault.azure.net` -> the twin's vault
 
     def env(self) -> dict[str, str]:
         keep = {k: v for k, v in os.environ.items() if k in ("HOME", "LANG", "LC_ALL", "TMPDIR", "USER")}
@@ -45,6 +47,7 @@ class AzSession:
             "AZURE_CORE_NO_COLOR": "true",
             "AZURE_CORE_SURVEY_MESSAGE": "false",
             "AZURE_CORE_LOGIN_EXPERIENCE_V2": "off",
+            **({"HTTPS_PROXY": self.proxy_url, "NO_PROXY": "127.0.0.1,localhost"} if self.proxy_url else {}),
             **self.variables,
         }
 
@@ -61,10 +64,16 @@ class AzSession:
         return done.stdout
 
 
-def sign_in(twin: RunningTwin, config_dir: Path) -> AzSession:
+def vault_address(twin: RunningTwin, vault_name: str) -> tuple[str, int]:
+    """Where the twin serves vault ``vault_name``'s data plane (its own port)."""
+    parsed = urlsplit(twin.server.vault_uri(vault_name))
+    return str(parsed.hostname), int(parsed.port or 443)
+
+
+def sign_in(twin: RunningTwin, config_dir: Path, proxy_url: str = "") -> AzSession:
     """Register the twin as a cloud from its metadata endpoint, make it current, ``az login --identity``."""
     config_dir.mkdir(parents=True, exist_ok=True)
-    session = AzSession(twin, config_dir)
+    session = AzSession(twin, config_dir, proxy_url=proxy_url)
     session.az("cloud", "register", "--name", CLOUD, "--endpoint-resource-manager", twin.base_url + "/")
     session.az("cloud", "set", "--name", CLOUD)
     session.az("login", "--identity")

@@ -28,7 +28,7 @@ class RunbookCommand:
     @property
     def test_id(self) -> str:
         words = self.text.split()
-        return f"{self.page}:{self.line}:{' '.join(words[1:3])}"
+        return f"{self.page}:{self.line}:{'-'.join(words[1:3])}"
 
 
 def _is_complete(text: str) -> bool:
