@@ -1,7 +1,7 @@
 """The `az` command lines that the runbooks (and the Azure DevOps pipeline) tell operators to run.
 
 A command is an ``az ...`` line inside a ```bash/```sh fence of a Markdown page, or inside a ``script:``/``bash:``
-block of the pipeline YAML, joined across backslash continuations and across quotes left open at a line end
+or ``inlineScript:`` block of the pipeline YAML (AzureCLI@2's scripts), joined across backslash continuations and across quotes left open at a line end
 (a multi-line ``--query "…"``); a trailing ``# comment`` is dropped. PowerShell fences are documented-only.
 """
 
@@ -43,10 +43,7 @@ def _is_complete(text: str) -> bool:
 
 
 def _strip_comment(text: str) -> str:
-    lexer = shlex.shlex(text, posix=True, punctuation_chars=False)
-    lexer.whitespace_split = True
-    lexer.commenters = "#"
-    # shlex tells where the comment starts only implicitly: cut at the first '#' outside quotes preceded by a space.
+    """``text`` without its trailing ``# comment``: the first '#' outside quotes that starts a word."""
     quote = ""
     for index, char in enumerate(text):
         if quote:
@@ -65,19 +62,18 @@ def shell_blocks(path: Path) -> list[tuple[int, list[str]]]:
     blocks: list[tuple[int, list[str]]] = []
     if path.suffix in (".yml", ".yaml"):
         for index, line in enumerate(lines):
-            match = re.match(r"^(\s*)-?\s*(script|bash):\s*\|", line)
+            match = re.match(r"^(\s*)-?\s*(script|bash|inlineScript):\s*\|", line)
             if match:
                 indent = len(match.group(1)) + 1
-                body = [text for text in _until_dedent(lines[index + 1:], indent)]
-                blocks.append((index + 2, body))
+                blocks.append((index + 2, _until_dedent(lines[index + 1:], indent)))
         return blocks
-    language = None
+    language: str | None = None
     start = 0
+    body: list[str] = []
     for index, line in enumerate(lines):
         fence = _FENCE.match(line)
         if fence and language is None:
-            language, start = fence.group(1).lower(), index + 2
-            body: list[str] = []
+            language, start, body = fence.group(1).lower(), index + 2, []
         elif fence:
             if language in ("bash", "sh", "shell", "console"):
                 blocks.append((start, body))
