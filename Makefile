@@ -5,8 +5,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NPM_STAMP := tools/node_modules/.installed
+# The Azure CLI, pinned, in an environment of its own: it pins its own Azure SDK versions, which must not meet
+# sfmigrate's in .venv. tests/azcli runs every `az` line of runbooks/ with it against the twin (about 1.5 min to install, once).
+AZ_CLI_VERSION := 2.91.0
+AZ_VENV := .venv-az
+AZ_STAMP := $(AZ_VENV)/.installed-$(AZ_CLI_VERSION)
 
-.PHONY: demo test venv npm clean lint
+.PHONY: demo test venv npm az-env clean lint
 
 venv: $(STAMP)
 
@@ -22,7 +27,14 @@ $(NPM_STAMP): tools/package.json tools/package-lock.json
 	cd tools && npm ci --no-audit --no-fund --loglevel=error
 	@touch $(NPM_STAMP)
 
-test: venv npm
+az-env: $(AZ_STAMP)
+
+$(AZ_STAMP):
+	@test -x $(AZ_VENV)/bin/python || $(PYTHON) -m venv $(AZ_VENV)
+	$(AZ_VENV)/bin/python -m pip install --quiet 'azure-cli==$(AZ_CLI_VERSION)'
+	@touch $(AZ_STAMP)
+
+test: venv npm az-env
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
 # mypy strict over migrate and aztwin (the files and settings are in pyproject.toml's [tool.mypy]).
@@ -33,4 +45,4 @@ demo: venv
 	$(PY) -m migrate demo --out demo-output
 
 clean:
-	rm -rf $(VENV) tools/node_modules demo-output .pytest_cache
+	rm -rf $(VENV) $(AZ_VENV) tools/node_modules demo-output .pytest_cache

@@ -51,7 +51,13 @@ def _system_ca_pem() -> bytes:
     return b""
 
 
-def create_tls_material(state_dir: Path, hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "::1")) -> TlsMaterial:
+# A vault's data plane also answers as ``{vault}.vault.azure.net`` (the name clients build from the cloud's
+# keyVaultDns suffix, e.g. `az keyvault certificate show --vault-name`), reached through a proxy that maps the name
+# to the vault's port (tests/azcli/vault_proxy.py); only clients that trust this twin's own CA accept it.
+DEFAULT_HOSTS = ("127.0.0.1", "localhost", "::1", "*.vault.azure.net")
+
+
+def create_tls_material(state_dir: Path, hosts: tuple[str, ...] = DEFAULT_HOSTS) -> TlsMaterial:
     """Generate a CA and a server certificate for ``hosts`` in ``state_dir`` (private key mode 0600)."""
     state_dir.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.timezone.utc)

@@ -94,6 +94,21 @@ BUILTIN_ROLES: tuple[RoleDefinition, ...] = (
         "Perform any action on the secrets of a key vault, except manage permissions.",
         ("Microsoft.Authorization/*/read", "Microsoft.KeyVault/vaults/*/read"), (), ("Microsoft.KeyVault/vaults/secrets/*",),
     ),
+    # The pipeline's state container (runbooks/azure-devops/README.md); the twin serves no storage, only the role.
+    # https://learn.microsoft.com/en-us/azure/role-based-access-control/built-in-roles/storage#storage-blob-data-contributor
+    RoleDefinition(
+        "ba92f5b4-2d11-453d-a403-e96b0029c9fe", "Storage Blob Data Contributor",
+        "Allows for read, write and delete access to Azure Storage blob containers and data",
+        ("Microsoft.Storage/storageAccounts/blobServices/containers/delete",
+         "Microsoft.Storage/storageAccounts/blobServices/containers/read",
+         "Microsoft.Storage/storageAccounts/blobServices/containers/write",
+         "Microsoft.Storage/storageAccounts/blobServices/generateUserDelegationKey/action"),
+        (), ("Microsoft.Storage/storageAccounts/blobServices/containers/blobs/delete",
+             "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read",
+             "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write",
+             "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/move/action",
+             "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/add/action"),
+    ),
 )
 
 ROLES_BY_GUID = {r.guid: r for r in BUILTIN_ROLES}

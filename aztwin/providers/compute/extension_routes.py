@@ -2,7 +2,8 @@
 VirtualMachineScaleSetExtensions_* in virtualMachineScaleSet.json 2024-07-01).
 
 PUT replaces the extension whole and answers 201 (new) or 200, PATCH merges into it and answers 200, each
-with ``Azure-AsyncOperation``; either changes the scale set's model, which rolls out as the upgrade policy
+with ``Azure-AsyncOperation``; DELETE answers 202 with ``Azure-AsyncOperation`` and ``Location`` (204 when there is
+no such extension, https://learn.microsoft.com/en-us/rest/api/compute/virtual-machine-scale-set-extensions/delete); either changes the scale set's model, which rolls out as the upgrade policy
 says (Manual: instances wait for ``manualupgrade``). A GET never shows ``protectedSettings``.
 """
 
@@ -27,6 +28,7 @@ def register(router: Router) -> None:
     router.add("GET", CHILD, get_extension)
     router.add("PUT", CHILD, put_extension)
     router.add("PATCH", CHILD, patch_extension)
+    router.add("DELETE", CHILD, delete_extension)
 
 
 def render_extension(world: World, scale_set: ScaleSet, extension: dict[str, Any], state: str | None = None) -> dict[str, Any]:
@@ -75,3 +77,11 @@ def patch_extension(world: World, request: Request) -> Response:
     operation = world.compute.patch_extension(scale_set, name, _properties(request), request.principal)
     body = render_extension(world, scale_set, scale_set.existing_extension(name), "Updating")
     return ok(body, 200, **_async_headers(world, request, operation, scale_set))
+
+
+def delete_extension(world: World, request: Request) -> Response:
+    scale_set = _scale_set(world, request, "Microsoft.Compute/virtualMachineScaleSets/extensions/delete")
+    operation = world.compute.delete_extension(scale_set, request.params["extension"], request.principal)
+    if operation is None:
+        return ok(None, 204)
+    return ok(None, 202, **_async_headers(world, request, operation, scale_set, monitor=True))

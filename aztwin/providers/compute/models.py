@@ -290,6 +290,20 @@ class ComputeState:
         validate_scale_set(self.world, principal, body, scale_set, full=False)
         return self.update(scale_set, body)
 
+    def delete_extension(self, scale_set: ScaleSet, name: str, principal: Principal | None) -> Operation | None:
+        """DELETE ``.../extensions/{name}`` (VirtualMachineScaleSetExtensions_Delete): the extension leaves the model,
+        the others keep their ``protectedSettings``; ``None`` if there is no such extension (204). CRP still refuses a
+        dangling ``provisionAfterExtensions`` name (validate_scale_set)."""
+        body = copy.deepcopy(scale_set.body)
+        profile = body.get("properties", {}).get("virtualMachineProfile", {}).get("extensionProfile") or {}
+        listed = profile.get("extensions") or []
+        kept = [e for e in listed if e.get("name") != name]
+        if len(kept) == len(listed):
+            return None
+        profile["extensions"] = kept
+        validate_scale_set(self.world, principal, body, scale_set, full=False)
+        return self.update(scale_set, body)
+
     def update(self, scale_set: ScaleSet, body: dict[str, Any]) -> Operation:
         """Store a new model and roll it out as the upgrade policy says (research/sf_migration.md §4)."""
         world = self.world
