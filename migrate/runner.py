@@ -66,7 +66,7 @@ class Runner:
         self._emit_sink(event)
 
     def before_write(self, method: str, url: str) -> None:
-        """Immediately before every mutating request (the gateway's _WriteGate): journal the intent, which also
+        """Immediately before every mutating request (the gateway's WriteGate, migrate.cloud.policies): journal the intent, which also
         checks the lock (``store.save`` raises LeaseLost before writing), so a run that lost its lock sends
         nothing and "stopped before writing" is true (issue 13, defect 5; docs/security.md "Locks")."""
         step = next((r.name for r in self.state.steps if r.status == "running"), None)

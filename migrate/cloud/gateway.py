@@ -4,7 +4,8 @@ Reads come back as the raw JSON ARM sent (what the planner diffs; scale sets are
 full PUT built from a GET, which would drop write-only protectedSettings: migrate.scale_set_writes);
 writes send raw JSON bytes, so no SDK model drops a property it does not know. Every long-running
 operation reports its status URL as soon as the first response arrives, so the journal can record it and a
-resumed run can re-attach instead of re-sending (issue 5). Errors leave here as ``migrate.errors`` types.
+resumed run can re-attach instead of re-sending (issue 5). Errors leave here as ``migrate.errors`` types
+(:mod:`.azure_errors`); every client gets the per-call policies of :mod:`.policies`.
 
 ``transport`` (an azure-core ``HttpTransport``) is the seam under every client built here and under
 ``fetch_public``: given one, this module opens no connection of its own (httpx's ``transport=``).
@@ -12,180 +13,23 @@ resumed run can re-attach instead of re-sending (issue 5). Errors leave here as 
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import threading
 import time
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from azure.core.exceptions import (
-    ClientAuthenticationError,
-    HttpResponseError,
-    ResourceNotFoundError,
-    ServiceRequestError,
-    ServiceResponseError,
-)
-from azure.core.pipeline import PipelineRequest, PipelineResponse
-from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.core.pipeline.transport import HttpTransport
 from azure.core.rest import HttpRequest
 
 from ..arm_ids import id_parts, subscription_of
-from ..errors import AzureRequestFailed, NotFound, OperationalError, PermissionDenied, UsageError
+from ..errors import AzureRequestFailed, NotFound, OperationalError, UsageError
+from .azure_errors import azure_errors, retry_after
 from .endpoints import CloudEndpoints, operation_url_refusal
+from .policies import AzureClock, BeforeWrite, RequestStats, Accounting, WriteGate
 
 OperationCallback = Callable[[str], None]
 Transport = HttpTransport[Any, Any]
-MUTATING_METHODS = frozenset({"PUT", "PATCH", "POST", "DELETE"})
-
-
-@dataclass
-class RequestStats:
-    """What this process sent (per method), for reports and the bench's request accounting."""
-
-    by_method: dict[str, int] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def count(self, method: str) -> None:
-        with self.lock:
-            self.by_method[method] = self.by_method.get(method, 0) + 1
-
-    @property
-    def total(self) -> int:
-        return sum(self.by_method.values())
-
-    @property
-    def mutating(self) -> int:
-        return sum(n for m, n in self.by_method.items() if m in MUTATING_METHODS)
-
-
-class AzureClock:
-    """Azure's "now", from the ``Date`` header of its latest answer (RFC 7231). Checks and waits use it rather
-    than this machine's clock: a skewed operator clock, or the twin's simulated time, agree with Azure's."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._latest: dt.datetime | None = None
-
-    def saw(self, header: str | None) -> None:
-        if not header:
-            return
-        try:
-            moment = parsedate_to_datetime(header)
-        except (TypeError, ValueError, IndexError):
-            return  # a malformed Date is ignored, never trusted
-        if moment.tzinfo is None:
-            return
-        with self._lock:
-            if self._latest is None or moment > self._latest:
-                self._latest = moment.astimezone(dt.timezone.utc)
-
-    def now(self) -> dt.datetime:
-        """The latest time Azure stated, or this machine's clock before any answer."""
-        with self._lock:
-            return self._latest or dt.datetime.now(dt.timezone.utc)
-
-
-class _Accounting(SansIOHTTPPolicy[Any, Any]):
-    def __init__(self, stats: RequestStats, clock: AzureClock) -> None:
-        super().__init__()
-        self.stats = stats
-        self.clock = clock
-
-    def on_request(self, request: PipelineRequest[Any]) -> None:
-        self.stats.count(request.http_request.method.upper())
-
-    def on_response(self, request: PipelineRequest[Any], response: PipelineResponse[Any, Any]) -> None:
-        self.clock.saw(response.http_response.headers.get("Date"))
-
-
-BeforeWrite = Callable[[str, str], None]  # (method, URL without query) -> None, or raise to send nothing
-
-
-class _WriteGate(SansIOHTTPPolicy[Any, Any]):
-    """Calls the gateway's ``before_write`` immediately before every mutating request is sent, retries included
-    (a per-retry policy): the runner checks its lock there and journals the intent (issue 13, defect 5). An
-    exception it raises leaves the pipeline before the transport: nothing is sent."""
-
-    def __init__(self, gateway: Gateway) -> None:
-        super().__init__()
-        self.gateway = gateway
-
-    def on_request(self, request: PipelineRequest[Any]) -> None:
-        method = request.http_request.method.upper()
-        hook = self.gateway.before_write
-        if hook is not None and method in MUTATING_METHODS:
-            hook(method, str(request.http_request.url).split("?")[0])
-
-
-def translate(exc: Exception, resource_id: str = "") -> OperationalError:
-    """An SDK/transport exception as a migrate error (httpx-style mapping at the boundary)."""
-    if isinstance(exc, ResourceNotFoundError):
-        return NotFound(resource_id, f"not found: {resource_id} ({_error_text(exc)})")
-    if isinstance(exc, ClientAuthenticationError):
-        if getattr(exc, "status_code", None) == 403:
-            return PermissionDenied(resource_id, f"permission denied on {resource_id}: {_error_text(exc)}")
-        return OperationalError(f"authentication failed: {_error_text(exc)}")
-    if isinstance(exc, HttpResponseError):
-        status = exc.status_code
-        if status == 403:
-            return PermissionDenied(resource_id, f"permission denied on {resource_id}: {_error_text(exc)}{_firewall_hint(exc)}")
-        if status == 404:
-            return NotFound(resource_id, f"not found: {resource_id} ({_error_text(exc)})")
-        code = getattr(getattr(exc, "error", None), "code", None)
-        response = getattr(exc, "response", None)
-        wait = retry_after(response.headers, 0.0) if response is not None else 0.0
-        return AzureRequestFailed(f"{resource_id}: {_error_text(exc)}", status, code, wait or None)
-    if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
-        return OperationalError(f"network error talking to Azure: {exc}")
-    from azure.identity import CredentialUnavailableError
-
-    if isinstance(exc, CredentialUnavailableError):
-        return OperationalError(f"no credential available: {str(exc).splitlines()[0]}")
-    return OperationalError(f"{type(exc).__name__}: {exc}")
-
-
-_NETWORK_REFUSALS = ("ForbiddenByFirewall", "ForbiddenByConnection", "Client address is not authorized",
-                     "Public network access is disabled")
-
-
-def _firewall_hint(exc: Exception) -> str:
-    """Key Vault's network rules, not permissions, refused the call (inner error ForbiddenByFirewall/-Connection)."""
-    error = getattr(exc, "error", None)
-    inner = getattr(error, "innererror", None) or {}
-    text = f"{inner.get('code', '') if isinstance(inner, dict) else ''} {getattr(exc, 'message', '') or exc}"
-    if not any(marker in text for marker in _NETWORK_REFUSALS):
-        return ""
-    return (" (the vault's firewall refused this machine's network address, not a permission: add the address to the "
-            "vault's networkAcls.ipRules or run sfmigrate from an allowed network; see runbooks/findings/VAULT_NETWORK_RESTRICTED.md)")
-
-
-def _error_text(exc: Exception) -> str:
-    """Azure's error as one line (extension messages carry CR/LF; they end up in logs and ##vso lines)."""
-    error = getattr(exc, "error", None)
-    if error is not None and getattr(error, "code", None):
-        text = f"{error.code}: {error.message}"
-    else:
-        text = (getattr(exc, "message", None) or str(exc)).splitlines()[0] if str(exc) else type(exc).__name__
-    return " ".join(str(text).split())[:1000]
-
-
-@contextmanager
-def azure_errors(resource_id: str = "") -> Iterator[None]:
-    try:
-        yield
-    except (HttpResponseError, ServiceRequestError, ServiceResponseError) as exc:
-        raise translate(exc, resource_id) from exc
-    except Exception as exc:  # credential errors come in several classes
-        from azure.identity import CredentialUnavailableError
-
-        if isinstance(exc, CredentialUnavailableError):
-            raise translate(exc, resource_id) from exc
-        raise
 
 
 #: the api-version azure-mgmt-compute 39 (pyproject: >=39,<40) sends for virtual_machine_scale_set_vms.list
@@ -230,7 +74,7 @@ class Gateway:
         self.stats = RequestStats()
         self.clock = AzureClock()
         self._retry_backoff = retry_backoff
-        self.before_write: BeforeWrite | None = None  # set by the runner for the length of a run (_WriteGate)
+        self.before_write: BeforeWrite | None = None  # set by the runner for the length of a run (WriteGate)
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
 
@@ -238,8 +82,8 @@ class Gateway:
     def _common(self) -> dict[str, Any]:
         """Options every client gets: accounting, the CA bundle, the retry back-off and the transport."""
         # A fresh policy list per client: azure-mgmt-core appends to it in place (research/emulation.md §1).
-        kwargs: dict[str, Any] = {"per_call_policies": [_Accounting(self.stats, self.clock)],
-                                  "per_retry_policies": [_WriteGate(self)]}
+        kwargs: dict[str, Any] = {"per_call_policies": [Accounting(self.stats, self.clock)],
+                                  "per_retry_policies": [WriteGate(self)]}
         if self.cloud.ca_bundle:
             kwargs["connection_verify"] = self.cloud.ca_bundle
         if self._retry_backoff is not None:
@@ -524,18 +368,6 @@ def _public_body(url: str, response: Any) -> bytes:
     if len(body) > MAX_PUBLIC_BYTES:
         raise OperationalError(f"GET {url}: more than {MAX_PUBLIC_BYTES} bytes")
     return body
-
-
-def retry_after(headers: Any, default: float) -> float:
-    """Seconds to wait, from ``retry-after-ms`` / ``x-ms-retry-after-ms`` / ``Retry-After``."""
-    for name, scale in (("retry-after-ms", 0.001), ("x-ms-retry-after-ms", 0.001), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value:
-            try:
-                return max(0.0, float(value) * scale)
-            except ValueError:
-                continue
-    return default
 
 
 def _first_operation_url(callback: OperationCallback) -> Callable[[Any], None]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from migrate.cloud.gateway import AzureClock
+from migrate.cloud.policies import AzureClock
 
 
 def test_the_clock_follows_the_latest_date_header_and_ignores_bad_ones() -> None:
