@@ -56,12 +56,16 @@ class RunningTwin:
 
     def stop(self) -> None:
         self.server.stop()
+        (self.state_dir / READY_FILE).unlink(missing_ok=True)
 
     def __enter__(self) -> "RunningTwin":
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+READY_FILE = "ready.json"
 
 
 def twin_env(base_url: str, bundle: str, world: World) -> dict[str, str]:
@@ -116,8 +120,13 @@ def start_twin(
     server = TwinServer(lambda srv: TwinApp(lambda: world_factory(srv), faults), host=host, port=port, tls=tls)
     server.start()
     bundle = str(tls.bundle_file)
-    (directory / "ready.json").write_text(json.dumps({"base_url": server.base_url, "pid": os.getpid()}), encoding="utf-8")
-    return RunningTwin(server, directory, spec.name, twin_env(server.base_url, bundle, server.world))
+    env = twin_env(server.base_url, bundle, server.world)
+    # Who serves from this folder, and the environment to reach it (``sfmigrate emulator env``); gone at stop.
+    ready = directory / READY_FILE  # it holds IDENTITY_HEADER: the owner's only, like the server key
+    ready.touch(mode=0o600)
+    ready.chmod(0o600)
+    ready.write_text(json.dumps({"base_url": server.base_url, "pid": os.getpid(), "env": env}), encoding="utf-8")
+    return RunningTwin(server, directory, spec.name, env)
 
 
 def _copy(settings: TwinSettings) -> TwinSettings:

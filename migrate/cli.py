@@ -152,6 +152,17 @@ def emulator_serve(scenario: str | None, scenario_file: str | None, host: str, a
         twin.stop()
 
 
+@emulator.command("env")
+@click.option("--state-dir", type=click.Path(file_okay=False), required=True, help="The --state-dir of a running 'emulator serve'.")
+@click.option("--shell", type=click.Choice(["sh", "powershell"]), default="sh", show_default=True)
+def emulator_env(state_dir: str, shell: str) -> None:
+    """Print the running twin's environment as shell lines: eval "$(sfmigrate emulator env --state-dir DIR)"."""
+    from .twin_plan import env_lines
+
+    for line in env_lines(state_dir, shell):
+        click.echo(line)
+
+
 @emulator.command("scenarios")
 @click.option("--format", "output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def emulator_scenarios(output: str) -> None:

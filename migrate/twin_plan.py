@@ -7,6 +7,9 @@ The twin publishes its scenario's goals (cluster, vault, certificate, identity, 
 
 from __future__ import annotations
 
+import json
+import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -131,3 +134,40 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False  # a host name other than localhost may resolve anywhere
+
+
+# -- `sfmigrate emulator env`: the environment of a running twin, as shell lines ------------------------------
+READY_FILE = "ready.json"  # the twin writes it in its state folder while it serves (base_url, pid, env)
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}$")
+
+
+def env_lines(state_dir: str | Path, shell: str = "sh") -> list[str]:
+    """``export NAME='value'`` (sh) or ``$env:NAME = 'value'`` (powershell) for the twin serving from
+    ``state_dir``. The file is input: names must be environment-variable names and values strings, and both are
+    quoted for the shell, so a value cannot run a command."""
+    from .errors import UsageError
+
+    path = Path(state_dir) / READY_FILE
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(1024 * 1024 + 1)
+    except OSError:
+        raise UsageError(f"--state-dir: no running twin there ({path} is missing; start one with "
+                         "'sfmigrate emulator serve --state-dir DIR')") from None
+    try:
+        if len(raw) > 1024 * 1024:
+            raise ValueError("larger than 1 MiB")
+        env = json.loads(raw.decode("utf-8")).get("env")
+        if not isinstance(env, dict):
+            raise ValueError("no 'env' object")
+    except (ValueError, AttributeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--state-dir: {path} is not a twin's ready line: {exc}") from None
+    lines = []
+    for name, value in env.items():
+        if not isinstance(name, str) or not _ENV_NAME.match(name) or not isinstance(value, str):
+            raise UsageError(f"--state-dir: {path}: env entry {name!r} is not NAME=string")
+        if shell == "powershell":
+            lines.append(f"$env:{name} = '" + value.replace("'", "''") + "'")
+        else:
+            lines.append(f"export {name}={shlex.quote(value)}")
+    return lines
