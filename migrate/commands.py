@@ -21,7 +21,7 @@ from .cloud.gateway import Gateway, Transport
 from .discovery import discover
 from .errors import Blocked, ExitCode, Interrupted, OperationalError, StalePlan, StepFailed, UsageError
 from .input_files import check_certificate_file, read_limited, read_text_limited
-from .journal import JournalState, JournalStore, LockHolder, open_store
+from .journal import JournalState, JournalStore, LockHolder, StepRecord, open_store
 from .plan import FORMAT_VERSION, Plan
 from .planner import make_plan
 from .runner import RunOptions, Runner, carry_over, close_converged, fail_in_flight, merge_journal, one_line
@@ -199,19 +199,31 @@ def _settle(session: Session, spec: PlanSpec, state: JournalState, store: Journa
             reattach_operation(session.gateway, url, spec.cluster.id, timeout, lambda: emit(
                 {"type": "reattach", "step": record.name, "time": _now(), "detail": {"url": url.split("?")[0]}}))
         except OperationalError as exc:
+            _upgrade_ended(session, state, record)
             fail_in_flight(store, state, record, f"the operation in flight when the previous run stopped failed: {exc}")
             raise StepFailed(record.name, record.last_error or str(exc)) from exc
+        _upgrade_ended(session, state, record)
         record.operation_url = None
     deadline = time.monotonic() + timeout
+    waited = False
     while True:
         snapshot = discover(session.gateway, spec)
         reason = _busy(snapshot)
         if reason is None:
+            if waited:  # whatever kept the world busy (an upgrade) just ended: the settle window runs from now
+                state.cluster_upgrade_ended_at = session.gateway.clock.now().isoformat()
             return snapshot
+        waited = True
         if time.monotonic() > deadline:
             raise OperationalError(f"the world did not settle after the interrupted run: {reason}")
         emit({"type": "waiting", "step": None, "time": _now(), "detail": {"reason": reason}})
         time.sleep(session.gateway.poll_interval)
+
+
+def _upgrade_ended(session: Session, state: JournalState, record: StepRecord) -> None:
+    """A cluster upgrade left in flight has ended (or rolled back): journal when, for the settle window."""
+    if record.step is not None and record.step.cluster_upgrade:
+        state.cluster_upgrade_ended_at = session.gateway.clock.now().isoformat()
 
 
 def _now() -> str:

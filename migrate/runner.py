@@ -156,12 +156,13 @@ class Runner:
         def attempt() -> dict[str, Any]:
             record.attempts += 1
             if step.kind in SETTLE_BEFORE:
-                wait_cluster_settled(context, self.plan.cluster_id, last_upgrade_end(self.state.cluster_upgrade_ended_at))
+                wait_cluster_settled(context, self.plan.cluster_id, last_upgrade_end(journal_upgrade_end(self.state)))
             return implementation(context, step)
 
         try:
             observed = attempt()
         except OperationalError as exc:
+            self.state.cluster_upgrade_ended_at = journal_upgrade_end(self.state)  # a rollback ends an upgrade too
             record.status = "failed"
             record.last_error = one_line(exc)
             record.finished_at = now_iso()
@@ -171,11 +172,20 @@ class Runner:
                 raise
             raise StepFailed(step.name, str(exc)) from exc
         record.status = "done"
+        self.state.cluster_upgrade_ended_at = latest_upgrade_end(journal_upgrade_end(self.state), observed)
         record.observed = redact(observed)
-        self.state.cluster_upgrade_ended_at = latest_upgrade_end(self.state.cluster_upgrade_ended_at, observed)
         record.finished_at = now_iso()
         self.save()
         self.emit("step-done", step=step.name, seconds=round(time.monotonic() - started, 2), observed=observed)
+
+
+def journal_upgrade_end(state: JournalState) -> str | None:
+    """The latest cluster-upgrade end the journal knows: its own field, or a step's observed facts (a step journals
+    it when its upgrade ends, before the step is done: a crash in between keeps it)."""
+    latest = state.cluster_upgrade_ended_at
+    for record in state.steps:
+        latest = latest_upgrade_end(latest, record.observed)
+    return latest
 
 
 def one_line(error: BaseException | str | None, limit: int = 2000) -> str:

@@ -22,6 +22,9 @@ from ..plan import Change
 from ..scale_set_writes import scale_set_writes
 from ..spec import PlanSpec
 
+UPGRADE_FINISHED_AT = "upgrade_finished_at"  # what a cluster step journals when its upgrade ended (Azure's clock)
+
+
 @dataclass
 class StepContext:
     gateway: Gateway
@@ -48,8 +51,9 @@ class StepContext:
             self.record.operation_url = None
             self.save()
 
-    def reattach(self, resource_id: str) -> bool:
-        """Wait for the operation a previous run left in flight; True when there was one (it has ended)."""
+    def reattach(self, resource_id: str, *, cluster_upgrade: bool = False) -> bool:
+        """Wait for the operation a previous run left in flight; True when there was one (it has ended). A cluster
+        upgrade's end, success or rollback, is journaled with it (the settle window runs from there)."""
         url = self.record.operation_url
         if not url:
             return False
@@ -57,10 +61,23 @@ class StepContext:
             reattach_operation(self.gateway, url, resource_id, self.timeout,
                                lambda: self.emit("reattach", step=self.step_name, url=url.split("?")[0]))
         except OperationalError as exc:
+            if cluster_upgrade:
+                self.upgrade_ended()
             self.operation_finished()
             raise StepFailed(self.step_name, f"the operation a previous run started failed: {exc}") from exc
+        if cluster_upgrade:
+            self.upgrade_ended()
         self.operation_finished()
         return True
+
+    def upgrade_ended(self) -> None:
+        """Record now (Azure's clock) as the end of a cluster upgrade in the step's observed facts; the caller's next
+        save (clearing the operation) writes both at once, so no crash can lose it (rollout.settleMinutes)."""
+        self.record.observed[UPGRADE_FINISHED_AT] = self.gateway.clock.now().isoformat()
+
+    def upgrade_mark(self) -> dict[str, Any]:
+        """The end of the cluster upgrade this step (or its interrupted attempt) made, for its observed facts."""
+        return {k: v for k, v in self.record.observed.items() if k == UPGRADE_FINISHED_AT}
 
     def deadline(self) -> float:
         return time.monotonic() + self.timeout
@@ -101,14 +118,6 @@ def wait_cluster_ready(ctx: StepContext, cluster_id: str) -> dict[str, Any]:
         if time.monotonic() > deadline:
             raise StepFailed(ctx.step_name, f"the cluster stayed in {state}/{provisioning}; see runbooks/failures/upgrade-stuck.md")
         time.sleep(ctx.poll_interval)
-
-
-UPGRADE_FINISHED_AT = "upgrade_finished_at"  # what a cluster step journals when its upgrade ended (Azure's clock)
-
-
-def upgrade_finished(ctx: StepContext) -> dict[str, str]:
-    """For a cluster step's observed facts: when, by Azure's clock, the upgrade it made reported Succeeded."""
-    return {UPGRADE_FINISHED_AT: ctx.gateway.clock.now().isoformat()}
 
 
 def last_upgrade_end(recorded: str | None) -> dt.datetime | None:
@@ -154,8 +163,9 @@ def cluster_upgrade_failed(ctx: StepContext, cluster_id: str, exc: Exception, to
     """A cluster upgrade whose operation failed. SFRP accepts a certificate upgrade and rolls it back when an
     upgrade domain fails its health check (docs/twin.md, "Cluster upgrades"): wait for the cluster to settle and
     say whether it is back on its previous declaration (``took`` tells whether the wanted one is in effect)."""
-    ctx.operation_finished()
     raw = wait_cluster_ready(ctx, cluster_id)
+    ctx.upgrade_ended()  # a rollback ends an upgrade too: the settle window runs from here
+    ctx.operation_finished()
     reason = str(exc)
     if took(raw):
         return StepFailed(ctx.step_name, f"the cluster upgrade reported a failure, but the declaration is in effect: {reason}")

@@ -13,7 +13,7 @@ from ..errors import AzureRequestFailed, StepFailed
 from ..readers import declares_common_name
 from ..step_types import StepParams, register
 from ..transforms import cluster_to_common_name
-from .base import StepContext, cluster_upgrade_failed, upgrade_finished, wait_cluster_ready
+from .base import StepContext, cluster_upgrade_failed, wait_cluster_ready
 
 if TYPE_CHECKING:
     from ..plan import Step
@@ -35,9 +35,7 @@ class Params(StepParams):
 def run(ctx: StepContext, step: Step) -> dict[str, Any]:
     p = step.typed(Params)
     cluster_id = p.cluster_id
-    finished: dict[str, str] = {}
-    if ctx.reattach(cluster_id):
-        finished = upgrade_finished(ctx)
+    ctx.reattach(cluster_id, cluster_upgrade=True)
     raw = wait_cluster_ready(ctx, cluster_id)
     if not _converted(raw, p.common_name, p.issuers):
         ctx.emit("change", step=ctx.step_name, resource=cluster_id, properties=2)
@@ -48,9 +46,9 @@ def run(ctx: StepContext, step: Step) -> dict[str, Any]:
                 ctx.operation_finished()
                 raise StepFailed(ctx.step_name, f"the conversion upgrade was refused: {exc} (runbooks/failures/issuer-rekey.md)") from exc
             raise cluster_upgrade_failed(ctx, cluster_id, exc, lambda now: _converted(now, p.common_name, p.issuers)) from exc
+        ctx.upgrade_ended()  # journaled with the operation's end (ARM reports the upgrade Succeeded)
         ctx.operation_finished()
         raw = wait_cluster_ready(ctx, cluster_id)
-        finished = upgrade_finished(ctx)
     if not _converted(raw, p.common_name, p.issuers):
         raise StepFailed(ctx.step_name, "the cluster is not declared by the expected common name after the upgrade")
-    return {"declaration": "common_name", "common_name": p.common_name, "issuers": p.issuers, **finished}
+    return {"declaration": "common_name", "common_name": p.common_name, "issuers": p.issuers, **ctx.upgrade_mark()}

@@ -11,7 +11,7 @@ from ..errors import AzureRequestFailed, StepFailed
 from ..readers import cluster_states, declared_thumbprints
 from ..step_types import StepParams, register
 from ..transforms import cluster_thumbprint_patch
-from .base import StepContext, cluster_upgrade_failed, upgrade_finished, wait_cluster_ready
+from .base import StepContext, cluster_upgrade_failed, wait_cluster_ready
 
 if TYPE_CHECKING:
     from ..plan import Step
@@ -34,9 +34,7 @@ def run(ctx: StepContext, step: Step) -> dict[str, Any]:
     p = step.typed(Params)
     cluster_id = p.cluster_id
     wanted = (p.primary.upper(), (p.secondary or "").upper() or None)
-    finished: dict[str, str] = {}
-    if ctx.reattach(cluster_id):
-        finished = upgrade_finished(ctx)
+    ctx.reattach(cluster_id, cluster_upgrade=True)
     raw = wait_cluster_ready(ctx, cluster_id)
     if _declared(raw) != wanted:
         store = ((raw.get("properties") or {}).get("certificate") or {}).get("x509StoreName") or "My"
@@ -48,9 +46,9 @@ def run(ctx: StepContext, step: Step) -> dict[str, Any]:
                 ctx.operation_finished()
                 raise StepFailed(ctx.step_name, f"the cluster upgrade was refused: {exc}") from exc
             raise cluster_upgrade_failed(ctx, cluster_id, exc, lambda now: _declared(now) == wanted) from exc
+        ctx.upgrade_ended()  # journaled with the operation's end (ARM reports the upgrade Succeeded)
         ctx.operation_finished()
         raw = wait_cluster_ready(ctx, cluster_id)
-        finished = upgrade_finished(ctx)
     if _declared(raw) != wanted:
         raise StepFailed(ctx.step_name, f"the cluster declares {_declared(raw)} after the upgrade, not {wanted}")
-    return {"thumbprint": wanted[0], "thumbprintSecondary": wanted[1], "cluster_state": cluster_states(raw)[0], **finished}
+    return {"thumbprint": wanted[0], "thumbprintSecondary": wanted[1], "cluster_state": cluster_states(raw)[0], **ctx.upgrade_mark()}
