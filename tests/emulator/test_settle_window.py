@@ -58,3 +58,20 @@ def test_a_roll_out_inside_the_window_counts_and_the_window_is_a_scenario_knob()
     _configuration_upgrade(quiet)
     quiet.compute.reimage(quiet.compute.all()[0], quiet.compute.all()[0].instances[2])
     assert not _settling_reasons(quiet) and snapshot(quiet)["settling_until"] is None
+
+
+def test_a_roll_out_counts_only_against_its_own_cluster_when_node_names_are_shared() -> None:
+    world = world_of("two-clusters")  # sfcluster in rg-sf and in rg-sf-b, each with a scale set nt0 (nodes nt0_*)
+    first, second = list(world.servicefabric.clusters.values())
+    body = copy.deepcopy(first.body)
+    body["properties"]["fabricSettings"].append({"name": "Setup", "parameters": [{"name": "FabricDataRoot", "value": "D:\\SF"}]})
+    operation = world.servicefabric.update(first, body)
+    while not operation.done:
+        advance(world, 10)
+    assert first.settling_until is not None and second.settling_until is None
+    other = next(s for s in world.compute.all() if s.rid.resource_group.lower() == second.rid.resource_group.lower())
+    world.compute.reimage(other, other.instances[0])  # nt0_0 of the second cluster, inside the first one's window
+    assert first.health_worst == "Healthy" and not [h for h in first.history if h["phase"] == "settling"]
+    mine = next(s for s in world.compute.all() if s.rid.resource_group.lower() == first.rid.resource_group.lower())
+    world.compute.reimage(mine, mine.instances[0])
+    assert [h for h in first.history if h["phase"] == "settling"]

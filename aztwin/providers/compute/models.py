@@ -365,7 +365,7 @@ class ComputeState:
             self._start_batch(rollout, index + 1)
             return
         rollout._pending = {i.name for i in batch}
-        self.world.servicefabric.disturbed_by([i.name for i in batch], f"a roll-out of {batch[0].scale_set.rid.name} to "
+        self.world.servicefabric.disturbed_by(batch[0].scale_set, f"a roll-out of {batch[0].scale_set.rid.name} to "
                                               f"{', '.join(i.name for i in batch[:5])}")
 
         def done(instance: Instance, failure: str | None) -> None:

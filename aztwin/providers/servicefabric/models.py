@@ -269,11 +269,11 @@ class ServiceFabricState:
         if cluster.health_worst != "Broken":
             cluster.health_worst, cluster.worst_reasons = "Broken", [reason]
 
-    def disturbed_by(self, nodes: list[str], what: str) -> None:
-        """An update domain of a roll-out starts on ``nodes``: it counts against a cluster still settling."""
-        wanted = set(nodes)
+    def disturbed_by(self, scale_set: ScaleSet, what: str) -> None:
+        """An update domain of a roll-out of ``scale_set`` starts: it counts against the cluster it is a node type of,
+        if that cluster is still settling (by the scale set, not node names: two clusters may share those)."""
         for cluster in self.clusters.values():
-            if cluster.settling_until is not None and any(i.name in wanted for _, i, _ in self.members(cluster)):
+            if cluster.settling_until is not None and self._node_type_in(scale_set, cluster) is not None:
                 self._disturb(cluster, what)
 
     # -- the verdict ----------------------------------------------------------------------------------
