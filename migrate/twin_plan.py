@@ -98,11 +98,6 @@ def write_twin_plans(world: dict[str, Any], arm_endpoint: str, ca_bundle: str, d
     return TwinPlans(next(iter(written.values()), None), written)
 
 
-def write_twin_plan(world: dict[str, Any], arm_endpoint: str, ca_bundle: str, directory: str | Path) -> Path | None:
-    """Write ``plan.yaml`` for the twin's ``goal`` (and a plan file per other goal); ``None`` without a goal."""
-    return write_twin_plans(world, arm_endpoint, ca_bundle, directory).plan_file
-
-
 def write_plans_for(twin: RunningTwinLike) -> TwinPlans:
     """A plan file per goal the twin publishes, in its state directory (``plan.yaml`` for its ``goal``)."""
     return write_twin_plans(twin.control().world(), twin.base_url, twin.ca_bundle, twin.state_dir)
