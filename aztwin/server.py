@@ -25,7 +25,8 @@ from .faults import Fault, FaultPlan
 from .resources import check_subscription_id
 from .providers.identity.models import ARM_AUDIENCES, KEYVAULT_AUDIENCES
 from .tls import TlsMaterial
-from .wire import ARM, CONTROL, KEYVAULT, Request, Response, Route, Router, TwinError
+from .providers.graph.models import GRAPH_PREFIX, as_graph_auth_error, graph_resource
+from .wire import ARM, CONTROL, GRAPH, KEYVAULT, Request, Response, Route, Router, TwinError
 from .world import World
 
 
@@ -62,6 +63,7 @@ def build_router() -> Router:
     from .providers.arm import routes as arm
     from .providers.authorization import routes as authorization
     from .providers.compute import routes as compute
+    from .providers.graph import routes as graph
     from .providers.identity import routes as identity
     from .providers.keyvault import dataplane, routes as keyvault
     from .providers.msi import routes as msi
@@ -69,7 +71,7 @@ def build_router() -> Router:
     from .providers.servicefabric import routes as servicefabric
 
     router = Router()
-    for module in (arm, compute, servicefabric, keyvault, msi, authorization, dataplane, identity, network):
+    for module in (arm, compute, servicefabric, keyvault, msi, authorization, dataplane, identity, network, graph):
         module.register(router)
     return router
 
@@ -117,6 +119,8 @@ class TwinApp:
             return self._finish(request, world, None, self._render_error(exc, ARM), started, False)
         route, params = matched if matched else (None, {})
         style = route.style if route else (KEYVAULT if request.path.lower().startswith("/kv/") else ARM)
+        if route is None and request.path.lower().startswith(GRAPH_PREFIX + "/"):
+            style = GRAPH
 
         fault, latency_ms = (None, 0)
         if route is None or route.authenticated:
@@ -142,6 +146,8 @@ class TwinApp:
                 audiences: tuple[str, ...] = KEYVAULT_AUDIENCES if route.audience == KEYVAULT else ARM_AUDIENCES + (base_url,)
                 if route.audience == KEYVAULT:
                     audiences = audiences + (base_url,)
+                if route.audience == GRAPH:  # Graph takes tokens for its own resource id only
+                    audiences = (graph_resource(base_url),)
                 request.principal = world.identity.authenticate(request.headers.get("authorization"), audiences)
             _check_subscription(world, request.path)
             with world.lock:
@@ -156,7 +162,7 @@ class TwinApp:
                 )
                 if "missing" in exc.message:
                     exc.code, exc.message = "Unauthorized", "AKV10000: Request is missing a Bearer or PoP token."
-            outcome = self._render_error(exc, style)
+            outcome = self._render_error(as_graph_auth_error(exc) if style == GRAPH else exc, style)
         except Exception as exc:  # a twin bug: still answer in the wire format, and say so
             outcome = self._render_error(TwinError(500, "TwinInternalError", f"{type(exc).__name__}: {exc}"), style)
         return self._finish(request, world, route, outcome, started, route.mutating)

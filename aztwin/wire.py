@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 from urllib.parse import parse_qsl
@@ -21,6 +22,7 @@ ARM = "arm"
 KEYVAULT = "keyvault"
 OAUTH = "oauth"
 CONTROL = "control"
+GRAPH = "graph"  # Microsoft Graph: ARM's error shape plus ``innerError`` (https://learn.microsoft.com/graph/errors)
 
 
 class TwinError(Exception):
@@ -48,6 +50,9 @@ class TwinError(Exception):
         error: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.details:
             error["details"] = self.details
+        if style == GRAPH:
+            request_id = str(uuid.uuid4())
+            error["innerError"] = {"request-id": request_id, "client-request-id": request_id}
         return {"error": error}
 
 
@@ -162,7 +167,7 @@ class Route:
     style: str
     mutating: bool
     authenticated: bool
-    audience: str  # "arm" or "keyvault": which tokens the route accepts
+    audience: str  # "arm", "keyvault" or "graph": which tokens the route accepts
 
 
 _PLACEHOLDER = re.compile(r"\{(\w+)(\*?)\}")

@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from aztwin import RunningTwin
+from aztwin.providers.graph.models import graph_resource
 
 ROOT = Path(__file__).resolve().parents[2]
 AZ_BIN = ROOT / ".venv-az" / "bin"
@@ -71,10 +72,14 @@ def vault_address(twin: RunningTwin, vault_name: str) -> tuple[str, int]:
 
 
 def sign_in(twin: RunningTwin, config_dir: Path, proxy_url: str = "") -> AzSession:
-    """Register the twin as a cloud from its metadata endpoint, make it current, ``az login --identity``."""
+    """Register the twin as a cloud from its metadata endpoint (ARM, Microsoft Graph …), make it current,
+    ``az login --identity``."""
     config_dir.mkdir(parents=True, exist_ok=True)
     session = AzSession(twin, config_dir, proxy_url=proxy_url)
     session.az("cloud", "register", "--name", CLOUD, "--endpoint-resource-manager", twin.base_url + "/")
     session.az("cloud", "set", "--name", CLOUD)
+    # the metadata advertises the twin's Microsoft Graph (`az ad`, `--assignee`, `--spn` resolve there)
+    graph = session.az("cloud", "show", "--query", "endpoints.microsoftGraphResourceId", "-o", "tsv").strip()
+    assert graph == graph_resource(twin.base_url), f"az registered Microsoft Graph at {graph!r}"
     session.az("login", "--identity")
     return session

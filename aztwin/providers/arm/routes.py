@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ...wire import Request, Response, Router, ok
+from ..graph.models import graph_resource
 from .namespaces import provider_bodies, provider_body
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ def cloud_metadata(world: World, base_url: str) -> dict[str, Any]:
         },
         "batch": "https://batch.core.windows.net/",
         "resourceManager": f"{base_url}/",
-        "microsoftGraphResourceId": "https://graph.microsoft.com/",
+        "microsoftGraphResourceId": graph_resource(base_url),  # the twin's Graph (aztwin/providers/graph)
         "activeDirectoryDataLake": "https://datalake.azure.net/",
         "sqlManagement": "https://management.core.windows.net:8443/",
         "gallery": "https://gallery.azure.com/",
