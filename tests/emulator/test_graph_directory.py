@@ -159,3 +159,16 @@ def test_me_needs_a_user_and_graph_refuses_other_audiences(graph_twin: Any) -> N
     # and ARM refuses the Graph token in ARM's words
     refused = wire.request("GET", f"/subscriptions/{wire.sub}?api-version=2022-12-01", token=f"Bearer {graph_token}")
     assert refused.status_code == 401 and refused.json()["error"]["code"] == "InvalidAuthenticationTokenAudience"
+
+
+def test_a_managed_identity_without_graph_permissions_is_refused(graph_twin: Any) -> None:
+    """Directory reads take Directory.Read.All for an application; a managed identity holds no Graph permission
+    until an administrator assigns one (the twin models no such grant), so Graph answers 403."""
+    identity = _identity(graph_twin)
+    token = Wire(graph_twin).token(_graph(graph_twin), client_id=identity["clientId"])  # the identity's own token
+    reads = [("GET", "/v1.0/servicePrincipals", None), ("GET", f"/v1.0/servicePrincipals/{identity['objectId']}", None),
+             ("POST", "/v1.0/directoryObjects/getByIds", {"ids": [identity["objectId"]]})]
+    for method, path, body in reads:
+        refused = _call(graph_twin, method, path, token, body)
+        assert _error(refused, 403, "Authorization_RequestDenied") == "Insufficient privileges to complete the operation."
+    assert "delegated" in _error(_call(graph_twin, "GET", "/v1.0/me", token), 400, "BadRequest")

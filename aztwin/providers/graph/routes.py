@@ -46,11 +46,13 @@ def get_me(world: World, request: Request) -> Response:
 
 
 def list_service_principals(world: World, request: Request) -> Response:
+    models.demand_directory_read(request.caller)
     value = models.service_principals(_principals(world), request.query.get("$filter"))
     return ok({"@odata.context": _context(request, "servicePrincipals"), "value": value})
 
 
 def get_service_principal(world: World, request: Request) -> Response:
+    models.demand_directory_read(request.caller)
     principal = models.find(world.identity.principals, request.params["id"])
     if models.is_user(principal):
         raise models.not_found(request.params["id"])
@@ -58,6 +60,7 @@ def get_service_principal(world: World, request: Request) -> Response:
 
 
 def get_service_principal_by_app_id(world: World, request: Request) -> Response:
+    models.demand_directory_read(request.caller)
     app_id = request.params["app_id"]
     found = models.service_principals(_principals(world), f"appId eq '{app_id.replace(chr(39), chr(39) * 2)}'")
     if not found:
@@ -66,10 +69,12 @@ def get_service_principal_by_app_id(world: World, request: Request) -> Response:
 
 
 def list_users(world: World, request: Request) -> Response:
+    models.demand_directory_read(request.caller)
     return ok({"@odata.context": _context(request, "users"), "value": models.users(_principals(world), request.query.get("$filter"))})
 
 
 def get_user(world: World, request: Request) -> Response:
+    models.demand_directory_read(request.caller)
     principal = models.find(world.identity.principals, request.params["id"])
     if not models.is_user(principal):
         raise models.not_found(request.params["id"])
@@ -77,11 +82,13 @@ def get_user(world: World, request: Request) -> Response:
 
 
 def get_directory_object(world: World, request: Request) -> Response:
+    models.demand_directory_read(request.caller)
     principal = models.find(world.identity.principals, request.params["id"])
     return ok({"@odata.context": _context(request, "directoryObjects/$entity"), **models.typed_body(principal)})
 
 
 def get_by_ids(world: World, request: Request) -> Response:
+    models.demand_directory_read(request.caller)
     body = request.json_object()
     value = models.by_ids(world.identity.principals, body.get("ids"), body.get("types"))
     return ok({"@odata.context": _context(request, "directoryObjects"), "value": value})
