@@ -118,6 +118,8 @@ def test_lookups_by_id_and_getbyids_and_graphs_404_and_400(graph_twin: Any) -> N
     assert unknown in _error(_call(graph_twin, "GET", f"/v1.0/servicePrincipals/{unknown}", token), 404, "Request_ResourceNotFound")
     _error(_call(graph_twin, "GET", f"/v1.0/directoryObjects/{unknown}", token), 404, "Request_ResourceNotFound")
     assert "not-a-guid" in _error(_call(graph_twin, "GET", "/v1.0/servicePrincipals/not-a-guid", token), 400, "Request_BadRequest")
+    _error(_call(graph_twin, "GET", "/v1.0/users/someone@contoso.com", token), 404, "Request_ResourceNotFound")  # by UPN
+    _error(_call(graph_twin, "GET", f"/v1.0/users/{operator['objectId']}", token), 404, "Request_ResourceNotFound")  # no user
 
     body = {"ids": [identity["objectId"], unknown, operator["objectId"]], "types": ["user", "group", "servicePrincipal"]}
     found = _call(graph_twin, "POST", "/v1.0/directoryObjects/getByIds", token, body)

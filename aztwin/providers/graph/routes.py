@@ -74,10 +74,17 @@ def list_users(world: World, request: Request) -> Response:
 
 
 def get_user(world: World, request: Request) -> Response:
+    # user-get: /users/{id | userPrincipalName}
     models.demand_directory_read(request.caller)
-    principal = models.find(world.identity.principals, request.params["id"])
+    key = request.params["id"]
+    if "@" in key:
+        found = models.users(_principals(world), f"userPrincipalName eq '{key.replace(chr(39), chr(39) * 2)}'")
+        if not found:
+            raise models.not_found(key)
+        return ok({"@odata.context": _context(request, "users/$entity"), **found[0]})
+    principal = models.find(world.identity.principals, key)
     if not models.is_user(principal):
-        raise models.not_found(request.params["id"])
+        raise models.not_found(key)
     return ok({"@odata.context": _context(request, "users/$entity"), **models.user_body(principal)})
 
 
