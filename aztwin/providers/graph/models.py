@@ -55,9 +55,9 @@ def as_graph_auth_error(error: TwinError) -> TwinError:
 def demand_directory_read(principal: Principal) -> None:
     """Reading directory objects takes ``Directory.Read.All`` (or ``Application.Read.All``) for an application
     (directoryobject-getbyids, serviceprincipal-list: Permissions). The twin models no app-role grants: the
-    scenario's service principals (the operator's, a pipeline's) are taken to hold it (the runbooks' `az ad` and
-    ``--assignee`` lines need it);
-    a managed identity holds no Graph permission until an administrator assigns one, so it is refused."""
+    scenario's service principals (the operator's, a pipeline's) are taken to hold it (the runbooks' ``az ad``
+    and ``--assignee`` lines need it); a managed identity holds no Graph permission until an administrator
+    assigns one, so it is refused."""
     if principal.kind == "ManagedIdentity":
         raise graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
 
