@@ -208,10 +208,12 @@ def plan_command(planfile: str, fmt: str, out: str | None, reports: tuple[str, .
 
     pipeline = azure_devops.enabled(ci)
     result = commands.plan(planfile)
-    click.echo(render_plan(result.plan, fmt, color=fmt == "text" and not pipeline and should_color(sys.stdout)), nl=False)
+    snapshot, rollout = result.snapshot, result.session.spec.rollout  # the HTML timeline's and declaration's inputs
+    click.echo(render_plan(result.plan, fmt, color=fmt == "text" and not pipeline and should_color(sys.stdout),
+                           snapshot=snapshot, rollout=rollout), nl=False)
     for path in reports:
         try:
-            write_report(result.plan, path)
+            write_report(result.plan, path, snapshot=snapshot, rollout=rollout)
         except OSError as exc:  # one line naming --report, exit 64 or 1 (issue 13)
             raise output_error("--report", path, exc) from None
     if out:
