@@ -82,8 +82,9 @@ class RunReport:
         done = sum(1 for s in self.steps if s.status == "done")
         current = self.current
         where = f" at step {current.name}" if current is not None and self.status != "complete" else ""
+        kind = self.declaration.after.kind
         return (f"Run for {self.cluster_name}: {self.status}{where}; {done} of {len(self.steps)} steps done, "
-                f"{self.cluster_upgrades} cluster upgrades; declared by {self.declaration.after.kind}.")
+                f"{self.cluster_upgrades} cluster upgrades" + (f"; declared by {kind}." if kind != "unknown" else "."))
 
     def to_dict(self) -> dict[str, Any]:
         ba = self.declaration
