@@ -149,8 +149,11 @@ def render_run_html(report: RunReport) -> str:
                  subtitle=f"What sfmigrate apply did to {report.cluster_name}, from its journal.",
                  verdict=_run_verdict(report), declaration=report.declaration,
                  declaration_caption="Before the run, and after the steps it finished (from the journal).",
-                 timeline=report.timeline, timeline_caption=caption, findings=_findings(report.findings),
-                 findings_title="Findings of the saved plan", steps=report.steps)
+                 timeline=report.timeline, timeline_caption=caption, findings=_findings(report.findings or []),
+                 findings_title="Findings of the saved plan" if report.findings is not None else "Findings",
+                 findings_empty="No findings." if report.findings is not None else
+                 "The journal keeps no findings: the plan's report lists them (sfmigrate plan, or report with the saved plan).",
+                 steps=report.steps)
 
 
 # -- rehearsal --------------------------------------------------------------------------------------------

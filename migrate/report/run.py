@@ -8,7 +8,7 @@ report's: ``format_version``, minor versions only add fields.
 from __future__ import annotations
 
 import json as _json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..arm_ids import name_of
@@ -59,7 +59,7 @@ class RunReport:
     declaration: BeforeAfter
     timeline: Timeline
     last_error: str | None = None
-    findings: list[Finding] = field(default_factory=list)
+    findings: list[Finding] | None = None  # the saved plan's; None: the plan file was not a saved plan
 
     @property
     def cluster_name(self) -> str:
@@ -100,7 +100,7 @@ class RunReport:
             "steps": [{"name": s.name, "title": s.title, "kind": s.kind, "status": s.status, "attempts": s.attempts,
                        "started_at": s.started_at, "finished_at": s.finished_at, "seconds": s.seconds,
                        "last_error": s.last_error, "cluster_upgrade": s.cluster_upgrade} for s in self.steps],
-            "findings": [f.to_dict() for f in self.findings],
+            "findings": [f.to_dict() for f in self.findings] if self.findings is not None else None,
         }
 
 
@@ -117,7 +117,8 @@ def build_run_report(state: JournalState, location: str, findings: list[Finding]
             seconds.get(record.name) if record.started_at and (record.finished_at or record.status == "running") else None,
             record.last_error, bool(step and step.cluster_upgrade)))
     return RunReport(state.cluster_id, state.status, state.run_id, state.plan_hash, state.created_at, state.updated_at,
-                     location, rows, run_declaration(state), timeline, state.last_error, sort_findings(list(findings or [])))
+                     location, rows, run_declaration(state), timeline, state.last_error,
+                     sort_findings(findings) if findings is not None else None)
 
 
 def _md(raw: object) -> str:

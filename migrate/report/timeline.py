@@ -69,6 +69,18 @@ PHASE_LABEL: dict[Phase, str] = {
 }
 Kind = Literal["expected", "actual", "measured"]
 
+DOCUMENTED = (
+    "Documented: a cluster upgrade walks the update domains one at a time, each staying healthy for HealthCheckStableDuration "
+    f"(default {HEALTH_CHECK_STABLE:g} s) before the next (https://learn.microsoft.com/azure/service-fabric/service-fabric-cluster-upgrade, "
+    "https://learn.microsoft.com/azure/service-fabric/service-fabric-application-upgrade-parameters); a Rolling scale set "
+    f"upgrades {ROLLING_BATCH_PERCENT} % of its instances per batch "
+    "(https://learn.microsoft.com/azure/virtual-machine-scale-sets/virtual-machine-scale-sets-configure-rolling-upgrades), "
+    "an Automatic one all at once "
+    "(https://learn.microsoft.com/azure/virtual-machine-scale-sets/virtual-machine-scale-sets-upgrade-policy); a role "
+    "assignment can take up to 10 minutes to take effect (https://learn.microsoft.com/azure/role-based-access-control/troubleshooting). "
+    "After each cluster upgrade sfmigrate waits out the settle window (rollout.settleMinutes; docs/twin.md). "
+    "How the expected durations are reckoned: docs/reports.md.",
+)
 ASSUMPTIONS = (
     f"Undocumented, assumed: one update domain of a cluster upgrade takes {DOMAIN_WORK / 60:g} min of work plus the "
     f"documented {HEALTH_CHECK_STABLE:g} s HealthCheckStableDuration; a certificate change walks the domains "
@@ -188,7 +200,7 @@ def expected_timeline(plan: Plan, shapes: Mapping[str, ScaleSetShape], rollout: 
         wait = settle if step.cluster_upgrade and later else 0.0
         bars.append(Bar(step.name, step.title or step.name, phase_of(step.kind), clock, seconds, wait, "", basis))
         clock += seconds + wait
-    notes = list(ASSUMPTIONS)
+    notes = list(DOCUMENTED + ASSUMPTIONS)
     if not shapes:
         notes.append("The scale sets were not read for this report: each roll-out assumes "
                      f"{DEFAULT_UPDATE_DOMAINS} batches and the cluster {DEFAULT_UPDATE_DOMAINS} update domains.")

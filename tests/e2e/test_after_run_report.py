@@ -45,8 +45,14 @@ def test_report_renders_the_run_from_the_journal_without_azure(twin_factory, tmp
     assert all(f'data-step="{s.name}"' in html for s in applied.plan.steps)  # one timeline bar per step
     markdown = _report(live.env, "--state", str(state), str(live.plan_file), "--format", "md")
     assert markdown.returncode == 0 and "| 1 |" in markdown.stdout
+    assert report["findings"] is None  # a YAML plan file: the journal keeps no findings
     # The journal was enough: the twin received no request while the reports were rendered.
     assert requests_json(live)["total"] == before
+    # Given the saved plan instead, the report lists the plan's findings too.
+    saved = commands.save_plan(applied.plan, fast_session(live).spec, tmp_path / "saved.json")
+    with_findings = json.loads(_report(live.env, "--state", str(state), str(saved), "--format", "json").stdout)
+    assert applied.plan.findings  # goal-primary has some (info at least)
+    assert sorted(f["code"] for f in with_findings["findings"]) == sorted(f.code for f in applied.plan.findings)
 
 
 def test_report_without_a_journal_names_state_and_exits_64(twin_factory, tmp_path: Path) -> None:
@@ -71,3 +77,16 @@ def test_rehearse_writes_its_report_with_the_twin_durations_in_azure_time(twin_f
     # A cluster upgrade walks its update domains for simulated minutes: in Azure's time it shows in minutes,
     # although the rehearsal took seconds of wall time.
     assert "min</text>" in html and result.seconds < 120
+
+
+def test_demo_writes_the_after_run_report_beside_the_plan_report(tmp_path: Path) -> None:
+    out = tmp_path / "demo-output"
+    done = subprocess.run([sys.executable, "-m", "migrate", "demo", "--out", str(out), "--time-scale", "3000"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert (out / "plan.html").is_file()
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "complete" and all(s["status"] == "done" for s in run["steps"])
+    html = (out / "run.html").read_text()
+    assert all(card in html for card in ('id="verdict"', 'id="declaration"', 'id="timeline"'))
+    assert "run.html" in done.stdout
