@@ -111,3 +111,20 @@ def test_layout_fits_every_bar_in_the_chart() -> None:
     for row in geometry.rows:
         assert geometry.label_width <= row.x and row.settle_x + row.settle_width <= geometry.width - 60
     assert re.match(r"\d", geometry.ticks[-1][1])
+
+
+def test_every_template_ships_as_package_data() -> None:
+    """The templates are read through the package loader: pyproject's package-data must name each of them."""
+    import fnmatch
+    from pathlib import Path
+
+    import pytest
+
+    tomllib = pytest.importorskip("tomllib")
+    root = Path(__file__).resolve().parents[2]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["migrate"]
+    templates = sorted((root / "migrate" / "report" / "templates").iterdir())
+    assert templates
+    for path in templates:
+        relative = path.relative_to(root / "migrate").as_posix()
+        assert any(fnmatch.fnmatch(relative, pattern) for pattern in patterns), f"{relative} is not in package-data"
