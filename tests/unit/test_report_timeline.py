@@ -128,3 +128,19 @@ def test_every_template_ships_as_package_data() -> None:
     for path in templates:
         relative = path.relative_to(root / "migrate").as_posix()
         assert any(fnmatch.fnmatch(relative, pattern) for pattern in patterns), f"{relative} is not in package-data"
+
+
+def test_declaration_shows_the_reverse_proxy_when_declared() -> None:
+    from migrate.plan import Change
+
+    plan = make_plan()
+    plan.steps[-1].changes.append(Change("properties.reverseProxyCertificate", {"thumbprint": "D" * 40}, None))
+    plan.steps[-1].changes.append(Change("properties.reverseProxyCertificateCommonNames", None, {
+        "commonNames": [{"certificateCommonName": "proxy.contoso.com", "certificateIssuerThumbprint": "e" * 40 + ", " + "F" * 40}]}))
+    ba = plan_declaration(plan)
+    assert [(line.role, line.by, line.value) for line in ba.before.lines if line.role == "reverse proxy"] == \
+        [("reverse proxy", "thumbprint", "D" * 40)]
+    after = [line for line in ba.after.lines if line.role == "reverse proxy"]
+    assert [(line.by, line.value, line.issuers) for line in after] == [("common name", "proxy.contoso.com", ("E" * 40, "F" * 40))]
+    page = render_plan(plan, "html")
+    assert "reverse proxy, common name" in page and "proxy.contoso.com" in page
