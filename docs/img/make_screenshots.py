@@ -72,12 +72,15 @@ def run_demo_recording(out: Path) -> list[Any]:
 
 
 def main() -> None:
+    home = Path.cwd()
     with tempfile.TemporaryDirectory(prefix="sfmigrate-shots-") as folder:
         tmp = Path(folder)
         os.environ["SFMIGRATE_LOCK_DIR"] = str(tmp / "locks")  # this machine's cluster locks: the demo's own
-        consoles = run_demo_recording(tmp / "demo")
-        screenshot(tmp / "demo" / "plan.html", HERE / "report-plan.png", REPORT_SIZE, tmp / "profile")
-        screenshot(tmp / "demo" / "run.html", HERE / "report-run.png", REPORT_SIZE, tmp / "profile")
+        os.chdir(tmp)  # the reports name the journal as make demo's do: demo-output/state/…
+        consoles = run_demo_recording(Path("demo-output"))
+        demo = tmp / "demo-output"
+        screenshot(demo / "plan.html", HERE / "report-plan.png", REPORT_SIZE, tmp / "profile")
+        screenshot(demo / "run.html", HERE / "report-run.png", REPORT_SIZE, tmp / "profile")
         if not consoles:
             sys.exit("make_screenshots: the live view printed nothing")
         svg = consoles[-1].export_svg(title="sfmigrate apply (make demo)")
@@ -85,6 +88,7 @@ def main() -> None:
         width, height = (int(float(box.group(1))) + 1, int(float(box.group(2))) + 1) if box else (1000, 600)
         (tmp / "live.svg").write_text(svg, encoding="utf-8")
         screenshot(tmp / "live.svg", HERE / "live-view.png", (width, height), tmp / "profile")
+        os.chdir(home)
 
 
 if __name__ == "__main__":
