@@ -59,7 +59,7 @@ def run_demo_recording(out: Path) -> list[Any]:
         if live is not None and getattr(live, "transient", False):  # a transient view leaves nothing: keep its last screen
             live.console.print(live.renderable)
 
-    rich.console.Console = recording  # type: ignore[misc]
+    rich.console.Console = recording  # type: ignore[misc,assignment]
     progress.LiveProgress.close = close_and_keep  # type: ignore[method-assign]
     try:
         code = run_demo(out, time_scale=3000.0, echo=lambda _line: None, live=True)
