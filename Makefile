@@ -11,7 +11,7 @@ AZ_CLI_VERSION := 2.91.0
 AZ_VENV := .venv-az
 AZ_STAMP := $(AZ_VENV)/.installed-$(AZ_CLI_VERSION)
 
-.PHONY: demo test venv npm az-env clean lint
+.PHONY: demo test venv npm az-env chromium clean lint
 
 venv: $(STAMP)
 
@@ -34,7 +34,17 @@ $(AZ_STAMP):
 	$(AZ_VENV)/bin/python -m pip install --quiet 'azure-cli==$(AZ_CLI_VERSION)'
 	@touch $(AZ_STAMP)
 
-test: venv npm az-env
+# Debian's chromium renders the HTML reports headless in tests/report_browser (issue 14): installed with apt-get when
+# missing (as root, or through sudo); when it cannot be, those tests fail and say why.
+APT_CHROMIUM := env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
+	  else echo "make: chromium is missing and this user cannot apt-get install it (tests/report_browser will fail)"; exit 0; fi; \
+	  $$SUDO $(APT_CHROMIUM) || { $$SUDO apt-get update -q && $$SUDO $(APT_CHROMIUM); } \
+	    || echo "make: could not install chromium (tests/report_browser will fail)"; }
+
+test: venv npm az-env chromium
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
 # mypy strict over migrate and aztwin (the files and settings are in pyproject.toml's [tool.mypy]).

@@ -208,10 +208,12 @@ def plan_command(planfile: str, fmt: str, out: str | None, reports: tuple[str, .
 
     pipeline = azure_devops.enabled(ci)
     result = commands.plan(planfile)
-    click.echo(render_plan(result.plan, fmt, color=fmt == "text" and not pipeline and should_color(sys.stdout)), nl=False)
+    snapshot, rollout = result.snapshot, result.session.spec.rollout  # the HTML timeline's and declaration's inputs
+    click.echo(render_plan(result.plan, fmt, color=fmt == "text" and not pipeline and should_color(sys.stdout),
+                           snapshot=snapshot, rollout=rollout), nl=False)
     for path in reports:
         try:
-            write_report(result.plan, path)
+            write_report(result.plan, path, snapshot=snapshot, rollout=rollout)
         except OSError as exc:  # one line naming --report, exit 64 or 1 (issue 13)
             raise output_error("--report", path, exc) from None
     if out:
@@ -342,6 +344,37 @@ def status_command(planfile: str | None, cluster_id: str | None, state: str | No
         raise UsageError("PLANFILE or --cluster: name the cluster whose migration to show")
     result = commands.status(cluster_id, state, session)
     click.echo(render_status(result, fmt), nl=False)
+
+
+@cli.command("report")
+@click.argument("planfile", type=click.Path(dir_okay=False))
+@click.option("--state", "state", default=None, help="Journal location (as for apply; default ./.sfmigrate).")
+@click.option("--format", "fmt", type=click.Choice(["html", "md", "json"]), default=None,
+              help="Report format (default: from --out's extension, else html).")
+@click.option("--out", "out", type=click.Path(dir_okay=False), default=None, help="Write the report to FILE instead of stdout.")
+def report_command(planfile: str, state: str | None, fmt: str | None, out: str | None) -> None:
+    """The after-run report from the journal: each step's actual times and result, the declaration before and
+    after. Reads the journal only (no Azure call for a local --state). Exit 0, 64 on bad arguments or no journal."""
+    from pathlib import Path
+
+    from .input_files import output_error
+    from .report import format_for_path
+    from .report.run import render_run, report_for
+    from .safe_output import redact
+
+    chosen = fmt or (format_for_path(out, "html") if out else "html")
+    if chosen not in ("html", "md", "json"):
+        raise UsageError(f"--out {out}: the report is html, md or json; name the file .html, .md or .json, or give --format")
+    text = render_run(report_for(planfile, state), chosen)
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(redact(text), encoding="utf-8")  # no secret in a report (issue 13)
+    except OSError as exc:
+        raise output_error("--out", out, exc) from None
+    click.echo(f"report: {out}", err=True)
 
 
 @cli.command("unlock")

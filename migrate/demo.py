@@ -44,7 +44,7 @@ def run_demo(out: str | Path = "demo-output", scenario: str = DEFAULT_SCENARIO, 
         planned = commands.plan(plan_file)
         echo(render_plan(planned.plan, "text"))
         for name in ("plan.md", "plan.html", "plan.json"):
-            write_report(planned.plan, str(out_dir / name))
+            write_report(planned.plan, str(out_dir / name), snapshot=planned.snapshot, rollout=planned.session.spec.rollout)
         echo(f"== Apply ({len(planned.plan.steps)} steps, {planned.plan.cluster_upgrades} cluster upgrades)")
         from .progress import LiveProgress
 
@@ -61,6 +61,7 @@ def run_demo(out: str | Path = "demo-output", scenario: str = DEFAULT_SCENARIO, 
         status = commands.status(planned.plan.cluster_id, str(out_dir / "state"), planned.session)
         echo(render_status(status, "text"))
         (out_dir / "status.json").write_text(render_status(status, "json"), encoding="utf-8")
+        write_run_reports(str(plan_file), out_dir)
         world = control.world()
         cluster = world["cluster"]
         verdict = {
@@ -77,11 +78,21 @@ def run_demo(out: str | Path = "demo-output", scenario: str = DEFAULT_SCENARIO, 
         echo(f"   declared by {verdict['declaration']}; health now {verdict['health']}, worst during the run "
              f"{verdict['health_worst']}; cluster {verdict['cluster_state']}; {verdict['nodes']} nodes")
         ok = verdict["declaration"] == "common_name" and verdict["health_worst"] == "Healthy"
-        echo(f"\n== Reports in {out_dir}/: plan.md plan.html plan.json status.json verdict.json "
+        echo(f"\n== Reports in {out_dir}/: plan.md plan.html plan.json run.html run.md run.json status.json verdict.json "
              f"({time.monotonic() - started:.1f} s)")
         return ExitCode.OK if ok else ExitCode.FAILED
     finally:
         twin.stop()
+
+
+def write_run_reports(plan_file: str, out_dir: Path) -> None:
+    """The after-run report (``sfmigrate report``) from the demo's journal, beside the plan's: run.html/.md/.json."""
+    from .report.run import render_run, report_for
+    from .safe_output import redact
+
+    report = report_for(plan_file, str(out_dir / "state"))
+    for fmt in ("html", "md", "json"):
+        (out_dir / f"run.{fmt}").write_text(redact(render_run(report, fmt)), encoding="utf-8")
 
 
 def check_builtin_scenario(name: str | None) -> None:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from azure.identity import ClientSecretCredential
 
     from .commands import Session
+    from .plan import Plan
 
 _WINDOWS_NAME = re.compile(r"[^A-Za-z0-9]")
 # Healthy: the twin ended Healthy, declared by common name; Broken: its health degraded during the run;
@@ -366,6 +367,7 @@ class RehearsalResult:
     notes: list[str]
     error: str | None = None
     seconds: float = 0.0
+    report_file: Path | None = None  # rehearsal.html: verdict, declaration, the measured timeline (issue 14)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -384,6 +386,7 @@ class RehearsalResult:
         lines += [f"  broke because: {reason}" for reason in (verdict.get("health_worst_reasons") or [])[:5]]
         lines += [f"error: {self.error}"] if self.error else []
         lines += [f"note: {note}" for note in self.notes]
+        lines += [f"report: {self.report_file}"] if self.report_file else []
         lines.append("timeline:")
         for event in self.timeline:
             if event.get("type") in ("step-start", "step-done", "step-failed"):
@@ -397,10 +400,28 @@ class RehearsalResult:
             "findings": self.findings, "verdict": self.verdict, "timeline": self.timeline,
             "scenario_file": str(self.scenario_file), "mapping": self.mapping, "notes": self.notes,
             "error": self.error, "seconds": round(self.seconds, 2),
+            "report_file": str(self.report_file) if self.report_file else None,
         }
 
 
 REHEARSAL_PRINCIPAL = "sfmigrate-rehearsal"
+
+
+def _write_report(path: Path, result: RehearsalResult, live_plan: Plan, snapshot: Snapshot, twin_plan: Plan,
+                  stamped: list[dict[str, Any]], time_scale: float) -> Path:
+    """rehearsal.html: the twin's verdict, the live declaration before -> after, and the timeline with the
+    durations the twin measured, in Azure's time (wall seconds x the twin's time scale)."""
+    from .report.declaration import plan_declaration
+    from .report.html import render_rehearsal_html
+    from .report.timeline import measured_timeline
+    from .safe_output import redact
+
+    timeline = measured_timeline(stamped, time_scale, {s.name: s.kind for s in twin_plan.steps})
+    page = render_rehearsal_html(outcome=result.outcome, verdict=result.verdict, findings=twin_plan.findings, timeline=timeline,
+                                 declaration=plan_declaration(live_plan, snapshot), notes=result.notes, error=result.error,
+                                 scenario_file=str(result.scenario_file), cluster_id=live_plan.cluster_id)
+    path.write_text(redact(page), encoding="utf-8")  # no secret in a report (issue 13)
+    return path
 
 
 def _rehearsal_credential(control: ControlClient, base_url: str, ca_bundle: str) -> ClientSecretCredential:
@@ -430,9 +451,10 @@ def rehearse(source: str | Path, *, out: str | Path | None = None, time_scale: f
     session = session or commands.open_session(spec)
     if saved is None:  # a plan file: plan it live (read-only)
         live = commands.plan(source, session=session)
-        snapshot, live_steps = live.snapshot, [s.name for s in live.plan.steps]
+        snapshot, live_plan = live.snapshot, live.plan
     else:  # a saved plan: its steps as saved, the world as it is now
-        snapshot, live_steps = discover(session.gateway, spec), [s.name for s in saved.plan.steps]
+        snapshot, live_plan = discover(session.gateway, spec), saved.plan
+    live_steps = [s.name for s in live_plan.steps]
     scenario, mapping, notes = scenario_from_snapshot(snapshot, spec)
     folder = Path(out) if out else Path(tempfile.mkdtemp(prefix="sfmigrate-rehearsal-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -444,6 +466,12 @@ def rehearse(source: str | Path, *, out: str | Path | None = None, time_scale: f
     except TwinSetupError as exc:
         raise UsageError(f"the rehearsal twin could not be built: {exc}") from None
     events: list[dict[str, Any]] = []
+    stamped: list[dict[str, Any]] = []  # the same events with the wall time they arrived: the report's timeline
+
+    def record(event: dict[str, Any]) -> None:
+        events.append(event)
+        stamped.append({**event, "at": time.monotonic()})
+
     try:
         control = twin.control()
         rehearsal_plan = twin_plan_document(control.world().get("goal"), twin.base_url, twin.ca_bundle)
@@ -461,7 +489,7 @@ def rehearse(source: str | Path, *, out: str | Path | None = None, time_scale: f
         outcome: Outcome = "Healthy"
         error: str | None = None
         try:
-            commands.apply(plan_file, state_location=str(folder / "state"), session=twin_session, emit=events.append)
+            commands.apply(plan_file, state_location=str(folder / "state"), session=twin_session, emit=record)
         except Blocked as exc:
             outcome, error = "Blocked", str(exc)
         except SfmigrateError as exc:
@@ -472,7 +500,9 @@ def rehearse(source: str | Path, *, out: str | Path | None = None, time_scale: f
         verdict = {k: cluster.get(k) for k in ("declaration", "health", "health_worst", "health_reasons", "health_worst_reasons", "cluster_state")}
         verdict["health_history"] = cluster.get("health_history")
         timeline = [e for e in events if e.get("type") in ("step-start", "step-done", "step-failed", "cluster", "instances", "manual-upgrade")]
-        return RehearsalResult(outcome, live_steps, [s.name for s in twin_plan.steps], findings, verdict, timeline,
-                               scenario_file, mapping, notes, error, time.monotonic() - started)
+        result = RehearsalResult(outcome, live_steps, [s.name for s in twin_plan.steps], findings, verdict, timeline,
+                                 scenario_file, mapping, notes, error, time.monotonic() - started)
+        result.report_file = _write_report(folder / "rehearsal.html", result, live_plan, snapshot, twin_plan, stamped, time_scale)
+        return result
     finally:
         twin.stop()

@@ -1,20 +1,23 @@
-"""Renderers of a plan (and, later, of a run): text, Markdown, JSON (versioned), HTML.
+"""Renderers of a plan: text, Markdown, JSON (versioned), HTML; of a run (its journal) in :mod:`.run`.
 
-Each format is a module with one function per kind of document: ``render_plan(plan, *, color=False) -> str``
-today, ``render_run(status, *, color=False) -> str`` when runs get reports. :func:`render_plan` and a future
-``render_run`` pick the module's function through :func:`_renderer`, so adding a document kind means adding
-one function per module and one three-line wrapper here.
+Each format is a module with one function per kind of document: ``render_plan(plan, *, color=False) -> str``.
+:func:`render_plan` picks the module's function through :func:`_renderer`. The after-run report of a journal
+is :mod:`migrate.report.run` (html, md, json); a rehearsal's page is :func:`migrate.report.html.render_rehearsal_html`.
 """
 
 from __future__ import annotations
 
 import os
 from types import ModuleType
-from typing import IO, Any, Callable
+from typing import IO, TYPE_CHECKING, Any, Callable
 
 from ..errors import UsageError
 from ..plan import Plan
 from . import html, json, markdown, text
+
+if TYPE_CHECKING:
+    from ..snapshot import Snapshot
+    from ..spec import RolloutSpec
 
 FORMATS = ("text", "md", "json", "html")
 _MODULES: dict[str, ModuleType] = {"text": text, "md": markdown, "json": json, "html": html}
@@ -33,12 +36,17 @@ def _renderer(kind: str, fmt: str) -> Callable[..., str]:
     return function  # type: ignore[no-any-return]
 
 
-def render_plan(plan: Plan, fmt: str = "text", *, color: bool = False) -> str:
-    """The plan as ``fmt`` (text|md|json|html); ``color`` only affects text."""
-    return _renderer("plan", fmt)(plan, color=color)
+def render_plan(plan: Plan, fmt: str = "text", *, color: bool = False, snapshot: Snapshot | None = None,
+                rollout: RolloutSpec | None = None) -> str:
+    """The plan as ``fmt`` (text|md|json|html); ``color`` only affects text; ``snapshot`` and ``rollout`` only
+    HTML (the timeline's scale set shapes and settle window, the certificates' names)."""
+    function = _renderer("plan", fmt)
+    if function is html.render_plan:
+        return html.render_plan(plan, color=color, snapshot=snapshot, rollout=rollout)
+    return function(plan, color=color)
 
 
-def write_report(plan: Plan, path: str) -> None:
+def write_report(plan: Plan, path: str, *, snapshot: Snapshot | None = None, rollout: RolloutSpec | None = None) -> None:
     """Write the plan's report to ``path`` in the format its extension names (folders are created)."""
     from pathlib import Path
 
@@ -46,7 +54,7 @@ def write_report(plan: Plan, path: str) -> None:
 
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    text = render_plan(plan, "html" if path.lower().endswith(".htm") else format_for_path(path))
+    text = render_plan(plan, "html" if path.lower().endswith(".htm") else format_for_path(path), snapshot=snapshot, rollout=rollout)
     target.write_text(redact(text), encoding="utf-8")  # no secret in a report (issue 13)
 
 

@@ -1,94 +1,187 @@
-"""A self-contained HTML report: one file, inline CSS, no scripts, no external assets; every value escaped."""
+"""Self-contained HTML reports (plan, run, rehearsal): one file, inline CSS and SVG, no scripts, no external
+assets. Rendered from the jinja2 templates in ``templates/`` with autoescape on, so every value is escaped.
+
+Each page has three cards a reviewer reads first: the verdict (``id="verdict"``), the certificate declaration
+before and after (``id="declaration"``) and the timeline (``id="timeline"``, inline SVG); then the findings,
+each linking its runbook page by its path in the repository, as the text report names it.
+"""
 
 from __future__ import annotations
 
-from html import escape
+import datetime as dt
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
-from ..findings import ERROR, INFO, WARNING
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
+
+from ..findings import ERROR, Finding
 from ..plan import Plan
 from ._common import (
-    ChangeKind, change_kind, cluster_name, counts_text, ordered_findings, plural, runbook_path, state_text, summary_line, value,
-    verdict,
+    ChangeKind, blocking, change_kind, cluster_name, counts_text, ordered_findings, plural, runbook_path, state_text,
+    summary_line, value, verdict,
 )
+from .declaration import plan_declaration
+from .timeline import PHASE_LABEL, Timeline, duration_text, expected_timeline, layout, shapes_from_snapshot
 
-_CSS = """
-body{font:14px/1.45 -apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:2rem auto;max-width:72rem;padding:0 1rem;color:#1b1f24}
-h1{font-size:1.5rem;margin-bottom:.25rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #d0d7de}
-h3{font-size:1rem;margin:1.5rem 0 .25rem}
-table{border-collapse:collapse;width:100%;margin:.5rem 0}th,td{border:1px solid #d0d7de;padding:.3rem .5rem;text-align:left;vertical-align:top}
-th{background:#f6f8fa}code{font:12px/1.4 ui-monospace,Consolas,monospace;word-break:break-all;white-space:pre-wrap}
-.summary{font-weight:600;padding:.6rem .8rem;border-radius:6px}
-.BLOCKED{background:#ffebe9;border:1px solid #cf222e}.CHANGES{background:#fff8c5;border:1px solid #bf8700}
-.NOTHING{background:#dafbe1;border:1px solid #1a7f37}
-.sev{font-weight:600;text-transform:uppercase;font-size:.8rem}.error{color:#cf222e}.warning{color:#9a6700}.info{color:#0969da}
-.add{color:#1a7f37}.del{color:#cf222e}.mod{color:#9a6700}.muted{color:#57606a}
-.upgrade{background:#fbefff;color:#8250df;border-radius:4px;padding:0 .3rem;font-size:.8rem}
-""".strip()
+if TYPE_CHECKING:
+    from ..snapshot import Snapshot
+    from ..spec import RolloutSpec
+    from .declaration import BeforeAfter
+    from .run import RunReport
+
 _KIND_CLASS: dict[ChangeKind, str] = {"+": "add", "-": "del", "~": "mod"}
 
 
-def _e(raw: object) -> str:
-    return escape(str(raw), quote=True)
+def _ids(raw: object) -> Markup:
+    """Escaped, with a line-break opportunity after each ``/`` (and ``_``): long ARM ids, URLs and finding codes
+    wrap between their segments rather than inside a word."""
+    return Markup(str(escape(str(raw))).replace("/", "/<wbr>").replace("_", "_<wbr>"))
 
 
-def _code(raw: object) -> str:
-    return f"<code>{_e(raw)}</code>"
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    env = Environment(loader=PackageLoader("migrate.report", "templates"), autoescape=select_autoescape(["j2", "html"], default=True),
+                      undefined=StrictUndefined, trim_blocks=False, lstrip_blocks=False)
+    env.filters["ids"] = _ids
+    return env
 
 
-def render_plan(plan: Plan, *, color: bool = False) -> str:
-    del color
-    state = plan.starting_state
-    findings = ordered_findings(plan)
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>sfmigrate plan: {_e(cluster_name(plan))}</title>",
-        f"<style>{_CSS}</style></head><body>",
-        f"<h1>sfmigrate plan: {_e(cluster_name(plan))}</h1>",
-        f'<p class="summary {verdict(plan)}">{_e(summary_line(plan))}</p>',
-        "<table>",
-        f"<tr><th>Cluster</th><td>{_code(plan.cluster_id)}</td></tr>",
-        f"<tr><th>Starting state</th><td>{_code(state)} {_e(state_text(state))}</td></tr>",
-        f"<tr><th>Findings</th><td>{_e(counts_text(plan.findings))}</td></tr>",
-        f"<tr><th>Steps</th><td>{len(plan.steps)} ({_e(plural(plan.cluster_upgrades, 'cluster upgrade'))})</td></tr>",
-        f"<tr><th>Resources touched</th><td>{'<br>'.join(_code(r) for r in plan.resources_touched) or 'none'}</td></tr>",
-        f"<tr><th>Plan</th><td>{_code(plan.plan_hash())} <span class=\"muted\">created {_e(plan.created_at)}</span></td></tr>",
-        "</table>",
-    ]
-    parts += [f'<p class="muted">Note: {_e(note)}</p>' for note in plan.notes]
-    parts.append(f"<h2>Findings ({len(findings)})</h2>")
-    if findings:
-        parts.append("<table><tr><th>Severity</th><th>Code</th><th>Resource</th><th>Finding</th><th>Remedy</th></tr>")
-        for item in findings:
-            severity = item.severity if item.severity in (ERROR, WARNING, INFO) else ""
-            runbook = runbook_path(item)
-            runbook_html = f'<br><span class="muted">runbook: {_code(runbook)}</span>' if runbook else ""
-            parts.append(
-                f'<tr><td class="sev {severity}">{_e(item.severity)}</td><td>{_code(item.code)}</td>'
-                f"<td>{_code(item.resource_id) if item.resource_id else ''}</td><td>{_e(item.message)}</td>"
-                f"<td>{_e(item.remedy)}{runbook_html}</td></tr>"
-            )
-        parts.append("</table>")
+@dataclass
+class Why:
+    code: str
+    message: str
+    runbook: str | None = None
+
+
+@dataclass
+class VerdictView:
+    state: str  # css class: BLOCKED CHANGES NOTHING, a run's status, a rehearsal's outcome
+    headline: str
+    why: list[Why] = field(default_factory=list)
+    next: list[str] = field(default_factory=list)
+    facts: list[tuple[str, str, bool]] = field(default_factory=list)  # label, value, is an id
+
+
+def _stamp() -> str:
+    return f"Generated by sfmigrate at {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds').replace('+00:00', 'Z')}."
+
+
+def _page(template: str, **context: Any) -> str:
+    timeline: Timeline = context["timeline"]
+    phases = [(p, PHASE_LABEL[p]) for p in PHASE_LABEL if any(b.phase == p for b in timeline.bars)]
+    context.setdefault("footnotes", [])
+    context["footnotes"] = list(context["footnotes"]) + list(timeline.footnotes)
+    return environment().get_template(template).render(geometry=layout(timeline), phases=phases, generated=_stamp(), **context) + "\n"
+
+
+def _findings(findings: list[Finding]) -> list[dict[str, Any]]:
+    return [{**f.to_dict(), "runbook": runbook_path(f)} for f in findings]
+
+
+# -- plan -------------------------------------------------------------------------------------------------
+def _plan_verdict(plan: Plan, timeline: Timeline) -> VerdictView:
+    state = verdict(plan)
+    view = VerdictView(state, summary_line(plan))
+    if state == "BLOCKED":
+        view.why = [Why(f.code, f.message, runbook_path(f)) for f in blocking(plan)]
+        view.next = ["Fix each blocking finding as its runbook says, then run sfmigrate plan again: apply refuses this plan."]
+    elif state == "CHANGES":
+        view.why = [Why(plan.starting_state, state_text(plan.starting_state))]
+        view.next = [f"Review the steps below, then run sfmigrate apply with this plan file: about "
+                     f"{duration_text(timeline.total)} in Azure by the timeline's reckoning, with "
+                     f"{plural(plan.cluster_upgrades, 'cluster upgrade')}.",
+                     "To try it first on a twin of this cluster (reads only): sfmigrate rehearse with the same plan file."]
     else:
-        parts.append("<p>No findings.</p>")
-    parts.append(f"<h2>Steps ({len(plan.steps)})</h2>")
-    if not plan.steps:
-        parts.append("<p>Nothing would change.</p>")
-    for number, step in enumerate(plan.steps, 1):
-        upgrade = ' <span class="upgrade">cluster upgrade</span>' if step.cluster_upgrade else ""
-        parts.append(f'<h3 id="step-{number}">{number}. {_e(step.title or step.name)}{upgrade}</h3>')
-        parts.append(f'<p class="muted">{_code(step.name)} ({_e(step.kind)})</p>')
-        if step.why:
-            parts.append(f"<p><em>Why:</em> {_e(step.why)}</p>")
-        if step.resources:
-            parts.append("<p>Resources: " + ", ".join(_code(r) for r in step.resources) + "</p>")
-        if step.changes:
-            parts.append("<table><tr><th></th><th>Property</th><th>Before</th><th>After</th></tr>")
-            for change in step.changes:
-                kind = change_kind(change.before, change.after)
-                parts.append(f'<tr><td class="{_KIND_CLASS[kind]}">{_e(kind)}</td><td>{_code(change.path)}</td>'
-                             f"<td>{_code(value(change.before))}</td><td>{_code(value(change.after))}</td></tr>")
-            parts.append("</table>")
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
+        view.why = [Why(plan.starting_state, state_text(plan.starting_state))]
+        view.next = ["Nothing: no step is needed."]
+    view.facts = [("Cluster", plan.cluster_id, True), ("Findings", counts_text(plan.findings), False),
+                  ("Steps", f"{len(plan.steps)} ({plural(plan.cluster_upgrades, 'cluster upgrade')})", False),
+                  ("Resources touched", str(len(plan.resources_touched)), False),
+                  ("Plan", f"{plan.plan_hash()}, created {plan.created_at}", False)]
+    view.facts += [("Note", note, False) for note in plan.notes]
+    return view
+
+
+def render_plan(plan: Plan, *, color: bool = False, snapshot: Snapshot | None = None, rollout: RolloutSpec | None = None) -> str:
+    """The plan's page; ``snapshot`` (discovery's) gives the timeline the scale sets' real instance and update
+    domain counts and the declaration its certificates' names; without it both fall back to the plan alone."""
+    del color
+    shapes = shapes_from_snapshot(snapshot) if snapshot is not None else {}
+    timeline = expected_timeline(plan, shapes, rollout)
+    steps = [{**s.to_dict(), "changes": [{"path": c.path, "kind": change_kind(c.before, c.after), "css": _KIND_CLASS[change_kind(c.before, c.after)],
+                                          "before": value(c.before), "after": value(c.after)} for c in s.changes]}
+             for s in plan.steps]
+    return _page("plan.html.j2", title=f"sfmigrate plan: {cluster_name(plan)}",
+                 subtitle=f"What sfmigrate apply would do to {cluster_name(plan)}; nothing has been changed.",
+                 verdict=_plan_verdict(plan, timeline), declaration=plan_declaration(plan, snapshot), timeline=timeline,
+                 timeline_caption=f"Expected durations in Azure: about {duration_text(timeline.total)} in all.",
+                 findings=_findings(ordered_findings(plan)), steps=steps)
+
+
+# -- run --------------------------------------------------------------------------------------------------
+def _run_verdict(report: RunReport) -> VerdictView:
+    current = report.current
+    view = VerdictView(report.status, report.summary())
+    if report.status == "complete":
+        view.next = [f"Nothing: the run is complete; the cluster is declared by {report.declaration.after.kind}."]
+    elif report.status == "failed" and current is not None:
+        view.why = [Why(current.name, current.last_error or report.last_error or "the step failed", current.runbook)]
+        view.next = ["Fix the cause (the step's runbook says how), then run sfmigrate apply with the same plan file and --state: it resumes."]
+    elif report.status == "stopped" and current is not None:
+        view.why = [Why(current.name, "the run stopped before this step, as asked (--until or --postpone-cutover)", current.runbook)]
+        view.next = ["Run sfmigrate apply with the same plan file and --state, without the stop option, to continue."]
+    elif current is not None:
+        view.why = [Why(current.name, report.last_error or f"the run is {report.status} during this step", current.runbook)]
+        view.next = ["Run sfmigrate apply with the same plan file and --state: an Azure operation still in flight goes on, "
+                     "and apply re-attaches to it."]
+    view.facts = [("Cluster", report.cluster_id, True), ("Journal", report.location, True),
+                  ("Run", f"{report.run_id or '(none)'}, plan {report.plan_hash}", False),
+                  ("Started", report.created_at, False), ("Last update", report.updated_at, False)]
+    return view
+
+
+def render_run_html(report: RunReport) -> str:
+    caption = (f"Actual times from the journal: {duration_text(report.timeline.total)} from the first step's start"
+               f"{' (' + report.timeline.started_at + ')' if report.timeline.started_at else ''}.")
+    return _page("run.html.j2", title=f"sfmigrate run: {report.cluster_name}",
+                 subtitle=f"What sfmigrate apply did to {report.cluster_name}, from its journal.",
+                 verdict=_run_verdict(report), declaration=report.declaration,
+                 declaration_caption="Before the run, and after the steps it finished (from the journal).",
+                 timeline=report.timeline, timeline_caption=caption, findings=_findings(report.findings or []),
+                 findings_title="Findings of the saved plan" if report.findings is not None else "Findings",
+                 findings_empty="No findings." if report.findings is not None else
+                 "The journal keeps no findings: the plan's report lists them (sfmigrate plan, or report with the saved plan).",
+                 steps=report.steps)
+
+
+# -- rehearsal --------------------------------------------------------------------------------------------
+_OUTCOME_TEXT = {
+    "Healthy": "The rehearsal ended Healthy, declared by common name: the live apply should do the same.",
+    "Broken": "The rehearsal broke the twin's cluster: do not apply this plan live.",
+    "Blocked": "The rehearsal was blocked by preflight, as the live apply would be.",
+    "Failed": "The rehearsal failed: the live apply would fail the same way.",
+}
+
+
+def render_rehearsal_html(*, outcome: str, verdict: dict[str, Any], findings: list[Finding], timeline: Timeline,
+                          declaration: BeforeAfter, notes: list[str], error: str | None, scenario_file: str,
+                          cluster_id: str) -> str:
+    view = VerdictView(outcome, _OUTCOME_TEXT.get(outcome, outcome))
+    reasons = [str(r) for r in (verdict.get("health_worst_reasons") or [])][:5]
+    view.why = [Why("health", r) for r in reasons] + ([Why("error", error)] if error else [])
+    view.why += [Why(f.code, f.message, runbook_path(f)) for f in findings if f.severity == ERROR]
+    view.next = {"Healthy": ["Run sfmigrate apply with the same plan file on the live cluster."],
+                 "Broken": ["Read why it broke above, fix the cause in the live world or the plan, and rehearse again."],
+                 "Blocked": ["Fix each blocking finding as its runbook says, then rehearse again."]}.get(
+        outcome, ["Read the error, fix the cause, and rehearse again."])
+    view.facts = [("Cluster", cluster_id, True), ("Twin verdict", f"declared by {verdict.get('declaration')}, health "
+                  f"{verdict.get('health')}, worst {verdict.get('health_worst')}, cluster {verdict.get('cluster_state')}", False),
+                  ("Scenario", scenario_file, True)]
+    name = cluster_id.rstrip("/").rsplit("/", 1)[-1]
+    return _page("rehearsal.html.j2", title=f"sfmigrate rehearsal: {name}",
+                 subtitle=f"The same apply, run on a twin of {name} built from a read-only discovery.",
+                 verdict=view, declaration=declaration, timeline=timeline,
+                 timeline_caption=f"Durations the twin measured, in Azure's time: about {duration_text(timeline.total)} in all.",
+                 findings=_findings(sorted(findings, key=lambda f: (f.severity != ERROR, f.code))), notes=notes)
