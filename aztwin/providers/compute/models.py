@@ -110,6 +110,7 @@ class Rollout:
     failures: list[str] = field(default_factory=list)
     on_done: Callable[["Rollout"], None] | None = None
     fresh_disk: bool = False  # reimage: the instances start from an empty OS disk
+    busy_for: str | None = None  # a background roll-out's cluster (World.work_began); an operation carries its own
     _pending: set[str] = field(default_factory=set)
 
 
@@ -352,8 +353,9 @@ class ComputeState:
 
     # -- rollouts -----------------------------------------------------------------------------------
     def start_rollout(self, rollout: Rollout) -> None:
-        if rollout.operation is None:  # a background (Rolling) rollout is work too: the bench's busy time counts it
-            self.world.busy.begin()
+        if rollout.operation is None:  # a background (Rolling) rollout is work too: the busy times count it
+            first = next((batch[0] for batch in rollout.batches if batch), None)
+            rollout.busy_for = self.world.work_began(first.scale_set.rid.id if first else "")
         self._start_batch(rollout, 0)
 
     def _start_batch(self, rollout: Rollout, index: int) -> None:
@@ -392,7 +394,7 @@ class ComputeState:
                 }
             self.world.operations.finish(rollout.operation, error)
         else:
-            self.world.busy.end()
+            self.world.work_ended(rollout.busy_for)
         if rollout.on_done:
             rollout.on_done(rollout)
 

@@ -122,6 +122,8 @@ class ServiceFabricState:
         self.suspended = False  # while a scenario is being built, nodes are not yet whole
         self._validity_event: Event | None = None
         self._validity_moment: dt.datetime | None = None
+        self._by_endpoint: dict[str, Cluster] = {}  # clusterEndpoint (lower case) -> cluster: a scale set's cluster in O(1)
+        self._member_of: dict[str, set[str]] = {}  # scale set key -> keys of the clusters it had nodes in at their last verdict
 
     def get(self, resource_id: str) -> Cluster:
         found = self.clusters.get(resource_id.lower())
@@ -132,6 +134,7 @@ class ServiceFabricState:
     def create(self, rid: ResourceId, location: str, body: dict[str, Any], cluster_state: str = "Ready") -> Cluster:
         cluster = Cluster(rid, location, strip_read_only(body), str(uuid.uuid5(_NAMESPACE, rid.key)), cluster_state)
         self.clusters[rid.key] = cluster
+        self._by_endpoint[cluster.endpoint.lower()] = cluster
         return cluster
 
     # -- the ARM resource: what PUT, PATCH and DELETE do (SFRP's rules; the routes decode and render) ---
@@ -192,7 +195,31 @@ class ServiceFabricState:
 
     def delete(self, rid: ResourceId) -> bool:
         """Remove the cluster; False if there was none."""
-        return self.clusters.pop(rid.key, None) is not None
+        cluster = self.clusters.pop(rid.key, None)
+        if cluster is not None:
+            self._by_endpoint.pop(cluster.endpoint.lower(), None)
+            self._remember_members(cluster, set())
+        return cluster is not None
+
+    def cluster_of(self, scale_set: ScaleSet) -> Cluster | None:
+        """The cluster ``scale_set`` is a node type of: the one its Service Fabric extension's clusterEndpoint names
+        (the verdict's own-cluster rule, :meth:`_node_type_in`), found by endpoint, not by a walk over the clusters."""
+        for extension in scale_set.extensions_of_type(*SF_TYPES):
+            settings = (extension.get("properties") or {}).get("settings") or {}
+            found = self._by_endpoint.get(str(settings.get("clusterEndpoint", "")).lower())
+            if found is not None:
+                return found
+        return None
+
+    def cluster_key_of(self, resource_id: str) -> str | None:
+        """The key of the cluster ``resource_id`` belongs to: the cluster itself, or a scale set of one of its node
+        types; None for anything else (busy time, :meth:`World.work_began`)."""
+        key = resource_id.lower()
+        if key in self.clusters:
+            return key
+        scale_set = self.world.compute.scale_sets.get(key)
+        cluster = self.cluster_of(scale_set) if scale_set is not None else None
+        return cluster.rid.key if cluster is not None else None
 
     # -- nodes ----------------------------------------------------------------------------------------
     def members(self, cluster: Cluster) -> list[tuple[ScaleSet, Instance, str]]:
@@ -254,8 +281,8 @@ class ServiceFabricState:
             return
         now = self.world.now()
         cluster.settled_from, cluster.settling_until = now, now + dt.timedelta(seconds=cluster.settle_seconds)
-        self.world.busy.begin()
-        self.world.after(cluster.settle_seconds, f"sf-settle {cluster.rid.name}", self.world.busy.end)
+        busy_for = self.world.work_began(cluster.rid.id)
+        self.world.after(cluster.settle_seconds, f"sf-settle {cluster.rid.name}", lambda: self.world.work_ended(busy_for))
 
     def _disturb(self, cluster: Cluster, what: str) -> None:
         now = self.world.now()
@@ -272,14 +299,14 @@ class ServiceFabricState:
     def disturbed_by(self, scale_set: ScaleSet, what: str) -> None:
         """An update domain of a roll-out of ``scale_set`` starts: it counts against the cluster it is a node type of,
         if that cluster is still settling (by the scale set, not node names: two clusters may share those)."""
-        for cluster in self.clusters.values():
-            if cluster.settling_until is not None and self._node_type_in(scale_set, cluster) is not None:
-                self._disturb(cluster, what)
+        cluster = self.cluster_of(scale_set)
+        if cluster is not None and cluster.settling_until is not None:
+            self._disturb(cluster, what)
 
     # -- the verdict ----------------------------------------------------------------------------------
     def evaluate(self, cluster: Cluster, phase: str) -> Verdict:
         members = self.members(cluster)
-        cluster.member_scale_sets = {scale_set.rid.key for scale_set, _, _ in members}
+        self._remember_members(cluster, {scale_set.rid.key for scale_set, _, _ in members})
         nodes = self.node_views(cluster, members)
         pki = self.world.pki
         chain = policy_for(cluster.properties, pki.reachable, pki.revoked)  # CN validation: chain and revocation (chain.py)
@@ -299,18 +326,35 @@ class ServiceFabricState:
             cluster.history.append({"time": self.world.iso_now(), "health": verdict.health, "phase": phase, "reasons": verdict.reasons[:5]})
         return verdict
 
+    def _remember_members(self, cluster: Cluster, scale_sets: set[str]) -> None:
+        for gone in cluster.member_scale_sets - scale_sets:
+            self._member_of.get(gone, set()).discard(cluster.rid.key)
+        for key in scale_sets:
+            self._member_of.setdefault(key, set()).add(cluster.rid.key)
+        cluster.member_scale_sets = scale_sets
+
+    def _clusters_of(self, scale_sets: list[ScaleSet]) -> set[str]:
+        """Keys of the clusters ``scale_sets`` are (their extension's clusterEndpoint) or were (at the last verdict)
+        part of: by index, not by a walk over every cluster."""
+        keys: set[str] = set()
+        for scale_set in scale_sets:
+            keys |= self._member_of.get(scale_set.rid.key, set())
+            owner = self.cluster_of(scale_set)
+            if owner is not None:
+                keys.add(owner.rid.key)
+        return keys
+
     def on_nodes_changed(self, scale_sets: Iterable[ScaleSet] | None = None) -> None:
         """Certificates on nodes changed (a VMSS secret, an extension poll): take the verdict again, of the
         clusters ``scale_sets`` are (or were) part of, or of every cluster (None: a change anywhere, a CA's)."""
         if self.suspended:
             return
         touched = None if scale_sets is None else list(scale_sets)
-        for cluster in self.clusters.values():
+        concerned = None if touched is None else self._clusters_of(touched)
+        for key, cluster in self.clusters.items():  # in file order; skipping one costs a set look-up
             if cluster.upgrade is not None:
                 continue  # the upgrade takes the verdict after each step
-            if touched is not None and not any(
-                s.rid.key in cluster.member_scale_sets or self._node_type_in(s, cluster) is not None for s in touched
-            ):
+            if concerned is not None and key not in concerned:
                 continue  # the cost of an event is the cost of the clusters it touches (docs/twin.md, "Big worlds")
             verdict = self.evaluate(cluster, "running")
             if not verdict.healthy and cluster.cluster_state == "Ready":
@@ -491,6 +535,8 @@ class ServiceFabricState:
                     "health_history": cluster.history[-50:],
                     "unhealthy_nodes": dict(cluster.unhealthy_nodes),
                     "settling_until": cluster.settling_until.isoformat() if cluster.settling_until else None,
+                    # simulated seconds with an operation in flight on the cluster or its node types' scale sets
+                    "busy_seconds": round(self.world.cluster_busy.seconds(cluster.rid.key), 3),
                     "hazards": hazards(self.world, cluster, self.members(cluster), cluster.presented),
                     "upgrade": None if cluster.upgrade is None else {
                         "kind": cluster.upgrade.kind, "phase": cluster.upgrade.phase,
