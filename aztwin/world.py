@@ -122,7 +122,7 @@ class World:
         counts in the global busy time and in the busy time of the cluster the resource is (the cluster itself, or
         the scale set of one of its node types); that cluster's key (pass it to :meth:`work_ended`), or None."""
         self.busy.begin()
-        cluster = self.servicefabric.cluster_key_of(resource_id)
+        cluster = self.servicefabric.membership.cluster_key_of(resource_id)
         if cluster is not None:
             self.cluster_busy.begin(cluster)
         return cluster

@@ -186,6 +186,7 @@ class ComputeState:
     def __init__(self, world: World) -> None:
         self.world = world
         self.scale_sets: dict[str, ScaleSet] = {}
+        self.layout = 0  # changes whenever a scale set is created or its model replaced (indexes built on it go stale)
 
     def get(self, resource_id: str) -> ScaleSet:
         found = self.scale_sets.get(resource_id.lower())
@@ -207,6 +208,7 @@ class ComputeState:
         location = str(clean.get("location") or "").replace(" ", "").lower()
         scale_set = ScaleSet(rid, location, clean, self.world.iso_now(), str(uuid.uuid5(_NAMESPACE, rid.key)))
         self.scale_sets[rid.key] = scale_set
+        self.layout += 1
         self._resize(scale_set)
         if settle:
             for instance in scale_set.instances:
@@ -234,6 +236,7 @@ class ComputeState:
         new_body["location"] = scale_set.location
         profile_changed = new_body.get("properties", {}).get("virtualMachineProfile") != scale_set.profile
         scale_set.body = new_body
+        self.layout += 1
         if profile_changed:
             scale_set.model_version += 1
         added = self._resize(scale_set)

@@ -23,10 +23,10 @@ from ...clock import Event
 from ...operations import Operation
 from ...resources import ResourceId, resource_not_found
 from ...wire import TwinError, bad_request
-from ..compute.guest import SF_TYPES
 from .chain import policy_for
 from .declaration import Declaration, ValidationList, selects_by_not_after, validate_certificate_properties, validate_transition
 from .hazards import hazards
+from .membership import Membership
 from .precheck import domain_problems
 from .reverse_proxy import judge as judge_reverse_proxy
 from .verdict import NodeView, Verdict, evaluate
@@ -94,7 +94,6 @@ class Cluster:
     settle_seconds: float = 900.0
     settling_until: dt.datetime | None = None
     settled_from: dt.datetime | None = None
-    member_scale_sets: set[str] = field(default_factory=set)  # scale sets with nodes at the last verdict
 
     @property
     def properties(self) -> dict[str, Any]:
@@ -122,8 +121,7 @@ class ServiceFabricState:
         self.suspended = False  # while a scenario is being built, nodes are not yet whole
         self._validity_event: Event | None = None
         self._validity_moment: dt.datetime | None = None
-        self._by_endpoint: dict[str, Cluster] = {}  # clusterEndpoint (lower case) -> cluster: a scale set's cluster in O(1)
-        self._member_of: dict[str, set[str]] = {}  # scale set key -> keys of the clusters it had nodes in at their last verdict
+        self.membership = Membership(world, self.clusters)  # which scale sets are whose node types (indexes)
 
     def get(self, resource_id: str) -> Cluster:
         found = self.clusters.get(resource_id.lower())
@@ -134,7 +132,7 @@ class ServiceFabricState:
     def create(self, rid: ResourceId, location: str, body: dict[str, Any], cluster_state: str = "Ready") -> Cluster:
         cluster = Cluster(rid, location, strip_read_only(body), str(uuid.uuid5(_NAMESPACE, rid.key)), cluster_state)
         self.clusters[rid.key] = cluster
-        self._by_endpoint[cluster.endpoint.lower()] = cluster
+        self.membership.added(cluster)
         return cluster
 
     # -- the ARM resource: what PUT, PATCH and DELETE do (SFRP's rules; the routes decode and render) ---
@@ -197,50 +195,18 @@ class ServiceFabricState:
         """Remove the cluster; False if there was none."""
         cluster = self.clusters.pop(rid.key, None)
         if cluster is not None:
-            self._by_endpoint.pop(cluster.endpoint.lower(), None)
-            self._remember_members(cluster, set())
+            self.membership.removed(cluster)
         return cluster is not None
-
-    def cluster_of(self, scale_set: ScaleSet) -> Cluster | None:
-        """The cluster ``scale_set`` is a node type of: the one its Service Fabric extension's clusterEndpoint names
-        (the verdict's own-cluster rule, :meth:`_node_type_in`), found by endpoint, not by a walk over the clusters."""
-        for extension in scale_set.extensions_of_type(*SF_TYPES):
-            settings = (extension.get("properties") or {}).get("settings") or {}
-            found = self._by_endpoint.get(str(settings.get("clusterEndpoint", "")).lower())
-            if found is not None:
-                return found
-        return None
-
-    def cluster_key_of(self, resource_id: str) -> str | None:
-        """The key of the cluster ``resource_id`` belongs to: the cluster itself, or a scale set of one of its node
-        types; None for anything else (busy time, :meth:`World.work_began`)."""
-        key = resource_id.lower()
-        if key in self.clusters:
-            return key
-        scale_set = self.world.compute.scale_sets.get(key)
-        cluster = self.cluster_of(scale_set) if scale_set is not None else None
-        return cluster.rid.key if cluster is not None else None
 
     # -- nodes ----------------------------------------------------------------------------------------
     def members(self, cluster: Cluster) -> list[tuple[ScaleSet, Instance, str]]:
         """(scale set, instance, node type) for every VM whose Service Fabric extension joins this cluster."""
         found = []
-        for scale_set in self.world.compute.all():
-            node_type = self._node_type_in(scale_set, cluster)
-            if node_type is None:
-                continue
+        for scale_set, node_type in self.membership.node_types_of(cluster):
             for instance in scale_set.instances:
                 if instance.joined:  # a VM still being created is not a node yet
                     found.append((scale_set, instance, node_type))
         return found
-
-    def _node_type_in(self, scale_set: ScaleSet, cluster: Cluster) -> str | None:
-        """The node type ``scale_set`` is in ``cluster`` (its Service Fabric extension names the cluster), or None."""
-        for extension in scale_set.extensions_of_type(*SF_TYPES):
-            settings = (extension.get("properties") or {}).get("settings") or {}
-            if str(settings.get("clusterEndpoint", "")).lower() == cluster.endpoint.lower():
-                return str(settings.get("nodeTypeRef") or scale_set.rid.name)
-        return None
 
     def _settings(self, cluster: Cluster, node: str) -> NodeSettings:
         if node not in cluster.node_settings:  # a new node joins with the cluster's current configuration
@@ -299,14 +265,14 @@ class ServiceFabricState:
     def disturbed_by(self, scale_set: ScaleSet, what: str) -> None:
         """An update domain of a roll-out of ``scale_set`` starts: it counts against the cluster it is a node type of,
         if that cluster is still settling (by the scale set, not node names: two clusters may share those)."""
-        cluster = self.cluster_of(scale_set)
+        cluster = self.membership.cluster_of(scale_set)
         if cluster is not None and cluster.settling_until is not None:
             self._disturb(cluster, what)
 
     # -- the verdict ----------------------------------------------------------------------------------
     def evaluate(self, cluster: Cluster, phase: str) -> Verdict:
         members = self.members(cluster)
-        self._remember_members(cluster, {scale_set.rid.key for scale_set, _, _ in members})
+        self.membership.remember(cluster, {scale_set.rid.key for scale_set, _, _ in members})
         nodes = self.node_views(cluster, members)
         pki = self.world.pki
         chain = policy_for(cluster.properties, pki.reachable, pki.revoked)  # CN validation: chain and revocation (chain.py)
@@ -326,31 +292,13 @@ class ServiceFabricState:
             cluster.history.append({"time": self.world.iso_now(), "health": verdict.health, "phase": phase, "reasons": verdict.reasons[:5]})
         return verdict
 
-    def _remember_members(self, cluster: Cluster, scale_sets: set[str]) -> None:
-        for gone in cluster.member_scale_sets - scale_sets:
-            self._member_of.get(gone, set()).discard(cluster.rid.key)
-        for key in scale_sets:
-            self._member_of.setdefault(key, set()).add(cluster.rid.key)
-        cluster.member_scale_sets = scale_sets
-
-    def _clusters_of(self, scale_sets: list[ScaleSet]) -> set[str]:
-        """Keys of the clusters ``scale_sets`` are (their extension's clusterEndpoint) or were (at the last verdict)
-        part of: by index, not by a walk over every cluster."""
-        keys: set[str] = set()
-        for scale_set in scale_sets:
-            keys |= self._member_of.get(scale_set.rid.key, set())
-            owner = self.cluster_of(scale_set)
-            if owner is not None:
-                keys.add(owner.rid.key)
-        return keys
-
     def on_nodes_changed(self, scale_sets: Iterable[ScaleSet] | None = None) -> None:
         """Certificates on nodes changed (a VMSS secret, an extension poll): take the verdict again, of the
         clusters ``scale_sets`` are (or were) part of, or of every cluster (None: a change anywhere, a CA's)."""
         if self.suspended:
             return
         touched = None if scale_sets is None else list(scale_sets)
-        concerned = None if touched is None else self._clusters_of(touched)
+        concerned = None if touched is None else self.membership.concerned(touched)
         for key, cluster in self.clusters.items():  # in file order; skipping one costs a set look-up
             if cluster.upgrade is not None:
                 continue  # the upgrade takes the verdict after each step
