@@ -114,6 +114,39 @@ class EventQueue:
         return sorted((e.due, e.name) for e in self._heap if not e.cancelled)
 
 
+class BusyBy:
+    """Simulated seconds during which at least one activity was in flight, per subject (a cluster's id): O(1) per
+    begin and end whatever the number of subjects. ``now`` gives simulated seconds; callers hold the world lock."""
+
+    def __init__(self, now: Callable[[], float]) -> None:
+        self._now = now
+        self._active: dict[str, int] = {}
+        self._since: dict[str, float] = {}
+        self._total: dict[str, float] = {}
+
+    def begin(self, subject: str) -> None:
+        active = self._active.get(subject, 0)
+        if active == 0:
+            self._since[subject] = self._now()
+        self._active[subject] = active + 1
+
+    def end(self, subject: str) -> None:
+        active = self._active.get(subject, 0)
+        if active == 0:
+            return
+        if active > 1:
+            self._active[subject] = active - 1
+            return
+        del self._active[subject]
+        since = self._since.pop(subject)
+        self._total[subject] = self._total.get(subject, 0.0) + max(0.0, self._now() - since)
+
+    def seconds(self, subject: str) -> float:
+        total = self._total.get(subject, 0.0)
+        since = self._since.get(subject)
+        return total if since is None else total + max(0.0, self._now() - since)
+
+
 class BusyMeter:
     """Wall time during which at least one long-running activity was in progress (bench ratio)."""
 

@@ -9,11 +9,14 @@ Grammar: rules separated by ``;``, each a comma-separated list of ``key=value``:
   RetryPolicy never does), and such a fault would not be transient. Name ``reset`` in ``kinds`` to inject it
   on every method;
 - ``match``: a regular expression searched in ``"METHOD /path"`` (default every ARM/Key Vault request);
+- ``subscription``: a subscription id: only ARM requests under ``/subscriptions/<id>`` match (ARM throttles per
+  subscription; a 429 storm on one subscription leaves the others alone);
 - ``latency``: milliseconds added to every matching request (independent of ``rate``);
 - ``seed``: the random seed (default 0); ``retry_after_ms``: the throttling hint (default 20);
 - ``limit``: stop injecting after this many faults.
 
-Example: ``rate=0.2,seed=7`` or ``match=PUT .*/clusters/,kinds=503,rate=0.5;latency=30``.
+Example: ``rate=0.2,seed=7``, ``match=PUT .*/clusters/,kinds=503,rate=0.5;latency=30`` or
+``subscription=<id>,kinds=429,rate=0.5``.
 Token and control endpoints are never faulted, so a run fails only where Azure itself could.
 """
 
@@ -25,6 +28,7 @@ import threading
 from dataclasses import dataclass, field
 
 KINDS = ("429", "500", "503", "reset")
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 IDEMPOTENT = frozenset({"GET", "PUT", "DELETE", "HEAD", "OPTIONS"})
 
 
@@ -38,12 +42,18 @@ class FaultRule:
     kinds: tuple[str, ...] = KINDS
     kinds_named: bool = False  # True when the spec lists kinds (then ``reset`` applies to every method)
     match: re.Pattern[str] | None = None
+    subscription: str | None = None  # lower case: only paths under /subscriptions/<it>
     latency_ms: int = 0
     retry_after_ms: int = 20
     limit: int | None = None
     injected: int = 0
 
-    def applies(self, target: str) -> bool:
+    def applies(self, target: str, path: str) -> bool:
+        if self.subscription is not None:
+            prefix = f"/subscriptions/{self.subscription}"
+            lowered = path.lower()
+            if not (lowered == prefix or lowered.startswith(prefix + "/")):
+                return False
         return self.match is None or bool(self.match.search(target))
 
 
@@ -94,6 +104,10 @@ class FaultPlan:
                         latency_only = False
                     elif key == "match":
                         rule.match = re.compile(value)
+                    elif key == "subscription":
+                        if not _GUID.match(value):
+                            raise FaultSpecError(f"fault spec: subscription must be a subscription id (a GUID), not {value!r}")
+                        rule.subscription = value.lower()
                     elif key == "latency":
                         rule.latency_ms = int(value.removesuffix("ms"))
                     elif key == "seed":
@@ -120,7 +134,7 @@ class FaultPlan:
         latency = 0
         with self._lock:
             for rule in self.rules:
-                if not rule.applies(target):
+                if not rule.applies(target, path):
                     continue
                 latency += rule.latency_ms
                 if rule.rate <= 0 or (rule.limit is not None and rule.injected >= rule.limit):

@@ -27,6 +27,7 @@ class Operation:
     ended: str | None = None
     error: dict[str, Any] | None = None
     expected_done: float | None = None  # simulated seconds since world start
+    busy_for: str | None = None  # the cluster whose busy time this operation counts in (World.work_began)
     result: Callable[[], Any] | None = field(default=None, repr=False)
 
     @property
@@ -46,6 +47,7 @@ class OperationRegistry:
     def __init__(self, world: World) -> None:
         self.world = world
         self.by_id: dict[str, Operation] = {}
+        self._active: dict[str, Operation] = {}  # in progress: what a status check walks, not every operation ever
 
     def start(self, kind: str, resource_id: str, expected_seconds: float | None = None) -> Operation:
         now = self.world.clock.seconds()
@@ -57,7 +59,8 @@ class OperationRegistry:
             expected_done=None if expected_seconds is None else now + expected_seconds,
         )
         self.by_id[operation.id] = operation
-        self.world.busy.begin()
+        self._active[operation.id] = operation
+        operation.busy_for = self.world.work_began(resource_id)
         return operation
 
     def finish(self, operation: Operation, error: dict[str, Any] | None = None) -> None:
@@ -66,13 +69,14 @@ class OperationRegistry:
         operation.status = "Failed" if error else "Succeeded"
         operation.error = error
         operation.ended = self.world.iso_now()
-        self.world.busy.end()
+        self._active.pop(operation.id, None)
+        self.world.work_ended(operation.busy_for)
 
     def get(self, operation_id: str) -> Operation | None:
         return self.by_id.get(operation_id)
 
     def in_progress(self) -> list[Operation]:
-        return [op for op in self.by_id.values() if not op.done]
+        return list(self._active.values())
 
     def retry_headers(self, operation: Operation | None = None) -> dict[str, str]:
         settings = self.world.settings

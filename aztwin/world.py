@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .clock import BusyMeter, Event, EventQueue, SimClock
+from .clock import BusyBy, BusyMeter, Event, EventQueue, SimClock
 from .operations import OperationRegistry
 from .pki import Issued, Pki
 from .providers.authorization.models import AuthorizationState
@@ -71,7 +71,8 @@ class World:
         self.settings = settings or TwinSettings()
         self.clock = clock or SimClock(time_scale=self.settings.time_scale)
         self.events = EventQueue(self.clock)
-        self.busy = BusyMeter()
+        self.busy = BusyMeter()  # wall seconds with any work in flight (benches)
+        self.cluster_busy = BusyBy(self.sim_seconds)  # per cluster: simulated seconds with work on its resources
         self.base_url = base_url.rstrip("/")
         self.identity = Directory(tenant_id, tokens)
         self.subscriptions: dict[str, Subscription] = {}
@@ -91,8 +92,12 @@ class World:
         self.goals: list[dict[str, Any]] = []  # every goal, one per cluster that has one
 
     # -- time ---------------------------------------------------------------------------------------
+    def sim_seconds(self) -> float:
+        """Simulated seconds since the start: the running event's instant inside an event, else the clock's."""
+        return self.events.current if self.events._in_event else max(self.events.current, self.clock.seconds())
+
     def now(self) -> dt.datetime:
-        return self.clock.at(self.events.current if self.events._in_event else max(self.events.current, self.clock.seconds()))
+        return self.clock.at(self.sim_seconds())
 
     def iso_now(self) -> str:
         return iso(self.now())
@@ -110,6 +115,22 @@ class World:
 
     def after(self, seconds: float, name: str, action: Callable[[], None]) -> Event:
         return self.events.schedule(seconds, name, action)
+
+    # -- busy time -----------------------------------------------------------------------------------
+    def work_began(self, resource_id: str) -> str | None:
+        """An Azure operation on ``resource_id`` is in flight (an LRO, an upgrade, a roll-out, a settle window): it
+        counts in the global busy time and in the busy time of the cluster the resource is (the cluster itself, or
+        the scale set of one of its node types); that cluster's key (pass it to :meth:`work_ended`), or None."""
+        self.busy.begin()
+        cluster = self.servicefabric.membership.cluster_key_of(resource_id)
+        if cluster is not None:
+            self.cluster_busy.begin(cluster)
+        return cluster
+
+    def work_ended(self, cluster: str | None) -> None:
+        self.busy.end()
+        if cluster is not None:
+            self.cluster_busy.end(cluster)
 
     # -- subscriptions and resource groups ----------------------------------------------------------
     def add_subscription(self, subscription_id: str, display_name: str) -> Subscription:

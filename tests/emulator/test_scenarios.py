@@ -12,13 +12,13 @@ from aztwin.scenario import builtin_names, builtin_path, load_scenario
 from twinkit import Clients, world_json
 
 CONTRACT = [
-    "already-cn", "basic", "cluster-busy", "cn-mismatch", "expiring-goal", "goal-from-other-ca", "goal-primary",
+    "already-cn", "basic", "cluster-busy", "cn-mismatch", "expiring-goal", "fleet", "goal-from-other-ca", "goal-primary",
     "goal-secondary", "identity-recreated", "issuer-not-pinned", "issuer-shared-key", "linux-nodetype", "multi-nodetype",
     "no-client-auth-eku", "not-exportable", "old-expiring", "old-newer-than-goal", "old-primary", "pki-offline", "rbac-propagation-delay",
     "rbac-vault", "reverse-proxy-renewed", "reverse-proxy-thumbprint", "self-signed-goal", "shared-subject", "two-clusters", "two-old-certs",
     "upgrade-rollback", "vault-firewall", "vault-firewall-subnet",
 ]
-MULTI_CLUSTER = {"two-clusters": 2}  # every other built-in scenario holds one cluster
+MULTI_CLUSTER = {"two-clusters": 2, "fleet": 13}  # every other built-in scenario holds one cluster
 
 
 def test_the_built_in_scenario_names_are_the_contract() -> None:

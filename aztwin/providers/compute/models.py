@@ -110,6 +110,7 @@ class Rollout:
     failures: list[str] = field(default_factory=list)
     on_done: Callable[["Rollout"], None] | None = None
     fresh_disk: bool = False  # reimage: the instances start from an empty OS disk
+    busy_for: str | None = None  # a background roll-out's cluster (World.work_began); an operation carries its own
     _pending: set[str] = field(default_factory=set)
 
 
@@ -185,6 +186,7 @@ class ComputeState:
     def __init__(self, world: World) -> None:
         self.world = world
         self.scale_sets: dict[str, ScaleSet] = {}
+        self.layout = 0  # changes whenever a scale set is created or its model replaced (indexes built on it go stale)
 
     def get(self, resource_id: str) -> ScaleSet:
         found = self.scale_sets.get(resource_id.lower())
@@ -206,6 +208,7 @@ class ComputeState:
         location = str(clean.get("location") or "").replace(" ", "").lower()
         scale_set = ScaleSet(rid, location, clean, self.world.iso_now(), str(uuid.uuid5(_NAMESPACE, rid.key)))
         self.scale_sets[rid.key] = scale_set
+        self.layout += 1
         self._resize(scale_set)
         if settle:
             for instance in scale_set.instances:
@@ -233,6 +236,7 @@ class ComputeState:
         new_body["location"] = scale_set.location
         profile_changed = new_body.get("properties", {}).get("virtualMachineProfile") != scale_set.profile
         scale_set.body = new_body
+        self.layout += 1
         if profile_changed:
             scale_set.model_version += 1
         added = self._resize(scale_set)
@@ -352,8 +356,9 @@ class ComputeState:
 
     # -- rollouts -----------------------------------------------------------------------------------
     def start_rollout(self, rollout: Rollout) -> None:
-        if rollout.operation is None:  # a background (Rolling) rollout is work too: the bench's busy time counts it
-            self.world.busy.begin()
+        if rollout.operation is None:  # a background (Rolling) rollout is work too: the busy times count it
+            first = next((batch[0] for batch in rollout.batches if batch), None)
+            rollout.busy_for = self.world.work_began(first.scale_set.rid.id if first else "")
         self._start_batch(rollout, 0)
 
     def _start_batch(self, rollout: Rollout, index: int) -> None:
@@ -392,7 +397,7 @@ class ComputeState:
                 }
             self.world.operations.finish(rollout.operation, error)
         else:
-            self.world.busy.end()
+            self.world.work_ended(rollout.busy_for)
         if rollout.on_done:
             rollout.on_done(rollout)
 

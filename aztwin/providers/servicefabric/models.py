@@ -23,10 +23,10 @@ from ...clock import Event
 from ...operations import Operation
 from ...resources import ResourceId, resource_not_found
 from ...wire import TwinError, bad_request
-from ..compute.guest import SF_TYPES
 from .chain import policy_for
 from .declaration import Declaration, ValidationList, selects_by_not_after, validate_certificate_properties, validate_transition
 from .hazards import hazards
+from .membership import Membership
 from .precheck import domain_problems
 from .reverse_proxy import judge as judge_reverse_proxy
 from .verdict import NodeView, Verdict, evaluate
@@ -94,7 +94,6 @@ class Cluster:
     settle_seconds: float = 900.0
     settling_until: dt.datetime | None = None
     settled_from: dt.datetime | None = None
-    member_scale_sets: set[str] = field(default_factory=set)  # scale sets with nodes at the last verdict
 
     @property
     def properties(self) -> dict[str, Any]:
@@ -122,6 +121,7 @@ class ServiceFabricState:
         self.suspended = False  # while a scenario is being built, nodes are not yet whole
         self._validity_event: Event | None = None
         self._validity_moment: dt.datetime | None = None
+        self.membership = Membership(world, self.clusters)  # which scale sets are whose node types (indexes)
 
     def get(self, resource_id: str) -> Cluster:
         found = self.clusters.get(resource_id.lower())
@@ -132,6 +132,7 @@ class ServiceFabricState:
     def create(self, rid: ResourceId, location: str, body: dict[str, Any], cluster_state: str = "Ready") -> Cluster:
         cluster = Cluster(rid, location, strip_read_only(body), str(uuid.uuid5(_NAMESPACE, rid.key)), cluster_state)
         self.clusters[rid.key] = cluster
+        self.membership.added(cluster)
         return cluster
 
     # -- the ARM resource: what PUT, PATCH and DELETE do (SFRP's rules; the routes decode and render) ---
@@ -192,28 +193,20 @@ class ServiceFabricState:
 
     def delete(self, rid: ResourceId) -> bool:
         """Remove the cluster; False if there was none."""
-        return self.clusters.pop(rid.key, None) is not None
+        cluster = self.clusters.pop(rid.key, None)
+        if cluster is not None:
+            self.membership.removed(cluster)
+        return cluster is not None
 
     # -- nodes ----------------------------------------------------------------------------------------
     def members(self, cluster: Cluster) -> list[tuple[ScaleSet, Instance, str]]:
         """(scale set, instance, node type) for every VM whose Service Fabric extension joins this cluster."""
         found = []
-        for scale_set in self.world.compute.all():
-            node_type = self._node_type_in(scale_set, cluster)
-            if node_type is None:
-                continue
+        for scale_set, node_type in self.membership.node_types_of(cluster):
             for instance in scale_set.instances:
                 if instance.joined:  # a VM still being created is not a node yet
                     found.append((scale_set, instance, node_type))
         return found
-
-    def _node_type_in(self, scale_set: ScaleSet, cluster: Cluster) -> str | None:
-        """The node type ``scale_set`` is in ``cluster`` (its Service Fabric extension names the cluster), or None."""
-        for extension in scale_set.extensions_of_type(*SF_TYPES):
-            settings = (extension.get("properties") or {}).get("settings") or {}
-            if str(settings.get("clusterEndpoint", "")).lower() == cluster.endpoint.lower():
-                return str(settings.get("nodeTypeRef") or scale_set.rid.name)
-        return None
 
     def _settings(self, cluster: Cluster, node: str) -> NodeSettings:
         if node not in cluster.node_settings:  # a new node joins with the cluster's current configuration
@@ -254,8 +247,8 @@ class ServiceFabricState:
             return
         now = self.world.now()
         cluster.settled_from, cluster.settling_until = now, now + dt.timedelta(seconds=cluster.settle_seconds)
-        self.world.busy.begin()
-        self.world.after(cluster.settle_seconds, f"sf-settle {cluster.rid.name}", self.world.busy.end)
+        busy_for = self.world.work_began(cluster.rid.id)
+        self.world.after(cluster.settle_seconds, f"sf-settle {cluster.rid.name}", lambda: self.world.work_ended(busy_for))
 
     def _disturb(self, cluster: Cluster, what: str) -> None:
         now = self.world.now()
@@ -272,14 +265,14 @@ class ServiceFabricState:
     def disturbed_by(self, scale_set: ScaleSet, what: str) -> None:
         """An update domain of a roll-out of ``scale_set`` starts: it counts against the cluster it is a node type of,
         if that cluster is still settling (by the scale set, not node names: two clusters may share those)."""
-        for cluster in self.clusters.values():
-            if cluster.settling_until is not None and self._node_type_in(scale_set, cluster) is not None:
-                self._disturb(cluster, what)
+        cluster = self.membership.cluster_of(scale_set)
+        if cluster is not None and cluster.settling_until is not None:
+            self._disturb(cluster, what)
 
     # -- the verdict ----------------------------------------------------------------------------------
     def evaluate(self, cluster: Cluster, phase: str) -> Verdict:
         members = self.members(cluster)
-        cluster.member_scale_sets = {scale_set.rid.key for scale_set, _, _ in members}
+        self.membership.remember(cluster, {scale_set.rid.key for scale_set, _, _ in members})
         nodes = self.node_views(cluster, members)
         pki = self.world.pki
         chain = policy_for(cluster.properties, pki.reachable, pki.revoked)  # CN validation: chain and revocation (chain.py)
@@ -305,12 +298,11 @@ class ServiceFabricState:
         if self.suspended:
             return
         touched = None if scale_sets is None else list(scale_sets)
-        for cluster in self.clusters.values():
+        concerned = None if touched is None else self.membership.concerned(touched)
+        for key, cluster in self.clusters.items():  # in file order; skipping one costs a set look-up
             if cluster.upgrade is not None:
                 continue  # the upgrade takes the verdict after each step
-            if touched is not None and not any(
-                s.rid.key in cluster.member_scale_sets or self._node_type_in(s, cluster) is not None for s in touched
-            ):
+            if concerned is not None and key not in concerned:
                 continue  # the cost of an event is the cost of the clusters it touches (docs/twin.md, "Big worlds")
             verdict = self.evaluate(cluster, "running")
             if not verdict.healthy and cluster.cluster_state == "Ready":
@@ -491,6 +483,8 @@ class ServiceFabricState:
                     "health_history": cluster.history[-50:],
                     "unhealthy_nodes": dict(cluster.unhealthy_nodes),
                     "settling_until": cluster.settling_until.isoformat() if cluster.settling_until else None,
+                    # simulated seconds with an operation in flight on the cluster or its node types' scale sets
+                    "busy_seconds": round(self.world.cluster_busy.seconds(cluster.rid.key), 3),
                     "hazards": hazards(self.world, cluster, self.members(cluster), cluster.presented),
                     "upgrade": None if cluster.upgrade is None else {
                         "kind": cluster.upgrade.kind, "phase": cluster.upgrade.phase,
