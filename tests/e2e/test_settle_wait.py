@@ -21,10 +21,22 @@ def _plan(twin, tmp_path: Path, minutes: float | None) -> Path:
     return path
 
 
+def _wide_window(tmp_path: Path) -> Path:
+    import aztwin
+
+    document = yaml.safe_load((Path(aztwin.__file__).parent / "scenarios" / "old-primary.yaml").read_text())
+    document["clusters"][0]["settleWindow"] = "6h"
+    path = tmp_path / "old-primary-wide-window.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
 @pytest.mark.parametrize("minutes, healthy", [(None, True), (0, False)])
 def test_the_settle_window_is_waited_out_between_cluster_upgrades_and_roll_outs(twin_factory, tmp_path: Path,
                                                                                 minutes: float | None, healthy: bool) -> None:
-    twin = twin_factory("old-primary")  # declare the goal (cluster upgrade), roll the extension out, convert
+    # declare the goal (cluster upgrade), roll the extension out, convert. Without the wait, the twin's window is
+    # widened to 6 h (7 wall seconds at the tests' time scale) so a loaded machine cannot outlast it by accident.
+    twin = twin_factory("old-primary") if minutes is None else twin_factory(scenario_file=_wide_window(tmp_path))
     events: list[dict] = []
     result = commands.apply(_plan(twin, tmp_path, minutes), state_location=str(tmp_path / "state"),
                             session=inprocess_session(twin), emit=events.append)
