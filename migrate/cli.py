@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
-from .errors import ExitCode, SfmigrateError, UsageError
+from .errors import ExitCode, Interrupted, SfmigrateError, UsageError
 
 if TYPE_CHECKING:
     from .plan import Plan
@@ -256,26 +256,32 @@ def validate_command(planfile: str, fmt: str) -> None:
 @click.option("--postpone-cutover", is_flag=True, help="Stop before the cluster conversion (exit 4, resumable).")
 @click.option("--replan", is_flag=True, help="Continue a journal written for a different plan file.")
 @click.option("--output", type=click.Choice(["auto", "plain", "json"]), default="auto", show_default=True, help="Progress format.")
+@click.option("--heartbeat", "heartbeat", type=float, default=60.0, show_default=True, metavar="SECONDS",
+              help="Plain, JSON and pipeline output: a 'still running' line at least this often during any wait (>= 1).")
 @CI_OPTION
 def apply_command(planfile: str, state: str | None, yes: bool, until: str | None, postpone_cutover: bool, replan: bool,
-                  output: str, ci: str) -> None:
+                  output: str, heartbeat: float, ci: str) -> None:
     """Apply a plan file or a saved plan: checkpointed, resumable, locked per cluster.
 
     Exit 0 complete or nothing to do, 1 failed (resumable), 3 blocked before any write, 4 stopped at a
     requested point, 5 locked by another run, 64 usage, 130 interrupted.
     """
     from . import azure_devops, commands
-    from .progress import JsonProgress, LiveProgress, PlainProgress
+    from .progress import Heartbeat, JsonProgress, LiveProgress, PipelineProgress, PlainProgress, cluster_state_probe
+    from .progress.heartbeat import HeartbeatSink
     from .report import render_plan
+    from .report.status import interruption_message
     from .runner import RunOptions
 
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     if not yes and not interactive:
         raise UsageError("--yes: required when not running at a terminal (nothing was changed)")
+    if not heartbeat >= 1:  # also NaN
+        raise UsageError(f"--heartbeat: {heartbeat:g} is not a number of seconds >= 1")
     pipeline = azure_devops.AzureDevOps() if azure_devops.enabled(ci) else None
-    sink: Callable[[dict[str, Any]], None] | None  # None: a live view, started at the first event
+    sink: HeartbeatSink | None  # None: a live view, started at the first event
     if pipeline is not None:
-        sink = pipeline
+        sink = PipelineProgress(pipeline)
     elif output == "json":
         sink = JsonProgress()
     elif output == "plain" or not interactive:
@@ -289,16 +295,24 @@ def apply_command(planfile: str, state: str | None, yes: bool, until: str | None
         click.echo(render_plan(plan, "text"))
         return click.confirm("Apply these steps?", default=False)
 
+    # The heartbeat timer and the cluster's state polled during upgrades (migrate/progress/heartbeat.py)
+    spec, _ = commands.load_source(planfile)
+    session = commands.open_session(spec)
+    probe, probe_every = cluster_state_probe(session), session.gateway.poll_interval
+    watch = None if sink is None else Heartbeat(sink, heartbeat, probe=probe, probe_interval=probe_every)
     live: LiveProgress | None = None
 
     def emit(event: dict[str, Any]) -> None:
-        nonlocal live
-        if sink is not None:
-            sink(event)
-            return
-        if live is None:
+        nonlocal live, watch
+        if watch is None:
             live = LiveProgress()
-        live(event)
+            watch = Heartbeat(live, None, probe=probe, probe_interval=probe_every)
+        watch(event)
+
+    def confirmed(plan: Plan) -> bool:  # no heartbeat while the prompt waits
+        if watch is not None:
+            watch.idle()
+        return confirm(plan)
 
     options = RunOptions(until=until, postpone_cutover=postpone_cutover)
 
@@ -306,15 +320,25 @@ def apply_command(planfile: str, state: str | None, yes: bool, until: str | None
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, terminate)
+    failure: SfmigrateError | None = None
     try:
-        result = commands.apply(planfile, state_location=state, options=options, replan=replan, emit=emit, confirm=confirm)
+        result = commands.apply(planfile, state_location=state, options=options, replan=replan, emit=emit,
+                                confirm=confirmed, session=session)
     except SfmigrateError as exc:
-        if pipeline is not None:
-            azure_devops.finish_apply(pipeline, error=exc)
-        raise
+        failure = exc
     finally:
+        if watch is not None:
+            watch.close()
         if live is not None:
-            live.close()
+            live.close()  # the per-step table stays on screen
+    if failure is not None:
+        runner_stopped = watch is not None and watch.tracker.outcome_type == "run-interrupted"
+        if isinstance(failure, Interrupted) and runner_stopped:  # Ctrl-C / SIGTERM in a step: name it, once
+            said = interruption_message(commands.journal_state(spec.cluster.id, state, session))
+            failure = Interrupted(said) if said else failure
+        if pipeline is not None:
+            azure_devops.finish_apply(pipeline, error=failure)
+        raise failure
     if pipeline is not None:
         azure_devops.finish_apply(pipeline, result)
     if result.nothing_to_do:
