@@ -14,6 +14,11 @@ if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
     from rich.table import Table
 
+def duration_text(seconds: float) -> str:
+    """A step's duration: tenths under a minute (most steps that change no cluster take seconds)."""
+    return f"{seconds:.1f}s" if seconds < 60 else elapsed_text(seconds)
+
+
 _MARKS = {"done": "[green]✓[/green]", "running": "[yellow]→[/yellow]", "failed": "[red]✗[/red]",
           "interrupted": "[red]■[/red]"}
 
@@ -63,7 +68,9 @@ class LiveProgress:
 
     def _step_text(self) -> str:
         row = self.tracker.rows.get(self.tracker.current or "")
-        return f"[bold]{row.name}[/bold]: {row.title}" if row else ""
+        from rich.markup import escape
+
+        return f"[bold]{escape(row.name)}[/bold]: {escape(row.title)}" if row else ""  # names come from Azure
 
     def _render(self) -> RenderableType:
         from rich.console import Group
@@ -74,7 +81,7 @@ class LiveProgress:
                 return self._final
             parts: list[RenderableType] = []
             for row in [r for r in self.tracker.rows.values() if r.status != "running"][-12:]:
-                parts.append(Text.from_markup(f"{_MARKS.get(row.status, '?')} {row.name} ({elapsed_text(row.seconds or 0)})"))
+                parts.append(Text.from_markup(_MARKS.get(row.status, "?")) + Text(f" {row.name} ({duration_text(row.seconds or 0)})"))
             parts.append(self.progress.get_renderable())
             if self.tracker.current:
                 if self.tracker.cluster:
@@ -85,6 +92,7 @@ class LiveProgress:
 
     def summary(self) -> Table:
         """Every step the run reached: status and duration."""
+        from rich.markup import escape
         from rich.table import Table
 
         table = Table(title="sfmigrate apply", title_justify="left")
@@ -93,7 +101,7 @@ class LiveProgress:
         table.add_column("duration", justify="right")
         for row in self.tracker.rows.values():
             seconds = row.seconds if row.seconds is not None else self.tracker.clock() - row.started
-            table.add_row(row.name, f"{_MARKS.get(row.status, '')} {row.status}", elapsed_text(seconds))
+            table.add_row(escape(row.name), f"{_MARKS.get(row.status, '')} {row.status}", duration_text(seconds))
         left = self.tracker.total - len(self.tracker.rows)
         if left > 0:
             table.add_row(f"({left} more not started)", "", "")
