@@ -44,7 +44,7 @@ def describe(event: dict[str, Any]) -> str:
     if kind == "step-done":
         return f"{step} ({detail.get('seconds', '?')} s)"
     if kind == "cluster":
-        return f"{step}: cluster {detail.get('cluster_state')} / {detail.get('provisioning_state')}"
+        return f"{step + ': ' if step else ''}cluster {detail.get('cluster_state')} / {detail.get('provisioning_state')}"
     if kind == "instances":
         return f"{step}: {detail.get('scale_set')} {detail.get('updated')}/{detail.get('total')} instances on the latest model"
     if kind == "manual-upgrade":
@@ -101,7 +101,8 @@ class RunTracker:
     total: int = 0
     rows: dict[str, StepRow] = field(default_factory=dict)
     current: str | None = None
-    waiting_since: float | None = None  # a wait outside any step (a resumed run settling)
+    waiting_since: float | None = None  # a wait outside any step (a resumed run re-attaching, settling)
+    waiting_step: str | None = None  # the step whose operation that wait re-attached to
     state: str | None = None  # the last known cluster / instance state, for the heartbeat
     cluster: str | None = None  # "UpdatingUserCertificate / Updating"
     instances: str | None = None
@@ -120,7 +121,7 @@ class RunTracker:
         kind, step, detail = event.get("type", ""), event.get("step"), event.get("detail") or {}
         now = self.clock()
         if kind == "run-start":
-            self.total, self.waiting_since = int(detail.get("steps") or 0), None
+            self.total, self.waiting_since, self.cluster_operation = int(detail.get("steps") or 0), None, False
         elif kind == "step-start" and step:
             self.rows[step] = StepRow(step, str(detail.get("title", "")), "running", now)
             self.current, self.state, self.cluster, self.instances, self.cluster_operation = step, None, None, None, False
@@ -141,18 +142,27 @@ class RunTracker:
             self.state = self.instances
         elif kind in ("operation", "reattach"):
             self.cluster_operation = "/microsoft.servicefabric/" in str(detail.get("url", "")).lower()
-            if not step and self.waiting_since is None:
-                self.waiting_since = now
+            if kind == "reattach":
+                self.state = "waiting for the operation a previous run left in flight"
+            self._outside_a_step(step, now)
         elif kind == "waiting":
             self.state = str(detail.get("reason") or self.state or "")
-            if not step and self.waiting_since is None:
-                self.waiting_since = now
+            self._outside_a_step(step, now)
         elif kind in RUN_END:
             if self.current in self.rows and kind == "run-interrupted":
                 row = self.rows[self.current]
                 row.status, row.seconds = "interrupted", now - row.started
             self.outcome_type, self.outcome = kind, describe(event)
             self.current, self.waiting_since, self.cluster_operation = None, None, False
+
+    def _outside_a_step(self, step: str | None, now: float) -> None:
+        """A resumed run re-attaching or settling before its first step: a wait too (its step, if any, named)."""
+        if self.current is None and self.waiting_since is None:
+            self.waiting_since, self.waiting_step = now, step
+
+    @property
+    def active_step(self) -> str | None:
+        return self.current if self.current is not None else self.waiting_step if self.waiting_since is not None else None
 
     def idle(self) -> None:
         """Nothing is waited for (a prompt is on screen): no heartbeat until the next event."""
@@ -169,5 +179,5 @@ class RunTracker:
         else:
             return None
         seconds = self.clock() - since
-        return {"type": "heartbeat", "step": self.current, "time": now_iso(),
+        return {"type": "heartbeat", "step": self.active_step, "time": now_iso(),
                 "detail": {"state": self.state, "elapsed_seconds": round(seconds, 1), "elapsed": elapsed_text(seconds)}}

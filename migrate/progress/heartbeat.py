@@ -95,7 +95,7 @@ class Heartbeat:
         with self._lock:
             if not self.tracker.cluster_operation or _cluster_detail(detail) == self._seen:
                 return
-            step = self.tracker.current
+            step = self.tracker.active_step
         self({"type": "cluster", "step": step, "time": now_iso(), "detail": {**detail, "polled": True}})
 
     def _beat(self) -> None:

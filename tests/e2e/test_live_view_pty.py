@@ -122,3 +122,14 @@ def test_ctrl_c_during_a_cluster_upgrade_names_the_step_and_the_operation_going_
     shown = subprocess.run(status_args, env=env, capture_output=True, text=True, check=True).stdout
     assert "an Azure operation is still in flight for declare-goal-secondary; `sfmigrate apply` re-attaches to it" in shown
 
+
+    # the resumed run re-attaches to that operation, and says it is alive while it waits for it
+    resumed = subprocess.run([sys.executable, "-m", "migrate", "apply", str(twin.plan_file), "--yes", "--state", str(state),
+                              "--output", "plain", "--heartbeat", "1", "--until", "install-kv-extension:nt0"],
+                             env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 4, resumed.stderr  # stopped before the step after the upgrade
+    lines = resumed.stdout.splitlines()
+    assert any(" re-attach " in line and "declare-goal-secondary" in line for line in lines), resumed.stdout
+    assert any(re.match(r"^\d\d:\d\d:\d\d still running: declare-goal-secondary: .* \[\d+s elapsed\]$", line) for line in lines), resumed.stdout
+    assert any("cluster UpdatingUserCertificate / Updating" in line for line in lines), resumed.stdout  # polled
+    assert world_json(twin)["cluster"]["certificate"].get("thumbprintSecondary")  # the upgrade finished in Azure
