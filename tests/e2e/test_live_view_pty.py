@@ -90,7 +90,7 @@ def test_live_view_shows_spinner_and_elapsed_then_leaves_the_step_table(twin_fac
 
 
 def test_ctrl_c_during_a_cluster_upgrade_names_the_step_and_the_operation_going_on(twin_factory, tmp_path: Path) -> None:
-    twin = twin_factory("basic", time_scale=40)  # an upgrade lasts ~20 wall seconds: time to press Ctrl-C
+    twin = twin_factory("basic", time_scale=30)  # an upgrade lasts ~30 wall seconds: Ctrl-C, status, then resume in it
     env = {**os.environ, **twin.env}
     state = tmp_path / "state"
 
