@@ -30,12 +30,15 @@ class LiveProgress:
         from rich.console import Console
         from rich.live import Live
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+        from rich.table import Column
 
         self.console = console or Console()
         self.tracker = RunTracker()
         self._lock = threading.RLock()
-        self.progress: Progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                                           console=self.console, auto_refresh=False)
+        # the description gives way (ellipsis) before the spinner and the elapsed time do, at any width
+        self.progress: Progress = Progress(
+            SpinnerColumn(), TextColumn("{task.description}", table_column=Column(ratio=1, no_wrap=True, overflow="ellipsis")),
+            TimeElapsedColumn(), console=self.console, auto_refresh=False, expand=True)
         self.run_task: TaskID = self.progress.add_task("sfmigrate apply", total=None)
         self.step_task: TaskID | None = None
         self._final: RenderableType | None = None  # the per-step table, once closed
