@@ -36,16 +36,19 @@ def main() -> None:
             live = LiveProgress(Console(file=io.StringIO(), force_terminal=True, width=110))
             frame: list[Any] = []
 
-            def capture(event: dict[str, Any]) -> None:
-                live(event)
-                if event["type"] == "cluster" and event.get("step") == "convert-cluster" and not frame:
-                    time.sleep(1.5)  # let the elapsed columns move
-                    frame.append(live._render())
+            class Capture:  # the live view, and one frame of it once the conversion's upgrade shows
+                def __call__(self, event: dict[str, Any]) -> None:
+                    live(event)
+                    if event["type"] == "cluster" and event.get("step") == "convert-cluster" and not frame:
+                        time.sleep(1.5)  # let the elapsed columns move
+                        frame.append(live._render())
 
-            capture.heartbeat = live.heartbeat  # type: ignore[attr-defined]
-            watch = Heartbeat(capture, None, probe=cluster_state_probe(session), probe_interval=1)  # type: ignore[arg-type]
+                def heartbeat(self, event: dict[str, Any]) -> None:
+                    live.heartbeat(event)
+
+            watch = Heartbeat(Capture(), None, probe=cluster_state_probe(session), probe_interval=1)
             try:
-                commands.apply(plan_file, state_location=str(Path(folder) / "state"), emit=watch, session=session)
+                result = commands.apply(plan_file, state_location=str(Path(folder) / "state"), emit=watch, session=session)
             finally:
                 watch.close()
                 live.close()
@@ -56,7 +59,7 @@ def main() -> None:
     shot.print(Group(*frame))
     shot.print(Rule("when the run ends"))
     shot.print(live.summary())
-    shot.print("complete: 10 steps, 23 changes sent (credential: DefaultAzureCredential)")
+    shot.print(f"complete: {len(result.plan.steps)} steps, {result.mutating} changes sent (credential: DefaultAzureCredential)")
     OUT.write_text(shot.export_svg(title="sfmigrate apply"), encoding="utf-8")
     print(f"wrote {OUT}")
 
