@@ -267,8 +267,7 @@ def apply_command(planfile: str, state: str | None, yes: bool, until: str | None
     requested point, 5 locked by another run, 64 usage, 130 interrupted.
     """
     from . import azure_devops, commands
-    from .progress import Heartbeat, JsonProgress, LiveProgress, PipelineProgress, PlainProgress, cluster_state_probe
-    from .progress.heartbeat import HeartbeatSink
+    from .progress import ApplyProgress, HeartbeatSink, JsonProgress, PipelineProgress, PlainProgress
     from .report import render_plan
     from .report.status import interruption_message
     from .runner import RunOptions
@@ -295,23 +294,12 @@ def apply_command(planfile: str, state: str | None, yes: bool, until: str | None
         click.echo(render_plan(plan, "text"))
         return click.confirm("Apply these steps?", default=False)
 
-    # The heartbeat timer and the cluster's state polled during upgrades (migrate/progress/heartbeat.py)
     spec, _ = commands.load_source(planfile)
     session = commands.open_session(spec)
-    probe, probe_every = cluster_state_probe(session), session.gateway.poll_interval
-    watch = None if sink is None else Heartbeat(sink, heartbeat, probe=probe, probe_interval=probe_every)
-    live: LiveProgress | None = None
+    progress = ApplyProgress(sink, heartbeat, session)  # the heartbeat timer, the cluster polled during upgrades
 
-    def emit(event: dict[str, Any]) -> None:
-        nonlocal live, watch
-        if watch is None:
-            live = LiveProgress()
-            watch = Heartbeat(live, None, probe=probe, probe_interval=probe_every)
-        watch(event)
-
-    def confirmed(plan: Plan) -> bool:  # no heartbeat while the prompt waits
-        if watch is not None:
-            watch.idle()
+    def confirmed(plan: Plan) -> bool:
+        progress.idle()
         return confirm(plan)
 
     options = RunOptions(until=until, postpone_cutover=postpone_cutover)
@@ -322,18 +310,14 @@ def apply_command(planfile: str, state: str | None, yes: bool, until: str | None
     signal.signal(signal.SIGTERM, terminate)
     failure: SfmigrateError | None = None
     try:
-        result = commands.apply(planfile, state_location=state, options=options, replan=replan, emit=emit,
+        result = commands.apply(planfile, state_location=state, options=options, replan=replan, emit=progress,
                                 confirm=confirmed, session=session)
     except SfmigrateError as exc:
         failure = exc
     finally:
-        if watch is not None:
-            watch.close()
-        if live is not None:
-            live.close()  # the per-step table stays on screen
+        progress.close()  # the live view's per-step table stays on screen
     if failure is not None:
-        runner_stopped = watch is not None and watch.tracker.outcome_type == "run-interrupted"
-        if isinstance(failure, Interrupted) and runner_stopped:  # Ctrl-C / SIGTERM in a step: name it, once
+        if isinstance(failure, Interrupted) and progress.interrupted_in_a_step:  # Ctrl-C, SIGTERM: name the step, once
             said = interruption_message(commands.journal_state(spec.cluster.id, state, session))
             failure = Interrupted(said) if said else failure
         if pipeline is not None:

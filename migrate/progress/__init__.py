@@ -8,13 +8,14 @@ events, bounded) and has ``heartbeat(event)`` for the timer's ``{"type": "heartb
 from __future__ import annotations
 
 from .events import WORDS, RunTracker, describe, elapsed_text, heartbeat_text
-from .heartbeat import Heartbeat, cluster_state_probe
+from .heartbeat import Heartbeat, HeartbeatSink, cluster_state_probe
 from .json_lines import JsonProgress
 from .live import LiveProgress
 from .pipeline import PipelineProgress
 from .plain import PlainProgress
+from .apply_view import ApplyProgress  # noqa: E402  (after the sinks it wires)
 
 _WORDS = WORDS  # the name before the split
 
-__all__ = ["Heartbeat", "JsonProgress", "LiveProgress", "PipelineProgress", "PlainProgress", "RunTracker",
+__all__ = ["ApplyProgress", "Heartbeat", "HeartbeatSink", "JsonProgress", "LiveProgress", "PipelineProgress", "PlainProgress", "RunTracker",
            "cluster_state_probe", "describe", "elapsed_text", "heartbeat_text"]

@@ -66,9 +66,12 @@ class Heartbeat:
             self.tracker.idle()
 
     def close(self) -> None:
-        self._stop.set()
+        """Stop the timer: nothing reaches the sink after this returns (a probe still waiting for Azure is left
+        to its daemon thread, whose answer is dropped)."""
+        with self._lock:
+            self._stop.set()
         if self._thread is not threading.current_thread():
-            self._thread.join(timeout=30)
+            self._thread.join(timeout=5)
 
     # -- the timer ----------------------------------------------------------------------------------
     def _loop(self) -> None:
@@ -92,11 +95,10 @@ class Heartbeat:
             return
         from ..journal import now_iso
 
-        with self._lock:
-            if not self.tracker.cluster_operation or _cluster_detail(detail) == self._seen:
+        with self._lock:  # re-entrant: the event goes out under the same lock, never after close()
+            if self._stop.is_set() or not self.tracker.cluster_operation or _cluster_detail(detail) == self._seen:
                 return
-            step = self.tracker.active_step
-        self({"type": "cluster", "step": step, "time": now_iso(), "detail": {**detail, "polled": True}})
+            self({"type": "cluster", "step": self.tracker.active_step, "time": now_iso(), "detail": {**detail, "polled": True}})
 
     def _beat(self) -> None:
         if self.seconds is None:

@@ -17,7 +17,10 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from click.testing import CliRunner
 from twinkit import world_json
+
+from migrate.cli import cli
 
 SPINNER = set("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏")  # rich's "dots" spinner
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
@@ -90,7 +93,7 @@ def test_live_view_shows_spinner_and_elapsed_then_leaves_the_step_table(twin_fac
 
 
 def test_ctrl_c_during_a_cluster_upgrade_names_the_step_and_the_operation_going_on(twin_factory, tmp_path: Path) -> None:
-    twin = twin_factory("basic", time_scale=30)  # an upgrade lasts ~30 wall seconds: Ctrl-C, status, then resume in it
+    twin = twin_factory("basic", time_scale=20)  # an upgrade lasts ~27 wall seconds: Ctrl-C, status, resume in it
     env = {**os.environ, **twin.env}
     state = tmp_path / "state"
 
@@ -110,26 +113,32 @@ def test_ctrl_c_during_a_cluster_upgrade_names_the_step_and_the_operation_going_
     assert journal["status"] == "interrupted" and record["status"] == "running" and record["operation_url"]
     assert world_json(twin)["cluster"]["cluster_state"] != "Ready"  # the upgrade goes on in Azure
 
-    status_args = [sys.executable, "-m", "migrate", "status", "--cluster", journal["cluster_id"], "--state", str(state)]
-    first = json.loads(subprocess.run([*status_args, "--format", "json"], env=env, capture_output=True, text=True,
-                                      check=True).stdout)
+    # status, in process (quick: the upgrade is still going for the resume below)
+    status_args = ["status", "--cluster", journal["cluster_id"], "--state", str(state)]
+    first = json.loads(CliRunner().invoke(cli, [*status_args, "--format", "json"], catch_exceptions=False).output)
     time.sleep(2.1)
-    second = subprocess.run([*status_args, "--format", "json"], env=env, capture_output=True, text=True, check=True)
-    later = json.loads(second.stdout)
+    later = json.loads(CliRunner().invoke(cli, [*status_args, "--format", "json"], catch_exceptions=False).output)
     assert later["elapsed_seconds"] >= first["elapsed_seconds"] + 2  # measured to now, not frozen at the last save
     assert later["current_step"]["name"] == "declare-goal-secondary"
     assert later["operation_in_flight"]["step"] == "declare-goal-secondary"
-    shown = subprocess.run(status_args, env=env, capture_output=True, text=True, check=True).stdout
+    shown = CliRunner().invoke(cli, status_args, catch_exceptions=False).output
     assert "an Azure operation is still in flight for declare-goal-secondary; `sfmigrate apply` re-attaches to it" in shown
 
-
     # the resumed run re-attaches to that operation, and says it is alive while it waits for it
-    resumed = subprocess.run([sys.executable, "-m", "migrate", "apply", str(twin.plan_file), "--yes", "--state", str(state),
-                              "--output", "plain", "--heartbeat", "1", "--until", "install-kv-extension:nt0"],
-                             env=env, capture_output=True, text=True, timeout=300)
-    assert resumed.returncode == 4, resumed.stderr  # stopped before the step after the upgrade
-    lines = resumed.stdout.splitlines()
-    assert any(" re-attach " in line and "declare-goal-secondary" in line for line in lines), resumed.stdout
-    assert any(re.match(r"^\d\d:\d\d:\d\d still running: declare-goal-secondary: .* \[\d+s elapsed\]$", line) for line in lines), resumed.stdout
-    assert any("cluster UpdatingUserCertificate / Updating" in line for line in lines), resumed.stdout  # polled
+    resume = subprocess.Popen([sys.executable, "-m", "migrate", "apply", str(twin.plan_file), "--yes", "--state", str(state),
+                               "--output", "plain", "--heartbeat", "1", "--until", "install-kv-extension:nt0"],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert resume.stdout is not None
+    beat = re.compile(r"^\d\d:\d\d:\d\d still running: declare-goal-secondary: .* \[\d+s elapsed\]$")
+    lines: list[str] = []
+    advanced = False
+    for line in resume.stdout:
+        lines.append(line.rstrip("\n"))
+        seen = any(beat.match(x) for x in lines) and any("cluster UpdatingUserCertificate / Updating" in x for x in lines)
+        if seen and not advanced:  # seen enough: let the twin's clock run to the upgrade's end
+            twin.control().advance_clock(1200)
+            advanced = True
+    assert resume.wait(timeout=120) == 4, resume.stderr.read() if resume.stderr else ""  # stopped at --until
+    assert any(" re-attach " in line and "declare-goal-secondary" in line for line in lines), lines
+    assert advanced, lines  # a heartbeat and the polled cluster state while it re-attached
     assert world_json(twin)["cluster"]["certificate"].get("thumbprintSecondary")  # the upgrade finished in Azure
