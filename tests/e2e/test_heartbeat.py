@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -72,6 +73,30 @@ def test_azure_devops_gets_setprogress_per_step_and_plain_heartbeats(twin_factor
     assert any(line.startswith(tuple("0123456789")) and " still running: " in line for line in done.stdout.splitlines())
     assert not any("##vso[" in line and "still running" in line for line in done.stdout.splitlines())
     assert world_json(twin)["cluster"]["declaration"] == "common_name"
+
+
+def test_sigterm_in_a_pipeline_names_the_step_in_flight_once_and_exits_130(twin_factory, tmp_path: Path) -> None:
+    """A cancelled pipeline job (SIGTERM) during a cluster upgrade: like Ctrl-C, one message naming the step."""
+    twin = twin_factory("basic", time_scale=60)  # the upgrade lasts ~9 wall seconds
+    environment = {**os.environ, **twin.env, "TF_BUILD": "True", "AGENT_TEMPDIRECTORY": str(tmp_path)}
+    process = subprocess.Popen([sys.executable, "-m", "migrate", "apply", str(twin.plan_file), "--yes", "--state",
+                                str(tmp_path / "state"), "--heartbeat", "1"], env=environment, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None and process.stderr is not None
+    seen: list[str] = []
+    for line in process.stdout:
+        seen.append(line)
+        if "cluster UpdatingUserCertificate / Updating" in line:
+            process.send_signal(signal.SIGTERM)
+            break
+    out, err = process.communicate(timeout=120)
+    out = "".join(seen) + out
+    assert process.returncode == 130, err
+    said = "interrupted during step declare-goal-secondary"
+    assert err.count(said) == 1 and "continues in Azure" in err and "re-attaches" in err, err
+    assert len(err.strip().splitlines()) == 1, err
+    complete = [line for line in out.splitlines() if line.startswith("##vso[task.complete")]
+    assert complete and said in complete[-1] and "result=Failed" in complete[-1], out[-2000:]
 
 
 def test_heartbeat_below_one_second_is_a_usage_error(twin_factory, tmp_path: Path) -> None:
