@@ -107,15 +107,11 @@ class RunTracker:
     cluster: str | None = None  # "UpdatingUserCertificate / Updating"
     instances: str | None = None
     cluster_operation: bool = False  # a cluster upgrade is in flight (its state is worth polling)
-    outcome: str | None = None  # the run-* event that ended the run, in words
-    outcome_type: str | None = None
+    outcome_type: str | None = None  # the run-* event that ended the run
 
     @property
     def done(self) -> int:
         return sum(1 for row in self.rows.values() if row.status == "done")
-
-    def percent(self) -> int:
-        return int(self.done * 100 / self.total) if self.total else 0
 
     def see(self, event: dict[str, Any]) -> None:
         kind, step, detail = event.get("type", ""), event.get("step"), event.get("detail") or {}
@@ -152,7 +148,7 @@ class RunTracker:
             if self.current in self.rows and kind == "run-interrupted":
                 row = self.rows[self.current]
                 row.status, row.seconds = "interrupted", now - row.started
-            self.outcome_type, self.outcome = kind, describe(event)
+            self.outcome_type = kind
             self.current, self.waiting_since, self.cluster_operation = None, None, False
 
     def _outside_a_step(self, step: str | None, now: float) -> None:

@@ -70,9 +70,9 @@ class LiveProgress:
         self.progress.update(self.run_task, description=f"sfmigrate apply: {t.done}/{t.total or '?'} steps done")
 
     def _step_text(self) -> str:
-        row = self.tracker.rows.get(self.tracker.current or "")
         from rich.markup import escape
 
+        row = self.tracker.rows.get(self.tracker.current or "")
         return f"[bold]{escape(row.name)}[/bold]: {escape(row.title)}" if row else ""  # names come from Azure
 
     def _render(self) -> RenderableType:
@@ -86,7 +86,9 @@ class LiveProgress:
             for row in [r for r in self.tracker.rows.values() if r.status != "running"][-12:]:
                 parts.append(Text.from_markup(_MARKS.get(row.status, "?")) + Text(f" {row.name} ({duration_text(row.seconds or 0)})"))
             parts.append(self.progress.get_renderable())
-            if self.tracker.current:
+            if self.tracker.current is None and self.tracker.waiting_since is not None and self.tracker.state:
+                parts.append(Text(f"    {self.tracker.state}"))  # a resumed run re-attaching or settling
+            elif self.tracker.current:
                 if self.tracker.cluster:
                     parts.append(Text(f"    cluster: {self.tracker.cluster}"))
                 if self.tracker.instances:
