@@ -43,7 +43,7 @@ def test_plain_output_says_still_running_every_second_through_a_cluster_upgrade(
     assert any(m.group(3) == "cluster UpdatingUserCertificate / Updating" for m in during)  # the polled state
     stamps = [dt.datetime.strptime(line[:8], "%H:%M:%S") for line in lines[start:end + 1]]
     gaps = [(b - a).total_seconds() for a, b in zip(stamps, stamps[1:])]
-    assert max(gaps) <= 2, gaps  # never silent for longer than the heartbeat (second-precision stamps)
+    assert max(gaps) <= 3, gaps  # never silent much longer than the heartbeat (second stamps, a loaded machine)
     assert world_json(twin)["cluster"]["certificate"].get("thumbprintSecondary")  # the upgrade did happen
 
 
