@@ -145,3 +145,10 @@ def summary_path(name: str, env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
     base = env.get("AGENT_TEMPDIRECTORY") or env.get("BUILD_ARTIFACTSTAGINGDIRECTORY") or os.getcwd()
     return Path(base) / name
+
+
+def set_progress(ado: AzureDevOps, done: int, total: int, step: str) -> None:
+    """``##vso[task.setprogress value=N;]STEP`` with N = done steps / all steps * 100, at each step's start and end
+    (https://learn.microsoft.com/azure/devops/pipelines/scripts/logging-commands#setprogress-show-percentage-completed)."""
+    value = min(100, max(0, int(done * 100 / total))) if total else 0
+    ado.write_command(f"##vso[task.setprogress value={value};]{_escape(plain(step))}")

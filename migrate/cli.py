@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
-from .errors import ExitCode, SfmigrateError, UsageError
+from .errors import ExitCode, Interrupted, SfmigrateError, UsageError
 
 if TYPE_CHECKING:
     from .plan import Plan
@@ -258,26 +258,31 @@ def validate_command(planfile: str, fmt: str) -> None:
 @click.option("--postpone-cutover", is_flag=True, help="Stop before the cluster conversion (exit 4, resumable).")
 @click.option("--replan", is_flag=True, help="Continue a journal written for a different plan file.")
 @click.option("--output", type=click.Choice(["auto", "plain", "json"]), default="auto", show_default=True, help="Progress format.")
+@click.option("--heartbeat", "heartbeat", type=float, default=60.0, show_default=True, metavar="SECONDS",
+              help="Plain, JSON and pipeline output: a 'still running' line at least this often during any wait (>= 1).")
 @CI_OPTION
 def apply_command(planfile: str, state: str | None, yes: bool, until: str | None, postpone_cutover: bool, replan: bool,
-                  output: str, ci: str) -> None:
+                  output: str, heartbeat: float, ci: str) -> None:
     """Apply a plan file or a saved plan: checkpointed, resumable, locked per cluster.
 
     Exit 0 complete or nothing to do, 1 failed (resumable), 3 blocked before any write, 4 stopped at a
     requested point, 5 locked by another run, 64 usage, 130 interrupted.
     """
     from . import azure_devops, commands
-    from .progress import JsonProgress, LiveProgress, PlainProgress
+    from .progress import ApplyProgress, HeartbeatSink, JsonProgress, PipelineProgress, PlainProgress
     from .report import render_plan
+    from .report.status import interruption_message
     from .runner import RunOptions
 
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     if not yes and not interactive:
         raise UsageError("--yes: required when not running at a terminal (nothing was changed)")
+    if not heartbeat >= 1:  # also NaN
+        raise UsageError(f"--heartbeat: {heartbeat:g} is not a number of seconds >= 1")
     pipeline = azure_devops.AzureDevOps() if azure_devops.enabled(ci) else None
-    sink: Callable[[dict[str, Any]], None] | None  # None: a live view, started at the first event
+    sink: HeartbeatSink | None  # None: a live view, started at the first event
     if pipeline is not None:
-        sink = pipeline
+        sink = PipelineProgress(pipeline)
     elif output == "json":
         sink = JsonProgress()
     elif output == "plain" or not interactive:
@@ -291,16 +296,13 @@ def apply_command(planfile: str, state: str | None, yes: bool, until: str | None
         click.echo(render_plan(plan, "text"))
         return click.confirm("Apply these steps?", default=False)
 
-    live: LiveProgress | None = None
+    spec, _ = commands.load_source(planfile)
+    session = commands.open_session(spec)
+    progress = ApplyProgress(sink, heartbeat, session)  # the heartbeat timer, the cluster polled during upgrades
 
-    def emit(event: dict[str, Any]) -> None:
-        nonlocal live
-        if sink is not None:
-            sink(event)
-            return
-        if live is None:
-            live = LiveProgress()
-        live(event)
+    def confirmed(plan: Plan) -> bool:
+        progress.idle()
+        return confirm(plan)
 
     options = RunOptions(until=until, postpone_cutover=postpone_cutover)
 
@@ -308,15 +310,21 @@ def apply_command(planfile: str, state: str | None, yes: bool, until: str | None
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, terminate)
+    failure: SfmigrateError | None = None
     try:
-        result = commands.apply(planfile, state_location=state, options=options, replan=replan, emit=emit, confirm=confirm)
+        result = commands.apply(planfile, state_location=state, options=options, replan=replan, emit=progress,
+                                confirm=confirmed, session=session)
     except SfmigrateError as exc:
-        if pipeline is not None:
-            azure_devops.finish_apply(pipeline, error=exc)
-        raise
+        failure = exc
     finally:
-        if live is not None:
-            live.close()
+        progress.close()  # the live view's per-step table stays on screen
+    if failure is not None:
+        if isinstance(failure, Interrupted) and progress.interrupted_in_a_step:  # Ctrl-C, SIGTERM: name the step, once
+            said = interruption_message(commands.journal_state(spec.cluster.id, state, session))
+            failure = Interrupted(said) if said else failure
+        if pipeline is not None:
+            azure_devops.finish_apply(pipeline, error=failure)
+        raise failure
     if pipeline is not None:
         azure_devops.finish_apply(pipeline, result)
     if result.nothing_to_do:

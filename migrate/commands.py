@@ -379,6 +379,13 @@ def status(cluster_id: str, state_location: str | None = None, session: Session 
     return result
 
 
+def journal_state(cluster_id: str, state_location: str | None = None, session: Session | None = None) -> JournalState | None:
+    """The journal as saved (no Azure call beyond the state's storage): what an interrupted apply left."""
+    store = open_store(state_location, cluster_id, credential=session.credential if session else None,
+                       connection_verify=session.cloud.ca_bundle if session else None)
+    return store.load()
+
+
 def unlock(cluster_id: str, state_location: str | None = None, credential: Any = None) -> LockHolder | None:
     store = open_store(state_location, cluster_id, credential=credential)
     return store.break_lock()

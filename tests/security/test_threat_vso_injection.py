@@ -22,7 +22,7 @@ from twinkit import requests_json
 INJECTED = "##vso[task.setvariable variable=pwned]yes"
 EVIL_SUBJECT = f"CN=evil {INJECTED} ##[error]fake"
 OWN_COMMANDS = re.compile(r"^(?:##vso\[task\.(?:logissue|setvariable variable=(?:hasChanges|blocked|startingState|migrationStatus);"
-                          r"|uploadsummary|complete)|##\[(?:group|endgroup|error)\])")
+                          r"|uploadsummary|complete|setprogress value=\d{1,3};\])|##\[(?:group|endgroup|error)\])")  # setprogress: issue 14
 
 
 def _run(args: list[str], twin: Any, cwd: Path) -> subprocess.CompletedProcess[str]:
