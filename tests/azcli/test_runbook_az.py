@@ -42,8 +42,6 @@ TWIN_GAPS = {
     "graph": "Microsoft Graph is not modelled: az resolves --assignee, --spn, `ad sp`/`ad signed-in-user` there",
     "keyvault-write": "Key Vault certificate writes (create, import, set-attributes) are deliberately not modelled "
                       "(docs/twin.md, Deliberately not implemented)",
-    "instance-view": "the instances' `resources` (extensions) carry both `type` and `properties.type`; az's client "
-                     "flattening of `vmss get-instance-view --instance-id '*'` rejects that (Azure's shape unverified)",
 }
 GAP_OF = {
     "failures/kv-extension-sync.md:100:": "run-command", "findings/NEWER_CERT_SAME_CN.md:22:": "run-command",
@@ -60,7 +58,6 @@ GAP_OF = {
     "findings/GOAL_DISABLED.md:33:": "keyvault-write", "findings/GOAL_EXPIRING.md:40:": "keyvault-write",
     "findings/KEY_NOT_EXPORTABLE.md:42:": "keyvault-write", "findings/GOAL_NOT_PFX.md:41:": "keyvault-write",
     "findings/GOAL_SELF_SIGNED.md:43:": "keyvault-write",
-    "failures/kv-extension-sync.md:36:": "instance-view", "steps/install-kv-extension.md:129:": "instance-view",
 }
 
 

@@ -268,7 +268,29 @@ def get_scale_set_instance_view(world: World, request: Request) -> Response:
 def list_instances(world: World, request: Request) -> Response:
     scale_set = _scale_set(world, request, "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read")
     expand = "instanceview" in request.query.get("$expand", "").lower()
+    select = request.query.get("$select", "")
+    if select:
+        return ok({"value": [selected(world, i, select) for i in scale_set.instances]})
     return ok({"value": [render_instance(world, i, expand) for i in scale_set.instances]})
+
+
+SELECTABLE = ("instanceView", "instanceView/statuses")  # VirtualMachineScaleSetVMs_List `$select` (compute spec)
+
+
+def selected(world: World, instance: Instance, select: str) -> dict[str, Any]:
+    """A list entry under ``$select``: only the selected part of the instance view, no model and no ``resources``
+    (the instances' extension children). az's ``vmss get-instance-view --instance-id '*'`` sends
+    ``$select=instanceView&$expand=instanceView`` and reads ``properties.instanceView`` of each entry; every other
+    property of a selected entry is null (Azure/azure-cli#4296), so az's client flattening never meets an
+    extension's ``type`` next to ``properties.type`` there."""
+    wanted = select.strip()
+    if wanted.lower() not in (s.lower() for s in SELECTABLE):
+        raise bad_request(f"The value '{select}' of parameter '$select' is not valid. Allowed values are 'instanceView', "
+                          "'instanceView/statuses'.", "InvalidParameter")
+    view = instance_view(world, instance)
+    if wanted.lower() == "instanceview/statuses":
+        view = {"statuses": view["statuses"]}
+    return {"properties": {"instanceView": view}}
 
 
 def get_instance(world: World, request: Request) -> Response:
