@@ -37,17 +37,12 @@ EXPECTED_ERRORS = {
 # Commands the twin cannot serve yet: each is a twin gap, listed so it stays visible; strict, so a fixed gap fails
 # here until its line is removed.
 TWIN_GAPS = {
-    "run-command": "POST .../virtualMachines/{id}/runCommand (vmss run-command invoke) is not modelled",
     "activity-log": "Microsoft.Insights activity log (eventtypes/management/values) is not modelled",
     "graph": "Microsoft Graph is not modelled: az resolves --assignee, --spn, `ad sp`/`ad signed-in-user` there",
     "keyvault-write": "Key Vault certificate writes (create, import, set-attributes) are deliberately not modelled "
                       "(docs/twin.md, Deliberately not implemented)",
 }
 GAP_OF = {
-    "failures/kv-extension-sync.md:100:": "run-command", "findings/NEWER_CERT_SAME_CN.md:22:": "run-command",
-    "findings/OLD_CERTS_REMAIN_ON_NODES.md:20:": "run-command", "steps/cleanup-secrets.md:64:": "run-command",
-    "steps/cleanup-secrets.md:79:": "run-command", "steps/install-kv-extension.md:132:": "run-command",
-    "steps/stage-goal.md:63:": "run-command",
     "failures/throttling.md:39:": "activity-log", "findings/CLUSTER_NOT_READY.md:26:": "activity-log",
     "azure-devops/README.md:73:": "graph", "findings/PERMISSION_DENIED.md:24:": "graph",
     "findings/PERMISSION_DENIED.md:25:": "graph", "findings/PERMISSION_DENIED.md:26:": "graph",
