@@ -37,13 +37,11 @@ EXPECTED_ERRORS = {
 # Commands the twin cannot serve yet: each is a twin gap, listed so it stays visible; strict, so a fixed gap fails
 # here until its line is removed.
 TWIN_GAPS = {
-    "activity-log": "Microsoft.Insights activity log (eventtypes/management/values) is not modelled",
     "graph": "Microsoft Graph is not modelled: az resolves --assignee, --spn, `ad sp`/`ad signed-in-user` there",
     "keyvault-write": "Key Vault certificate writes (create, import, set-attributes) are deliberately not modelled "
                       "(docs/twin.md, Deliberately not implemented)",
 }
 GAP_OF = {
-    "failures/throttling.md:39:": "activity-log", "findings/CLUSTER_NOT_READY.md:26:": "activity-log",
     "azure-devops/README.md:73:": "graph", "findings/PERMISSION_DENIED.md:24:": "graph",
     "findings/PERMISSION_DENIED.md:25:": "graph", "findings/PERMISSION_DENIED.md:26:": "graph",
     "findings/PERMISSION_DENIED.md:38:": "graph",
