@@ -38,8 +38,6 @@ EXPECTED_ERRORS = {
 # here until its line is removed.
 TWIN_GAPS = {
     "graph": "Microsoft Graph is not modelled: az resolves --assignee, --spn, `ad sp`/`ad signed-in-user` there",
-    "keyvault-write": "Key Vault certificate writes (create, import, set-attributes) are deliberately not modelled "
-                      "(docs/twin.md, Deliberately not implemented)",
 }
 GAP_OF = {
     "azure-devops/README.md:73:": "graph", "findings/PERMISSION_DENIED.md:24:": "graph",
@@ -48,9 +46,6 @@ GAP_OF = {
     "findings/PERMISSION_DENIED.md:42:": "graph", "findings/MANAGED_IDENTITY_OPERATOR_NEEDED.md:22:": "graph",
     "findings/MANAGED_IDENTITY_OPERATOR_NEEDED.md:32:": "graph", "findings/VAULT_ACCESS_WILL_BE_GRANTED.md:28:": "graph",
     "steps/grant-vault-access.md:40:": "graph", "steps/grant-vault-access.md:54:": "graph",
-    "findings/GOAL_DISABLED.md:33:": "keyvault-write", "findings/GOAL_EXPIRING.md:40:": "keyvault-write",
-    "findings/KEY_NOT_EXPORTABLE.md:42:": "keyvault-write", "findings/GOAL_NOT_PFX.md:41:": "keyvault-write",
-    "findings/GOAL_SELF_SIGNED.md:43:": "keyvault-write",
 }
 
 
@@ -94,6 +89,8 @@ def az_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
         stack.callback(proxy.stop)
         session = sign_in(twin, root / "config", proxy_url=proxy.url)
         session.variables.update(_variables(twin))
+        _operator_pfx(twin, root / "pages")
+        _grant_certificate_writes(session, twin)
         yield {"twin": twin, "session": session, "root": root, "placeholders": _placeholders(twin)}
     finally:
         stack.close()
@@ -118,6 +115,40 @@ def _variables(twin: Any) -> dict[str, str]:
         "VAULT_ID": vault["id"], "SUBNET_ID": world["network"]["subnets"][0]["id"],
         "SP": world["principals"][0]["objectId"],
     }
+
+
+# Pages that import `goal.pfx`: the operator brings it from their CA. Here the goal's own CA issues it (a new goal
+# version with its key, no password), so the world stays a migrated, healthy one after the import.
+PFX_PAGES = ["findings/GOAL_NOT_PFX.md", "findings/GOAL_SELF_SIGNED.md"]
+
+
+def _operator_pfx(twin: Any, pages: Path) -> None:
+    import datetime as dt
+
+    from cryptography.hazmat.primitives.serialization import NoEncryption, pkcs12
+
+    world = world_json(twin)
+    goal = world["goal"]
+    vault = next(v for v in world["vaults"] if v["id"].lower() == goal["vault"].lower())
+    latest = next(c for c in vault["certificates"] if c["name"] == goal["certificate"])["versions"][-1]
+    now = twin.world.now()
+    issued = twin.world.pki.issue_leaf("operator-goal", goal["commonName"], now - dt.timedelta(hours=1),
+                                       now + dt.timedelta(days=365), issuer=latest["issuer"], sans=[goal["commonName"]])
+    blob = pkcs12.serialize_key_and_certificates(b"goal", issued.key, issued.cert, None, NoEncryption())
+    for page in PFX_PAGES:
+        folder = pages / page.replace("/", "_")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "goal.pfx").write_bytes(blob)
+
+
+def _grant_certificate_writes(session: AzSession, twin: Any) -> None:
+    """The findings' remedies write certificates (set-attributes, create, import): whoever runs them holds those
+    permissions. The scenario's operator may only read certificates (what sfmigrate needs), so the vault's owner
+    grants the writes first, as the operator's own `az keyvault set-policy` line would."""
+    world = world_json(twin)
+    session.az("keyvault", "set-policy", "--name", world["goal"]["vault"].split("/")[-1],
+               "--object-id", world["principals"][0]["objectId"],
+               "--certificate-permissions", "get", "list", "update", "create", "import", "delete")
 
 
 def _placeholders(twin: Any) -> dict[str, str]:
