@@ -65,13 +65,14 @@ def build_router() -> Router:
     from .providers.compute import routes as compute
     from .providers.graph import routes as graph
     from .providers.identity import routes as identity
+    from .providers.insights import routes as insights
     from .providers.keyvault import dataplane, routes as keyvault
     from .providers.msi import routes as msi
     from .providers.network import routes as network
     from .providers.servicefabric import routes as servicefabric
 
     router = Router()
-    for module in (arm, compute, servicefabric, keyvault, msi, authorization, dataplane, identity, network, graph):
+    for module in (arm, compute, servicefabric, keyvault, msi, authorization, dataplane, identity, network, graph, insights):
         module.register(router)
     return router
 
@@ -165,6 +166,8 @@ class TwinApp:
             outcome = self._render_error(as_graph_auth_error(exc) if style == GRAPH else exc, style)
         except Exception as exc:  # a twin bug: still answer in the wire format, and say so
             outcome = self._render_error(TwinError(500, "TwinInternalError", f"{type(exc).__name__}: {exc}"), style)
+        if route.mutating and route.audience == ARM and request.principal is not None:
+            _log_activity(world, request, outcome)
         return self._finish(request, world, route, outcome, started, route.mutating)
 
     def _finish(
@@ -223,6 +226,23 @@ class TwinApp:
             error = TwinError(500, "InternalServerError", "The twin failed this request (fault injection).")
             error.headers["retry-after-ms"] = str(fault.retry_after_ms)
         return self._render_error(error, style)
+
+
+def _log_activity(world: World, request: Request, outcome: Outcome) -> None:
+    """ARM's activity log records each management write with its caller and outcome (providers/insights)."""
+    from .providers.insights.models import Write
+
+    principal = request.caller
+    error: dict[str, Any] | None = None
+    if outcome.status >= 400:
+        try:
+            error = json.loads(outcome.body).get("error")
+        except ValueError:
+            error = None
+    write = Write(request.method, request.path, outcome.status, principal.object_id, principal.tenant_id,
+                  str(request.headers.get("x-ms-client-request-id") or ""), dict(outcome.headers), error)
+    with world.lock:
+        world.activity.record(write)
 
 
 _SUBSCRIPTION = re.compile(r"^/subscriptions/([^/]+)", re.IGNORECASE)

@@ -62,6 +62,7 @@ class World:
         tokens: TokenService | None = None,
     ) -> None:
         from .providers.compute.models import ComputeState
+        from .providers.insights.models import ActivityLog
         from .providers.keyvault.models import KeyVaultState
         from .providers.msi.models import MsiState
         from .providers.network.models import NetworkState
@@ -84,6 +85,7 @@ class World:
         self.network = NetworkState(self)
         self.compute = ComputeState(self)
         self.servicefabric = ServiceFabricState(self)
+        self.activity = ActivityLog(self)  # the writes ARM received (providers/insights)
         self.pki = Pki(self.base_url)
         self.vault_uri: Callable[[str], str] | None = None  # name -> data-plane origin; set by the server (one port per vault)
         self.scenario_name = "empty"

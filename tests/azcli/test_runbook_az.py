@@ -37,27 +37,10 @@ EXPECTED_ERRORS = {
     "findings/PERMISSION_DENIED.md:25:": "/me request is only valid with delegated authentication flow",
 }
 
-# Commands the twin cannot serve yet: each is a twin gap, listed so it stays visible; strict, so a fixed gap fails
-# here until its line is removed.
-TWIN_GAPS = {
-    "run-command": "POST .../virtualMachines/{id}/runCommand (vmss run-command invoke) is not modelled",
-    "activity-log": "Microsoft.Insights activity log (eventtypes/management/values) is not modelled",
-    "keyvault-write": "Key Vault certificate writes (create, import, set-attributes) are deliberately not modelled "
-                      "(docs/twin.md, Deliberately not implemented)",
-    "instance-view": "the instances' `resources` (extensions) carry both `type` and `properties.type`; az's client "
-                     "flattening of `vmss get-instance-view --instance-id '*'` rejects that (Azure's shape unverified)",
-}
-GAP_OF = {
-    "failures/kv-extension-sync.md:100:": "run-command", "findings/NEWER_CERT_SAME_CN.md:22:": "run-command",
-    "findings/OLD_CERTS_REMAIN_ON_NODES.md:20:": "run-command", "steps/cleanup-secrets.md:64:": "run-command",
-    "steps/cleanup-secrets.md:79:": "run-command", "steps/install-kv-extension.md:132:": "run-command",
-    "steps/stage-goal.md:63:": "run-command",
-    "failures/throttling.md:39:": "activity-log", "findings/CLUSTER_NOT_READY.md:26:": "activity-log",
-    "findings/GOAL_DISABLED.md:33:": "keyvault-write", "findings/GOAL_EXPIRING.md:40:": "keyvault-write",
-    "findings/KEY_NOT_EXPORTABLE.md:42:": "keyvault-write", "findings/GOAL_NOT_PFX.md:41:": "keyvault-write",
-    "findings/GOAL_SELF_SIGNED.md:43:": "keyvault-write",
-    "failures/kv-extension-sync.md:36:": "instance-view", "steps/install-kv-extension.md:129:": "instance-view",
-}
+# Commands the twin cannot serve yet: each is a twin gap (name -> why), listed so it stays visible, and GAP_OF maps a
+# command id prefix to its gap; strict, so a fixed gap fails here until its line is removed. None today.
+TWIN_GAPS: dict[str, str] = {}
+GAP_OF: dict[str, str] = {}
 
 
 def _param(command: RunbookCommand) -> Any:
@@ -100,6 +83,8 @@ def az_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
         stack.callback(proxy.stop)
         session = sign_in(twin, root / "config", proxy_url=proxy.url)
         session.variables.update(_variables(twin))
+        _operator_pfx(twin, root / "pages")
+        _grant_certificate_writes(session, twin)
         yield {"twin": twin, "session": session, "root": root, "placeholders": _placeholders(twin)}
     finally:
         stack.close()
@@ -124,6 +109,40 @@ def _variables(twin: Any) -> dict[str, str]:
         "VAULT_ID": vault["id"], "SUBNET_ID": world["network"]["subnets"][0]["id"],
         "SP": world["principals"][0]["objectId"],
     }
+
+
+# Pages that import `goal.pfx`: the operator brings it from their CA. Here the goal's own CA issues it (a new goal
+# version with its key, no password), so the world stays a migrated, healthy one after the import.
+PFX_PAGES = ["findings/GOAL_NOT_PFX.md", "findings/GOAL_SELF_SIGNED.md"]
+
+
+def _operator_pfx(twin: Any, pages: Path) -> None:
+    import datetime as dt
+
+    from cryptography.hazmat.primitives.serialization import NoEncryption, pkcs12
+
+    world = world_json(twin)
+    goal = world["goal"]
+    vault = next(v for v in world["vaults"] if v["id"].lower() == goal["vault"].lower())
+    latest = next(c for c in vault["certificates"] if c["name"] == goal["certificate"])["versions"][-1]
+    now = twin.world.now()
+    issued = twin.world.pki.issue_leaf("operator-goal", goal["commonName"], now - dt.timedelta(hours=1),
+                                       now + dt.timedelta(days=365), issuer=latest["issuer"], sans=[goal["commonName"]])
+    blob = pkcs12.serialize_key_and_certificates(b"goal", issued.key, issued.cert, None, NoEncryption())
+    for page in PFX_PAGES:
+        folder = pages / page.replace("/", "_")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "goal.pfx").write_bytes(blob)
+
+
+def _grant_certificate_writes(session: AzSession, twin: Any) -> None:
+    """The findings' remedies write certificates (set-attributes, create, import): whoever runs them holds those
+    permissions. The scenario's operator may only read certificates (what sfmigrate needs), so the vault's owner
+    grants the writes first, as the operator's own `az keyvault set-policy` line would."""
+    world = world_json(twin)
+    session.az("keyvault", "set-policy", "--name", world["goal"]["vault"].split("/")[-1],
+               "--object-id", world["principals"][0]["objectId"],
+               "--certificate-permissions", "get", "list", "update", "create", "import", "delete")
 
 
 def _placeholders(twin: Any) -> dict[str, str]:

@@ -162,7 +162,7 @@ def install_secrets(world: World, scale_set: ScaleSet, instance: Instance, profi
                 instance.store.append(
                     InstalledCert(
                         version.issued.thumbprint, version.issued, "vmss-secret", url, world.iso_now(),
-                        has_private_key=certificate.exportable, path=path, store=store,
+                        has_private_key=certificate.key_exportable(version), path=path, store=store,
                         key_provider=pfx_provider(certificate) if store else "CAPI",
                     )
                 )
@@ -316,7 +316,7 @@ def _install(world: World, instance: Instance, config: KvConfig, observed: _Obse
     path = f"{observed.store_location}/{vault.name}.{certificate.name}.{version.version}.pem" if config.linux else None
     new = InstalledCert(
         version.issued.thumbprint, version.issued, "kv-extension", observed.url, world.iso_now(),
-        has_private_key=certificate.exportable, path=path, store=store,
+        has_private_key=certificate.key_exportable(version), path=path, store=store,
         key_provider="CNG" if config.major >= 4 else "CAPI" if config.linux else pfx_provider(certificate),
     )
     if config.link_on_renewal:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ...operations import Operation
 from ...resources import list_tracked, location_of, tracked_id
 from ...wire import OBJECT, MapOf, Request, Response, Router, TwinError, bad_request, check_shape, ok
+from . import run_command as commands
 from .models import Instance, ScaleSet
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ def register(router: Router) -> None:
     router.add("GET", ONE + "/virtualMachines/{instance}/instanceView", get_instance_view)
     router.add("POST", ONE + "/manualupgrade", manual_upgrade)
     router.add("POST", ONE + "/virtualMachines/{instance}/reimage", reimage_instance)
+    router.add("POST", ONE + "/virtualMachines/{instance}/runCommand", run_command)
     router.add("GET", OPERATIONS, get_operation, mutating=False)
     from . import extension_routes
 
@@ -268,7 +270,29 @@ def get_scale_set_instance_view(world: World, request: Request) -> Response:
 def list_instances(world: World, request: Request) -> Response:
     scale_set = _scale_set(world, request, "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read")
     expand = "instanceview" in request.query.get("$expand", "").lower()
+    select = request.query.get("$select", "")
+    if select:
+        return ok({"value": [selected(world, i, select) for i in scale_set.instances]})
     return ok({"value": [render_instance(world, i, expand) for i in scale_set.instances]})
+
+
+SELECTABLE = ("instanceView", "instanceView/statuses")  # VirtualMachineScaleSetVMs_List `$select` (compute spec)
+
+
+def selected(world: World, instance: Instance, select: str) -> dict[str, Any]:
+    """A list entry under ``$select``: only the selected part of the instance view, no model and no ``resources``
+    (the instances' extension children). az's ``vmss get-instance-view --instance-id '*'`` sends
+    ``$select=instanceView&$expand=instanceView`` and reads ``properties.instanceView`` of each entry; every other
+    property of a selected entry is null (Azure/azure-cli#4296), so az's client flattening never meets an
+    extension's ``type`` next to ``properties.type`` there."""
+    wanted = select.strip()
+    if wanted.lower() not in (s.lower() for s in SELECTABLE):
+        raise bad_request(f"The value '{select}' of parameter '$select' is not valid. Allowed values are 'instanceView', "
+                          "'instanceView/statuses'.", "InvalidParameter")
+    view = instance_view(world, instance)
+    if wanted.lower() == "instanceview/statuses":
+        view = {"statuses": view["statuses"]}
+    return {"properties": {"instanceView": view}}
 
 
 def get_instance(world: World, request: Request) -> Response:
@@ -303,6 +327,22 @@ def reimage_instance(world: World, request: Request) -> Response:
     return Response(202, None, _async_headers(world, request, operation, scale_set, monitor=True))
 
 
+def run_command(world: World, request: Request) -> Response:
+    """POST …/virtualMachines/{id}/runCommand (RunCommandInput): 202 + ``Azure-AsyncOperation`` + ``Location``; the
+    RunCommandResult comes from the ``Location`` (final-state-via location). Rules: compute/run_command.py."""
+    scale_set = _scale_set(world, request, "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/runCommand/action")
+    body = request.json_object()
+    check_shape(body, {"commandId": str, "script": [str], "parameters": [{"name": str, "value": str}]})
+    if not body.get("commandId"):
+        raise bad_request("The property 'commandId' is required.", "InvalidParameter")
+    instance = scale_set.instance(request.params["instance"])
+    result = commands.invoke(world, instance, str(body["commandId"]), list(body.get("script") or []))
+    operation = world.operations.start("vmss-runcommand", f"{scale_set.rid.id}/virtualMachines/{instance.instance_id}", commands.RUN_SECONDS)
+    operation.result = lambda: result
+    world.after(commands.RUN_SECONDS, f"run command on {instance.name}", lambda: world.operations.finish(operation))
+    return Response(202, None, _async_headers(world, request, operation, scale_set, monitor=True))
+
+
 def get_operation(world: World, request: Request) -> Response:
     world.subscription(request.params["sub"])
     operation = world.operations.get(request.params["operation"])
@@ -311,6 +351,9 @@ def get_operation(world: World, request: Request) -> Response:
     if request.query.get("monitor") == "true":
         if not operation.done:
             return Response(202, None, world.operations.retry_headers(operation))
-        return Response(200, None)
+        return ok(operation.result()) if operation.result else Response(200, None)
     headers = world.operations.retry_headers(operation) if not operation.done else {}
-    return ok(operation.status_body(), 200, **headers)
+    body = operation.status_body()
+    if operation.done and operation.result:  # a run command's status carries its output (properties.output)
+        body["properties"] = {"output": operation.result()}
+    return ok(body, 200, **headers)

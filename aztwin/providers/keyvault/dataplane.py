@@ -24,6 +24,9 @@ def register(router: Router) -> None:
     def add(pattern: str, handler: Any) -> None:
         router.add("GET", BASE + pattern, handler, style=KEYVAULT, audience=KEYVAULT, mutating=False)
 
+    from . import write_routes  # first: `/certificates/{name}/pending` before `/certificates/{name}/{version}`
+
+    write_routes.register(router)
     add("/certificates", list_certificates)
     add("/certificates/{name}/versions", list_versions)
     add("/certificates/{name}/policy", get_policy)
@@ -50,8 +53,8 @@ def _attributes(world: World, version: CertificateVersion) -> dict[str, Any]:
     facts = version.issued.facts
     return {
         "enabled": version.enabled,
-        "nbf": _epoch(facts.not_before),
-        "exp": _epoch(facts.not_after),
+        "nbf": version.attribute_overrides.get("nbf", _epoch(facts.not_before)),
+        "exp": version.attribute_overrides.get("exp", _epoch(facts.not_after)),
         "created": version.created,
         "updated": version.created,
         "recoveryLevel": "Recoverable+Purgeable",

@@ -41,6 +41,8 @@ class CertificateVersion:
     issued: Issued
     created: int  # epoch seconds (simulated)
     enabled: bool = True
+    exportable: bool | None = None  # its key's export (None: the certificate's); set by writes (cert_writes.py)
+    attribute_overrides: dict[str, int] = field(default_factory=dict)  # nbf/exp a client set (cert_writes.py)
 
 
 @dataclass
@@ -58,6 +60,10 @@ class VaultCertificate:
         if not enabled:
             raise TwinError(403, "Forbidden", f"Operation get is not allowed on a disabled certificate '{self.name}'.")
         return enabled[-1]
+
+    def key_exportable(self, version: CertificateVersion) -> bool:
+        """Is this version's key in its secret? Key properties stay with the version they were made with."""
+        return self.exportable if version.exportable is None else version.exportable
 
     def version(self, version: str) -> CertificateVersion:
         for candidate in self.versions:
@@ -88,6 +94,7 @@ class Vault:
     propagate_at: Callable[[], dt.datetime | None] = field(default=lambda: None, repr=False, compare=False)
     enforced_policies: list[dict[str, Any]] | None = field(default=None, repr=False)
     pending_policies: list[tuple[dt.datetime, list[dict[str, Any]]]] = field(default_factory=list, repr=False)
+    pending_certificates: dict[str, Any] = field(default_factory=dict, repr=False)  # name -> cert_writes.PendingCertificate
 
     @property
     def name(self) -> str:
@@ -348,7 +355,7 @@ class KeyVaultState:
     def secret_value(certificate: VaultCertificate, version: CertificateVersion) -> str:
         """The secret behind a certificate version; a non-exportable key is not in it (public part only)."""
         issued = version.issued
-        if not certificate.exportable:
+        if not certificate.key_exportable(version):
             if certificate.content_type == PEM:
                 return issued.pem
             return base64.b64encode(issued.der).decode("ascii")
