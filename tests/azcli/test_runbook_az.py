@@ -19,8 +19,9 @@ from vault_proxy import VaultProxy
 from twinkit import inprocess_session, world_json, with_plan
 
 # Pages whose commands take away what other pages rely on (the vault's deployment access, the identity, its grant,
-# the extension) run last, so each command meets the world its page describes.
-RUN_LAST = ["steps/install-kv-extension.md", "steps/grant-vault-access.md", "steps/ensure-identity.md",
+# the extension, the operator's certificate writes that the findings' remedies use) run last, so each command meets
+# the world its page describes.
+RUN_LAST = ["azure-devops/README.md", "steps/install-kv-extension.md", "steps/grant-vault-access.md", "steps/ensure-identity.md",
             "steps/enable-vault-deployment.md"]
 COMMANDS = sorted(all_commands(), key=lambda c: (RUN_LAST.index(c.page) if c.page in RUN_LAST else -1))
 
