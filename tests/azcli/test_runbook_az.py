@@ -77,6 +77,8 @@ def az_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
     env = pytest.MonkeyPatch()
     for key, value in twin.env.items():
         env.setenv(key, value)  # sfmigrate's apply signs in as the twin's managed identity too
+    # a module fixture runs before conftest's per-test lock folder: keep this apply's cluster lock out of ~/.sfmigrate
+    env.setenv("SFMIGRATE_LOCK_DIR", str(root / "machine-locks"))
     try:
         assert twin.plan_file is not None
         commands.apply(twin.plan_file, state_location=str(root / "state"), session=inprocess_session(twin))
