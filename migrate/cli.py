@@ -8,6 +8,7 @@ Exit codes (a contract): 0 ok / nothing to do; 1 operational failure (resumable)
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import sys
 import threading
@@ -28,17 +29,92 @@ def _one_line(error: BaseException) -> str:
     return one_line(error)
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Logs to whatever ``sys.stderr`` is at the time (click's test runner swaps it), each line redacted."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+    def format(self, record: logging.LogRecord) -> str:
+        from .safe_output import safe
+
+        return safe(super().format(record))  # --debug traffic and credential reasons: never a token (issue 14)
+
+
+def _handler(logger: logging.Logger, prefix: str) -> None:
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(f"{prefix}: %(message)s"))
+        logger.addHandler(handler)
+    logger.propagate = False
+
+
 def _configure_logging(verbose: bool = False) -> None:
     """sfmigrate's notes on stderr (with -v: the credential choice too); the SDKs' chatter only on errors."""
-    import logging
-
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("sfmigrate: %(message)s"))
     logger = logging.getLogger("sfmigrate")
-    logger.addHandler(handler)
+    _handler(logger, "sfmigrate")
     logger.setLevel(logging.INFO if verbose else logging.WARNING)
-    logger.propagate = False
     logging.getLogger("azure").setLevel(logging.ERROR)
+
+
+# Loggers --debug turns on: sfmigrate's per-request lines (method, URL, status, x-ms-request-id, duration),
+# azure-core's HTTP logging policy (headers redacted by its allow-list; it never logs bodies) and
+# azure-identity's reason for every credential it tried.
+DEBUG_LOGGERS = ("azure.core.pipeline.policies.http_logging_policy", "azure.mgmt.core.policies", "azure.identity")
+
+
+def set_verbosity(verbose: bool = False, debug: bool = False) -> None:
+    """``-v``: sfmigrate's notes at INFO; ``--debug``: also DEBUG and the HTTP/credential traffic (redacted)."""
+    if not (verbose or debug):
+        return
+    logger = logging.getLogger("sfmigrate")
+    _handler(logger, "sfmigrate")
+    if logger.level == logging.NOTSET or logger.level > logging.INFO:
+        logger.setLevel(logging.INFO)
+    if debug:
+        logger.setLevel(logging.DEBUG)
+        azure = logging.getLogger("azure")
+        _handler(azure, "azure")
+        for name in DEBUG_LOGGERS:
+            logging.getLogger(name).setLevel(logging.DEBUG)
+
+
+def _verbosity_option(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        set_verbosity(verbose=param.name == "verbose", debug=param.name == "debug")
+
+
+def _verbosity_options() -> list[click.Parameter]:
+    """``-v/--verbose`` and ``--debug``, accepted after the subcommand as well as before it (issue 14)."""
+    return [
+        click.Option(["-v", "--verbose"], is_flag=True, expose_value=False, callback=_verbosity_option,
+                     help="Say more on stderr (which credential is used, for one)."),
+        click.Option(["--debug"], is_flag=True, expose_value=False, callback=_verbosity_option,
+                     help="Log HTTP traffic (method, URL, status, request id, duration; headers redacted) and every "
+                          "credential's failure reason on stderr."),
+    ]
+
+
+def error_lines(exc: SfmigrateError) -> list[str]:
+    """An error as printed once on stderr: its one line, then what it adds (per-credential reasons and a hint,
+    "resumable", the throttling runbook for a transient fault that outlived the retries)."""
+    from .errors import AzureRequestFailed
+    from .runner import TRANSIENT_STATUS
+
+    headline = getattr(exc, "headline", None)
+    lines = [_one_line(headline() if callable(headline) else exc)]
+    details = getattr(exc, "detail_lines", None)
+    if callable(details):
+        lines += [_one_line(line) if not line.startswith("  ") else "  " + _one_line(line) for line in details()]
+    if isinstance(exc, AzureRequestFailed) and (exc.status is None or exc.status in TRANSIENT_STATUS):
+        lines.append("Azure kept answering with a transient fault: see runbooks/failures/throttling.md")
+    return lines
+
+
+def _print_error(exc: SfmigrateError) -> None:
+    for line in error_lines(exc):
+        click.echo(f"sfmigrate: {line}", err=True)
 
 
 class _Group(click.Group):
@@ -48,11 +124,18 @@ class _Group(click.Group):
     outside its standalone mode and maps every ``click.ClickException`` to ``ExitCode.USAGE`` (64).
     """
 
+    group_class = type  # subgroups (emulator) are _Group too: their commands take -v/--debug as well
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        if not isinstance(cmd, click.Group) and not any(p.name == "debug" for p in cmd.params):
+            cmd.params.extend(_verbosity_options())
+        super().add_command(cmd, name)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except SfmigrateError as exc:
-            click.echo(f"sfmigrate: {_one_line(exc)}", err=True)
+            _print_error(exc)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("sfmigrate: interrupted", err=True)
@@ -62,15 +145,13 @@ class _Group(click.Group):
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="sfmigrate")
 @click.option("-v", "--verbose", is_flag=True, help="Say more on stderr (which credential is used, for one).")
-def cli(verbose: bool) -> None:
+@click.option("--debug", is_flag=True, help="Log HTTP traffic and every credential's failure reason on stderr (redacted).")
+def cli(verbose: bool, debug: bool) -> None:
     """Move Service Fabric clusters from thumbprint to common-name certificates, safely and resumably."""
     from .safe_output import install
 
     install()  # also when called without main() (click's test runner): idempotent
-    if verbose:
-        import logging
-
-        logging.getLogger("sfmigrate").setLevel(logging.INFO)
+    set_verbosity(verbose, debug)
 
 
 def main() -> None:
@@ -90,7 +171,7 @@ def main() -> None:
         click.echo(f"sfmigrate: {where}{exc.format_message()}", err=True)
         sys.exit(ExitCode.USAGE)
     except SfmigrateError as exc:
-        click.echo(f"sfmigrate: {_one_line(exc)}", err=True)
+        _print_error(exc)
         sys.exit(exc.exit_code)
     except Exception as exc:  # a bug: one line, exit 1; SFMIGRATE_DEBUG=1 shows the traceback
         import os
@@ -220,7 +301,9 @@ def plan_command(planfile: str, fmt: str, out: str | None, reports: tuple[str, .
         except OSError as exc:
             raise output_error("--out", out, exc) from None
         click.echo(f"saved plan: {out} (apply it with: sfmigrate apply {out})", err=True)
-    sys.exit(azure_devops.finish_plan(result.plan, result.exit_code, list(reports)) if pipeline else result.exit_code)
+    # A JSON/Markdown/HTML report owns stdout: the logging commands go to stderr then (issue 14)
+    commands_to = sys.stderr if fmt != "text" else None
+    sys.exit(azure_devops.finish_plan(result.plan, result.exit_code, list(reports), commands_to) if pipeline else result.exit_code)
 
 
 @cli.command("validate")
@@ -266,15 +349,17 @@ def apply_command(planfile: str, state: str | None, yes: bool, until: str | None
     """
     from . import azure_devops, commands
     from .progress import JsonProgress, LiveProgress, PlainProgress
-    from .report import render_plan
     from .runner import RunOptions
 
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     if not yes and not interactive:
         raise UsageError("--yes: required when not running at a terminal (nothing was changed)")
-    pipeline = azure_devops.AzureDevOps() if azure_devops.enabled(ci) else None
+    # An explicit --output beats TF_BUILD for the progress format; its stdout is then its own (JSON lines), and
+    # the logging commands go to stderr (issue 14).
+    explicit = output != "auto"
+    pipeline = azure_devops.AzureDevOps(sys.stderr if explicit else None) if azure_devops.enabled(ci) else None
     sink: Callable[[dict[str, Any]], None] | None  # None: a live view, started at the first event
-    if pipeline is not None:
+    if pipeline is not None and not explicit:
         sink = pipeline
     elif output == "json":
         sink = JsonProgress()
@@ -286,13 +371,14 @@ def apply_command(planfile: str, state: str | None, yes: bool, until: str | None
     def confirm(plan: Plan) -> bool:
         if yes:
             return True
-        click.echo(render_plan(plan, "text"))
-        return click.confirm("Apply these steps?", default=False)
+        return confirm_at_terminal(plan)
 
     live: LiveProgress | None = None
 
     def emit(event: dict[str, Any]) -> None:
         nonlocal live
+        if pipeline is not None and sink is not pipeline:
+            pipeline.record(event)  # the apply summary's steps and durations
         if sink is not None:
             sink(event)
             return
@@ -310,17 +396,39 @@ def apply_command(planfile: str, state: str | None, yes: bool, until: str | None
         result = commands.apply(planfile, state_location=state, options=options, replan=replan, emit=emit, confirm=confirm)
     except SfmigrateError as exc:
         if pipeline is not None:
-            azure_devops.finish_apply(pipeline, error=exc)
+            azure_devops.finish_apply(pipeline, error=exc, summary=azure_devops.summary_path("sfmigrate-apply.md"))
         raise
     finally:
         if live is not None:
             live.close()
     if pipeline is not None:
-        azure_devops.finish_apply(pipeline, result)
+        azure_devops.finish_apply(pipeline, result, summary=azure_devops.summary_path("sfmigrate-apply.md"))
     if result.nothing_to_do:
         click.echo("nothing to do: the cluster is already declared by common name with the Key Vault extension in place", err=True)
     else:
         click.echo(f"complete: {len(result.plan.steps)} steps, {result.mutating} changes sent (credential: {result.credential})", err=True)
+
+
+def confirm_at_terminal(plan: Plan) -> bool:
+    """terraform's habit: the plan, then its summary last (declaration before -> after, the work), then a
+    prompt only ``yes`` approves; anything else, or end of input, declines (issue 14)."""
+    from .report import render_plan, should_color
+    from .report.text import confirmation_summary
+
+    click.echo(render_plan(plan, "text", color=should_color(sys.stdout)), nl=False)
+    click.echo("")
+    for line in confirmation_summary(plan):
+        click.echo(line)
+    click.echo("")
+    click.echo("Do you want to apply these steps?")
+    click.echo("  Only 'yes' will be accepted to approve.")
+    click.echo("")
+    click.echo("  Enter a value: ", nl=False)
+    sys.stdout.flush()
+    answer = sys.stdin.readline()  # "" at end of input: declined
+    if not answer.endswith("\n"):
+        click.echo("")
+    return answer.strip() == "yes"
 
 
 @cli.command("status")

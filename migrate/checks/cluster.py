@@ -28,7 +28,7 @@ def _plan_field(ctx: Ctx, resource_id: str) -> str:
         return "identity.id"
     if is_type(resource_id, "Microsoft.Compute/virtualMachineScaleSets"):
         return "nodeTypes"
-    return "the plan file"
+    return "the resource ids"
 
 
 def check_problems(ctx: Ctx) -> Iterator[Finding]:
