@@ -1,8 +1,8 @@
 """The ``sfmigrate`` command line: parse, call the library, render, map errors to exit codes.
 
-Exit codes (a contract): 0 ok / nothing to do; 1 operational failure (resumable); 2 plan has changes;
-3 blocked by an error finding; 4 stopped at a requested point; 5 locked by another run; 64 usage;
-130 interrupted.
+Exit codes (a contract): 0 ok / nothing to do; 1 operational failure (resumable), or apply's confirmation not
+answered `yes`; 2 plan has changes; 3 blocked by an error finding; 4 stopped at a requested point; 5 locked by
+another run; 64 usage; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -344,7 +344,7 @@ def apply_command(planfile: str, state: str | None, yes: bool, until: str | None
                   output: str, ci: str) -> None:
     """Apply a plan file or a saved plan: checkpointed, resumable, locked per cluster.
 
-    Exit 0 complete or nothing to do, 1 failed (resumable), 3 blocked before any write, 4 stopped at a
+    Exit 0 complete or nothing to do, 1 failed (resumable) or not confirmed, 3 blocked before any write, 4 stopped at a
     requested point, 5 locked by another run, 64 usage, 130 interrupted.
     """
     from . import azure_devops, commands
