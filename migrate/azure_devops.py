@@ -153,9 +153,13 @@ def finish_apply(ado: AzureDevOps, result: ApplyResult | None = None, error: Sfm
     from .runner import one_line
 
     if summary is not None:
-        summary.parent.mkdir(parents=True, exist_ok=True)
-        summary.write_text(apply_summary(ado.steps, result, error), encoding="utf-8")
-        ado.write_command(command("task.uploadsummary", str(summary.resolve())))
+        try:
+            summary.parent.mkdir(parents=True, exist_ok=True)
+            summary.write_text(apply_summary(ado.steps, result, error), encoding="utf-8")
+        except OSError as exc:  # the summary is a courtesy: never hide how the run ended behind it
+            ado.write(f"sfmigrate: the run summary could not be written to {summary}: {exc.strerror or exc}")
+        else:
+            ado.write_command(command("task.uploadsummary", str(summary.resolve())))
     if error is not None:
         ado.set_output("migrationStatus", type(error).__name__)
         ado.complete("SucceededWithIssues" if error.exit_code == ExitCode.STOPPED else "Failed", one_line(error))
