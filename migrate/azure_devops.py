@@ -169,6 +169,14 @@ def finish_apply(ado: AzureDevOps, result: ApplyResult | None = None, error: Sfm
     ado.complete("Succeeded", "nothing to do" if result.nothing_to_do else f"{len(result.plan.steps)} steps applied")
 
 
+def apply_summary_path(env: Mapping[str, str] | None = None) -> Path | None:
+    """Where apply's run summary goes: the agent's temp directory; none outside an agent (no file in the
+    working directory of a run that has no pipeline to upload it to)."""
+    env = os.environ if env is None else env
+    base = env.get("AGENT_TEMPDIRECTORY")
+    return Path(base) / "sfmigrate-apply.md" if base else None
+
+
 def summary_path(name: str, env: Mapping[str, str] | None = None) -> Path:
     """Where to put a Markdown summary when no --report was given (the agent's temp directory)."""
     env = os.environ if env is None else env

@@ -308,13 +308,13 @@ def apply_command(planfile: str, state: str | None, yes: bool, until: str | None
         result = commands.apply(planfile, state_location=state, options=options, replan=replan, emit=emit, confirm=confirm)
     except SfmigrateError as exc:
         if pipeline is not None:
-            azure_devops.finish_apply(pipeline, error=exc, summary=azure_devops.summary_path("sfmigrate-apply.md"))
+            azure_devops.finish_apply(pipeline, error=exc, summary=azure_devops.apply_summary_path())
         raise
     finally:
         if live is not None:
             live.close()
     if pipeline is not None:
-        azure_devops.finish_apply(pipeline, result, summary=azure_devops.summary_path("sfmigrate-apply.md"))
+        azure_devops.finish_apply(pipeline, result, summary=azure_devops.apply_summary_path())
     if result.nothing_to_do:
         click.echo("nothing to do: the cluster is already declared by common name with the Key Vault extension in place", err=True)
     else:
