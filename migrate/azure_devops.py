@@ -2,8 +2,11 @@
 
 ``##[group]`` per step, ``##vso[task.logissue]`` for findings, ``##vso[task.setvariable]`` outputs
 (``hasChanges``, ``blocked``, ``startingState``), ``##vso[task.uploadsummary]`` with the Markdown report and
-``##vso[task.complete]`` with the result (research/peers.md §4.1). Inside a pipeline (``TF_BUILD=True``) or
-with ``--ci azure-devops`` this replaces the terminal output.
+``##vso[task.complete]`` with the result
+(https://learn.microsoft.com/azure/devops/pipelines/scripts/logging-commands). Inside a pipeline
+(``TF_BUILD=True``) or with ``--ci azure-devops`` this replaces the terminal output, unless ``--output`` /
+``--format`` asks for a machine-readable stdout: then stdout carries only that document and every logging
+command goes to stderr, which the agent reads for commands too (runbooks/azure-devops/README.md).
 """
 
 from __future__ import annotations
@@ -57,6 +60,21 @@ class AzureDevOps:
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stdout
         self._open_group = False
+        self.steps: dict[str, dict[str, Any]] = {}  # per step: title, start, seconds, error (apply's summary)
+
+    def record(self, event: dict[str, Any]) -> None:
+        """Remember a step's start, duration and failure for the run's summary (whichever sink shows progress)."""
+        step, detail = event.get("step"), event.get("detail") or {}
+        if not step:
+            return
+        entry = self.steps.setdefault(str(step), {"title": "", "started": "", "seconds": None, "result": "running"})
+        kind = event.get("type")
+        if kind == "step-start":
+            entry.update(title=detail.get("title", ""), started=str(event.get("time", "")), result="running")
+        elif kind == "step-done":
+            entry.update(seconds=detail.get("seconds"), result="done")
+        elif kind == "step-failed":
+            entry.update(result="failed", error=str(detail.get("error", "")))
 
     def write(self, line: str) -> None:
         """A line of data: never a command (issue 13)."""
@@ -69,6 +87,7 @@ class AzureDevOps:
 
     # -- progress (apply) -----------------------------------------------------------------------------
     def __call__(self, event: dict[str, Any]) -> None:
+        self.record(event)
         kind = event.get("type")
         if kind == "step-start":
             self._close()
@@ -107,7 +126,7 @@ class AzureDevOps:
         self.write_command(command("task.complete", message, result=result))
 
 
-def finish_plan(plan: Plan, exit_code: int, reports: list[str]) -> ExitCode:
+def finish_plan(plan: Plan, exit_code: int, reports: list[str], stream: TextIO | None = None) -> ExitCode:
     """Publish a plan in a pipeline and give the step's exit code: pending changes exit 0 (``hasChanges``
     carries them; a non-zero exit would fail the step); blocked or unreadable still fail it."""
     from .report import write_report
@@ -116,7 +135,7 @@ def finish_plan(plan: Plan, exit_code: int, reports: list[str]) -> ExitCode:
     if summary is None:
         summary = summary_path("sfmigrate-plan.md")
         write_report(plan, str(summary))
-    ado = AzureDevOps()
+    ado = AzureDevOps(stream)  # stderr when stdout carries a JSON/Markdown/HTML report (issue 14)
     ado.publish_plan(plan, summary)
     if exit_code in (ExitCode.OK, ExitCode.CHANGES_PENDING):
         warnings = any(f.severity == "warning" for f in plan.findings)
@@ -126,11 +145,21 @@ def finish_plan(plan: Plan, exit_code: int, reports: list[str]) -> ExitCode:
     return ExitCode(exit_code)
 
 
-def finish_apply(ado: AzureDevOps, result: ApplyResult | None = None, error: SfmigrateError | None = None) -> None:
-    """Publish how an apply ended in a pipeline: the ``migrationStatus`` output and the task result. A stop
-    at a requested point (exit 4) succeeds with issues; any other error fails the step."""
+def finish_apply(ado: AzureDevOps, result: ApplyResult | None = None, error: SfmigrateError | None = None,
+                 summary: Path | None = None) -> None:
+    """Publish how an apply ended in a pipeline: the ``migrationStatus`` output, the run's Markdown summary
+    (``summary``: where to write it; uploaded as ``plan`` uploads its report) and the task result. A stop at a
+    requested point (exit 4) succeeds with issues; any other error fails the step."""
     from .runner import one_line
 
+    if summary is not None:
+        try:
+            summary.parent.mkdir(parents=True, exist_ok=True)
+            summary.write_text(apply_summary(ado.steps, result, error), encoding="utf-8")
+        except OSError as exc:  # the summary is a courtesy: never hide how the run ended behind it
+            ado.write(f"sfmigrate: the run summary could not be written to {summary}: {exc.strerror or exc}")
+        else:
+            ado.write_command(command("task.uploadsummary", str(summary.resolve())))
     if error is not None:
         ado.set_output("migrationStatus", type(error).__name__)
         ado.complete("SucceededWithIssues" if error.exit_code == ExitCode.STOPPED else "Failed", one_line(error))
@@ -138,6 +167,14 @@ def finish_apply(ado: AzureDevOps, result: ApplyResult | None = None, error: Sfm
     assert result is not None
     ado.set_output("migrationStatus", "complete")
     ado.complete("Succeeded", "nothing to do" if result.nothing_to_do else f"{len(result.plan.steps)} steps applied")
+
+
+def apply_summary_path(env: Mapping[str, str] | None = None) -> Path | None:
+    """Where apply's run summary goes: the agent's temp directory; none outside an agent (no file in the
+    working directory of a run that has no pipeline to upload it to)."""
+    env = os.environ if env is None else env
+    base = env.get("AGENT_TEMPDIRECTORY")
+    return Path(base) / "sfmigrate-apply.md" if base else None
 
 
 def summary_path(name: str, env: Mapping[str, str] | None = None) -> Path:
@@ -152,3 +189,31 @@ def set_progress(ado: AzureDevOps, done: int, total: int, step: str) -> None:
     (https://learn.microsoft.com/azure/devops/pipelines/scripts/logging-commands#setprogress-show-percentage-completed)."""
     value = min(100, max(0, int(done * 100 / total))) if total else 0
     ado.write_command(f"##vso[task.setprogress value={value};]{_escape(plain(step))}")
+
+
+def apply_summary(steps: dict[str, dict[str, Any]], result: ApplyResult | None, error: SfmigrateError | None) -> str:
+    """The run as Markdown for the pipeline's summary tab: the result, then each step with its duration."""
+    from .runner import one_line
+
+    if error is not None:
+        outcome = f"**{type(error).__name__}** (exit {int(error.exit_code)}): {_cell(one_line(error))}"
+    elif result is not None and result.nothing_to_do:
+        outcome = "**nothing to do**: the cluster is already declared by common name"
+    else:
+        outcome = f"**complete**: {len(result.plan.steps) if result else 0} steps, {result.mutating if result else 0} changes sent"
+    lines = ["## sfmigrate apply", "", outcome, ""]
+    if steps:
+        lines += ["| step | title | result | seconds |", "|---|---|---|---|"]
+        for name, entry in steps.items():
+            seconds = entry.get("seconds")
+            lines.append(f"| {_cell(name)} | {_cell(str(entry.get('title', '')))} | {entry.get('result')}"
+                         f"{': ' + _cell(str(entry['error'])) if entry.get('error') else ''} | "
+                         f"{'' if seconds is None else seconds} |")
+    if error is not None and error.exit_code == ExitCode.FAILED:
+        lines += ["", "resumable: run `sfmigrate apply` again (runbooks/README.md)"]
+    return safe("\n".join(lines)) + "\n"
+
+
+def _cell(text: str) -> str:
+    """Text inside a Markdown table cell: one line, no column break."""
+    return " ".join(text.split()).replace("|", "\\|")

@@ -1,8 +1,8 @@
 """The ``sfmigrate`` command line: parse, call the library, render, map errors to exit codes.
 
-Exit codes (a contract): 0 ok / nothing to do; 1 operational failure (resumable); 2 plan has changes;
-3 blocked by an error finding; 4 stopped at a requested point; 5 locked by another run; 64 usage;
-130 interrupted.
+Exit codes (a contract): 0 ok / nothing to do; 1 operational failure (resumable), or apply's confirmation not
+answered `yes`; 2 plan has changes; 3 blocked by an error finding; 4 stopped at a requested point; 5 locked by
+another run; 64 usage; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ import signal
 import sys
 import threading
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from .console import configure_logging, confirm_at_terminal, print_error, set_verbosity, verbosity_options
 from .errors import ExitCode, Interrupted, SfmigrateError, UsageError
 
 if TYPE_CHECKING:
@@ -28,19 +29,6 @@ def _one_line(error: BaseException) -> str:
     return one_line(error)
 
 
-def _configure_logging(verbose: bool = False) -> None:
-    """sfmigrate's notes on stderr (with -v: the credential choice too); the SDKs' chatter only on errors."""
-    import logging
-
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("sfmigrate: %(message)s"))
-    logger = logging.getLogger("sfmigrate")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO if verbose else logging.WARNING)
-    logger.propagate = False
-    logging.getLogger("azure").setLevel(logging.ERROR)
-
-
 class _Group(click.Group):
     """Turn every library error into its exit code and a one-line message, never a traceback.
 
@@ -48,11 +36,18 @@ class _Group(click.Group):
     outside its standalone mode and maps every ``click.ClickException`` to ``ExitCode.USAGE`` (64).
     """
 
+    group_class = type  # subgroups (emulator) are _Group too: their commands take -v/--debug as well
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        if not isinstance(cmd, click.Group) and not any(p.name == "debug" for p in cmd.params):
+            cmd.params.extend(verbosity_options())
+        super().add_command(cmd, name)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except SfmigrateError as exc:
-            click.echo(f"sfmigrate: {_one_line(exc)}", err=True)
+            print_error(exc)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("sfmigrate: interrupted", err=True)
@@ -62,22 +57,20 @@ class _Group(click.Group):
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="sfmigrate")
 @click.option("-v", "--verbose", is_flag=True, help="Say more on stderr (which credential is used, for one).")
-def cli(verbose: bool) -> None:
+@click.option("--debug", is_flag=True, help="Log HTTP traffic and every credential's failure reason on stderr (redacted).")
+def cli(verbose: bool, debug: bool) -> None:
     """Move Service Fabric clusters from thumbprint to common-name certificates, safely and resumably."""
     from .safe_output import install
 
     install()  # also when called without main() (click's test runner): idempotent
-    if verbose:
-        import logging
-
-        logging.getLogger("sfmigrate").setLevel(logging.INFO)
+    set_verbosity(verbose, debug)
 
 
 def main() -> None:
     from .safe_output import install
 
     install()  # every line printed: secrets redacted, pipeline commands neutralized (issue 13)
-    _configure_logging()
+    configure_logging()
     try:
         code = cli.main(standalone_mode=False)  # returns the exit code of ctx.exit() in this mode
     except click.exceptions.Exit as exc:
@@ -90,7 +83,7 @@ def main() -> None:
         click.echo(f"sfmigrate: {where}{exc.format_message()}", err=True)
         sys.exit(ExitCode.USAGE)
     except SfmigrateError as exc:
-        click.echo(f"sfmigrate: {_one_line(exc)}", err=True)
+        print_error(exc)
         sys.exit(exc.exit_code)
     except Exception as exc:  # a bug: one line, exit 1; SFMIGRATE_DEBUG=1 shows the traceback
         import os
@@ -222,7 +215,9 @@ def plan_command(planfile: str, fmt: str, out: str | None, reports: tuple[str, .
         except OSError as exc:
             raise output_error("--out", out, exc) from None
         click.echo(f"saved plan: {out} (apply it with: sfmigrate apply {out})", err=True)
-    sys.exit(azure_devops.finish_plan(result.plan, result.exit_code, list(reports)) if pipeline else result.exit_code)
+    # A JSON/Markdown/HTML report owns stdout: the logging commands go to stderr then (issue 14)
+    commands_to = sys.stderr if fmt != "text" else None
+    sys.exit(azure_devops.finish_plan(result.plan, result.exit_code, list(reports), commands_to) if pipeline else result.exit_code)
 
 
 @cli.command("validate")
@@ -265,12 +260,11 @@ def apply_command(planfile: str, state: str | None, yes: bool, until: str | None
                   output: str, heartbeat: float, ci: str) -> None:
     """Apply a plan file or a saved plan: checkpointed, resumable, locked per cluster.
 
-    Exit 0 complete or nothing to do, 1 failed (resumable), 3 blocked before any write, 4 stopped at a
+    Exit 0 complete or nothing to do, 1 failed (resumable) or not confirmed, 3 blocked before any write, 4 stopped at a
     requested point, 5 locked by another run, 64 usage, 130 interrupted.
     """
     from . import azure_devops, commands
-    from .progress import ApplyProgress, HeartbeatSink, JsonProgress, PipelineProgress, PlainProgress
-    from .report import render_plan
+    from .progress import ApplyProgress, HeartbeatSink, JsonProgress, PipelineProgress, PipelineRecorder, PlainProgress
     from .report.status import interruption_message
     from .runner import RunOptions
 
@@ -279,9 +273,12 @@ def apply_command(planfile: str, state: str | None, yes: bool, until: str | None
         raise UsageError("--yes: required when not running at a terminal (nothing was changed)")
     if not heartbeat >= 1:  # also NaN
         raise UsageError(f"--heartbeat: {heartbeat:g} is not a number of seconds >= 1")
-    pipeline = azure_devops.AzureDevOps() if azure_devops.enabled(ci) else None
+    # An explicit --output beats TF_BUILD for the progress format; its stdout is then its own (JSON lines), and
+    # the logging commands go to stderr (issue 14).
+    explicit = output != "auto"
+    pipeline = azure_devops.AzureDevOps(sys.stderr if explicit else None) if azure_devops.enabled(ci) else None
     sink: HeartbeatSink | None  # None: a live view, started at the first event
-    if pipeline is not None:
+    if pipeline is not None and not explicit:
         sink = PipelineProgress(pipeline)
     elif output == "json":
         sink = JsonProgress()
@@ -289,12 +286,13 @@ def apply_command(planfile: str, state: str | None, yes: bool, until: str | None
         sink = PlainProgress()
     else:
         sink = None
+    if pipeline is not None and sink is not None and explicit:
+        sink = PipelineRecorder(sink, pipeline)  # the pipeline still keeps the steps for its summary, and its progress
 
     def confirm(plan: Plan) -> bool:
         if yes:
             return True
-        click.echo(render_plan(plan, "text"))
-        return click.confirm("Apply these steps?", default=False)
+        return confirm_at_terminal(plan)
 
     spec, _ = commands.load_source(planfile)
     session = commands.open_session(spec)
@@ -323,10 +321,10 @@ def apply_command(planfile: str, state: str | None, yes: bool, until: str | None
             said = interruption_message(commands.journal_state(spec.cluster.id, state, session))
             failure = Interrupted(said) if said else failure
         if pipeline is not None:
-            azure_devops.finish_apply(pipeline, error=failure)
+            azure_devops.finish_apply(pipeline, error=failure, summary=azure_devops.apply_summary_path())
         raise failure
     if pipeline is not None:
-        azure_devops.finish_apply(pipeline, result)
+        azure_devops.finish_apply(pipeline, result, summary=azure_devops.apply_summary_path())
     if result.nothing_to_do:
         click.echo("nothing to do: the cluster is already declared by common name with the Key Vault extension in place", err=True)
     else:

@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import readers
-from .cloud.credentials import choose_credential
+from .cloud.azure_errors import set_caller
+from .cloud.credentials import caller_tenant, choose_credential
 from .cloud.endpoints import CloudEndpoints, resolve_cloud
 from .cloud.gateway import Gateway, Transport
 from .discovery import discover
-from .errors import Blocked, ExitCode, Interrupted, OperationalError, StalePlan, StepFailed, UsageError
+from .errors import Blocked, Declined, ExitCode, OperationalError, StalePlan, StepFailed, UsageError
 from .input_files import check_certificate_file, read_limited, read_text_limited
 from .journal import JournalState, JournalStore, LockHolder, StepRecord, open_store
 from .plan import FORMAT_VERSION, Plan
@@ -59,6 +60,7 @@ def open_session(spec: PlanSpec, poll_interval: float | None = None, retry_backo
     else:
         description = type(credential).__name__
     log.info("credential: %s", description)  # which credential, never a token
+    set_caller(f"{description}{caller_tenant()}")  # named by a wrong-subscription error (issue 14)
     interval = poll_interval if poll_interval is not None else spec.rollout.pollIntervalSeconds
     gateway = Gateway(cloud, credential, poll_interval=interval, retry_backoff=retry_backoff, transport=transport)
     return Session(spec, cloud, credential, description, gateway)
@@ -322,7 +324,7 @@ def execute(prepared: PreparedRun, *, options: RunOptions | None = None, emit: E
         result.nothing_to_do = True
         return result
     if confirm is not None and not confirm(plan):
-        raise Interrupted("cancelled at the confirmation prompt; nothing was changed")
+        raise Declined("apply cancelled: nothing was changed")  # exit 1, not 130: a "no" is no interruption
     state = merge_journal(journal, plan, prepared.holder.run_id, replan=prepared.replan)
     result.state = state
     runner = Runner(plan, prepared.spec, gateway, prepared.store, state, emit, options)

@@ -35,9 +35,9 @@ def _observe(snapshot: Snapshot, resource_id: str, read: Callable[[], T]) -> T |
     try:
         return read()
     except NotFound as exc:
-        snapshot.problems.append(Problem("RESOURCE_NOT_FOUND", resource_id, str(exc)))
+        snapshot.problems.append(Problem("RESOURCE_NOT_FOUND", resource_id, exc.reason))  # Azure's words: no "not found: not found"
     except PermissionDenied as exc:
-        snapshot.problems.append(Problem("PERMISSION_DENIED", resource_id, str(exc)))
+        snapshot.problems.append(Problem("PERMISSION_DENIED", resource_id, exc.reason))
     return None
 
 

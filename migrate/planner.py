@@ -209,7 +209,7 @@ class _Planner:
                 "ensure-identity", "ensure_identity", "Create the user-assigned identity the Key Vault extension uses",
                 [spec.identity.id], [Change("resource", None, {"location": location})],
                 ensure_identity.Params(identity_id=spec.identity.id, location=location),
-                "The Key Vault VM extension authenticates with a user-assigned identity (seed 003; DESIGN §2).",
+                "The Key Vault VM extension authenticates with a user-assigned identity (https://learn.microsoft.com/azure/service-fabric/service-fabric-cluster-change-cert-thumbprint-to-cn).",
             )
         vault = snap.vault
         assert vault is not None
@@ -224,7 +224,7 @@ class _Planner:
                 "grant-vault-access", "grant_vault_access", "Let the identity read the vault's secrets ('Key Vault Secrets User')",
                 [vault.id], [Change("roleAssignments[Key Vault Secrets User]", None, {"principalId": principal or KNOWN_AFTER})],
                 grant_vault_access.Params(vault_id=vault.id, rbac=True, identity_id=spec.identity.id, role=SECRETS_USER_ROLE),
-                "The extension reads the certificate through /secrets; an RBAC vault needs 'Key Vault Secrets User' (research §3.2).",
+                "The extension reads the certificate through /secrets; an RBAC vault needs 'Key Vault Secrets User' (https://learn.microsoft.com/azure/virtual-machines/extensions/key-vault-windows).",
             )
             return
         have = policy_secrets(vault.access_policies, principal) if principal else set()
@@ -232,7 +232,7 @@ class _Planner:
             "grant-vault-access", "grant_vault_access", "Give the identity an access policy: secrets get, list",
             [vault.id], [Change("properties.accessPolicies[identity]", sorted(have) or None, ["get", "list"])],
             grant_vault_access.Params(vault_id=vault.id, rbac=False, identity_id=spec.identity.id, tenant_id=vault.tenant_id),
-            "Pre-ACL the vault before the extension is deployed (research §3.2: access policy secrets get/list).",
+            "Pre-ACL the vault before the extension is deployed (access policy secrets get/list: https://learn.microsoft.com/azure/virtual-machines/extensions/key-vault-windows).",
         )
 
     # -- the goal into the cluster by thumbprint (doc table, research §1.1) --------------------------
@@ -281,7 +281,7 @@ class _Planner:
                 self.add(
                     f"stage-goal:{self.labels[node_type.vmss_id]}", "stage_goal", f"Install the goal certificate on node type {node_type.name} (VMSS secret) and declare it on its SF extension",
                     [node_type.vmss_id], changes, params,
-                    "Install before declaring: the goal must be on every node of every node type first (DESIGN §2).",
+                    "Install before declaring: the goal must be on every node of every node type first (https://learn.microsoft.com/azure/service-fabric/service-fabric-cluster-change-cert-thumbprint-to-cn).",
                 )
             for instance in node_type.instances:
                 instance.latest_model_applied, instance.provisioning_state = True, "Succeeded"
@@ -295,7 +295,7 @@ class _Planner:
             "enable-vault-deployment", "enable_vault_deployment", "Enable the vault for deployment (VMSS secrets)",
             [vault.id], [Change("properties.enabledForDeployment", False, True)],
             enable_vault_deployment.Params(vault_id=vault.id),
-            "CRP retrieves VMSS secrets only from vaults enabled for deployment (research §4.1).",
+            "CRP retrieves VMSS secrets only from vaults enabled for deployment (https://learn.microsoft.com/azure/virtual-machine-scale-sets/virtual-machine-scale-sets-faq).",
         )
 
     def cluster_step(self, name: str, primary: str, secondary: str | None, why: str) -> None:
@@ -337,7 +337,7 @@ class _Planner:
                     f"install-kv-extension:{self.labels[node_type.vmss_id]}", "install_kv_extension",
                     f"Node type {node_type.name}: identity, Key Vault extension, SF extension by common name; the goal's VMSS secret stays until cleanup",
                     [node_type.vmss_id], changes, params,
-                    "Provisioning must match declaration: the Key Vault extension (latest version) goes with common names (DESIGN §2).",
+                    "Provisioning must match declaration: the Key Vault extension (latest version) goes with common names (https://learn.microsoft.com/azure/service-fabric/service-fabric-cluster-change-cert-thumbprint-to-cn).",
                 )
 
     def linux_delivery_step(self, node_type: NodeTypeView) -> None:
@@ -374,7 +374,7 @@ class _Planner:
             "convert-cluster", "convert_cluster", f"Cluster upgrade: declare the certificate by common name '{common_name}' with pinned issuers",
             [cluster.id], changes,
             convert_cluster.Params(cluster_id=cluster.id, common_name=common_name, issuers=issuers),
-            "A full PUT without 'certificate' (a PATCH cannot remove it) and with certificateCommonNames (DESIGN §2).",
+            "A full PUT without 'certificate' (a PATCH cannot remove it) and with certificateCommonNames (https://learn.microsoft.com/azure/service-fabric/service-fabric-cluster-change-cert-thumbprint-to-cn).",
             cluster_upgrade=True,
         )
 
@@ -437,7 +437,7 @@ class _Planner:
                 f"Node type {node_type.name}: remove the old certificates' and the goal's versioned VMSS secrets",
                 [node_type.vmss_id], changes, cleanup_secrets.Params(vmss_id=node_type.vmss_id, urls=urls),
                 "Optional cleanup after the conversion: the Key Vault extension now delivers the goal; removing a VMSS "
-                "secret does not remove the certificate from VMs (research §4.1).",
+                "secret does not remove the certificate from VMs (https://learn.microsoft.com/azure/virtual-machine-scale-sets/virtual-machine-scale-sets-faq).",
             )
 
     def goal_secret_note(self) -> None:

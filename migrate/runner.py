@@ -170,6 +170,9 @@ class Runner:
             self.emit("step-failed", step=step.name, error=one_line(exc))
             if isinstance(exc, StepFailed):
                 raise
+            if is_transient(exc):  # retries exhausted on throttling/5xx/timeouts: the throttling runbook (issue 14)
+                raise StepFailed(step.name, f"{exc} (still failing after {self.options.attempts} attempts: "
+                                            "see runbooks/failures/throttling.md)") from exc
             raise StepFailed(step.name, str(exc)) from exc
         record.status = "done"
         self.state.cluster_upgrade_ended_at = latest_upgrade_end(journal_upgrade_end(self.state), observed)

@@ -24,7 +24,7 @@ def check_extension_spec(ctx: Ctx) -> Iterator[Finding]:
             yield finding(
                 "EXTENSION_VERSION_UNSAFE",
                 f"keyVaultExtension.{field} is {version}: 4.x always links renewals and stores keys with CNG, which Service "
-                "Fabric does not support (CAPI1 only; research §0.5, §3.1).",
+                "Fabric does not support (CAPI1 only; https://learn.microsoft.com/azure/virtual-machines/extensions/key-vault-windows).",
                 ctx.cluster_id,
                 f"Set keyVaultExtension.{field} to '3.0' (or '1.0').",
             )
@@ -32,7 +32,7 @@ def check_extension_spec(ctx: Ctx) -> Iterator[Finding]:
         yield finding(
             "LINK_ON_RENEWAL_ENABLED",
             "keyVaultExtension.linkOnRenewal is true: SAN-based linking has caused hard-to-diagnose outages, and the "
-            "Service Fabric documentation sets it to false (DESIGN §2).",
+            "Service Fabric documentation sets it to false (https://learn.microsoft.com/azure/service-fabric/service-fabric-cluster-change-cert-thumbprint-to-cn).",
             ctx.cluster_id,
             "Set keyVaultExtension.linkOnRenewal: false.",
         )
@@ -40,7 +40,7 @@ def check_extension_spec(ctx: Ctx) -> Iterator[Finding]:
         yield finding(
             "INITIAL_SYNC_DISABLED",
             "keyVaultExtension.requireInitialSync is false: the Service Fabric extension may start on a new or reimaged "
-            "node before the certificate is installed (DESIGN §2: requireInitialSync with provisionAfterExtensions).",
+            "node before the certificate is installed (requireInitialSync with provisionAfterExtensions: https://learn.microsoft.com/azure/service-fabric/service-fabric-cluster-change-cert-thumbprint-to-cn).",
             ctx.cluster_id,
             "Set keyVaultExtension.requireInitialSync: true.",
         )
@@ -143,7 +143,7 @@ def check_identity(ctx: Ctx) -> Iterator[Finding]:
         return  # Linux node types go without the Key Vault extension, so the plan uses no identity (LINUX_DELIVERY_BY_VMSS_SECRET)
     if snapshot.identity is None or not snapshot.identity.exists:
         yield finding("IDENTITY_WILL_BE_CREATED", f"the user-assigned identity {identity_id} does not exist; the plan creates it "
-                      "(a user-assigned identity avoids the system-assigned deadlock with vault access; research §3.2).",
+                      "(a user-assigned identity avoids the system-assigned deadlock with vault access; https://learn.microsoft.com/azure/virtual-machines/extensions/key-vault-windows).",
                       identity_id, "Nothing to do, or create it yourself and plan again; the credential needs Managed Identity Contributor on its resource group.")
     if snapshot.vault and not _identity_can_read(ctx):
         how = ("the 'Key Vault Secrets User' role on the vault (the credential needs Microsoft.Authorization/roleAssignments/write, "
@@ -159,7 +159,7 @@ def check_identity(ctx: Ctx) -> Iterator[Finding]:
     if missing:
         yield finding("MANAGED_IDENTITY_OPERATOR_NEEDED", f"the plan assigns the identity to {', '.join(missing)}; that needs "
                       "Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action (the Managed Identity Operator role) on the "
-                      "identity, besides Contributor on the scale sets (research §1.4).", identity_id,
+                      "identity, besides Contributor on the scale sets (https://learn.microsoft.com/azure/service-fabric/cluster-security-certificate-management).", identity_id,
                       "Grant the credential Managed Identity Operator on the identity (or its resource group).")
 
 
@@ -240,7 +240,7 @@ def check_cleanup(ctx: Ctx) -> Iterator[Finding]:
     else:
         yield finding("OLD_SECRETS_KEPT", f"{len(old)} old VMSS secret(s) on {', '.join(names)} stay referenced after the "
                       "conversion (cleanup.removeOldSecrets is false); deleting or disabling those vault secrets later would "
-                      "fail scale set deployments (research §1.4).", ctx.cluster_id,
+                      "fail scale set deployments (https://learn.microsoft.com/azure/service-fabric/cluster-security-certificate-management).", ctx.cluster_id,
                       "Set cleanup.removeOldSecrets: true before applying (it removes the secrets of the certificates the cluster declares "
                       "by thumbprint now, after the conversion; a resumed run keeps it); once converted, remove them by hand "
                       "(runbooks/steps/cleanup-secrets.md).")

@@ -23,7 +23,7 @@ def check_goal(ctx: Ctx) -> Iterator[Finding]:
     facts, rid, now = goal.facts, ctx.goal_id, ctx.now
     if not goal.enabled:
         yield finding("GOAL_DISABLED", f"the latest version ({goal.version}) of '{goal.name}' is disabled; VMSS deployments and the "
-                      "Key Vault extension cannot fetch a disabled version (research §1.4: disabling a version fails deployments).",
+                      "Key Vault extension cannot fetch a disabled version (disabling a version fails deployments: https://learn.microsoft.com/azure/service-fabric/cluster-security-certificate-management).",
                       rid, "Enable the version in Key Vault, or make an enabled version the latest.")
     if facts.self_signed:
         # research §1.1: "Self-signed certificates are wholly unsuitable for this purpose."
@@ -68,19 +68,19 @@ def _cn_checks(ctx: Ctx) -> Iterator[Finding]:
     subject_cn = facts.subject_cn
     if declared is not None and declared.strip().upper().startswith("CN="):
         yield finding("CN_MISMATCH", f"goal.commonName '{declared}' starts with 'CN=': Service Fabric matches the bare common name "
-                      "exactly, and a 'CN=' prefix finds no certificate (research §1.4).", rid, "Remove the 'CN=' prefix.")
+                      "exactly, and a 'CN=' prefix finds no certificate (https://learn.microsoft.com/azure/service-fabric/cluster-security-certificate-management).", rid, "Remove the 'CN=' prefix.")
     elif subject_cn is None:
         yield finding("CN_MISMATCH", f"the goal certificate's subject ({facts.subject}) has no common name, so it cannot be declared by "
                       "common name.", rid, "Issue a certificate whose subject has a CN.")
     elif declared is not None and declared != subject_cn:
         hint = " (they differ only in case; presentation matching is case-sensitive)" if declared.lower() == subject_cn.lower() else ""
         yield finding("CN_MISMATCH", f"goal.commonName '{declared}' is not the certificate's subject CN '{subject_cn}'{hint}; nodes "
-                      "present only a certificate whose CN equals the declaration exactly (DESIGN §2).",
+                      "present only a certificate whose CN equals the declaration exactly (https://learn.microsoft.com/azure/service-fabric/service-fabric-cluster-change-cert-thumbprint-to-cn).",
                       rid, f"Set goal.commonName to '{subject_cn}' or leave it out.")
     if subject_cn and subject_cn.lower() not in {s.lower() for s in facts.sans}:
         yield finding("SAN_MISSING_CN", f"the goal's SANs ({', '.join(facts.sans) or 'none'}) do not include its subject CN "
                       f"'{subject_cn}'; the Key Vault extension links renewals by SAN, and the documentation asks to include the "
-                      "CN in the SANs (research §1.4).", rid, "Issue the certificate with its subject CN among its DNS SANs.")
+                      "CN in the SANs (https://learn.microsoft.com/azure/service-fabric/cluster-security-certificate-management).", rid, "Issue the certificate with its subject CN among its DNS SANs.")
 
 
 def check_shared_subject(ctx: Ctx) -> Iterator[Finding]:
@@ -97,7 +97,7 @@ def check_shared_subject(ctx: Ctx) -> Iterator[Finding]:
             yield finding(
                 "SHARED_SUBJECT",
                 f"vault certificate '{other.name}' shares {', '.join(shared)} with the goal: with linking on renewal a node "
-                "can link one to the other, and a node observing both may present the wrong one (research §1.4).",
+                "can link one to the other, and a node observing both may present the wrong one (https://learn.microsoft.com/azure/service-fabric/cluster-security-certificate-management).",
                 ctx.snapshot.vault.id if ctx.snapshot.vault else ctx.spec.goal.vaultId,
                 f"Give '{other.name}' distinct names, or keep it in another vault; never observe both on the cluster's nodes.",
             )
@@ -138,7 +138,7 @@ def check_newer_same_cn(ctx: Ctx) -> Iterator[Finding]:
                 f"({facts.issuer}) is pinned.",
                 ctx.cluster_id,
                 "Renew the goal so it is the newest certificate with that CN; removing the other certificate's VMSS secret "
-                "does not remove it from the VMs (research §4.1).",
+                "does not remove it from the VMs (https://learn.microsoft.com/azure/virtual-machine-scale-sets/virtual-machine-scale-sets-faq).",
             )
 
 
@@ -148,12 +148,12 @@ def check_issuers(ctx: Ctx) -> Iterator[Finding]:
     problem = issuer_list_problem(list(spec.pinnedIssuers))
     if problem:
         yield finding("ISSUER_LIST_INVALID", f"goal.pinnedIssuers {problem}; SFRP rejects issuer lists that are not comma-separated "
-                      "hex or are duplicated (research §7.1).", ctx.cluster_id, "Correct goal.pinnedIssuers.")
+                      "hex or are duplicated (https://github.com/microsoft/service-fabric/tree/master/src/prod/src/managed/Api/Dlls/Microsoft.ServiceFabric.ClusterManagementCommon).", ctx.cluster_id, "Correct goal.pinnedIssuers.")
         return
     if not spec.pinnedIssuers:
         yield finding("ISSUER_PINNING_DISABLED", "no issuer is pinned (goal.allowUnpinnedIssuers): any certificate with the common "
                       "name that chains to a trusted root will be accepted, and the documentation calls pinning a best practice "
-                      "(unpinned validation might be phased out; research §1.2).", ctx.cluster_id,
+                      "(unpinned validation might be phased out; https://learn.microsoft.com/azure/service-fabric/service-fabric-cluster-change-cert-thumbprint-to-cn).", ctx.cluster_id,
                       "List the goal's direct issuer thumbprint(s) in goal.pinnedIssuers.")
         return
     if goal is None or goal.facts.self_signed:

@@ -28,7 +28,7 @@ def _plan_field(ctx: Ctx, resource_id: str) -> str:
         return "identity.id"
     if is_type(resource_id, "Microsoft.Compute/virtualMachineScaleSets"):
         return "nodeTypes"
-    return "the plan file"
+    return "the resource ids"
 
 
 def check_problems(ctx: Ctx) -> Iterator[Finding]:
@@ -143,7 +143,7 @@ def check_existing_issuer_lists(ctx: Ctx) -> Iterator[Finding]:
                 f"the cluster already validates '{entry.get('certificateCommonName')}' against pinned issuers "
                 f"({', '.join(sorted(pinned))}) that do not include the goal's direct issuer {goal.issuer.thumbprint} "
                 f"({goal.issuer.subject}); once the Key Vault extension installs the goal, nodes would present a "
-                "certificate their peers reject (DESIGN §2: issuer pinning).",
+                "certificate their peers reject (issuer pinning: https://learn.microsoft.com/azure/service-fabric/service-fabric-cluster-change-cert-thumbprint-to-cn).",
                 cluster.id,
                 "Add the goal's issuer thumbprint to the cluster's issuer list in its own upgrade before delivering the goal.",
             )
@@ -169,7 +169,7 @@ def check_node_types(ctx: Ctx) -> Iterator[Finding]:
         yield finding(
             "UNSUPPORTED_CLUSTER",
             "no node types found: no scale set's Service Fabric extension points at this cluster, and both "
-            "certificates must be installed on every node type before the declaration changes (DESIGN §2).",
+            "certificates must be installed on every node type before the declaration changes (https://learn.microsoft.com/azure/service-fabric/service-fabric-cluster-change-cert-thumbprint-to-cn).",
             cluster.id,
             "List the scale sets in nodeTypes, or check that their ServiceFabricNode extension's clusterEndpoint names this cluster.",
         )
@@ -180,7 +180,7 @@ def check_node_types(ctx: Ctx) -> Iterator[Finding]:
             yield finding(
                 "NODE_TYPE_NOT_COVERED",
                 f"the cluster's node type '{name}' has no scale set in this plan; the certificates must be on every node "
-                "type before any declaration changes (DESIGN §2: install before declaring).",
+                "type before any declaration changes (install before declaring: https://learn.microsoft.com/azure/service-fabric/service-fabric-cluster-change-cert-thumbprint-to-cn).",
                 cluster.id,
                 "Add that node type's scale set to nodeTypes (or use 'discover'), and make sure the credential can read it.",
             )
@@ -197,7 +197,7 @@ def check_node_types(ctx: Ctx) -> Iterator[Finding]:
             yield finding(
                 "MANUAL_UPGRADE_POLICY",
                 f"{node_type.name} has upgradePolicy Manual: model changes (secrets, extensions) reach instances only when "
-                "they are upgraded, so sfmigrate upgrades instances itself, in update-domain order (research §4.1).",
+                "they are upgraded, so sfmigrate upgrades instances itself, in update-domain order (https://learn.microsoft.com/azure/virtual-machine-scale-sets/virtual-machine-scale-sets-faq).",
                 node_type.vmss_id,
                 "Nothing to do; rollout.manualBatchPercent sets the batch size.",
             )
@@ -243,7 +243,7 @@ def _existing_kv_extension(node_type: NodeTypeView) -> Iterator[Finding]:
         yield finding(
             "EXTENSION_AUTO_UPGRADE",
             f"{node_type.name}'s {extension.type} has enableAutomaticUpgrade true: the platform may move it to a version "
-            "(4.x) that always links and uses CNG keys, under a running cluster (research §3.1).",
+            "(4.x) that always links and uses CNG keys, under a running cluster (https://learn.microsoft.com/azure/virtual-machines/extensions/key-vault-windows).",
             node_type.vmss_id,
             "Set enableAutomaticUpgrade to false and pin typeHandlerVersion.",
         )
@@ -252,7 +252,7 @@ def _existing_kv_extension(node_type: NodeTypeView) -> Iterator[Finding]:
         yield finding(
             "LINK_ON_RENEWAL_ENABLED",
             f"{node_type.name}'s {extension.type} has linkOnRenewal true: renewals are linked by SAN only and S-channel "
-            "follows the link regardless of subject or issuer, which has taken clusters down (research §1.4).",
+            "follows the link regardless of subject or issuer, which has taken clusters down (https://learn.microsoft.com/azure/service-fabric/cluster-security-certificate-management).",
             node_type.vmss_id,
             "Set secretsManagementSettings.linkOnRenewal to false (sfmigrate writes false when it installs the extension).",
         )

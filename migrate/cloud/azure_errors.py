@@ -13,23 +13,77 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 
-from ..errors import AzureRequestFailed, NotFound, OperationalError, PermissionDenied
+from ..errors import AuthenticationFailed, AzureRequestFailed, NotFound, OperationalError, PermissionDenied
+from ..safe_output import redact
+
+# Printed under every authentication failure (issue 14): the two ways in, and pages a user can open.
+AUTH_HINT = ("sign in with `az login`, or set AZURE_CLIENT_ID/AZURE_TENANT_ID with a federated token or certificate "
+             "(pipeline: runbooks/azure-devops/README.md); see "
+             "https://learn.microsoft.com/azure/developer/python/sdk/authentication/credential-chains")
+THROTTLING_RUNBOOK = "runbooks/failures/throttling.md"
+_caller = ""  # who is calling: the credential and tenant of the session (set by commands.open_session)
+
+
+def set_caller(description: str) -> None:
+    """Name the credential (and tenant) a wrong-subscription error reports: which identity looked."""
+    global _caller
+    _caller = description
+
+
+def _subscription_scope(resource_id: str) -> str | None:
+    parts = resource_id.strip("/").split("/")
+    return parts[1] if len(parts) >= 2 and parts[0].lower() == "subscriptions" else None
+
+
+def _wrong_subscription(exc: Exception, resource_id: str, status: int | None) -> str | None:
+    """404 SubscriptionNotFound, or a 403 on the subscription itself: the caller looks in the wrong tenant or
+    subscription. Say which subscription and which credential/tenant was used."""
+    code = str(getattr(getattr(exc, "error", None), "code", None) or "")
+    subscription = _subscription_scope(resource_id)
+    if subscription is None:
+        return None
+    on_subscription = resource_id.strip("/").count("/") == 1
+    if not (code in ("SubscriptionNotFound", "InvalidSubscriptionId") or (status == 403 and on_subscription)):
+        return None
+    return (f"subscription {subscription} is not visible to {_caller or 'the credential'} ({_error_text(exc)}): "
+            "check the subscription in the plan file's resource ids and that this credential's tenant holds it "
+            "(az account list; AZURE_TENANT_ID)")
+
+
+def auth_failure(exc: Exception, prefix: str = "") -> AuthenticationFailed:
+    """Every credential's reason, one line each and redacted (a chained credential lists them after
+    "Attempted credentials:", one per tab-indented line), and the hint."""
+    text = str(getattr(exc, "message", None) or exc)
+    head, _, attempts = text.partition("Attempted credentials:")
+    summary = " ".join(head.split("To mitigate this issue")[0].split()).rstrip(".") or type(exc).__name__
+    reasons = []
+    for chunk in attempts.split("\n\t"):
+        chunk = chunk.split("To mitigate this issue")[0]
+        line = redact(" ".join(chunk.split()))
+        if line:
+            reasons.append(line[:400])
+    return AuthenticationFailed(prefix + redact(summary)[:600], reasons, AUTH_HINT)
 
 
 def translate(exc: Exception, resource_id: str = "") -> OperationalError:
     """An SDK/transport exception as a migrate error (httpx-style mapping at the boundary)."""
+    status = getattr(exc, "status_code", None)
+    if isinstance(exc, (ResourceNotFoundError, HttpResponseError)) and status in (403, 404):
+        wrong = _wrong_subscription(exc, resource_id, status)
+        if wrong:
+            return (NotFound if status == 404 else PermissionDenied)(resource_id, wrong, wrong)
     if isinstance(exc, ResourceNotFoundError):
-        return NotFound(resource_id, f"not found: {resource_id} ({_error_text(exc)})")
+        return NotFound(resource_id, f"not found: {resource_id} ({_error_text(exc)})", _error_text(exc))
     if isinstance(exc, ClientAuthenticationError):
-        if getattr(exc, "status_code", None) == 403:
-            return PermissionDenied(resource_id, f"permission denied on {resource_id}: {_error_text(exc)}")
-        return OperationalError(f"authentication failed: {_error_text(exc)}")
-    if isinstance(exc, HttpResponseError):
-        status = exc.status_code
         if status == 403:
-            return PermissionDenied(resource_id, f"permission denied on {resource_id}: {_error_text(exc)}{_firewall_hint(exc)}")
+            return PermissionDenied(resource_id, f"permission denied on {resource_id}: {_error_text(exc)}", _error_text(exc))
+        return auth_failure(exc)
+    if isinstance(exc, HttpResponseError):
+        if status == 403:
+            reason = f"{_error_text(exc)}{_firewall_hint(exc)}"
+            return PermissionDenied(resource_id, f"permission denied on {resource_id}: {reason}", reason)
         if status == 404:
-            return NotFound(resource_id, f"not found: {resource_id} ({_error_text(exc)})")
+            return NotFound(resource_id, f"not found: {resource_id} ({_error_text(exc)})", _error_text(exc))
         code = getattr(getattr(exc, "error", None), "code", None)
         response = getattr(exc, "response", None)
         wait = retry_after(response.headers, 0.0) if response is not None else 0.0
@@ -39,7 +93,7 @@ def translate(exc: Exception, resource_id: str = "") -> OperationalError:
     from azure.identity import CredentialUnavailableError
 
     if isinstance(exc, CredentialUnavailableError):
-        return OperationalError(f"no credential available: {str(exc).splitlines()[0]}")
+        return auth_failure(exc, "no credential available: ")
     return OperationalError(f"{type(exc).__name__}: {exc}")
 
 

@@ -1,6 +1,6 @@
 """Credential choice: AzurePipelinesCredential inside an Azure DevOps service-connection step, otherwise
-DefaultAzureCredential. CLI-based tokens expire during long upgrades in pipelines (research/peers.md §4.3),
-while the pipelines credential fetches a fresh federated assertion whenever it needs a token.
+DefaultAzureCredential. CLI-based tokens expire during long upgrades in pipelines, while the pipelines credential
+fetches a fresh federated assertion whenever it needs a token (runbooks/azure-devops/README.md).
 A session's azure-core transport, when given, carries the credential's token requests too.
 """
 
@@ -60,3 +60,10 @@ def choose_credential(cloud: CloudEndpoints, env: Mapping[str, str] | None = Non
 
     pinned = env.get("AZURE_TOKEN_CREDENTIALS")
     return DefaultAzureCredential(**common), "DefaultAzureCredential" + (f" (AZURE_TOKEN_CREDENTIALS={pinned})" if pinned else "")
+
+
+def caller_tenant(env: Mapping[str, str] | None = None) -> str:
+    """Which tenant the credential signs in to, as far as the environment says (never a secret)."""
+    env = os.environ if env is None else env
+    tenant = env.get("AZURESUBSCRIPTION_TENANT_ID") if all(env.get(v) for v in PIPELINE_VARIABLES) else env.get("AZURE_TENANT_ID")
+    return f" in tenant {tenant}" if tenant else " in its default tenant (az account show)"

@@ -26,6 +26,7 @@ from ..arm_ids import id_parts, subscription_of
 from ..errors import AzureRequestFailed, NotFound, OperationalError, UsageError
 from .azure_errors import azure_errors, retry_after
 from .endpoints import CloudEndpoints, operation_url_refusal
+from .http_log import HttpTrace
 from .policies import AzureClock, BeforeWrite, RequestStats, Accounting, WriteGate
 
 OperationCallback = Callable[[str], None]
@@ -83,7 +84,7 @@ class Gateway:
         """Options every client gets: accounting, the CA bundle, the retry back-off and the transport."""
         # A fresh policy list per client: azure-mgmt-core appends to it in place (research/emulation.md §1).
         kwargs: dict[str, Any] = {"per_call_policies": [Accounting(self.stats, self.clock)],
-                                  "per_retry_policies": [WriteGate(self)]}
+                                  "per_retry_policies": [WriteGate(self), HttpTrace()]}  # HttpTrace: --debug lines
         if self.cloud.ca_bundle:
             kwargs["connection_verify"] = self.cloud.ca_bundle
         if self._retry_backoff is not None:

@@ -11,11 +11,11 @@ from .events import WORDS, RunTracker, describe, elapsed_text, heartbeat_text
 from .heartbeat import Heartbeat, HeartbeatSink, cluster_state_probe
 from .json_lines import JsonProgress
 from .live import LiveProgress
-from .pipeline import PipelineProgress
+from .pipeline import PipelineProgress, PipelineRecorder
 from .plain import PlainProgress
 from .apply_view import ApplyProgress  # noqa: E402  (after the sinks it wires)
 
 _WORDS = WORDS  # the name before the split
 
-__all__ = ["ApplyProgress", "Heartbeat", "HeartbeatSink", "JsonProgress", "LiveProgress", "PipelineProgress", "PlainProgress", "RunTracker",
+__all__ = ["ApplyProgress", "Heartbeat", "HeartbeatSink", "JsonProgress", "LiveProgress", "PipelineProgress", "PipelineRecorder", "PlainProgress", "RunTracker",
            "cluster_state_probe", "describe", "elapsed_text", "heartbeat_text"]

@@ -117,3 +117,54 @@ def render_plan(plan: Plan, *, color: bool = False, width: int | None = None) ->
     out.add("")
     out.add((f"plan {plan.plan_hash()} for {cluster_name(plan)}, created {plan.created_at}", "dim"))
     return out.render(color)
+
+
+# -- the confirmation summary (apply's last lines before its prompt; issue 14) ---------------------------
+DECLARATION_PATHS = ("properties.certificate", "properties.certificateCommonNames")
+
+
+def _short(thumbprint: object) -> str:
+    text = str(thumbprint or "")
+    return f"{text[:4]}…" if len(text) > 4 else text
+
+
+def describe_declaration(certificate: object, common_names: object) -> str:
+    """A cluster certificate declaration in a few words: thumbprints shortened, roles in brackets."""
+    parts: list[str] = []
+    if isinstance(certificate, dict) and certificate.get("thumbprint"):
+        roles = f"{_short(certificate['thumbprint'])}(primary)"
+        if certificate.get("thumbprintSecondary"):
+            roles += f", {_short(certificate['thumbprintSecondary'])}(secondary)"
+        parts.append(f"thumbprint {roles}")
+    if isinstance(common_names, dict):
+        for entry in common_names.get("commonNames") or []:
+            if not isinstance(entry, dict):
+                continue
+            issuers = [_short(i.strip()) for i in str(entry.get("certificateIssuerThumbprint") or "").split(",") if i.strip()]
+            parts.append(f"common name {entry.get('certificateCommonName')}"
+                         + (f" (issuers {', '.join(issuers)})" if issuers else " (no issuer pinned)"))
+    return " + ".join(parts) or "(none)"
+
+
+def declaration_change(plan: Plan) -> tuple[str, str] | None:
+    """The cluster's declaration before the first step and after the last, from the steps' own changes to
+    ``properties.certificate`` / ``certificateCommonNames``; None when no step changes it."""
+    before: dict[str, object] = {}
+    after: dict[str, object] = {}
+    for step in plan.steps:
+        for change in step.changes:
+            if change.path in DECLARATION_PATHS:
+                before.setdefault(change.path, change.before)
+                after[change.path] = change.after
+    if not after:
+        return None
+    return (describe_declaration(before.get(DECLARATION_PATHS[0]), before.get(DECLARATION_PATHS[1])),
+            describe_declaration(after.get(DECLARATION_PATHS[0]), after.get(DECLARATION_PATHS[1])))
+
+
+def confirmation_summary(plan: Plan) -> list[str]:
+    """What apply prints last, right above its prompt: the declaration before -> after on one line, and the work."""
+    change = declaration_change(plan)
+    declaration = f"{change[0]} -> {change[1]}" if change else "declaration unchanged by this plan"
+    return [f"cluster {cluster_name(plan)}: {declaration}",
+            f"{plural(len(plan.steps), 'step')}, {plural(plan.cluster_upgrades, 'cluster upgrade')}"]
