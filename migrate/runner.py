@@ -200,8 +200,25 @@ class Runner:
             self.emit("step-start", step=step.name, title=step.title, kind=step.kind)
         return StepContext(self.gateway, self.spec, step.name, record, self.save, self.emit)
 
-    def _attempt(self, step: Step, record: StepRecord, context: StepContext) -> dict[str, Any]:
-        """Run the step with step-level retries for transient failures."""
+    def _settle_first(self, steps: list[Step]) -> bool:
+        """Wait out the settle window of the last cluster upgrade (rollout.settleMinutes) before a roll-out or a
+        certificate upgrade starts: it is that upgrade's tail, not the step's work, and a group waits once. True
+        when waited; a failure here is left to the step's first attempt, which waits again with its retries."""
+        if not any(s.kind in SETTLE_BEFORE for s in steps):
+            return False
+        first = steps[0]
+        emit = self.emit if len(steps) == 1 else (lambda type, **detail: self.emit(type, **{**detail, "step": None}))
+        context = StepContext(self.gateway, self.spec, first.name, self.state.step(first.name), self.save, emit)
+        try:
+            wait_cluster_settled(context, self.plan.cluster_id, last_upgrade_end(journal_upgrade_end(self.state)))
+        except OperationalError:
+            return False
+        return True
+
+    def _attempt(self, step: Step, record: StepRecord, context: StepContext, settled: bool = False) -> dict[str, Any]:
+        """Run the step with step-level retries for transient failures (``settled``: the runner has just waited
+        out the settle window, so the first attempt need not; a retry waits again)."""
+        first = record.attempts + 1
         implementation = step_registry().get(step.kind).run
 
         def before_sleep(retry_state: RetryCallState) -> None:
@@ -218,7 +235,7 @@ class Runner:
                wait=wait, before_sleep=before_sleep, reraise=True)
         def attempt() -> dict[str, Any]:
             record.attempts += 1
-            if step.kind in SETTLE_BEFORE:
+            if step.kind in SETTLE_BEFORE and not (settled and record.attempts == first):
                 wait_cluster_settled(context, self.plan.cluster_id, last_upgrade_end(journal_upgrade_end(self.state)))
             return implementation(context, step)
 
@@ -244,10 +261,11 @@ class Runner:
             self.emit("step-done", step=step.name, seconds=round(time.monotonic() - started, 2), observed=observed)
 
     def _run_step(self, step: Step, record: StepRecord) -> None:
+        settled = self._settle_first([step])
         context = self._begin(step, record)
         started = time.monotonic()
         try:
-            observed = self._attempt(step, record, context)
+            observed = self._attempt(step, record, context, settled)
         except OperationalError as exc:
             failure = self._failed(step, record, exc)
             if failure is exc:
@@ -262,6 +280,7 @@ class Runner:
         record and operation URL, so a killed run re-attaches to every roll-out in flight."""
         walk = UpdateDomainWalk(s.name for s in group)
         cancellation = Cancellation()
+        settled = self._settle_first(group)
         contexts = []
         for step in group:
             context = self._begin(step, self.state.step(step.name))
@@ -271,7 +290,7 @@ class Runner:
         self._cancellation = cancellation
         try:
             with ThreadPoolExecutor(max_workers=len(group), thread_name_prefix="node-type") as pool:
-                futures = [pool.submit(self._group_member, step, context, walk, cancellation, failures)
+                futures = [pool.submit(self._group_member, step, context, walk, cancellation, failures, settled)
                            for step, context in zip(group, contexts)]
                 try:
                     wait_all(futures)
@@ -286,12 +305,12 @@ class Runner:
             raise (unexpected or failures)[0]
 
     def _group_member(self, step: Step, context: StepContext, walk: UpdateDomainWalk, cancellation: Cancellation,
-                      failures: list[BaseException]) -> None:
+                      failures: list[BaseException], settled: bool) -> None:
         record = context.record
         self._local.step = step.name
         started = time.monotonic()
         try:
-            observed = self._attempt(step, record, context)
+            observed = self._attempt(step, record, context, settled)
         except OperationalError as exc:
             cancellation.stop(f"step {step.name} failed", waits=False)
             failures.append(self._failed(step, record, exc))

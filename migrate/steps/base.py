@@ -209,6 +209,11 @@ def wait_scale_set_settled(ctx: StepContext, vmss_id: str) -> tuple[dict[str, An
         ctx.sleep()
 
 
+def upgrade_mode(raw: dict[str, Any]) -> str:
+    """The scale set's upgrade policy mode, lower-cased (``manual`` when absent: Azure's default)."""
+    return str(((raw.get("properties") or {}).get("upgradePolicy") or {}).get("mode") or "Manual").lower()
+
+
 def _update_domain(instance: dict[str, Any]) -> int:
     return readers.rollout_update_domain(instance)
 
@@ -260,7 +265,7 @@ def roll_out(ctx: StepContext, vmss_id: str, settled: tuple[dict[str, Any], list
 
     ``settled`` is a read the caller just made of a quiet scale set (saves reading it again)."""
     raw, instances = settled or wait_scale_set_settled(ctx, vmss_id)
-    mode = str(((raw.get("properties") or {}).get("upgradePolicy") or {}).get("mode") or "Manual").lower()
+    mode = upgrade_mode(raw)
     deadline = ctx.deadline()
     while True:
         stale = [i for i in instances if not readers.on_latest_model(i)]
@@ -299,7 +304,7 @@ def write_subtrees(ctx: StepContext, vmss_id: str, raw: dict[str, Any], desired:
     """Write only the changed subtrees (migrate.scale_set_writes): a full PUT built from a GET would drop the
     extensions' protectedSettings, which a GET never returns. Under Automatic/Rolling each write's model is
     rolled out before the next (the order matters there); under Manual the instances take them all at once."""
-    manual = str(((raw.get("properties") or {}).get("upgradePolicy") or {}).get("mode") or "Manual").lower() == "manual"
+    manual = upgrade_mode(raw) == "manual"
     for index, write in enumerate(scale_set_writes(raw, desired, changes)):
         if index and not manual:
             roll_out(ctx, vmss_id)
@@ -319,6 +324,8 @@ def change_scale_set(ctx: StepContext, vmss_id: str, transform: Callable[[dict[s
 
     ctx.reattach(vmss_id)
     raw, instances = wait_scale_set_settled(ctx, vmss_id)
+    if ctx.walk is not None and upgrade_mode(raw) != "manual":
+        ctx.walk.leave(ctx.step_name)  # Azure rolls this node type out on its own: no part in the update-domain walk
     desired = transform(raw)
     changes = diff(raw, desired)
     if changes:
