@@ -2,8 +2,8 @@
 cancellation the runner gives every step of a group.
 
 Service Fabric's upgrade domains span node types: upgrade domain *d* holds nodes of every node type, and SF's
-own upgrades walk one domain at a time across all of them ("Upgrade domains", learn.microsoft.com/azure/
-service-fabric/service-fabric-cluster-resource-manager-cluster-description). Under the Manual policy sfmigrate
+own upgrades walk one domain at a time across all of them ("Fault domains" and "Upgrade domains",
+https://learn.microsoft.com/azure/service-fabric/service-fabric-cluster-resource-manager-cluster-description). Under the Manual policy sfmigrate
 does the same when it rolls several node types out together: domain *d* on every node type of the group, wait
 for all, then *d + 1*. A node type under Automatic/Rolling takes no part (Azure rolls it out on its own).
 """
