@@ -306,8 +306,20 @@ class Runner:
 
     def _group_member(self, step: Step, context: StepContext, walk: UpdateDomainWalk, cancellation: Cancellation,
                       failures: list[BaseException], settled: bool) -> None:
-        record = context.record
+        """One step of a group, in its own thread: whatever it raises reaches ``failures`` (never a lost future)."""
         self._local.step = step.name
+        try:
+            self._member(step, context, cancellation, failures, settled)
+        except BaseException as exc:  # a defect or a lost lock: stop the group and let the run raise it
+            cancellation.stop(f"step {step.name}: {type(exc).__name__}", waits=True)
+            failures.append(exc)
+        finally:
+            walk.leave(step.name)
+            self._local.step = None
+
+    def _member(self, step: Step, context: StepContext, cancellation: Cancellation, failures: list[BaseException],
+                settled: bool) -> None:
+        record = context.record
         started = time.monotonic()
         try:
             observed = self._attempt(step, record, context, settled)
@@ -321,13 +333,6 @@ class Runner:
                     record.status, record.last_error = "pending", f"not finished: {cancellation.reason}"
                     self.save()
             return
-        except BaseException as exc:  # a defect: stop the group and let the run raise it
-            cancellation.stop(f"step {step.name}: {type(exc).__name__}", waits=True)
-            failures.append(exc)
-            return
-        finally:
-            walk.leave(step.name)
-            self._local.step = None
         self._done(step, record, observed, started)
 
 
