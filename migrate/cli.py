@@ -255,9 +255,11 @@ def validate_command(planfile: str, fmt: str) -> None:
 @click.option("--output", type=click.Choice(["auto", "plain", "json"]), default="auto", show_default=True, help="Progress format.")
 @click.option("--heartbeat", "heartbeat", type=float, default=60.0, show_default=True, metavar="SECONDS",
               help="Plain, JSON and pipeline output: a 'still running' line at least this often during any wait (>= 1).")
+@click.option("--node-type-concurrency", "node_type_concurrency", type=int, default=None,
+              help="Node types rolled out at once (default: all; 1: one after another). Manual policy: one update domain at a time across them.")
 @CI_OPTION
 def apply_command(planfile: str, state: str | None, yes: bool, until: str | None, postpone_cutover: bool, replan: bool,
-                  output: str, heartbeat: float, ci: str) -> None:
+                  output: str, heartbeat: float, ci: str, node_type_concurrency: int | None = None) -> None:
     """Apply a plan file or a saved plan: checkpointed, resumable, locked per cluster.
 
     Exit 0 complete or nothing to do, 1 failed (resumable) or not confirmed, 3 blocked before any write, 4 stopped at a
@@ -302,7 +304,7 @@ def apply_command(planfile: str, state: str | None, yes: bool, until: str | None
         progress.idle()
         return confirm(plan)
 
-    options = RunOptions(until=until, postpone_cutover=postpone_cutover)
+    options = RunOptions(until=until, postpone_cutover=postpone_cutover, node_type_concurrency=node_type_concurrency)
 
     def terminate(signum: int, frame: FrameType | None) -> None:  # a cancelled pipeline job: stop like Ctrl-C, journal saved
         raise KeyboardInterrupt

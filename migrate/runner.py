@@ -3,11 +3,19 @@
 It knows no Azure details (the steps do). Per step: mark running and save (so a crash leaves a visible
 trace), run the step with step-level retries for transient failures, record what was observed, save.
 The journal is saved atomically at every transition; the lock is held by the caller for the whole run.
+
+Node types in parallel (issue 15): consecutive scale-set steps of one phase (stage, swap, cleanup), one per
+node type in the plan, run together as a group, at most ``RunOptions.node_type_concurrency`` at once, each in
+a thread of its own with its own journal record; the group ends when all have. Under the Manual policy the
+group walks one update domain at a time across its node types (steps.domain_walk). One journal writer: every
+save and event goes through ``self._lock``.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor, wait as wait_all
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -23,12 +31,16 @@ from .spec import PlanSpec
 from .step_types import step_registry
 from .steps import CUTOVER_KIND, cleanup_secrets
 from .steps.base import StepContext, last_upgrade_end, latest_upgrade_end, wait_cluster_settled
+from .steps.domain_walk import Cancellation, RunCancelled, UpdateDomainWalk
 
 Emit = Callable[..., None]
 TRANSIENT_STATUS = {408, 409, 412, 429, 500, 502, 503, 504}  # 412: the resource changed since our GET; re-read
 # Steps that start a certificate upgrade or a roll-out: they wait out the settle window of the last cluster upgrade.
 SETTLE_BEFORE = {"set_cluster_certificate", "convert_cluster", "stage_goal", "install_kv_extension", "deliver_by_secret",
                  "cleanup_secrets"}
+# Steps that change one node type's scale set, by phase: consecutive steps of one phase run together.
+SCALE_SET_PHASES = {"stage_goal": "stage", "install_kv_extension": "swap", "deliver_by_secret": "swap",
+                    "cleanup_secrets": "cleanup"}
 
 
 @dataclass
@@ -37,6 +49,41 @@ class RunOptions:
     postpone_cutover: bool = False  # stop before the cluster conversion (exit 4)
     attempts: int = 5  # step-level attempts for transient failures
     backoff: float = 1.0  # seconds, doubled per attempt (Retry-After wins when larger)
+    node_type_concurrency: int | None = None  # node types rolled out at once (None: all; 1: one after another)
+
+    def __post_init__(self) -> None:
+        if self.node_type_concurrency is not None and self.node_type_concurrency < 1:
+            from .errors import UsageError
+
+            raise UsageError(f"--node-type-concurrency: {self.node_type_concurrency} is not 1 or more "
+                             "(1 rolls the node types out one after another; default: all at once)")
+
+
+def scale_set_of(step: Step) -> str | None:
+    """The scale set a node-type step changes (its resource id), None for any other step."""
+    if step.kind not in SCALE_SET_PHASES:
+        return None
+    return str(step.params_dict().get("vmss_id") or "") or None
+
+
+def step_groups(steps: list[Step], concurrency: int | None, until: str | None = None) -> list[list[Step]]:
+    """The steps to run, as groups run together: consecutive steps of one scale-set phase on distinct scale
+    sets, at most ``concurrency`` per group (None: no limit); every other step alone. The ``until`` step
+    starts a group of its own, so the run stops right before it."""
+    groups: list[list[Step]] = []
+    for step in steps:
+        last = groups[-1] if groups else None
+        joins = (
+            last is not None and step.name != until and SCALE_SET_PHASES.get(step.kind) is not None
+            and SCALE_SET_PHASES.get(step.kind) == SCALE_SET_PHASES.get(last[0].kind)
+            and (concurrency is None or len(last) < concurrency)
+            and (scale_set_of(step) or "").lower() not in {(scale_set_of(s) or "").lower() for s in last}
+        )
+        if joins and last is not None:
+            last.append(step)
+        else:
+            groups.append([step])
+    return groups
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -54,24 +101,36 @@ class Runner:
         self.plan, self.spec, self.gateway, self.store, self.state = plan, spec, gateway, store, state
         self.options = options or RunOptions()
         self._emit_sink = emit
+        self._lock = threading.RLock()  # one journal writer: saves, events and record transitions
+        self._local = threading.local()  # the step a group's thread runs (write intents name it)
+        self._cancellation: Cancellation | None = None  # the running group's stop signals
+        self._scale_sets = {s.name: str(scale_set_of(s)).rsplit("/", 1)[-1] for s in plan.steps if scale_set_of(s)}
 
     # -- journal -----------------------------------------------------------------------------------
     def save(self) -> None:
-        self.state.updated_at = now_iso()
-        self.store.save(self.state)
+        with self._lock:
+            self.state.updated_at = now_iso()
+            self.store.save(self.state)
 
     def emit(self, type: str, **detail: Any) -> None:
         step = detail.pop("step", None)
-        event = self.state.add_event(type, step, redact(detail) or None)
-        self._emit_sink(event)
+        if step in self._scale_sets:
+            detail.setdefault("scale_set", self._scale_sets[step])  # which node type, when several roll out together
+        with self._lock:
+            event = self.state.add_event(type, step, redact(detail) or None)
+            self._emit_sink(event)
 
     def before_write(self, method: str, url: str) -> None:
         """Immediately before every mutating request (the gateway's WriteGate, migrate.cloud.policies): journal the intent, which also
         checks the lock (``store.save`` raises LeaseLost before writing), so a run that lost its lock sends
         nothing and "stopped before writing" is true (issue 13, defect 5; docs/security.md "Locks")."""
-        step = next((r.name for r in self.state.steps if r.status == "running"), None)
-        self.state.add_event("write-intent", step, {"method": method, "url": url})
-        self.save()
+        cancellation = self._cancellation
+        if cancellation is not None:
+            cancellation.check(writing=True)  # a group that is stopping sends nothing new
+        with self._lock:
+            step = getattr(self._local, "step", None) or next((r.name for r in self.state.steps if r.status == "running"), None)
+            self.state.add_event("write-intent", step, {"method": method, "url": url})
+            self.save()
 
     # -- the run -------------------------------------------------------------------------------------
     def run(self) -> JournalState:
@@ -93,13 +152,14 @@ class Runner:
         self.state.last_error = None
         self.save()
         self.emit("run-start", steps=len(self.plan.steps), cluster=self.plan.cluster_id)
+        pending = [s for s in self.plan.steps if self.state.step(s.name).status != "done"]
         try:
-            for step in self.plan.steps:
-                record = self.state.step(step.name)
-                if record.status == "done":
-                    continue
-                self._stop_if_requested(step)
-                self._run_step(step, record)
+            for group in step_groups(pending, self.options.node_type_concurrency, self.options.until):
+                self._stop_if_requested(group[0])
+                if len(group) == 1:
+                    self._run_step(group[0], self.state.step(group[0].name))
+                else:
+                    self._run_group(group)
         except StoppedAtRequest as exc:
             self.state.status = "stopped"
             self.state.last_error = None
@@ -131,15 +191,35 @@ class Runner:
                 f"stopped before the cutover step '{step.name}' (--postpone-cutover); run apply again to convert the cluster"
             )
 
-    def _run_step(self, step: Step, record: StepRecord) -> None:
-        record.status = "running"
-        record.started_at = record.started_at or now_iso()
-        record.last_error = None
-        self.save()
-        self.emit("step-start", step=step.name, title=step.title, kind=step.kind)
-        context = StepContext(self.gateway, self.spec, step.name, record, self.save, self.emit)
+    def _begin(self, step: Step, record: StepRecord) -> StepContext:
+        with self._lock:
+            record.status = "running"
+            record.started_at = record.started_at or now_iso()
+            record.last_error = None
+            self.save()
+            self.emit("step-start", step=step.name, title=step.title, kind=step.kind)
+        return StepContext(self.gateway, self.spec, step.name, record, self.save, self.emit)
+
+    def _settle_first(self, steps: list[Step]) -> bool:
+        """Wait out the settle window of the last cluster upgrade (rollout.settleMinutes) before a roll-out or a
+        certificate upgrade starts: it is that upgrade's tail, not the step's work, and a group waits once. True
+        when waited; a failure here is left to the step's first attempt, which waits again with its retries."""
+        if not any(s.kind in SETTLE_BEFORE for s in steps):
+            return False
+        first = steps[0]
+        emit = self.emit if len(steps) == 1 else (lambda type, **detail: self.emit(type, **{**detail, "step": None}))
+        context = StepContext(self.gateway, self.spec, first.name, self.state.step(first.name), self.save, emit)
+        try:
+            wait_cluster_settled(context, self.plan.cluster_id, last_upgrade_end(journal_upgrade_end(self.state)))
+        except OperationalError:
+            return False
+        return True
+
+    def _attempt(self, step: Step, record: StepRecord, context: StepContext, settled: bool = False) -> dict[str, Any]:
+        """Run the step with step-level retries for transient failures (``settled``: the runner has just waited
+        out the settle window, so the first attempt need not; a retry waits again)."""
+        first = record.attempts + 1
         implementation = step_registry().get(step.kind).run
-        started = time.monotonic()
 
         def before_sleep(retry_state: RetryCallState) -> None:
             error = retry_state.outcome.exception() if retry_state.outcome else None
@@ -155,31 +235,110 @@ class Runner:
                wait=wait, before_sleep=before_sleep, reraise=True)
         def attempt() -> dict[str, Any]:
             record.attempts += 1
-            if step.kind in SETTLE_BEFORE:
+            if step.kind in SETTLE_BEFORE and not (settled and record.attempts == first):
                 wait_cluster_settled(context, self.plan.cluster_id, last_upgrade_end(journal_upgrade_end(self.state)))
             return implementation(context, step)
 
-        try:
-            observed = attempt()
-        except OperationalError as exc:
+        return attempt()
+
+    def _failed(self, step: Step, record: StepRecord, exc: OperationalError) -> StepFailed:
+        with self._lock:
             self.state.cluster_upgrade_ended_at = journal_upgrade_end(self.state)  # a rollback ends an upgrade too
             record.status = "failed"
             record.last_error = one_line(exc)
             record.finished_at = now_iso()
             self.save()
             self.emit("step-failed", step=step.name, error=one_line(exc))
-            if isinstance(exc, StepFailed):
+        if isinstance(exc, StepFailed):
+            return exc
+        if is_transient(exc):  # retries exhausted on throttling/5xx/timeouts: the throttling runbook (issue 14)
+            return StepFailed(step.name, f"{exc} (still failing after {self.options.attempts} attempts: "
+                                         "see runbooks/failures/throttling.md)")
+        return StepFailed(step.name, str(exc))
+
+    def _done(self, step: Step, record: StepRecord, observed: dict[str, Any], started: float) -> None:
+        with self._lock:
+            record.status = "done"
+            self.state.cluster_upgrade_ended_at = latest_upgrade_end(journal_upgrade_end(self.state), observed)
+            record.observed = redact(observed)
+            record.finished_at = now_iso()
+            self.save()
+            self.emit("step-done", step=step.name, seconds=round(time.monotonic() - started, 2), observed=observed)
+
+    def _run_step(self, step: Step, record: StepRecord) -> None:
+        settled = self._settle_first([step])
+        context = self._begin(step, record)
+        started = time.monotonic()
+        try:
+            observed = self._attempt(step, record, context, settled)
+        except OperationalError as exc:
+            failure = self._failed(step, record, exc)
+            if failure is exc:
                 raise
-            if is_transient(exc):  # retries exhausted on throttling/5xx/timeouts: the throttling runbook (issue 14)
-                raise StepFailed(step.name, f"{exc} (still failing after {self.options.attempts} attempts: "
-                                            "see runbooks/failures/throttling.md)") from exc
-            raise StepFailed(step.name, str(exc)) from exc
-        record.status = "done"
-        self.state.cluster_upgrade_ended_at = latest_upgrade_end(journal_upgrade_end(self.state), observed)
-        record.observed = redact(observed)
-        record.finished_at = now_iso()
-        self.save()
-        self.emit("step-done", step=step.name, seconds=round(time.monotonic() - started, 2), observed=observed)
+            raise failure from exc
+        self._done(step, record, observed, started)
+
+    # -- node types together ---------------------------------------------------------------------------
+    def _run_group(self, group: list[Step]) -> None:
+        """Run a group's steps at once, one thread each, and wait for all. A failed step stops the others'
+        writes (what they sent is still waited for); Ctrl-C stops their waits too. Each step journals its own
+        record and operation URL, so a killed run re-attaches to every roll-out in flight."""
+        walk = UpdateDomainWalk(s.name for s in group)
+        cancellation = Cancellation()
+        settled = self._settle_first(group)
+        contexts = []
+        for step in group:
+            context = self._begin(step, self.state.step(step.name))
+            context.walk, context.cancellation = walk, cancellation
+            contexts.append(context)
+        failures: list[BaseException] = []
+        self._cancellation = cancellation
+        try:
+            with ThreadPoolExecutor(max_workers=len(group), thread_name_prefix="node-type") as pool:
+                futures = [pool.submit(self._group_member, step, context, walk, cancellation, failures, settled)
+                           for step, context in zip(group, contexts)]
+                try:
+                    wait_all(futures)
+                except KeyboardInterrupt:
+                    cancellation.stop("interrupted", waits=True)
+                    wait_all(futures)
+                    raise
+        finally:
+            self._cancellation = None
+        unexpected = [f for f in failures if not isinstance(f, StepFailed)]
+        if unexpected or failures:
+            raise (unexpected or failures)[0]
+
+    def _group_member(self, step: Step, context: StepContext, walk: UpdateDomainWalk, cancellation: Cancellation,
+                      failures: list[BaseException], settled: bool) -> None:
+        """One step of a group, in its own thread: whatever it raises reaches ``failures`` (never a lost future)."""
+        self._local.step = step.name
+        try:
+            self._member(step, context, cancellation, failures, settled)
+        except BaseException as exc:  # a defect or a lost lock: stop the group and let the run raise it
+            cancellation.stop(f"step {step.name}: {type(exc).__name__}", waits=True)
+            failures.append(exc)
+        finally:
+            walk.leave(step.name)
+            self._local.step = None
+
+    def _member(self, step: Step, context: StepContext, cancellation: Cancellation, failures: list[BaseException],
+                settled: bool) -> None:
+        record = context.record
+        started = time.monotonic()
+        try:
+            observed = self._attempt(step, record, context, settled)
+        except OperationalError as exc:
+            cancellation.stop(f"step {step.name} failed", waits=False)
+            failures.append(self._failed(step, record, exc))
+            return
+        except RunCancelled:
+            if not cancellation.waits.is_set():  # stopped before a write by a failed sibling: not started again
+                with self._lock:
+                    record.status, record.last_error = "pending", f"not finished: {cancellation.reason}"
+                    self.save()
+            return
+        self._done(step, record, observed, started)
 
 
 def journal_upgrade_end(state: JournalState) -> str | None:

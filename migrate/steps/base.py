@@ -21,6 +21,7 @@ from ..journal.model import StepRecord
 from ..plan import Change
 from ..scale_set_writes import scale_set_writes
 from ..spec import PlanSpec
+from .domain_walk import Cancellation, UpdateDomainWalk
 
 UPGRADE_FINISHED_AT = "upgrade_finished_at"  # what a cluster step journals when its upgrade ended (Azure's clock)
 
@@ -35,10 +36,23 @@ class StepContext:
     emit: Callable[..., None]
     timeout: float = 6 * 3600
     observed: dict[str, Any] = field(default_factory=dict)
+    walk: UpdateDomainWalk | None = None  # node types rolled out together (Manual: one update domain at a time across them)
+    cancellation: Cancellation | None = None  # set when the step runs in a group (the run's stop signals)
 
     @property
     def poll_interval(self) -> float:
         return self.gateway.poll_interval
+
+    def sleep(self) -> None:
+        """Wait one poll interval (in a group: wake and stop at once when the run stops)."""
+        if self.cancellation is not None:
+            self.cancellation.sleep(self.poll_interval)
+        else:
+            time.sleep(self.poll_interval)
+
+    def check_cancelled(self) -> None:
+        if self.cancellation is not None:
+            self.cancellation.check()
 
     def operation_started(self, url: str) -> None:
         """Record an in-flight operation at once, so a killed run re-attaches instead of re-sending."""
@@ -117,7 +131,7 @@ def wait_cluster_ready(ctx: StepContext, cluster_id: str) -> dict[str, Any]:
             last = (state, provisioning)
         if time.monotonic() > deadline:
             raise StepFailed(ctx.step_name, f"the cluster stayed in {state}/{provisioning}; see runbooks/failures/upgrade-stuck.md")
-        time.sleep(ctx.poll_interval)
+        ctx.sleep()
 
 
 def last_upgrade_end(recorded: str | None) -> dt.datetime | None:
@@ -153,7 +167,7 @@ def wait_cluster_settled(ctx: StepContext, cluster_id: str, since: dt.datetime |
             ctx.emit("waiting", step=ctx.step_name, reason=f"the cluster settles until {until.strftime('%H:%M:%S')} UTC "
                      f"({minutes:g} min after the last upgrade reported Succeeded: rollout.settleMinutes)")
             announced = True
-        time.sleep(ctx.poll_interval)
+        ctx.sleep()
 
 
 _DOMAIN = re.compile(r"\bUD ?(\d+)\b|upgrade domain (\d+)", re.IGNORECASE)
@@ -192,7 +206,12 @@ def wait_scale_set_settled(ctx: StepContext, vmss_id: str) -> tuple[dict[str, An
             return raw, instances
         if time.monotonic() > deadline:
             raise StepFailed(ctx.step_name, f"{vmss_id} did not settle (instances still updating)")
-        time.sleep(ctx.poll_interval)
+        ctx.sleep()
+
+
+def upgrade_mode(raw: dict[str, Any]) -> str:
+    """The scale set's upgrade policy mode, lower-cased (``manual`` when absent: Azure's default)."""
+    return str(((raw.get("properties") or {}).get("upgradePolicy") or {}).get("mode") or "Manual").lower()
 
 
 def _update_domain(instance: dict[str, Any]) -> int:
@@ -210,12 +229,43 @@ def manual_batches(instances: list[dict[str, Any]], percent: int) -> list[list[s
     return batches
 
 
+def manual_domains(instances: list[dict[str, Any]], percent: int) -> dict[int, list[list[str]]]:
+    """:func:`manual_batches` by update domain, in domain order."""
+    domains = {str(i.get("instanceId")): _update_domain(i) for i in instances}
+    by_domain: dict[int, list[list[str]]] = {}
+    for batch in manual_batches(instances, percent):
+        by_domain.setdefault(domains[batch[0]], []).append(batch)
+    return by_domain
+
+
+def manual_upgrade(ctx: StepContext, vmss_id: str, name: str, instances: list[dict[str, Any]], deadline: float) -> None:
+    """Manual policy: upgrade the stale instances one update domain at a time, never during a cluster upgrade.
+    With node types rolled out together (``ctx.walk``) domain *d* waits until every node type of the group is
+    done with the domains below it: SF's upgrade domains span node types (domain_walk)."""
+    by_domain = manual_domains(instances, ctx.spec.rollout.manualBatchPercent)
+    if ctx.walk is not None:
+        ctx.walk.plan(ctx.step_name, by_domain)
+    for domain, batches in by_domain.items():
+        if ctx.walk is not None:
+            try:
+                ctx.walk.turn(ctx.step_name, domain, deadline, ctx.check_cancelled, ctx.poll_interval)
+            except TimeoutError as exc:
+                raise StepFailed(ctx.step_name, f"{name}: {exc}") from None
+        for batch in batches:
+            wait_cluster_ready(ctx, ctx.spec.cluster.id)  # one update domain at a time, never during an upgrade
+            ctx.emit("manual-upgrade", step=ctx.step_name, scale_set=name, instances=batch, update_domain=domain)
+            ctx.gateway.update_instances(vmss_id, batch, ctx.operation_started)
+            ctx.operation_finished()
+        if ctx.walk is not None:
+            ctx.walk.done(ctx.step_name, domain)
+
+
 def roll_out(ctx: StepContext, vmss_id: str, settled: tuple[dict[str, Any], list[dict[str, Any]]] | None = None) -> dict[str, Any]:
     """Every instance takes the latest model: Manual -> we upgrade them; Automatic/Rolling -> we wait.
 
     ``settled`` is a read the caller just made of a quiet scale set (saves reading it again)."""
     raw, instances = settled or wait_scale_set_settled(ctx, vmss_id)
-    mode = str(((raw.get("properties") or {}).get("upgradePolicy") or {}).get("mode") or "Manual").lower()
+    mode = upgrade_mode(raw)
     deadline = ctx.deadline()
     while True:
         stale = [i for i in instances if not readers.on_latest_model(i)]
@@ -225,15 +275,11 @@ def roll_out(ctx: StepContext, vmss_id: str, settled: tuple[dict[str, Any], list
         if time.monotonic() > deadline:
             raise StepFailed(ctx.step_name, f"{raw.get('name')}: instances did not take the new model under the {mode} upgrade policy")
         if mode == "manual":
-            domains = {str(i.get("instanceId")): _update_domain(i) for i in instances}
-            for batch in manual_batches(instances, ctx.spec.rollout.manualBatchPercent):
-                wait_cluster_ready(ctx, ctx.spec.cluster.id)  # one update domain at a time, never during an upgrade
-                ctx.emit("manual-upgrade", step=ctx.step_name, scale_set=raw.get("name"), instances=batch,
-                         update_domain=domains.get(batch[0]))
-                ctx.gateway.update_instances(vmss_id, batch, ctx.operation_started)
-                ctx.operation_finished()
+            manual_upgrade(ctx, vmss_id, str(raw.get("name")), instances, deadline)
         else:
-            time.sleep(ctx.poll_interval)
+            if ctx.walk is not None:
+                ctx.walk.leave(ctx.step_name)  # Azure rolls this node type out on its own: no part in the walk
+            ctx.sleep()
         raw, instances = wait_scale_set_settled(ctx, vmss_id)
     return verify_instances(ctx, raw, instances)
 
@@ -258,7 +304,7 @@ def write_subtrees(ctx: StepContext, vmss_id: str, raw: dict[str, Any], desired:
     """Write only the changed subtrees (migrate.scale_set_writes): a full PUT built from a GET would drop the
     extensions' protectedSettings, which a GET never returns. Under Automatic/Rolling each write's model is
     rolled out before the next (the order matters there); under Manual the instances take them all at once."""
-    manual = str(((raw.get("properties") or {}).get("upgradePolicy") or {}).get("mode") or "Manual").lower() == "manual"
+    manual = upgrade_mode(raw) == "manual"
     for index, write in enumerate(scale_set_writes(raw, desired, changes)):
         if index and not manual:
             roll_out(ctx, vmss_id)
@@ -278,6 +324,8 @@ def change_scale_set(ctx: StepContext, vmss_id: str, transform: Callable[[dict[s
 
     ctx.reattach(vmss_id)
     raw, instances = wait_scale_set_settled(ctx, vmss_id)
+    if ctx.walk is not None and upgrade_mode(raw) != "manual":
+        ctx.walk.leave(ctx.step_name)  # Azure rolls this node type out on its own: no part in the update-domain walk
     desired = transform(raw)
     changes = diff(raw, desired)
     if changes:

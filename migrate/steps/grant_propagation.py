@@ -88,7 +88,8 @@ def wait_for_grant(ctx: StepContext, vmss_id: str, identity_id: str, failure: Op
     """Re-run the Key Vault extension until the vault honours the identity's grant, within the bound; re-raise
     ``failure`` when the instances failed for another reason or ARM shows no grant (nothing to wait for)."""
     bound = dt.timedelta(minutes=ctx.spec.rollout.grantPropagationMinutes)
-    journal: dict[str, Any] = ctx.record.observed.setdefault(JOURNAL_KEY, {})
+    # Copy-on-write: with node types rolled out together another thread may be saving the journal (runner lock)
+    journal: dict[str, Any] = dict(ctx.record.observed.get(JOURNAL_KEY) or {})
     while True:
         raw, instances = wait_scale_set_settled(ctx, vmss_id)
         extension = _kv_extension_name(raw)
@@ -107,7 +108,7 @@ def wait_for_grant(ctx: StepContext, vmss_id: str, identity_id: str, failure: Op
         if waited >= bound or reruns >= MAX_RERUNS:
             # A later run (the operator's, once the grant is in force) gets a bound of its own; an interrupted
             # one never gets here and keeps the journaled start.
-            ctx.record.observed.pop(JOURNAL_KEY, None)
+            ctx.record.observed = {k: v for k, v in ctx.record.observed.items() if k != JOURNAL_KEY}
             ctx.save()
             raise StepFailed(
                 ctx.step_name,
@@ -117,7 +118,8 @@ def wait_for_grant(ctx: StepContext, vmss_id: str, identity_id: str, failure: Op
             )
         assert extension is not None
         reruns += 1
-        journal.update(first_denied_at=(first.isoformat() if first else None), reruns=reruns)
+        journal = {**journal, "first_denied_at": first.isoformat() if first else None, "reruns": reruns}
+        ctx.record.observed = {**ctx.record.observed, JOURNAL_KEY: journal}
         ctx.save()
         ctx.emit("grant-propagation", step=ctx.step_name, scale_set=raw.get("name"), denied=len(denied), rerun=reruns,
                  waited_minutes=round(waited.total_seconds() / 60, 1), bound_minutes=ctx.spec.rollout.grantPropagationMinutes)
