@@ -485,6 +485,7 @@ def fleet_apply_command(fleetfile: str, state: str, yes: bool, concurrency: int,
 
     Exit 0 all done, 1 any failed or not started (resumable: run it again), 3 some skipped as blocked, 4 postponed, 130 interrupted.
     """
+    from .errors import Interrupted
     from .fleet.apply import FleetApplyOptions, FleetRun
     from .fleet.report import render_fleet_apply
     import io
@@ -497,7 +498,8 @@ def fleet_apply_command(fleetfile: str, state: str, yes: bool, concurrency: int,
         raise UsageError("--yes: required when not running at a terminal (nothing was changed)")
     loaded = _load_fleet(fleetfile, writes_per_minute)
     if not yes and not click.confirm(f"Migrate {len(loaded.members)} clusters of {fleetfile}?", default=False):
-        raise UsageError("cancelled at the confirmation prompt; nothing was changed")
+        raise Interrupted("cancelled at the confirmation prompt; nothing was changed")
+
     def emit(event: dict[str, Any]) -> None:  # called under the fleet's emit lock: lines never interleave
         if output == "json":
             JsonProgress()(event)  # the event carries "cluster"
