@@ -68,7 +68,7 @@ class FleetApplyResult:
         """1 any failed or not started (resumable: run again), 3 some skipped as blocked, 4 postponed, 0 all done;
         130 when interrupted (as apply)."""
         outcomes = {c.outcome for c in self.clusters}
-        if self.stopped_reason == "interrupted":
+        if self.stopped_reason == "interrupted" or "interrupted" in outcomes:
             return ExitCode.INTERRUPTED
         if outcomes & {"failed", "locked", "not-started", "interrupted"}:
             return ExitCode.FAILED
@@ -180,6 +180,8 @@ class FleetRun:
                     continue
                 for future in done:
                     running.pop(future)
+        if self._stop.is_set():  # also when the last clusters ended in the same wait as the signal
+            stopped_reason = "interrupted"
         for outcome in self.outcomes:
             if outcome.outcome == "running":  # cannot happen: every worker sets its outcome
                 outcome.outcome = "failed"

@@ -191,3 +191,32 @@ def test_a_fleet_apply_killed_mid_run_resumes_every_cluster_on_the_rerun(twin_fa
     assert clean.returncode == 0, clean.stderr
     needed = requests_json(twin)["mutating"]
     assert needed <= killed_writes <= needed + 2, (killed_writes, needed)
+
+
+def test_sigterm_stops_every_running_cluster_with_its_journal_saved_exit_130(twin_factory, tmp_path: Path) -> None:
+    """A cancelled job: the main thread's handler asks every cluster to stop at its next event; each journal says
+    interrupted and the fleet exits 130 (as apply); the rerun finishes both."""
+    import signal
+
+    twin = twin_factory("two-clusters")
+    path, state = fleet_file(twin, tmp_path), str(tmp_path / "state")
+    child = subprocess.Popen([sys.executable, "-m", "migrate", "fleet", "apply", str(path), "--state", state, "--yes",
+                              "--concurrency", "2", "--output", "json"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    started: set[str] = set()
+    for line in child.stdout:
+        event = json.loads(line)
+        if event.get("type") == "step-done":
+            started.add(event["cluster"])
+        if len(started) == 2:
+            break
+    child.send_signal(signal.SIGTERM)
+    rest, err = child.communicate(timeout=120)
+    assert child.returncode == 130, (err, rest[-3000:])
+    result = events(rest)[-1]
+    assert result["type"] == "fleet-result" and [c["outcome"] for c in result["clusters"]] == ["interrupted", "interrupted"]
+    status = sfmigrate("fleet", "status", str(path), "--state", state, "--format", "json")
+    assert [row["status"] for row in json.loads(status.stdout)["clusters"]] == ["interrupted", "interrupted"]
+    again = sfmigrate("fleet", "apply", str(path), "--state", state, "--yes", "--concurrency", "2")
+    assert again.returncode == 0, again.stderr
+    assert {c["declaration"] for c in clusters(twin).values()} == {"common_name"}
