@@ -126,6 +126,9 @@ def selected_ids(selection: FleetSelect, listed: list[dict[str, Any]], origin: s
         except ValueError as exc:
             raise SelectionRefused(_one_line(f"{origin}: ARM listed {_show(raw_id, 120)}, not a classic cluster id ({exc}); refused, nothing was changed")) from None
         segments = rid.split("/")
+        # ARM may spell the fixed segments in any case ("resourcegroups"): one spelling, so that a cluster selected
+        # today and listed by id tomorrow has the same plan fingerprint (its journal resumes without --replan)
+        rid = f"/subscriptions/{segments[2]}/resourceGroups/{segments[4]}/providers/Microsoft.ServiceFabric/clusters/{segments[-1]}"
         if segments[2].lower() != selection.subscription.lower():
             raise SelectionRefused(_one_line(f"{origin}: ARM listed {_show(rid, 160)} outside subscription {selection.subscription}; refused, nothing was changed"))
         if selection.resourceGroup and segments[4].lower() != selection.resourceGroup.lower():

@@ -116,6 +116,9 @@ def test_a_failing_canary_keeps_the_rest_of_the_fleet_from_starting(twin_factory
     document["clusters"][0]["goal"]["vaultId"] = document["clusters"][0]["goal"]["vaultId"].replace("kv-sf-fleet", "kv-missing")
     path = tmp_path / "canary.yaml"
     path.write_text(yaml.safe_dump(document))
+    plan = sfmigrate("fleet", "plan", str(path), "--format", "json")
+    assert plan.returncode == 1, plan.stderr  # a cluster whose goal cannot be observed: exit 1, whatever the others
+    assert [(c["label"], c["status"]) for c in json.loads(plan.stdout)["clusters"]] == [(RG_B, "error"), (RG_A, "changes")]
     done = sfmigrate("fleet", "apply", str(path), "--state", str(tmp_path / "state"), "--yes", "--concurrency", "2",
                      "--canary", "1", "--output", "json")
     assert done.returncode == 1, done.stderr
@@ -220,3 +223,31 @@ def test_sigterm_stops_every_running_cluster_with_its_journal_saved_exit_130(twi
     again = sfmigrate("fleet", "apply", str(path), "--state", state, "--yes", "--concurrency", "2")
     assert again.returncode == 0, again.stderr
     assert {c["declaration"] for c in clusters(twin).values()} == {"common_name"}
+
+
+def test_a_selection_lists_the_subscriptions_classic_clusters_through_arm(twin_factory, tmp_path: Path) -> None:
+    twin = twin_factory("two-clusters")
+    document = yaml.safe_load((Path(twin.state_dir) / "fleet.yaml").read_text())
+    first, second = document["clusters"]
+    subscription = first["id"].split("/")[2]
+    # one goal for every selected cluster: each names its own resource group's identity by placeholder
+    document["defaults"].update({"goal": first["goal"], "identity": {"id": first["identity"]["id"].replace("/rg-sf/", "/{resourceGroup}/")}})
+    document["clusters"] = []
+    document["select"] = [{"subscription": subscription}]
+    path = tmp_path / "select.yaml"
+    path.write_text(yaml.safe_dump(document))
+    done = sfmigrate("fleet", "plan", str(path), "--format", "json")
+    assert done.returncode == 2, done.stderr
+    rows = json.loads(done.stdout)["clusters"]
+    # sorted by id ("rg-sf-b" before "rg-sf/"), spelt as a plan file would (ARM lists "resourcegroups")
+    assert [(row["cluster"], row["origin"]) for row in rows] == [(second["id"], "select[0]"), (first["id"], "select[0]")]
+    document["exclude"] = [second["id"]]
+    document["select"][0]["resourceGroup"] = "rg-sf"
+    path.write_text(yaml.safe_dump(document))
+    done = sfmigrate("fleet", "plan", str(path), "--format", "json")
+    assert done.returncode == 2, done.stderr
+    assert [row["cluster"] for row in json.loads(done.stdout)["clusters"]] == [first["id"]]
+    document["select"][0]["tags"] = {"env": "no-such-tag"}
+    path.write_text(yaml.safe_dump(document))
+    done = sfmigrate("fleet", "plan", str(path), "--format", "json")
+    assert done.returncode == 0 and json.loads(done.stdout)["clusters"] == []  # nothing selected: nothing to do
