@@ -87,3 +87,19 @@ def test_a_budget_smaller_than_the_fleets_writes_spaces_them_out(twin_factory, t
     assert writes > 4 and budget.granted[twin.world.default_subscription.lower()] == writes
     assert budget.waited[twin.world.default_subscription.lower()] > 0
     assert elapsed >= (writes - 1) * 0.5 * 0.95  # both clusters' writes shared the one budget
+
+
+def test_a_20_percent_fault_run_of_the_fleet_converges(twin_factory, tmp_path: Path) -> None:
+    """Every kind of fault (429, 500, 503, connection resets) on 20% of requests: each cluster converges, running
+    fleet apply again on a cluster that failed (resumable), at most three runs."""
+    twin = twin_factory("two-clusters", faults="rate=0.2,seed=11")
+    runs = []
+    for _ in range(3):
+        result = _run(twin, tmp_path, WriteBudget())
+        runs.append([c.outcome for c in result.clusters])
+        if result.exit_code == 0:
+            break
+    assert result.exit_code == 0, runs
+    assert twin.control().call("GET", "/_emulator/faults")["injected"] > 5, runs  # the faults did happen
+    for cluster in world_json(twin)["clusters"]:
+        assert cluster["declaration"] == "common_name" and cluster["health_worst"] == "Healthy"
