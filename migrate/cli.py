@@ -446,7 +446,7 @@ def _load_fleet(fleetfile: str, writes_per_minute: int | None = None) -> Any:
 
 @fleet.command("plan")
 @click.argument("fleetfile", type=click.Path(dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["text", "md", "json"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "md", "json", "html"]), default="text", show_default=True)
 @click.option("--out", "out", type=click.Path(file_okay=False), default=None,
               help="Write a saved plan per cluster (DIR/<subscription>/<rg>/<cluster>.json) and DIR/fleet.json.")
 def fleet_plan_command(fleetfile: str, fmt: str, out: str | None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from typing import Any
 
@@ -38,10 +39,21 @@ def table(rows: list[dict[str, Any]], columns: tuple[tuple[str, str], ...], fmt:
     return "\n".join(lines) + "\n"
 
 
+def html_page(title: str, rows: list[dict[str, Any]], columns: tuple[tuple[str, str], ...]) -> str:
+    """A self-contained page with one table (every cell escaped; no script, no external resource)."""
+    head = "".join(f"<th>{html.escape(name)}</th>" for name, _ in columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(row.get(key)))}</td>" for _, key in columns) + "</tr>" for row in rows)
+    style = "body{font-family:sans-serif}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}"
+    return (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title><style>{style}</style></head>"
+            f"<body><h1>{html.escape(title)}</h1><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></body></html>\n")
+
+
 def render_fleet_plan(result: FleetPlanResult, fmt: str = "text") -> str:
     report = result.to_report()
     if fmt == "json":
         return json.dumps(report, indent=2, default=str) + "\n"
+    if fmt == "html":
+        return html_page(f"Fleet plan: {report['summary']['clusters']} clusters", report["clusters"], PLAN_COLUMNS)
     summary = report["summary"]
     counts = ", ".join(f"{summary.get(k, 0)} {w}" for k, w in (("changes", "to change"), ("ok", "nothing to do"),
                                                                ("blocked", "blocked"), ("error", "not observed")))

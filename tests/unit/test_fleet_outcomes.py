@@ -46,3 +46,11 @@ def test_tables_keep_one_line_per_cluster_and_escape_markdown_pipes() -> None:
     md = table(rows, (("cluster", "label"), ("detail", "detail")), "md")
     assert md.splitlines()[2] == "| sf-a | line one line \\| two |"
     assert "stopped: 1 cluster(s) failed" in render_fleet_apply(_result("failed", "not-started", stopped="1 cluster(s) failed"))
+
+
+def test_the_html_table_escapes_every_cell() -> None:
+    from migrate.fleet.report import PLAN_COLUMNS, html_page
+
+    page = html_page("Fleet <plan>", [{"label": "<script>alert(1)</script>", "blocking_findings": ["A&B"]}], PLAN_COLUMNS)
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "A&amp;B" in page
+    assert page.startswith("<!DOCTYPE html>") and "Fleet &lt;plan&gt;" in page
