@@ -73,8 +73,9 @@ class LoadedFleet:
 def load(path: str | Path, session: FleetSession | None = None, **session_options: Any) -> LoadedFleet:
     """Read and validate the fleet file, open its session, list its selections, resolve every cluster."""
     fleet = load_fleet(path)
+    resolve(fleet.model_copy(update={"select": []}), str(path))  # the listed clusters are checked before any credential or request
     session = session or open_fleet_session(fleet, **session_options)
-    members = resolve(fleet, Path(path).name, session.list_clusters)
+    members = resolve(fleet, str(path), session.list_clusters)
     for member in members:
         check_plan_files(member.spec)
     return LoadedFleet(Path(path), fleet, session, members, labels(members))

@@ -159,7 +159,7 @@ def load_fleet(path: str | Path) -> FleetSpec:
         text = read_text_limited(path, "FLEETFILE")
     except UsageError as exc:
         raise FleetFileError(str(exc)) from None
-    return parse_fleet(text, Path(path).name)
+    return parse_fleet(text, str(path))
 
 
 def fleet_json_schema() -> dict[str, Any]:

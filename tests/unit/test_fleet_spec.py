@@ -128,3 +128,19 @@ def test_the_committed_fleet_schema_is_the_generated_one_and_the_example_resolve
     example = parse_fleet((REPO / "plans" / "example-fleet.yaml").read_text(encoding="utf-8"), "example-fleet.yaml")
     members = resolve(example, "example-fleet.yaml", lambda s, g: [])
     assert members and all(isinstance(m.spec, PlanSpec) for m in members)
+
+
+def test_the_cli_refuses_a_bad_fleet_file_with_exit_64_before_looking_for_a_credential(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "fleet.yaml"
+    path.write_text(fleet_text(clusters=[{"id": cluster("sf-a")}, {"id": cluster("sf-b"), "goal": {"vaultId": "{vault}"}}]))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "IDENTITY_", "MSI_", "SFMIGRATE_ARM"))}
+    for command in (["plan"], ["apply", "--state", str(tmp_path / "state"), "--yes"], ["status", "--state", str(tmp_path / "state")]):
+        done = subprocess.run([sys.executable, "-m", "migrate", "fleet", *command[:1], str(path), *command[1:]], cwd=REPO,
+                              capture_output=True, text=True, timeout=60, env=env)
+        assert done.returncode == 64, done.stderr
+        assert done.stderr == f"sfmigrate: {path}: clusters[1] (sf-b): goal.vaultId: unknown placeholder {{vault}} (use {{subscription}}, {{resourceGroup}} or {{cluster}})\n"
+        assert not (tmp_path / "state").exists()
