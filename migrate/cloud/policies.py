@@ -1,10 +1,12 @@
 """Per-call policies every Azure client of the gateway gets: request accounting, Azure's clock (the ``Date`` of
-its answers) and the write gate the runner uses to check its lock before each write (issue 13, defect 5)."""
+its answers), the write gate the runner uses to check its lock before each write (issue 13, defect 5) and a
+fleet's per-subscription write budget (issue 15)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable, Protocol
@@ -116,8 +118,6 @@ class WriteBudget:
 
     def __init__(self, writes_per_minute: int = ARM_WRITES_PER_MINUTE, clock: Callable[[], float] | None = None,
                  sleep: Callable[[float], None] | None = None) -> None:
-        import time
-
         if writes_per_minute < 1:
             raise ValueError("writes_per_minute must be at least 1")
         self.limit = writes_per_minute
