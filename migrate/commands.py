@@ -109,8 +109,11 @@ def load_saved_plan(path: Path) -> SavedPlan:
     return SavedPlan(spec, plan, path)
 
 
-def load_source(path: str | Path) -> tuple[PlanSpec, SavedPlan | None]:
-    """A plan file (YAML) or a saved plan (JSON from ``plan --out``)."""
+def load_source(path: str | Path | PlanSpec) -> tuple[PlanSpec, SavedPlan | None]:
+    """A plan file (YAML), a saved plan (JSON from ``plan --out``), or a plan model (a fleet's cluster)."""
+    if isinstance(path, PlanSpec):
+        check_plan_files(path)
+        return path, None
     file = Path(path)
     head = read_limited(file, "PLANFILE")[:4096].decode("utf-8", errors="replace").lstrip()
     if head.startswith("{") and SAVED_PLAN_KIND in head:
@@ -262,7 +265,7 @@ class PreparedRun:
         self.store.release()
 
 
-def prepare_apply(source: str | Path, *, state_location: str | None = None, replan: bool = False,
+def prepare_apply(source: str | Path | PlanSpec, *, state_location: str | None = None, replan: bool = False,
                   emit: Emit | None = None, session: Session | None = None) -> PreparedRun:
     """Load the source, take the lock, resume (re-attach, settle), re-plan, refuse a stale saved plan and
     add the carried-over steps. Writes no status: only the runner does (runner.fail_in_flight included)."""
@@ -337,7 +340,7 @@ def execute(prepared: PreparedRun, *, options: RunOptions | None = None, emit: E
 
 
 def apply(
-    source: str | Path,
+    source: str | Path | PlanSpec,
     *,
     state_location: str | None = None,
     options: RunOptions | None = None,

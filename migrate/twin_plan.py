@@ -62,12 +62,30 @@ def twin_plan_document(goal: dict[str, Any] | None, arm_endpoint: str, ca_bundle
     return document
 
 
+def twin_fleet_document(goals: list[dict[str, Any]], arm_endpoint: str, ca_bundle: str) -> dict[str, Any]:
+    """A fleet file (kind Fleet) for the twin's goals: each cluster listed with its own goal and identity."""
+    clusters = []
+    for goal in goals:
+        plan = twin_plan_document(goal, arm_endpoint, ca_bundle)
+        assert plan is not None
+        clusters.append({"id": goal["cluster"], "goal": plan["goal"], "identity": plan["identity"]})
+    return {
+        "apiVersion": "sfmigrate/v1",
+        "kind": "Fleet",
+        "cloud": {"name": "Custom", "armEndpoint": arm_endpoint, "caBundle": ca_bundle},
+        "defaults": {"nodeTypes": "discover", "rollout": {"pollIntervalSeconds": 0.05}},
+        "clusters": clusters,
+    }
+
+
 @dataclass(frozen=True)
 class TwinPlans:
-    """The plan files written for a twin: ``plan_file`` for its ``goal``, ``plan_files`` one per goal by cluster id."""
+    """The plan files written for a twin: ``plan_file`` for its ``goal``, ``plan_files`` one per goal by cluster id,
+    and ``fleet_file`` (every goal's cluster in one fleet file) when it publishes two goals or more."""
 
     plan_file: Path | None = None
     plan_files: dict[str, Path] = field(default_factory=dict)
+    fleet_file: Path | None = None
 
 
 def _file_names(goals: list[dict[str, Any]]) -> list[str]:
@@ -95,7 +113,12 @@ def write_twin_plans(world: dict[str, Any], arm_endpoint: str, ca_bundle: str, d
         header = f"# Plan for cluster '{str(goal['cluster']).rsplit('/', 1)[-1]}' of scenario '{world.get('scenario')}' on the Azure twin at {arm_endpoint}\n"
         path.write_text(header + yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
         written[str(goal["cluster"])] = path
-    return TwinPlans(next(iter(written.values()), None), written)
+    fleet_file = None
+    if len(goals) >= 2:
+        fleet_file = Path(directory) / "fleet.yaml"
+        header = f"# Fleet of the {len(goals)} clusters with a goal in scenario '{world.get('scenario')}' on the Azure twin at {arm_endpoint}\n"
+        fleet_file.write_text(header + yaml.safe_dump(twin_fleet_document(goals, arm_endpoint, ca_bundle), sort_keys=False), encoding="utf-8")
+    return TwinPlans(next(iter(written.values()), None), written, fleet_file)
 
 
 def write_plans_for(twin: RunningTwinLike) -> TwinPlans:
@@ -108,13 +131,16 @@ def write_plan_for(twin: RunningTwinLike) -> Path | None:
     return write_plans_for(twin).plan_file
 
 
-def ready_line(ready_info: dict[str, Any], plan_file: Path | None, plan_files: dict[str, Path] | None = None) -> dict[str, Any]:
-    """``sfmigrate emulator serve``'s ready line: the twin's ready info with ``plan_file`` (the plan for the goal) and
-    ``plan_files`` (cluster id -> plan file, one per goal) added, in the documented order (…, env, plan_file,
-    plan_files, scenario)."""
+def ready_line(ready_info: dict[str, Any], plan_file: Path | None, plan_files: dict[str, Path] | None = None,
+               fleet_file: Path | None = None) -> dict[str, Any]:
+    """``sfmigrate emulator serve``'s ready line: the twin's ready info with ``plan_file`` (the plan for the goal),
+    ``plan_files`` (cluster id -> plan file, one per goal) and ``fleet_file`` (a fleet file of every goal's cluster,
+    ``null`` with fewer than two goals) added, in the documented order (…, env, plan_file, plan_files, fleet_file,
+    scenario)."""
     line = {key: value for key, value in ready_info.items() if key != "scenario"}
     line["plan_file"] = str(plan_file) if plan_file else None
     line["plan_files"] = {cluster: str(path) for cluster, path in (plan_files or {}).items()}
+    line["fleet_file"] = str(fleet_file) if fleet_file else None
     line["scenario"] = ready_info.get("scenario")
     return line
 

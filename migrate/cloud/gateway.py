@@ -27,7 +27,7 @@ from ..errors import AzureRequestFailed, NotFound, OperationalError, UsageError
 from .azure_errors import azure_errors, retry_after
 from .endpoints import CloudEndpoints, operation_url_refusal
 from .http_log import HttpTrace
-from .policies import AzureClock, BeforeWrite, RequestStats, Accounting, WriteGate
+from .policies import AzureClock, BeforeWrite, BudgetGate, RequestStats, Accounting, WriteBudget, WriteGate
 
 OperationCallback = Callable[[str], None]
 Transport = HttpTransport[Any, Any]
@@ -76,6 +76,7 @@ class Gateway:
         self.clock = AzureClock()
         self._retry_backoff = retry_backoff
         self.before_write: BeforeWrite | None = None  # set by the runner for the length of a run (WriteGate)
+        self.write_budget: WriteBudget | None = None  # a fleet's per-subscription write budget (BudgetGate)
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
 
@@ -84,7 +85,7 @@ class Gateway:
         """Options every client gets: accounting, the CA bundle, the retry back-off and the transport."""
         # A fresh policy list per client: azure-mgmt-core appends to it in place (research/emulation.md §1).
         kwargs: dict[str, Any] = {"per_call_policies": [Accounting(self.stats, self.clock)],
-                                  "per_retry_policies": [WriteGate(self), HttpTrace()]}  # HttpTrace: --debug lines
+                                  "per_retry_policies": [BudgetGate(self), WriteGate(self), HttpTrace()]}  # HttpTrace: --debug lines
         if self.cloud.ca_bundle:
             kwargs["connection_verify"] = self.cloud.ca_bundle
         if self._retry_backoff is not None:
@@ -130,6 +131,13 @@ class Gateway:
         sub, group, name = id_parts(cluster_id)
         with azure_errors(cluster_id):
             return _object(self._client("servicefabric", sub).clusters.get(group, name, cls=_raw), cluster_id)
+
+    def list_clusters(self, subscription: str, resource_group: str | None = None) -> list[dict[str, Any]]:
+        """The classic clusters of a subscription (or one of its resource groups), as ARM lists them (a fleet's select)."""
+        client = self._client("servicefabric", subscription)
+        with azure_errors(f"/subscriptions/{subscription}" + (f"/resourceGroups/{resource_group}" if resource_group else "")):
+            found = client.clusters.list_by_resource_group(resource_group) if resource_group else client.clusters.list()
+            return [_as_raw(m) for m in found]
 
     def get_scale_set(self, vmss_id: str) -> dict[str, Any]:
         sub, group, name = id_parts(vmss_id)

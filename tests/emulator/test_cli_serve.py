@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-READY_KEYS = {"arm_endpoint", "ca_bundle", "subscription_id", "tenant_id", "env", "plan_file", "plan_files", "scenario"}
+READY_KEYS = {"arm_endpoint", "ca_bundle", "subscription_id", "tenant_id", "env", "plan_file", "plan_files", "fleet_file", "scenario"}
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -39,6 +39,7 @@ def test_serve_prints_one_ready_line_serves_and_stops_cleanly(tmp_path: Path, st
         assert ready["arm_endpoint"].startswith("https://127.0.0.1:") and Path(ready["ca_bundle"]).is_file()
         assert ready["plan_file"] and Path(ready["plan_file"]).is_file()
         assert list(ready["plan_files"].values()) == [ready["plan_file"]]  # one goal: one plan file
+        assert ready["fleet_file"] is None  # a fleet file needs two goals or more
         env = ready["env"]
         assert env["IDENTITY_ENDPOINT"].startswith(ready["arm_endpoint"]) and env["REQUESTS_CA_BUNDLE"] == ready["ca_bundle"]
         # It serves: a managed-identity token, then ARM with it, over HTTPS trusting the printed bundle.

@@ -194,7 +194,8 @@ def test_serve_prints_a_plan_file_per_cluster_goal(tmp_path: Path) -> None:
         child.send_signal(signal.SIGTERM)
         _, err = child.communicate(timeout=30)
     assert child.returncode == 0, err
-    assert list(ready)[-3:] == ["plan_file", "plan_files", "scenario"]
+    assert list(ready)[-4:] == ["plan_file", "plan_files", "fleet_file", "scenario"]
+    assert ready["fleet_file"] == str(tmp_path / "fleet.yaml")
     assert ready["plan_file"] == str(tmp_path / "plan.yaml")
     assert sorted(Path(p).name for p in ready["plan_files"].values()) == ["plan-sfcluster-rg-sf-b.yaml", "plan.yaml"]
     for cluster_id, path in ready["plan_files"].items():
