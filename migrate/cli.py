@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .console import configure_logging, confirm_at_terminal, print_error, set_verbosity, verbosity_options
-from .errors import ExitCode, Interrupted, SfmigrateError, UsageError
+from .console import approved, configure_logging, confirm_at_terminal, print_error, set_verbosity, verbosity_options
+from .errors import Declined, ExitCode, Interrupted, SfmigrateError, UsageError
 
 if TYPE_CHECKING:
     from .plan import Plan
@@ -538,8 +538,8 @@ def fleet_apply_command(fleetfile: str, state: str, yes: bool, concurrency: int,
     if not yes and not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UsageError("--yes: required when not running at a terminal (nothing was changed)")
     loaded = _load_fleet(fleetfile, writes_per_minute)
-    if not yes and not click.confirm(f"Migrate {len(loaded.members)} clusters of {fleetfile}?", default=False):
-        raise Interrupted("cancelled at the confirmation prompt; nothing was changed")
+    if not yes and not approved(f"Do you want to migrate the {len(loaded.members)} clusters of {fleetfile}?"):
+        raise Declined("fleet apply cancelled: nothing was changed")  # exit 1, as apply's prompt
 
     def emit(event: dict[str, Any]) -> None:  # called under the fleet's emit lock: lines never interleave
         if output == "json":

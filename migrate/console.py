@@ -120,7 +120,12 @@ def confirm_at_terminal(plan: Plan) -> bool:
     for line in confirmation_summary(plan):
         click.echo(line)
     click.echo("")
-    click.echo("Do you want to apply these steps?")
+    return approved("Do you want to apply these steps?")
+
+
+def approved(question: str) -> bool:
+    """Ask ``question``; only ``yes`` approves; anything else, or end of input, declines (terraform's rule)."""
+    click.echo(question)
     click.echo("  Only 'yes' will be accepted to approve.")
     click.echo("")
     click.echo("  Enter a value: ", nl=False)
