@@ -296,6 +296,7 @@ def apply_command(planfile: str, state: str | None, yes: bool, until: str | None
             return True
         return confirm_at_terminal(plan)
 
+    options = RunOptions(until=until, postpone_cutover=postpone_cutover, node_type_concurrency=node_type_concurrency)  # checked before any file is read
     spec, _ = commands.load_source(planfile)
     session = commands.open_session(spec)
     progress = ApplyProgress(sink, heartbeat, session)  # the heartbeat timer, the cluster polled during upgrades
@@ -303,8 +304,6 @@ def apply_command(planfile: str, state: str | None, yes: bool, until: str | None
     def confirmed(plan: Plan) -> bool:
         progress.idle()
         return confirm(plan)
-
-    options = RunOptions(until=until, postpone_cutover=postpone_cutover, node_type_concurrency=node_type_concurrency)
 
     def terminate(signum: int, frame: FrameType | None) -> None:  # a cancelled pipeline job: stop like Ctrl-C, journal saved
         raise KeyboardInterrupt
