@@ -187,19 +187,27 @@ def expected_seconds(step: Step, shapes: Mapping[str, ScaleSetShape], manual_per
     return QUICK_SECONDS, "one ARM write"
 
 
-def expected_timeline(plan: Plan, shapes: Mapping[str, ScaleSetShape], rollout: RolloutSpec | None = None) -> Timeline:
-    """The plan's steps back to back with their expected durations; each cluster upgrade is followed by the
-    settle window sfmigrate waits out before the next certificate change or roll-out."""
+def expected_timeline(plan: Plan, shapes: Mapping[str, ScaleSetShape], rollout: RolloutSpec | None = None,
+                      node_type_concurrency: int | None = None) -> Timeline:
+    """The plan's steps with their expected durations, in the order apply runs them: the steps of one scale-set
+    phase on different node types start together (``apply --node-type-concurrency``, default all), every other step
+    after the previous one ends; each cluster upgrade is followed by the settle window sfmigrate waits out before the
+    next certificate change or roll-out."""
+    from ..runner import step_groups
+
     settle = (rollout.settleMinutes if rollout is not None else 15.0) * 60
     manual_percent = rollout.manualBatchPercent if rollout is not None else 100
     bars: list[Bar] = []
     clock = 0.0
-    for index, step in enumerate(plan.steps):
-        seconds, basis = expected_seconds(step, shapes, manual_percent)
-        later = plan.steps[index + 1:]
-        wait = settle if step.cluster_upgrade and later else 0.0
-        bars.append(Bar(step.name, step.title or step.name, phase_of(step.kind), clock, seconds, wait, "", basis))
-        clock += seconds + wait
+    groups = step_groups(list(plan.steps), node_type_concurrency)
+    for index, group in enumerate(groups):
+        ends = []
+        for step in group:
+            seconds, basis = expected_seconds(step, shapes, manual_percent)
+            wait = settle if step.cluster_upgrade and index + 1 < len(groups) else 0.0
+            bars.append(Bar(step.name, step.title or step.name, phase_of(step.kind), clock, seconds, wait, "", basis))
+            ends.append(seconds + wait)
+        clock += max(ends)
     notes = list(DOCUMENTED + ASSUMPTIONS)
     if not shapes:
         notes.append("The scale sets were not read for this report: each roll-out assumes "

@@ -144,3 +144,22 @@ def test_declaration_shows_the_reverse_proxy_when_declared() -> None:
     assert [(line.by, line.value, line.issuers) for line in after] == [("common name", "proxy.contoso.com", ("E" * 40, "F" * 40))]
     page = render_plan(plan, "html")
     assert "reverse proxy, common name" in page and "proxy.contoso.com" in page
+
+
+def test_expected_timeline_starts_a_phase_on_every_node_type_together_as_apply_does() -> None:
+    import dataclasses
+
+    from migrate.steps import stage_goal
+
+    nt1 = VMSS.rsplit("/", 1)[0] + "/nt1"
+    first = READY.steps[1]
+    second = dataclasses.replace(first, name="add-goal-secret-nt1", resources=[nt1],
+                                 params=stage_goal.Params(vmss_id=nt1, vault_id="/v", secret_url="https://kv.vault.azure.net/secrets/c/1",
+                                                          primary="A" * 40))
+    plan = dataclasses.replace(READY, steps=[READY.steps[0], first, second, *READY.steps[2:]])
+    shapes = {**shape(10, 5, "manual"), nt1.lower(): ScaleSetShape("nt1", 4, 2, "manual")}
+    together = {bar.step: bar for bar in expected_timeline(plan, shapes).bars}
+    assert together["add-goal-secret"].start == together["add-goal-secret-nt1"].start  # default: all node types at once
+    assert together["declare-goal"].start == together["add-goal-secret"].end  # the longer one ends the phase
+    one_by_one = {bar.step: bar for bar in expected_timeline(plan, shapes, node_type_concurrency=1).bars}
+    assert one_by_one["add-goal-secret-nt1"].start == one_by_one["add-goal-secret"].end
