@@ -490,21 +490,41 @@ def _load_fleet(fleetfile: str, writes_per_minute: int | None = None) -> Any:
 @click.option("--format", "fmt", type=click.Choice(["text", "md", "json", "html"]), default="text", show_default=True)
 @click.option("--out", "out", type=click.Path(file_okay=False), default=None,
               help="Write a saved plan per cluster (DIR/<subscription>/<rg>/<cluster>.json) and DIR/fleet.json.")
-def fleet_plan_command(fleetfile: str, fmt: str, out: str | None) -> None:
+@click.option("--matrix", "matrix_file", type=click.Path(dir_okay=False), default=None,
+              help="Write the Azure DevOps apply matrix (JSON: {jobName: {planFile, clusterId}} for each unblocked "
+                   "cluster with changes; planFile relative to --out, which it needs); in a pipeline also set the "
+                   "output variables matrix and clusters (runbooks/azure-devops/README.md).")
+@CI_OPTION
+def fleet_plan_command(fleetfile: str, fmt: str, out: str | None, matrix_file: str | None, ci: str) -> None:
     """Plan every cluster of the fleet (concurrently); change nothing.
 
     Exit 0 nothing to do, 2 changes and none blocked, 3 any cluster blocked, 1 a cluster could not be observed.
     """
+    from pathlib import Path
+
+    from . import azure_devops
+    from .fleet.matrix import apply_matrix, matrix_json
     from .fleet.plan import fleet_plan, save_fleet_plans
     from .fleet.report import render_fleet_plan
     from .input_files import output_error
 
+    if matrix_file and not out:
+        raise UsageError("--matrix: needs --out DIR (the matrix names the saved plans under it)")
     result = fleet_plan(_load_fleet(fleetfile))
     if out:
         try:
             save_fleet_plans(result, out)
         except OSError as exc:
             raise output_error("--out", out, exc) from None
+    if matrix_file and out:
+        matrix = apply_matrix(result, out)
+        try:
+            Path(matrix_file).write_text(matrix_json(matrix) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise output_error("--matrix", matrix_file, exc) from None
+        if azure_devops.enabled(ci):  # stdout carries the report when --format asks for one: commands go to stderr
+            azure_devops.set_output_variables({"matrix": matrix_json(matrix), "clusters": str(len(matrix))},
+                                              sys.stderr if fmt != "text" else None)
     click.echo(render_fleet_plan(result, fmt), nl=False)
     sys.exit(result.exit_code)
 
