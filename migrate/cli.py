@@ -489,7 +489,7 @@ def _load_fleet(fleetfile: str, writes_per_minute: int | None = None) -> Any:
 @click.argument("fleetfile", type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["text", "md", "json", "html"]), default="text", show_default=True)
 @click.option("--out", "out", type=click.Path(file_okay=False), default=None,
-              help="Write a saved plan per cluster (DIR/<subscription>/<rg>/<cluster>.json) and DIR/fleet.json.")
+              help="Write a saved plan per cluster (DIR/<subscription>/<rg>/<cluster>.json), DIR/fleet.json and DIR/fleet.html.")
 @click.option("--matrix", "matrix_file", type=click.Path(dir_okay=False), default=None,
               help="Write the Azure DevOps apply matrix (JSON: {jobName: {planFile, clusterId}} for each unblocked "
                    "cluster with changes; planFile relative to --out, which it needs); in a pipeline also set the "
@@ -505,7 +505,7 @@ def fleet_plan_command(fleetfile: str, fmt: str, out: str | None, matrix_file: s
     from . import azure_devops
     from .fleet.matrix import apply_matrix, matrix_json
     from .fleet.plan import fleet_plan, save_fleet_plans
-    from .fleet.report import render_fleet_plan
+    from .fleet.report import render_fleet_plan, write_fleet_html
     from .input_files import output_error
 
     if matrix_file and not out:
@@ -514,6 +514,7 @@ def fleet_plan_command(fleetfile: str, fmt: str, out: str | None, matrix_file: s
     if out:
         try:
             save_fleet_plans(result, out)
+            write_fleet_html(result, out)  # the fleet's HTML report beside fleet.json
         except OSError as exc:
             raise output_error("--out", out, exc) from None
     if matrix_file and out:
