@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import ssl
 import subprocess
 import sys
@@ -79,6 +80,24 @@ def test_the_fleet_pipeline_plans_then_fans_out_over_the_matrix_and_its_sfmigrat
     problems = [p for line in lines for p in checks.check_command_line(line)]
     assert not problems, "\n".join(problems)
     assert checks.check_command_line("sfmigrate fleet plan f.yaml --matrix m.json --out p --frobnicate"), "the checker must catch a wrong option"
+
+
+def test_matrix_job_names_keep_azure_devops_rules_and_stay_unique() -> None:
+    from migrate.fleet.matrix import job_name
+
+    taken: set[str] = set()
+    names = [job_name(label, taken) for label in ("rg-sf/sfcluster", "rg_sf/sfcluster", "RG-SF/SFCLUSTER", "9rg/é-cluster", "x" * 150)]
+    assert names[:3] == ["rg_sf_sfcluster", "rg_sf_sfcluster_2", "RG_SF_SFCLUSTER_3"]  # unique, compared case-insensitively
+    assert names[3] == "c_9rg_cluster"  # starts with a letter, only A-Z a-z 0-9 _
+    assert len(names[4]) == 100
+    assert all(re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,99}", n) for n in names)
+
+
+def test_matrix_without_out_is_a_usage_error(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "migrate", "fleet", "plan", str(tmp_path / "fleet.yaml"), "--matrix", str(tmp_path / "m.json")],
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 64 and "--matrix" in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert not (tmp_path / "m.json").exists()
 
 
 # -- the fan-out on the twin ------------------------------------------------------------------------------------
