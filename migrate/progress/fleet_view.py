@@ -51,7 +51,9 @@ class FleetLiveProgress:
             self.tasks[label] = self.progress.add_task("", total=1, start=False, cluster=escape(label), step="[dim]waiting[/dim]", outcome="")
             self.trackers[label] = RunTracker()
         self._final: RenderableType | None = None
+        self._more = ""  # "… N more clusters" when the terminal cannot show every line
         self._closed = False
+        self._fit()
         self.live = Live(self._render(), console=self.console, refresh_per_second=4, transient=False,
                          get_renderable=self._render)
         self.live.start()
@@ -75,11 +77,32 @@ class FleetLiveProgress:
             else:
                 tracker.see(event)
                 self.progress.update(task, step=self._step_text(tracker), outcome="[yellow]running[/yellow]")
+            self._fit()
         if not self._closed:
             self.live.refresh()
 
     def heartbeat(self, event: dict[str, Any]) -> None:
         """The screen shows each cluster's elapsed time already: nothing to add."""
+
+    def _fit(self) -> None:
+        """No more lines than the terminal has: the running clusters first, then the waiting, then the finished
+        ones (in the fleet's order within each), and one line counting those left out."""
+        tasks = self.progress.tasks
+        limit = max(3, self.console.size.height - 2)
+        if len(tasks) <= limit:
+            self._more = ""
+            return
+
+        def rank(index: int) -> tuple[int, int]:
+            task = tasks[index]
+            return (2 if task.finished else 0 if task.started else 1), index
+
+        shown = set(sorted(range(len(tasks)), key=rank)[:limit - 1])
+        for index, task in enumerate(tasks):
+            self.progress.update(task.id, visible=index in shown)
+        hidden = [tasks[i] for i in range(len(tasks)) if i not in shown]
+        finished = sum(1 for t in hidden if t.finished)
+        self._more = f"… {len(hidden)} more clusters: {finished} finished, {len(hidden) - finished} waiting"
 
     def _index(self, task: TaskID) -> int:
         return next(i for i, t in enumerate(self.progress.tasks) if t.id == task)
@@ -98,8 +121,13 @@ class FleetLiveProgress:
         return f"{count} [bold]{escape(row.name)}[/bold]{state}"
 
     def _render(self) -> RenderableType:
+        from rich.console import Group
+        from rich.text import Text
+
         with self._lock:
-            return self._final if self._final is not None else self.progress.get_renderable()
+            if self._final is not None:
+                return self._final
+            return Group(self.progress.get_renderable(), Text(self._more, style="dim")) if self._more else self.progress.get_renderable()
 
     @staticmethod
     def summary(rows: Sequence[dict[str, Any]]) -> Table:

@@ -50,3 +50,32 @@ def test_fleet_apply_at_a_terminal_shows_a_line_per_cluster_then_leaves_a_table_
     assert "[rg-sf/sfcluster]" not in text, "plain lines were printed at a terminal"
     for cluster in world_json(twin)["clusters"]:
         assert cluster["declaration"] == "common_name", cluster["id"]
+
+
+def test_a_fleet_taller_than_the_terminal_shows_the_running_clusters_and_counts_the_rest() -> None:
+    """In process, on a 100x8 console: 20 clusters cannot all have a line; the running one keeps its line."""
+    import io
+
+    from rich.console import Console
+
+    from migrate.progress.fleet_view import FleetLiveProgress
+
+    screen = Console(file=io.StringIO(), force_terminal=True, width=100, height=8)
+    labels = [f"rg/sf-{n:02d}" for n in range(20)]
+    view = FleetLiveProgress(labels, console=screen)
+    try:
+        view({"type": "run-start", "cluster": "rg/sf-15", "step": None, "time": "", "detail": {"steps": 4}})
+        view({"type": "step-start", "cluster": "rg/sf-15", "step": "stage-goal:nt0", "time": "", "detail": {"title": "stage"}})
+        view({"type": "cluster-finished", "cluster": "rg/sf-03", "step": None, "time": "", "detail": {"outcome": "done"}})
+        shown = io.StringIO()
+        Console(file=shown, width=100, height=8).print(view._render())
+    finally:
+        view.close([{"label": label, "outcome": "done", "steps": 4, "mutating_requests": 9, "seconds": 12.0} for label in labels])
+    lines = [line for line in shown.getvalue().splitlines() if line.strip()]
+    assert len(lines) <= 6, lines
+    assert any("rg/sf-15" in line and "stage-goal:nt0" in line for line in lines), lines
+    assert not any("rg/sf-03" in line for line in lines), "a finished cluster took a line from a waiting one"
+    assert lines[-1] == "… 15 more clusters: 1 finished, 14 waiting", lines
+    final = io.StringIO()
+    Console(file=final, width=100, height=8).print(view._render())
+    assert all(label in final.getvalue() for label in labels)  # the table at the end has every cluster
