@@ -126,6 +126,17 @@ class AzureDevOps:
         self.write_command(command("task.complete", message, result=result))
 
 
+def set_output_variables(values: Mapping[str, str], stream: TextIO | None = None) -> None:
+    """``##vso[task.setvariable variable=NAME;isOutput=true]VALUE`` for each value, written on purpose (escaped:
+    a value holds one line). Later jobs read them as ``dependencies.<job>.outputs['<step>.NAME']``, later stages as
+    ``stageDependencies.<stage>.<job>.outputs['<step>.NAME']`` in a job or ``dependencies.<stage>.outputs[...]``
+    in a stage condition (https://learn.microsoft.com/azure/devops/pipelines/process/set-variables-scripts#set-an-output-variable-for-use-in-future-stages,
+    https://learn.microsoft.com/azure/devops/pipelines/process/expressions#dependencies)."""
+    ado = AzureDevOps(stream)
+    for name, value in values.items():
+        ado.set_output(name, value)
+
+
 def finish_plan(plan: Plan, exit_code: int, reports: list[str], stream: TextIO | None = None) -> ExitCode:
     """Publish a plan in a pipeline and give the step's exit code: pending changes exit 0 (``hasChanges``
     carries them; a non-zero exit would fail the step); blocked or unreadable still fail it."""

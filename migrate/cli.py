@@ -488,22 +488,43 @@ def _load_fleet(fleetfile: str, writes_per_minute: int | None = None) -> Any:
 @click.argument("fleetfile", type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["text", "md", "json", "html"]), default="text", show_default=True)
 @click.option("--out", "out", type=click.Path(file_okay=False), default=None,
-              help="Write a saved plan per cluster (DIR/<subscription>/<rg>/<cluster>.json) and DIR/fleet.json.")
-def fleet_plan_command(fleetfile: str, fmt: str, out: str | None) -> None:
+              help="Write a saved plan per cluster (DIR/<subscription>/<rg>/<cluster>.json), DIR/fleet.json and DIR/fleet.html.")
+@click.option("--matrix", "matrix_file", type=click.Path(dir_okay=False), default=None,
+              help="Write the Azure DevOps apply matrix (JSON: {jobName: {planFile, clusterId}} for each unblocked "
+                   "cluster with changes; planFile relative to --out, which it needs); in a pipeline also set the "
+                   "output variables matrix and clusters (runbooks/azure-devops/README.md).")
+@CI_OPTION
+def fleet_plan_command(fleetfile: str, fmt: str, out: str | None, matrix_file: str | None, ci: str) -> None:
     """Plan every cluster of the fleet (concurrently); change nothing.
 
     Exit 0 nothing to do, 2 changes and none blocked, 3 any cluster blocked, 1 a cluster could not be observed.
     """
+    from pathlib import Path
+
+    from . import azure_devops
+    from .fleet.matrix import apply_matrix, matrix_json
     from .fleet.plan import fleet_plan, save_fleet_plans
-    from .fleet.report import render_fleet_plan
+    from .fleet.report import render_fleet_plan, write_fleet_html
     from .input_files import output_error
 
+    if matrix_file and not out:
+        raise UsageError("--matrix: needs --out DIR (the matrix names the saved plans under it)")
     result = fleet_plan(_load_fleet(fleetfile))
     if out:
         try:
             save_fleet_plans(result, out)
+            write_fleet_html(result, out)  # the fleet's HTML report beside fleet.json
         except OSError as exc:
             raise output_error("--out", out, exc) from None
+    if matrix_file and out:
+        matrix = apply_matrix(result, out)
+        try:
+            Path(matrix_file).write_text(matrix_json(matrix) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise output_error("--matrix", matrix_file, exc) from None
+        if azure_devops.enabled(ci):  # stdout carries the report when --format asks for one: commands go to stderr
+            azure_devops.set_output_variables({"matrix": matrix_json(matrix), "clusters": str(len(matrix))},
+                                              sys.stderr if fmt != "text" else None)
     click.echo(render_fleet_plan(result, fmt), nl=False)
     sys.exit(result.exit_code)
 
@@ -517,7 +538,8 @@ def fleet_plan_command(fleetfile: str, fmt: str, out: str | None) -> None:
               help="The first K clusters go first and must finish (Ready) before the others start.")
 @click.option("--max-failures", type=click.IntRange(min=1), default=None, help="After F failed clusters, start no other.")
 @click.option("--postpone-cutover", is_flag=True, help="Every cluster stops before its conversion (exit 4, resumable).")
-@click.option("--output", type=click.Choice(["plain", "json"]), default="plain", show_default=True, help="Progress: lines prefixed with the cluster, or JSON events with 'cluster'.")
+@click.option("--output", type=click.Choice(["auto", "plain", "json"]), default="auto", show_default=True,
+              help="Progress: auto (a live line per cluster at a terminal, else plain), lines prefixed with the cluster, or JSON events with 'cluster'.")
 @WRITES_OPTION
 def fleet_apply_command(fleetfile: str, state: str, yes: bool, concurrency: int, canary: int, max_failures: int | None,
                         postpone_cutover: bool, output: str, writes_per_minute: int | None) -> None:
@@ -540,8 +562,17 @@ def fleet_apply_command(fleetfile: str, state: str, yes: bool, concurrency: int,
     if not yes and not approved(f"Do you want to migrate the {len(loaded.members)} clusters of {fleetfile}?"):
         raise Declined("fleet apply cancelled: nothing was changed")  # exit 1, as apply's prompt
 
+    from . import azure_devops
+    from .progress.fleet_view import FleetLiveProgress
+
+    if output == "auto":  # the live view only on a terminal outside a pipeline (issue 15: one line per cluster)
+        output = "live" if sys.stdout.isatty() and not azure_devops.enabled(None) else "plain"
+    live: FleetLiveProgress | None = None  # started just before the run (below)
+
     def emit(event: dict[str, Any]) -> None:  # called under the fleet's emit lock: lines never interleave
-        if output == "json":
+        if live is not None:
+            live(event)
+        elif output == "json":
             JsonProgress()(event)  # the event carries "cluster"
         elif event.get("type") == "cluster-finished":
             detail = event.get("detail") or {}
@@ -559,8 +590,19 @@ def fleet_apply_command(fleetfile: str, state: str, yes: bool, concurrency: int,
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, stop)
-    result = run.run()
-    if output == "json":  # one more JSON line: the fleet's result
+    if output == "live":
+        live = FleetLiveProgress([loaded.label(m) for m in loaded.members])
+    try:
+        result = run.run()
+    except BaseException:
+        if live is not None:
+            live.close()  # give the terminal back before the error is shown
+        raise
+    if live is not None:
+        live.close(result.to_report()["clusters"])  # the per-cluster table stays on screen
+        if result.stopped_reason:
+            click.echo(f"stopped: {result.stopped_reason}", err=True)
+    elif output == "json":  # one more JSON line: the fleet's result
         click.echo(safe(json.dumps({"type": "fleet-result", **result.to_report()}, default=str)))
     else:
         click.echo(render_fleet_apply(result, "text"), nl=False, err=True)

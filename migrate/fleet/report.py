@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import json
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from ..report._common import blocking, runbook_path
+from ..report.html import VerdictView, Why, environment
+from ..report.timeline import PHASE_LABEL, Timeline, _tick_step, duration_text, expected_timeline
 from .apply import FleetApplyResult
 from .plan import FleetPlanResult
 
@@ -53,7 +59,7 @@ def render_fleet_plan(result: FleetPlanResult, fmt: str = "text") -> str:
     if fmt == "json":
         return json.dumps(report, indent=2, default=str) + "\n"
     if fmt == "html":
-        return html_page(f"Fleet plan: {report['summary']['clusters']} clusters", report["clusters"], PLAN_COLUMNS)
+        return render_fleet_html(result)
     summary = report["summary"]
     counts = ", ".join(f"{summary.get(k, 0)} {w}" for k, w in (("changes", "to change"), ("ok", "nothing to do"),
                                                                ("blocked", "blocked"), ("error", "not observed")))
@@ -77,3 +83,122 @@ def render_fleet_status(rows: list[dict[str, Any]], fmt: str = "text") -> str:
         return json.dumps({"clusters": rows}, indent=2, default=str) + "\n"
     shown = [{**row, "progress": f"{row['steps_done']}/{row['steps']}"} for row in rows]
     return table(shown, STATUS_COLUMNS, fmt)
+
+
+# -- the fleet plan as an HTML page (jinja2, autoescaped; issue 15: "the HTML fleet report shows each cluster's
+#    timeline") -------------------------------------------------------------------------------------------------
+STATUS_CLASS = {"blocked": "BLOCKED", "changes": "CHANGES", "ok": "NOTHING", "error": "failed"}
+STATUS_TEXT = {"blocked": "blocked", "changes": "to change", "ok": "nothing to do", "error": "not observed"}
+_CHART = (1000.0, 180.0, 24.0)  # SVG width, label column, row height
+
+
+@dataclass(frozen=True)
+class Segment:
+    x: float
+    width: float
+    css: str  # the step's phase (report.css colours), or "settle"
+    title: str
+
+
+@dataclass(frozen=True)
+class TimelineRow:
+    label: str
+    status: str
+    y: float
+    segments: list[Segment]
+    end_x: float
+    end_text: str
+
+
+def _cluster_timelines(result: FleetPlanResult) -> dict[str, Timeline]:
+    """Each planned cluster's expected timeline (migrate.report.timeline; scale sets at their documented defaults:
+    the fleet plan keeps no snapshot)."""
+    return {c.member.cluster_id: expected_timeline(c.plan, {}, c.member.spec.rollout)
+            for c in result.clusters if c.plan is not None and c.status == "changes"}
+
+
+def _timeline_rows(result: FleetPlanResult, timelines: dict[str, Timeline]) -> tuple[list[TimelineRow], list[tuple[float, str]], float]:
+    """One SVG row per cluster on one time axis (the clusters run side by side in ``fleet apply``)."""
+    width, label_width, row_height = _CHART
+    longest = max([t.total for t in timelines.values()] + [1.0])
+    scale = (width - label_width - 110) / longest
+    rows = []
+    for index, cluster in enumerate(result.clusters):
+        y = 24 + index * row_height
+        timeline = timelines.get(cluster.member.cluster_id)
+        segments: list[Segment] = []
+        if timeline is None:
+            rows.append(TimelineRow(cluster.label, cluster.status, y, [], label_width + 4, STATUS_TEXT[cluster.status]))
+            continue
+        for bar in timeline.bars:
+            x = label_width + bar.start * scale
+            w = max(bar.seconds * scale, 1.5)
+            segments.append(Segment(x, w, bar.phase, f"{bar.step}: {duration_text(bar.seconds)}"))
+            if bar.settle > 0:
+                segments.append(Segment(x + w, bar.settle * scale, "settle", f"settle after {bar.step}: {duration_text(bar.settle)}"))
+        end = max((s.x + s.width for s in segments), default=label_width)
+        rows.append(TimelineRow(cluster.label, cluster.status, y, segments, end + 4, duration_text(timeline.total)))
+    step = _tick_step(longest)
+    ticks = [(label_width + n * step * scale, duration_text(n * step)) for n in range(int(longest // step) + 1)]
+    return rows, ticks, 24 + len(rows) * row_height + 8
+
+
+def _fleet_verdict(result: FleetPlanResult, timelines: dict[str, Timeline]) -> VerdictView:
+    report = result.to_report()
+    summary = report["summary"]
+    counts = ", ".join(f"{summary[k]} {STATUS_TEXT[k]}" for k in ("changes", "blocked", "ok", "error") if summary.get(k))
+    statuses = {c.status for c in result.clusters}
+    state = "BLOCKED" if statuses & {"blocked", "error"} else "CHANGES" if "changes" in statuses else "NOTHING"
+    view = VerdictView(state, f"{summary['clusters']} clusters: {counts or 'none'}.")
+    for cluster in result.clusters:
+        if cluster.status == "blocked" and cluster.plan is not None:
+            view.why += [Why(f.code, f"{cluster.label}: {f.message}", runbook_path(f)) for f in blocking(cluster.plan)]
+        elif cluster.status == "error":
+            view.why.append(Why("not observed", f"{cluster.label}: {cluster.error or 'discovery found it unreadable'}"))
+    longest = max([t.total for t in timelines.values()], default=0.0)
+    if "changes" in statuses:
+        view.next.append(f"Review each cluster's plan (sfmigrate fleet plan with --out saves them), then run sfmigrate fleet apply "
+                         f"with this fleet file and --state: the longest cluster takes about {duration_text(longest)} in Azure "
+                         "by the timeline's reckoning; the clusters run side by side.")
+    if "blocked" in statuses:
+        view.next.append("fleet apply skips the blocked clusters: fix each blocking finding as its runbook says, then plan again.")
+    if "error" in statuses:
+        view.next.append("Give the credential read access to the clusters that could not be observed, then plan again.")
+    if not view.next:
+        view.next = ["Nothing: every cluster is already declared by common name."]
+    view.facts = [("Fleet file", str(result.fleet.path), True), ("Clusters", str(summary["clusters"]), False)]
+    return view
+
+
+def render_fleet_html(result: FleetPlanResult) -> str:
+    """The fleet plan's page: a verdict card, the fleet table (blocking findings link their runbook pages) and a
+    timeline card with one row per cluster."""
+    timelines = _cluster_timelines(result)
+    rows, ticks, height = _timeline_rows(result, timelines)
+    phases = [(p, PHASE_LABEL[p]) for p in PHASE_LABEL if any(b.phase == p for t in timelines.values() for b in t.bars)]
+    clusters = []
+    for cluster, row in zip(result.clusters, result.to_report()["clusters"]):
+        timeline = timelines.get(cluster.member.cluster_id)
+        findings = blocking(cluster.plan) if cluster.plan is not None and cluster.status == "blocked" else []
+        segments = cluster.member.cluster_id.split("/")  # /subscriptions/S/resourceGroups/RG/...: checked ARM ids
+        clusters.append({**row, "css": STATUS_CLASS[cluster.status], "status_text": STATUS_TEXT[cluster.status],
+                         "subscription": segments[2], "resource_group": segments[4],
+                         "blocking": [{"code": f.code, "runbook": runbook_path(f)} for f in findings],
+                         "expected": duration_text(timeline.total) if timeline else "-"})
+    footnotes = next((list(t.footnotes) for t in timelines.values()), [])
+    count = len(result.clusters)
+    page = environment().get_template("fleet.html.j2").render(
+        title=f"sfmigrate fleet plan: {count} clusters",
+        subtitle=f"What sfmigrate fleet apply would do to the clusters of {result.fleet.path.name}; nothing has been changed.",
+        verdict=_fleet_verdict(result, timelines), clusters=clusters, rows=rows, ticks=ticks, chart_height=height,
+        chart_width=_CHART[0], label_width=_CHART[1], phases=phases, footnotes=footnotes,
+        generated=f"Generated by sfmigrate at {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds').replace('+00:00', 'Z')}.")
+    return page + "\n"
+
+
+def write_fleet_html(result: FleetPlanResult, directory: str | Path) -> Path:
+    """``DIR/fleet.html`` beside the saved plans (``fleet plan --out DIR``)."""
+    target = Path(directory) / "fleet.html"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(render_fleet_html(result), encoding="utf-8")
+    return target
