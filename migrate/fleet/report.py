@@ -11,7 +11,7 @@ from typing import Any
 
 from ..report._common import blocking, runbook_path
 from ..report.html import VerdictView, Why, environment
-from ..report.timeline import PHASE_LABEL, Timeline, _tick_step, duration_text, expected_timeline
+from ..report.timeline import PHASE_LABEL, Timeline, tick_step, duration_text, expected_timeline
 from .apply import FleetApplyResult
 from .plan import FleetPlanResult
 
@@ -138,7 +138,7 @@ def _timeline_rows(result: FleetPlanResult, timelines: dict[str, Timeline]) -> t
                 segments.append(Segment(x + w, bar.settle * scale, "settle", f"settle after {bar.step}: {duration_text(bar.settle)}"))
         end = max((s.x + s.width for s in segments), default=label_width)
         rows.append(TimelineRow(cluster.label, cluster.status, y, segments, end + 4, duration_text(timeline.total)))
-    step = _tick_step(longest)
+    step = tick_step(longest)
     ticks = [(label_width + n * step * scale, duration_text(n * step)) for n in range(int(longest // step) + 1)]
     return rows, ticks, 24 + len(rows) * row_height + 8
 

@@ -300,7 +300,7 @@ def duration_text(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min" if minutes else f"{hours} h"
 
 
-def _tick_step(total: float) -> float:
+def tick_step(total: float) -> float:
     for candidate in (1, 5, 10, 30, 60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600):
         if total / candidate <= 8:
             return float(candidate)
@@ -317,6 +317,6 @@ def layout(timeline: Timeline, width: float = 1000.0, label_width: float = 260.0
         x = label_width + bar.start * scale
         w = max(bar.seconds * scale, 2.0)
         rows.append(BarBox(bar, 24 + index * row, x, w, x + w, bar.settle * scale, bar.step, duration_text(bar.seconds)))
-    step = _tick_step(total)
+    step = tick_step(total)
     ticks = [(label_width + t * step * scale, duration_text(t * step)) for t in range(int(total // step) + 1)]
     return Geometry(width, 24 + len(rows) * row + 8, label_width, rows, ticks)
