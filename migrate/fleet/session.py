@@ -22,6 +22,17 @@ from .resolve import FleetMember, labels, resolve
 from .spec import FleetSpec, load_fleet
 
 log = logging.getLogger("sfmigrate")
+# ARM's limits are per subscription and a fleet shares them, so a throttled subscription is expected, not an error:
+# each request retries a throttled or failed status this many times (azure-core's RetryPolicy: 3 by default), always
+# honouring Retry-After (https://learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling).
+FLEET_STATUS_RETRIES = 10
+
+
+class FleetGateway(Gateway):
+    """A cluster's gateway in a fleet: the shared write budget, and patience with a throttled subscription."""
+
+    def _common(self) -> dict[str, Any]:
+        return {**super()._common(), "retry_status": FLEET_STATUS_RETRIES}
 
 
 @dataclass
@@ -36,12 +47,12 @@ class FleetSession:
 
     def session_for(self, spec: PlanSpec) -> Session:
         interval = self.poll_interval if self.poll_interval is not None else spec.rollout.pollIntervalSeconds
-        gateway = Gateway(self.cloud, self.credential, poll_interval=interval, retry_backoff=self.retry_backoff, transport=self.transport)
+        gateway = FleetGateway(self.cloud, self.credential, poll_interval=interval, retry_backoff=self.retry_backoff, transport=self.transport)
         gateway.write_budget = self.budget
         return Session(spec, self.cloud, self.credential, self.credential_description, gateway)
 
     def list_clusters(self, subscription: str, resource_group: str | None) -> list[dict[str, Any]]:
-        gateway = Gateway(self.cloud, self.credential, retry_backoff=self.retry_backoff, transport=self.transport)
+        gateway = FleetGateway(self.cloud, self.credential, retry_backoff=self.retry_backoff, transport=self.transport)
         return gateway.list_clusters(subscription, resource_group)
 
 
