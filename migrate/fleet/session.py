@@ -64,7 +64,29 @@ def open_fleet_session(fleet: FleetSpec, *, writes_per_minute: int = ARM_WRITES_
     else:
         description = type(credential).__name__
     log.info("credential: %s", description)
-    return FleetSession(cloud, credential, description, WriteBudget(writes_per_minute), poll_interval, retry_backoff, transport)
+    return FleetSession(cloud, credential, description, WriteBudget(writes_per_minute), poll_interval, retry_backoff,
+                        transport or pooled_transport(cloud))
+
+
+# Connections kept per host: a fleet's clusters run side by side (up to --concurrency), each discovering with a
+# handful of threads, against the same few hosts (ARM, the vaults).
+POOL_CONNECTIONS_PER_HOST = 64
+
+
+def pooled_transport(cloud: CloudEndpoints) -> Transport:
+    """One azure-core transport, and so one connection pool, for every gateway of the fleet. A gateway of its own
+    transport per cluster opened a new TLS connection per client and cluster, each loading the CA bundle again:
+    ~80 ms of CPU each, most of a fleet plan's time (bench/fleet_apply.py). The gateways send on it and never close
+    it (migrate.cloud.gateway); it lives as long as the process."""
+    import requests
+    from azure.core.pipeline.transport import RequestsTransport
+
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=POOL_CONNECTIONS_PER_HOST)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    transport: Transport = RequestsTransport(session=session, session_owner=False, connection_verify=cloud.ca_bundle or True)
+    return transport
 
 
 @dataclass
