@@ -95,6 +95,19 @@ def test_fleet_plan_in_a_fresh_process_observes_every_cluster_and_exits_3_for_sf
     assert requests_json(fleet)["mutating"] == 0
 
 
+def test_the_sdk_model_warm_up_builds_the_certificate_models_tables_in_a_new_process() -> None:
+    """The warm-up fleet plan/apply run before fanning out prepares the model classes the race hit (LifetimeAction's
+    Action: "'dict' object has no attribute 'action_type'"), and a second call prepares nothing."""
+    code = ("from migrate.fleet.sdk_warmup import warm_up_sdk_models\n"
+            "from azure.keyvault.certificates._generated._utils.model_base import Model\n"
+            "first, again = warm_up_sdk_models(), warm_up_sdk_models()\n"
+            "print(first, again, sorted(n.rsplit('.', 1)[1] for n in Model._calculated))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    first, again, names = done.stdout.split(" ", 2)
+    assert int(first) > 0 and int(again) == 0, done.stderr
+    assert "'Action'" in names and "'LifetimeAction'" in names and "'CertificateBundle'" in names
+
+
 def test_sf_kvready_declares_the_goal_by_thumbprint_first_and_its_extension_step_touches_only_the_sf_extension(fleet: PlannedTwin) -> None:
     """The Key Vault extension already observes the goal on kvr0, but the cluster does not declare it: the doc's
     table still needs the goal as secondary by thumbprint first (GOAL_ABSENT_GOAL_NEWER), with its versioned VMSS
