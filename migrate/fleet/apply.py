@@ -23,6 +23,7 @@ from ..commands import apply as apply_one
 from ..errors import Blocked, ExitCode, Locked, SfmigrateError, StoppedAtRequest, UsageError
 from ..runner import RunOptions, one_line
 from .resolve import FleetMember
+from .sdk_warmup import warm_up_sdk_models
 from .session import LoadedFleet
 
 Emit = Callable[[dict[str, Any]], None]
@@ -162,6 +163,7 @@ class FleetRun:
         canaries = [o for o in pending if o.canary]
         running: dict[Future[None], ClusterOutcome] = {}
         stopped_reason: str | None = None
+        warm_up_sdk_models()  # before any worker thread deserialises (Azure/azure-sdk-for-python#47426)
         with ThreadPoolExecutor(max_workers=self.options.concurrency, thread_name_prefix="sfmigrate-cluster") as pool:
             while pending or running:
                 stopped_reason = stopped_reason or self._why_not_start(canaries)

@@ -20,6 +20,7 @@ from ..plan import Plan
 from ..planner import make_plan
 from ..runner import one_line
 from .resolve import FleetMember
+from .sdk_warmup import warm_up_sdk_models
 from .session import LoadedFleet
 
 FLEET_PLAN_KIND = "sfmigrate-fleet-plan"
@@ -126,6 +127,7 @@ def fleet_plan(fleet: LoadedFleet, *, now: dt.datetime | None = None, threads: i
     result = FleetPlanResult(fleet)
     if not fleet.members:
         return result
+    warm_up_sdk_models()  # before the threads deserialise (Azure/azure-sdk-for-python#47426: raw dicts under a race)
     with ThreadPoolExecutor(max_workers=max(1, min(threads, len(fleet.members))), thread_name_prefix="sfmigrate-plan") as pool:
         result.clusters = list(pool.map(lambda member: plan_member(fleet, member, now), fleet.members))
     return result

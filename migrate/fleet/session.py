@@ -22,6 +22,17 @@ from .resolve import FleetMember, labels, resolve
 from .spec import FleetSpec, load_fleet
 
 log = logging.getLogger("sfmigrate")
+# ARM's limits are per subscription and a fleet shares them, so a throttled subscription is expected, not an error:
+# each request retries a throttled or failed status this many times (azure-core's RetryPolicy: 3 by default), always
+# honouring Retry-After (https://learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling).
+FLEET_STATUS_RETRIES = 10
+
+
+class FleetGateway(Gateway):
+    """A cluster's gateway in a fleet: the shared write budget, and patience with a throttled subscription."""
+
+    def _common(self) -> dict[str, Any]:
+        return {**super()._common(), "retry_status": FLEET_STATUS_RETRIES}
 
 
 @dataclass
@@ -36,12 +47,12 @@ class FleetSession:
 
     def session_for(self, spec: PlanSpec) -> Session:
         interval = self.poll_interval if self.poll_interval is not None else spec.rollout.pollIntervalSeconds
-        gateway = Gateway(self.cloud, self.credential, poll_interval=interval, retry_backoff=self.retry_backoff, transport=self.transport)
+        gateway = FleetGateway(self.cloud, self.credential, poll_interval=interval, retry_backoff=self.retry_backoff, transport=self.transport)
         gateway.write_budget = self.budget
         return Session(spec, self.cloud, self.credential, self.credential_description, gateway)
 
     def list_clusters(self, subscription: str, resource_group: str | None) -> list[dict[str, Any]]:
-        gateway = Gateway(self.cloud, self.credential, retry_backoff=self.retry_backoff, transport=self.transport)
+        gateway = FleetGateway(self.cloud, self.credential, retry_backoff=self.retry_backoff, transport=self.transport)
         return gateway.list_clusters(subscription, resource_group)
 
 
@@ -53,7 +64,29 @@ def open_fleet_session(fleet: FleetSpec, *, writes_per_minute: int = ARM_WRITES_
     else:
         description = type(credential).__name__
     log.info("credential: %s", description)
-    return FleetSession(cloud, credential, description, WriteBudget(writes_per_minute), poll_interval, retry_backoff, transport)
+    return FleetSession(cloud, credential, description, WriteBudget(writes_per_minute), poll_interval, retry_backoff,
+                        transport or pooled_transport(cloud))
+
+
+# Connections kept per host: a fleet's clusters run side by side (up to --concurrency), each discovering with a
+# handful of threads, against the same few hosts (ARM, the vaults).
+POOL_CONNECTIONS_PER_HOST = 64
+
+
+def pooled_transport(cloud: CloudEndpoints) -> Transport:
+    """One azure-core transport, and so one connection pool, for every gateway of the fleet. A gateway of its own
+    transport per cluster opened a new TLS connection per client and cluster, each loading the CA bundle again:
+    ~80 ms of CPU each, most of a fleet plan's time (bench/fleet_apply.py). The gateways send on it and never close
+    it (migrate.cloud.gateway); it lives as long as the process."""
+    import requests
+    from azure.core.pipeline.transport import RequestsTransport
+
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=POOL_CONNECTIONS_PER_HOST)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    transport: Transport = RequestsTransport(session=session, session_owner=False, connection_verify=cloud.ca_bundle or True)
+    return transport
 
 
 @dataclass
