@@ -394,17 +394,27 @@ def load_plan(path: str | Path) -> PlanSpec:
     return parse_plan(text, str(path))
 
 
-def json_schema() -> dict[str, Any]:
-    schema = PlanSpec.model_json_schema()
+def model_schema(model: type[BaseModel], schema_id: str, title: str) -> dict[str, Any]:
+    """A file format's JSON Schema from its pydantic model (plan files here, fleet files in migrate.fleet.spec)."""
+    schema = model.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = "https://sfmigrate.dev/schema/plan-v1.json"
-    schema["title"] = "sfmigrate plan file (apiVersion sfmigrate/v1)"
+    schema["$id"] = schema_id
+    schema["title"] = title
     return schema
 
 
+def schema_document(schema: dict[str, Any]) -> str:
+    """A JSON Schema as committed under ``plans/`` (stable formatting, trailing newline)."""
+    return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def json_schema() -> dict[str, Any]:
+    return model_schema(PlanSpec, "https://sfmigrate.dev/schema/plan-v1.json", "sfmigrate plan file (apiVersion sfmigrate/v1)")
+
+
 def schema_text() -> str:
-    """The JSON Schema as committed in ``plans/schema.json`` (stable formatting, trailing newline)."""
-    return json.dumps(json_schema(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    """The JSON Schema as committed in ``plans/schema.json``."""
+    return schema_document(json_schema())
 
 
 def write_schema(path: str | Path) -> Path:

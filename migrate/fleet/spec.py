@@ -163,15 +163,16 @@ def load_fleet(path: str | Path) -> FleetSpec:
 
 
 def fleet_json_schema() -> dict[str, Any]:
-    schema = FleetSpec.model_json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = "https://sfmigrate.dev/schema/fleet-v1.json"
-    schema["title"] = "sfmigrate fleet file (apiVersion sfmigrate/v1, kind Fleet)"
-    return schema
+    from ..spec import model_schema
+
+    return model_schema(FleetSpec, "https://sfmigrate.dev/schema/fleet-v1.json",
+                        "sfmigrate fleet file (apiVersion sfmigrate/v1, kind Fleet)")
 
 
 def fleet_schema_text() -> str:
-    return json.dumps(fleet_json_schema(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    from ..spec import schema_document
+
+    return schema_document(fleet_json_schema())
 
 
 def write_fleet_schema(path: str | Path) -> Path:
