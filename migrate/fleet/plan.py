@@ -17,6 +17,7 @@ from ..commands import UNREADABLE, save_plan
 from ..discovery import discover
 from ..errors import ExitCode, OperationalError
 from ..plan import Plan
+from ..report.timeline import ScaleSetShape, shapes_from_snapshot
 from ..planner import make_plan
 from ..runner import one_line
 from .resolve import FleetMember
@@ -51,6 +52,7 @@ class ClusterPlan:
     label: str
     plan: Plan | None = None
     error: str | None = None  # the cluster could not be observed
+    scale_sets: dict[str, ScaleSetShape] = field(default_factory=dict)  # by lower-case id: the timeline's durations
 
     @property
     def status(self) -> str:
@@ -116,7 +118,9 @@ def plan_member(fleet: LoadedFleet, member: FleetMember, now: dt.datetime | None
     row = ClusterPlan(member, fleet.label(member))
     try:
         session = fleet.session.session_for(member.spec)
-        row.plan = make_plan(discover(session.gateway, member.spec, now), member.spec, now)
+        snapshot = discover(session.gateway, member.spec, now)
+        row.plan = make_plan(snapshot, member.spec, now)
+        row.scale_sets = shapes_from_snapshot(snapshot)
     except OperationalError as exc:
         row.error = one_line(exc)
     return row

@@ -111,9 +111,8 @@ class TimelineRow:
 
 
 def _cluster_timelines(result: FleetPlanResult) -> dict[str, Timeline]:
-    """Each planned cluster's expected timeline (migrate.report.timeline; scale sets at their documented defaults:
-    the fleet plan keeps no snapshot)."""
-    return {c.member.cluster_id: expected_timeline(c.plan, {}, c.member.spec.rollout)
+    """Each planned cluster's expected timeline (migrate.report.timeline, from its scale sets' shapes as discovered)."""
+    return {c.member.cluster_id: expected_timeline(c.plan, c.scale_sets, c.member.spec.rollout)
             for c in result.clusters if c.plan is not None and c.status == "changes"}
 
 
