@@ -28,6 +28,8 @@ def _violations(text: str) -> list[str]:
 
 def _pages() -> list[Path]:
     pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md")), *sorted((ROOT / "runbooks").rglob("*.md"))]
+    pages += [p for p in sorted((ROOT / "plans").glob("*")) if p.suffix in (".md", ".yaml")]  # example plan/fleet files
+    pages += sorted((ROOT / "runbooks").rglob("*.yml"))  # the pipelines
     pages += [p for p in sorted((ROOT / "migrate").rglob("*")) if p.suffix in (".md", ".j2", ".jinja", ".html", ".yml", ".yaml")]
     return [p for p in pages if p.is_file()]
 
