@@ -134,3 +134,8 @@ def approved(question: str) -> bool:
     if not answer.endswith("\n"):
         click.echo("")
     return answer.strip() == "yes"
+
+
+# The --ci option of every command that can speak to Azure DevOps (plan, apply, fleet plan).
+CI_OPTION = click.option("--ci", "ci", type=click.Choice(["auto", "none", "azure-devops"]), default="auto", show_default=True,
+                         help="Pipeline integration; 'auto' turns Azure DevOps logging commands on when TF_BUILD=True.")
