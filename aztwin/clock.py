@@ -1,8 +1,8 @@
 """Simulated time and the event queue that moves the twin's world forward.
 
 Simulated time runs ``time_scale`` times faster than the wall clock (moto's time-based ManagedState,
-research/aesthetics.md §3). Everything that takes time in Azure (an upgrade domain walk, an instance
-taking a new model, a Key Vault extension poll) is an event scheduled at a simulated instant; the world
+https://github.com/getmoto/moto, moto/moto_api/_internal/managed_state_model.py). Everything that takes time
+in Azure (an upgrade domain walk, an instance taking a new model, a Key Vault extension poll) is an event scheduled at a simulated instant; the world
 runs due events in order, so outcomes depend on the order of requests, not on thread timing.
 """
 

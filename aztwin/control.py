@@ -33,7 +33,7 @@ pointing at the version they name; the Key Vault VM extension installs the new v
      "validFrom":  "<duration>",         default "-1d"
      "validFor":   "<duration>",         default "3650d"
      "trusted":    true,                 roots only: in the nodes' Trusted Root store
-     "reuseKeyOf": "<authority name>"}   share another authority's key (DigiCert-style re-key, research §6.4)
+     "reuseKeyOf": "<authority name>"}   share another authority's key (DigiCert-style re-key, docs/twin.md "Issuer siblings")
 
 answers ``201 {"name", "subject", "thumbprint", "issuer", "notBefore", "notAfter"}``.
 

@@ -3,7 +3,7 @@ issuer, a System.AccessToken, and the environment an ``AzureCLI@2`` step gives i
 
 ``POST /_emulator/pipelines`` (control API) returns ``{"env": {...}, "principal": {...}}``; with that env,
 ``AzurePipelinesCredential`` posts to ``SYSTEM_OIDCREQUESTURI`` and exchanges the assertion at the twin's
-token endpoint (research/peers.md §4.2-4.3).
+token endpoint (https://learn.microsoft.com/python/api/azure-identity/azure.identity.azurepipelinescredential).
 """
 
 from __future__ import annotations

@@ -153,7 +153,7 @@ class Pki:
         """A root (``issuer=None``) or an intermediate signed by ``issuer``.
 
         ``reuse_key_of`` re-keys nothing: it gives the new CA the key of another one, as DigiCert's
-        cross-signed intermediates do (research/sf_migration.md §6.4).
+        cross-signed intermediates do (docs/twin.md, "Issuer siblings").
         """
         key = self.authority(reuse_key_of).key if reuse_key_of else self._key()
         parent = self.authority(issuer) if issuer else None

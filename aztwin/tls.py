@@ -1,7 +1,7 @@
 """The twin's TLS: a CA generated at start, a loopback server certificate, and a CA bundle.
 
 The bundle holds the system CAs plus the twin's CA, so that pointing ``REQUESTS_CA_BUNDLE`` at it keeps
-every other HTTPS client in the environment working (research/emulation.md §1, environment note).
+every other HTTPS client in the environment working (docs/twin.md, "Starting it").
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Discovery: observe the cluster and everything its migration touches. GET requests only.
 
 The goal certificate is read through the certificates API (public part: ``cer``, policy), never through
-``/secrets`` (DESIGN §2). Independent reads run concurrently. Missing or forbidden resources become
+``/secrets``, which returns the private key (https://learn.microsoft.com/azure/key-vault/certificates/about-certificates). Independent reads run concurrently. Missing or forbidden resources become
 ``Problem`` entries (RESOURCE_NOT_FOUND / PERMISSION_DENIED findings); transport and authentication
 failures raise, because nothing can be planned without them.
 """

@@ -21,7 +21,7 @@ from .step_types import StepParams, step_registry
 FORMAT_VERSION = "1.1"
 P = TypeVar("P", bound=StepParams)
 
-# Starting states, per the Service Fabric doc's table (research/sf_migration.md §1.1).
+# Starting states, per the Service Fabric doc's table (https://learn.microsoft.com/azure/service-fabric/service-fabric-cluster-change-cert-thumbprint-to-cn).
 VALID_GOAL_ONLY = "VALID_GOAL_ONLY"
 VALID_GOAL_NEWEST = "VALID_GOAL_NEWEST"
 GOAL_ABSENT_GOAL_NEWER = "GOAL_ABSENT_GOAL_NEWER"

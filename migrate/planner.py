@@ -3,7 +3,7 @@
 It plans by convergence: each step is the difference between what is observed and what the rules
 require, so planning an already-migrated cluster yields no steps, and re-planning after a partial run
 yields exactly the remaining work. The order follows the Service Fabric documentation
-(research/sf_migration.md §1): identity and vault access first; the goal certificate into the cluster by
+(https://learn.microsoft.com/azure/service-fabric/service-fabric-cluster-change-cert-thumbprint-to-cn): identity and vault access first; the goal certificate into the cluster by
 thumbprint (VMSS secret, then SF extension, then cluster) where the starting state needs it; then the
 Key Vault extension swap on every node type; then the conversion of the cluster; then optional cleanup.
 """
@@ -71,7 +71,7 @@ def goal_equivalent(snapshot: Snapshot, thumbprint: str | None, goal_thumbprint:
 
 def issuers_pinned(snapshot: Snapshot, thumbprint: str, pinned: Collection[str]) -> bool:
     """Every CA certificate seen that could be the certificate's direct issuer (its issuer and any same-key re-issue:
-    a node may chain through either) is pinned, and at least one was seen (DESIGN §2: direct issuer pinning)."""
+    a node may chain through either) is pinned, and at least one was seen (direct issuer pinning: https://learn.microsoft.com/azure/service-fabric/service-fabric-cluster-change-cert-thumbprint-to-cn)."""
     issuers = snapshot.possible_issuers.get(thumbprint.upper()) or []
     wanted = {t.replace(" ", "").upper() for t in pinned}
     return bool(issuers) and all(issuer.thumbprint in wanted for issuer in issuers)
@@ -235,7 +235,7 @@ class _Planner:
             "Pre-ACL the vault before the extension is deployed (access policy secrets get/list: https://learn.microsoft.com/azure/virtual-machines/extensions/key-vault-windows).",
         )
 
-    # -- the goal into the cluster by thumbprint (doc table, research §1.1) --------------------------
+    # -- the goal into the cluster by thumbprint (the doc's table, see plan.py) --------------------------
     def thumbprint_steps(self, state: str) -> None:
         snap = self.snapshot
         cluster = snap.cluster

@@ -71,7 +71,7 @@ def declared_thumbprints(cluster: Mapping[str, Any]) -> tuple[str | None, str | 
 
 def declaration_kind(cluster: Mapping[str, Any]) -> Declaration:
     """How the cluster certificate is declared: by thumbprint while ``certificate`` names one (SFRP keeps the
-    thumbprint declaration until a full PUT drops ``certificate``, DESIGN §2); by common name when
+    thumbprint declaration until a full PUT drops ``certificate``, runbooks/steps/convert-cluster.md); by common name when
     ``certificateCommonNames`` lists names and there is no ``certificate``; otherwise none (unsecured)."""
     if declared_thumbprints(cluster)[0]:
         return THUMBPRINT
@@ -102,7 +102,7 @@ def cluster_states(cluster: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def cluster_accepts_updates(cluster_state: str, provisioning_state: str) -> bool:
-    """SFRP accepts a cluster update only when Ready and Succeeded (research §7.4)."""
+    """SFRP accepts a cluster update only when Ready and Succeeded (runbooks/findings/CLUSTER_NOT_READY.md)."""
     return cluster_state == CLUSTER_READY and provisioning_state == SUCCEEDED
 
 

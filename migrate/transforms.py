@@ -54,14 +54,14 @@ def _store(settings: dict[str, Any]) -> str:
     return str((settings.get("certificate") or {}).get("x509StoreName") or "My")
 
 
-# -- adding the goal by thumbprint (VMSS secret, then SF extension; DESIGN §2) ----------------------------
+# -- adding the goal by thumbprint (VMSS secret, then SF extension; runbooks/steps/stage-goal.md) -----------
 def _add_secret(vmss: dict[str, Any], *, vault_id: str, secret_url: str) -> None:
     """Add a versioned VMSS secret (in place). On Windows it lands in ``LocalMachine\\<certificateStore>``, which
     must be the SF extension's ``x509StoreName`` (Service Fabric reads only there); Linux secrets have no store."""
     os_profile = profile(vmss).setdefault("osProfile", {})
     groups = os_profile.setdefault("secrets", [])
     group = next((g for g in groups if (g.get("sourceVault") or {}).get("id", "").lower() == vault_id.lower()), None)
-    if group is None:  # one entry per vault: CRP refuses repeated sourceVaults (research §4.1)
+    if group is None:  # one entry per vault: CRP refuses repeated sourceVaults (runbooks/steps/deliver-by-secret.md)
         group = {"sourceVault": {"id": vault_id}, "vaultCertificates": []}
         groups.append(group)
     certificates = group.setdefault("vaultCertificates", [])
@@ -89,7 +89,7 @@ def stage_goal(vmss: dict[str, Any], *, vault_id: str, secret_url: str, primary:
 
 
 def remove_secrets(vmss: dict[str, Any], urls: list[str]) -> dict[str, Any]:
-    """Drop secrets (removing one does not remove the certificate from VMs: research §4.1)."""
+    """Drop secrets (removing one does not remove the certificate from VMs: https://learn.microsoft.com/azure/virtual-machine-scale-sets/virtual-machine-scale-sets-faq)."""
     drop = {u.lower() for u in urls}
     new = copy.deepcopy(vmss)
     os_profile = profile(new).setdefault("osProfile", {})
@@ -118,7 +118,7 @@ def deliver_by_secret(vmss: dict[str, Any], *, vault_id: str, secret_url: str, c
     return new
 
 
-# -- swapping VMSS secrets for the Key Vault extension (DESIGN §2) --------------------------------------
+# -- swapping VMSS secrets for the Key Vault extension (runbooks/steps/install-kv-extension.md) --------------
 def kv_extension_body(*, name: str, linux: bool, version: str, observed: list[str], client_id: str, polling: int,
                       link_on_renewal: bool, require_initial_sync: bool, store_name: str, store_location: str,
                       linux_store: str) -> dict[str, Any]:
@@ -140,10 +140,10 @@ def kv_extension_body(*, name: str, linux: bool, version: str, observed: list[st
             "type": "KeyVaultForLinux" if linux else "KeyVaultForWindows",
             "typeHandlerVersion": version,
             "autoUpgradeMinorVersion": True,
-            "enableAutomaticUpgrade": False,  # pinned: 4.x forces linking and CNG keys (DESIGN §2)
+            "enableAutomaticUpgrade": False,  # pinned: 4.x forces linking and CNG keys (runbooks/findings/EXTENSION_VERSION_UNSAFE.md)
             "settings": {
                 "secretsManagementSettings": management,
-                # Required when the VMSS has a user-assigned identity (research §3.2).
+                # Required when the VMSS has a user-assigned identity (https://learn.microsoft.com/azure/virtual-machines/extensions/key-vault-windows).
                 "authenticationSettings": {"msiEndpoint": IMDS_TOKEN_ENDPOINT, "msiClientId": client_id},
             },
         },
@@ -180,7 +180,7 @@ def _adopt_kv_extension(extension: dict[str, Any], *, linux: bool, observed_url:
         auth["msiClientId"] = client_id
         auth.setdefault("msiEndpoint", IMDS_TOKEN_ENDPOINT)
     if properties.get("enableAutomaticUpgrade"):
-        properties["enableAutomaticUpgrade"] = False  # pinned: 4.x forces linking and CNG keys (DESIGN §2)
+        properties["enableAutomaticUpgrade"] = False  # pinned: 4.x forces linking and CNG keys (runbooks/findings/EXTENSION_VERSION_UNSAFE.md)
 
 
 def swap_to_kv_extension(vmss: dict[str, Any], *, identity_id: str, client_id: str, observed_url: str,
@@ -219,7 +219,7 @@ def swap_to_kv_extension(vmss: dict[str, Any], *, identity_id: str, client_id: s
         raise ValueError("the scale set has no Service Fabric node extension")
     properties = sf.setdefault("properties", {})
     settings = properties.setdefault("settings", {})
-    # commonNames is an array and never carries 'CN=' (research §2.3, service-fabric-issues#1235).
+    # commonNames is an array and never carries 'CN=' (https://github.com/microsoft/service-fabric-issues/issues/1235).
     settings["certificate"] = {"commonNames": [common_name], "x509StoreName": _store(settings)}
     settings.pop("certificateSecondary", None)
     after = list(properties.get("provisionAfterExtensions") or [])
@@ -244,7 +244,7 @@ def cluster_put_body(cluster: dict[str, Any]) -> dict[str, Any]:
     for key in CLUSTER_READ_ONLY:
         properties.pop(key, None)
     if str(properties.get("upgradeMode", "")).lower() == "automatic":
-        properties.pop("clusterCodeVersion", None)  # settable only in Manual mode (research §2.1)
+        properties.pop("clusterCodeVersion", None)  # settable only in Manual mode (https://learn.microsoft.com/azure/templates/microsoft.servicefabric/clusters)
     return body
 
 
@@ -274,7 +274,7 @@ def cluster_with_common_name(cluster: dict[str, Any], common_name: str, issuers:
 
 
 def cluster_to_common_name(cluster: dict[str, Any], common_name: str, issuers: list[str]) -> dict[str, Any]:
-    """A full PUT without ``certificate`` (a PATCH with None omits it; DESIGN §2) and with
+    """A full PUT without ``certificate`` (a PATCH with None omits it; runbooks/steps/convert-cluster.md) and with
     ``certificateCommonNames`` (see :func:`cluster_with_common_name`)."""
     return cluster_put_body(cluster_with_common_name(cluster, common_name, issuers))
 

@@ -1,7 +1,7 @@
 """May an identity read a vault's secrets? One rule for the checks, the planner and the grant step.
 
 The Key Vault VM extension fetches certificates through ``/secrets``: an access policy with secrets get and
-list, or, on an RBAC vault, a role with ``secrets/getSecret`` at the vault or above (research §3.2).
+list, or, on an RBAC vault, a role with ``secrets/getSecret`` at the vault or above (https://learn.microsoft.com/azure/virtual-machines/extensions/key-vault-windows).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Certificate facts from DER or PEM: thumbprints, names, EKUs, validity, issuer links.
 
 Only public certificate material passes through here: the migration never downloads a private key
-(DESIGN §2: the goal certificate is read through the certificates API, never ``/secrets``).
+(the goal certificate is read through the certificates API, never ``/secrets``: https://learn.microsoft.com/azure/key-vault/certificates/about-certificates).
 """
 
 from __future__ import annotations

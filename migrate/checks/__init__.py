@@ -4,7 +4,7 @@ Every finding has a stable ``code`` (a contract: pipelines and runbooks key on i
 (``error`` blocks apply), a message saying what and why with the rule it rests on, the resource it is
 about, a remedy, and a runbook page ``findings/<CODE>.md``. :data:`CATALOGUE` lists every code.
 
-Rules cite ``DESIGN §2`` and ``research/sf_migration.md`` (``research §x``). Modules: ``catalogue`` (the
+Rules cite the Microsoft Learn pages that state them, or the runbook page that explains them. Modules: ``catalogue`` (the
 codes), ``context`` (the inputs and shared helpers), ``cluster`` (cluster, node types, discovery problems),
 ``certificate`` (the goal and its issuer), ``access`` (Key Vault extension settings, vault, identity, cleanup).
 """

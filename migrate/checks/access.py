@@ -1,5 +1,5 @@
-"""Checks of the Key Vault extension settings, the vault, the identity and cleanup (DESIGN §2: Key Vault VM
-extension; research §3.2, §4.1)."""
+"""Checks of the Key Vault extension settings, the vault, the identity and cleanup (Key Vault VM extension:
+https://learn.microsoft.com/azure/virtual-machines/extensions/key-vault-windows; VMSS secrets: https://learn.microsoft.com/azure/virtual-machine-scale-sets/virtual-machine-scale-sets-faq)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from ..vault_access import reads_secrets
 from .catalogue import finding
 from .context import Ctx, known_by_url, major
 
-# Built-in roles whose data actions include reading secret values (research §3.2: "Key Vault Secrets User").
+# Built-in roles whose data actions include reading secret values ("Key Vault Secrets User": https://learn.microsoft.com/azure/virtual-machines/extensions/key-vault-windows).
 
 
 # -- the plan file's extension settings -----------------------------------------------------------------
@@ -96,7 +96,7 @@ def check_certificate_stores(ctx: Ctx) -> Iterator[Finding]:
 
 # -- vault, identity ------------------------------------------------------------------------------------
 def _goal_secret_needed(ctx: Ctx) -> bool:
-    """Does the plan have to add the goal as a VMSS secret (to declare it by thumbprint first; DESIGN §2)?"""
+    """Does the plan have to add the goal as a VMSS secret (to declare it by thumbprint first: https://learn.microsoft.com/azure/service-fabric/service-fabric-cluster-change-cert-thumbprint-to-cn)?"""
     snapshot, goal = ctx.snapshot, ctx.snapshot.goal
     if goal is None or snapshot.cluster is None or snapshot.cluster.declaration != THUMBPRINT:
         return False
@@ -117,7 +117,7 @@ def check_vault(ctx: Ctx) -> Iterator[Finding]:
                           "Check goal.vaultId in the plan file.")
         return
     if _goal_secret_needed(ctx) and not vault.enabled_for_deployment:
-        # research §4.1: CRP fetches osProfile.secrets with its first-party identity, which needs enabledForDeployment.
+        # runbooks/findings/VAULT_NOT_ENABLED_FOR_DEPLOYMENT.md: CRP fetches osProfile.secrets with its first-party identity, which needs enabledForDeployment.
         yield finding("VAULT_NOT_ENABLED_FOR_DEPLOYMENT", f"the goal must first reach the nodes as a versioned VMSS secret, which "
                       f"Compute fetches only from vaults enabled for deployment; {vault.name} is not, so the plan turns "
                       "enabledForDeployment on. That is a vault-wide setting: any VM deployment that references this vault "
@@ -232,7 +232,7 @@ def check_cleanup(ctx: Ctx) -> Iterator[Finding]:
         return
     names = sorted({n.name for n, _ in old})
     if ctx.spec.cleanup.removeOldSecrets:
-        # research §4.1: "This does not remove the certificate from all your VMs."
+        # https://learn.microsoft.com/azure/virtual-machine-scale-sets/virtual-machine-scale-sets-faq: "This does not remove the certificate from all your VMs."
         yield finding("OLD_CERTS_REMAIN_ON_NODES", f"cleanup.removeOldSecrets removes {len(old)} old VMSS secret(s) from "
                       f"{', '.join(names)}, but that does not remove the certificates from existing VMs: they stay in the "
                       "stores until removed in the guest or the VMs are reimaged.", ctx.cluster_id,

@@ -1,4 +1,5 @@
-"""Checks of the goal certificate and its issuer (DESIGN §2: presentation and validation, issuer pinning)."""
+"""Checks of the goal certificate and its issuer (presentation and validation, issuer pinning:
+https://learn.microsoft.com/azure/service-fabric/cluster-security-certificates)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def check_goal(ctx: Ctx) -> Iterator[Finding]:
                       "Key Vault extension cannot fetch a disabled version (disabling a version fails deployments: https://learn.microsoft.com/azure/service-fabric/cluster-security-certificate-management).",
                       rid, "Enable the version in Key Vault, or make an enabled version the latest.")
     if facts.self_signed:
-        # research §1.1: "Self-signed certificates are wholly unsuitable for this purpose."
+        # https://learn.microsoft.com/azure/service-fabric/service-fabric-cluster-change-cert-thumbprint-to-cn: "Self-signed certificates are wholly unsuitable for this purpose."
         yield finding("GOAL_SELF_SIGNED", f"the goal certificate ({facts.subject}) is self-signed: common-name declarations rest on "
                       "trust in an issuing PKI, and the documentation calls self-signed certificates wholly unsuitable.",
                       rid, "Issue the goal certificate from a CA (a Key Vault issuer or your PKI) and plan again.")
@@ -46,7 +47,7 @@ def check_goal(ctx: Ctx) -> Iterator[Finding]:
                       rid, "Create a new certificate (or version) whose policy has keyProperties.exportable: true.")
     yield from _cn_checks(ctx)
     if not facts.has_client_auth:
-        # research §1.5: public CAs drop the Client Authentication EKU 2025-2027.
+        # runbooks/findings/CLIENT_AUTH_EKU_MISSING.md: public CAs drop the Client Authentication EKU 2025-2027.
         yield finding("CLIENT_AUTH_EKU_MISSING", "the goal certificate has no Client Authentication EKU: node-to-node traffic still "
                       "works, but SFX in a browser, client-certificate callers of port 19080, APIM backends and MITS break.",
                       rid, "Issue from a CA that still includes Client Authentication, or move those callers to other credentials first.")
@@ -122,7 +123,7 @@ def _delivered_certificates(ctx: Ctx) -> Iterator[tuple[str, CertFacts]]:
 
 
 def check_newer_same_cn(ctx: Ctx) -> Iterator[Finding]:
-    """DESIGN §2 presentation: among certificates matching the CN, a node presents the latest NotBefore."""
+    """Presentation (https://learn.microsoft.com/azure/service-fabric/cluster-security-certificates): among certificates matching the CN, a node presents the latest NotBefore."""
     goal = ctx.snapshot.goal
     cn = goal_cn(ctx)
     if goal is None or not cn:
@@ -172,7 +173,7 @@ def check_issuers(ctx: Ctx) -> Iterator[Finding]:
                       "Give the goal's actual direct issuer in goal.issuerCertificates.")
         return
     if issuer.thumbprint.upper() not in {t.replace(" ", "").upper() for t in spec.pinnedIssuers}:
-        # DESIGN §2 / research §1.2: peers accept a CN certificate only if its *direct* issuer is pinned.
+        # https://learn.microsoft.com/azure/service-fabric/service-fabric-cluster-change-cert-thumbprint-to-cn: peers accept a CN certificate only if its *direct* issuer is pinned.
         yield finding("ISSUER_NOT_PINNED", f"the goal's direct issuer {issuer.thumbprint} ({issuer.subject}) is not in goal.pinnedIssuers "
                       f"({pinned}): peers would reject the goal once declared by common name (CERT_E_UNTRUSTEDROOT). Service "
                       "Fabric compares the direct issuer, not the root.", ctx.goal_id,

@@ -1,5 +1,5 @@
-"""Checks of the cluster, its node types and what discovery could not see (DESIGN §2: SFRP constraints,
-install before declaring on every node type)."""
+"""Checks of the cluster, its node types and what discovery could not see (SFRP constraints,
+install before declaring on every node type: https://learn.microsoft.com/azure/service-fabric/service-fabric-cluster-change-cert-thumbprint-to-cn)."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def check_cluster(ctx: Ctx) -> Iterator[Finding]:
             yield finding("RESOURCE_NOT_FOUND", f"the cluster {ctx.spec.cluster.id} was not found", ctx.spec.cluster.id,
                           "Check cluster.id in the plan file and the credential's subscription.")
         return
-    # DESIGN §2 / research §2.1, §7.4: UpgradeServiceUnreachable "cannot be managed by the Resource Provider".
+    # https://learn.microsoft.com/azure/templates/microsoft.servicefabric/clusters: UpgradeServiceUnreachable "cannot be managed by the Resource Provider".
     if cluster.cluster_state == UPGRADE_SERVICE_UNREACHABLE:
         yield finding(
             "CLUSTER_UNMANAGEABLE",
@@ -81,7 +81,7 @@ def check_cluster(ctx: Ctx) -> Iterator[Finding]:
             "thumbprints); open an Azure support case if it does not recover.",
         )
     elif not readers.cluster_accepts_updates(cluster.cluster_state, cluster.provisioning_state):
-        # SFRP refuses an update while another is in flight (research §7.4).
+        # SFRP refuses an update while another is in flight (runbooks/findings/CLUSTER_NOT_READY.md).
         yield finding(
             "CLUSTER_NOT_READY",
             f"clusterState is {cluster.cluster_state} and provisioningState {cluster.provisioning_state}; SFRP accepts "
@@ -107,7 +107,7 @@ def check_cluster(ctx: Ctx) -> Iterator[Finding]:
             "Nothing to convert; the plan only ensures the Key Vault extension, identity and vault access.",
         )
     if cluster.reverse_proxy_thumbprint:
-        # DESIGN §2 hazards: the conversion changes the cluster certificate only.
+        # https://learn.microsoft.com/azure/service-fabric/service-fabric-cluster-change-cert-thumbprint-to-cn: the conversion changes the cluster certificate only.
         yield finding(
             "REVERSE_PROXY_BY_THUMBPRINT",
             f"the reverse proxy certificate is declared by thumbprint ({cluster.reverse_proxy_thumbprint}); the conversion "
@@ -118,7 +118,7 @@ def check_cluster(ctx: Ctx) -> Iterator[Finding]:
 
 
 def check_existing_issuer_lists(ctx: Ctx) -> Iterator[Finding]:
-    """An already-CN cluster: its issuer lists must be valid, and cover the goal's issuer (DESIGN §2)."""
+    """An already-CN cluster: its issuer lists must be valid, and cover the goal's issuer (https://learn.microsoft.com/azure/service-fabric/service-fabric-cluster-change-cert-thumbprint-to-cn)."""
     cluster = ctx.snapshot.cluster
     if cluster is None or cluster.declaration != COMMON_NAME:
         return
@@ -230,7 +230,7 @@ def _existing_kv_extension(node_type: NodeTypeView) -> Iterator[Finding]:
     if extension is None:
         return
     if major(extension.type_handler_version) >= 4:
-        # research §3.1: 4.0 removes linkOnRenewal ("Linking always occurs") and stores keys with CNG (NTE_BAD_PROV_TYPE).
+        # https://learn.microsoft.com/azure/virtual-machines/extensions/key-vault-windows: 4.0 removes linkOnRenewal ("Linking always occurs") and stores keys with CNG (NTE_BAD_PROV_TYPE).
         yield finding(
             "EXTENSION_VERSION_UNSAFE",
             f"{node_type.name} runs {extension.type} {extension.type_handler_version}: 4.x always links renewals by SAN and "

@@ -83,7 +83,7 @@ class Gateway:
     # -- clients ------------------------------------------------------------------------------------
     def _common(self) -> dict[str, Any]:
         """Options every client gets: accounting, the CA bundle, the retry back-off and the transport."""
-        # A fresh policy list per client: azure-mgmt-core appends to it in place (research/emulation.md §1).
+        # A fresh policy list per client: azure-mgmt-core appends to it in place (azure.mgmt.core.ARMPipelineClient.__init__).
         kwargs: dict[str, Any] = {"per_call_policies": [Accounting(self.stats, self.clock)],
                                   "per_retry_policies": [BudgetGate(self), WriteGate(self), HttpTrace()]}  # HttpTrace: --debug lines
         if self.cloud.ca_bundle:

@@ -9,7 +9,7 @@ from ..arm_ids import name_of
 from ..findings import ERROR, INFO, SEVERITY_ORDER, WARNING, Finding, Severity, sort_findings
 from ..plan import Plan
 
-# Starting states (research/sf_migration.md §1.1, the Service Fabric doc's table) in plain words.
+# Starting states (the Service Fabric doc's table: https://learn.microsoft.com/azure/service-fabric/service-fabric-cluster-change-cert-thumbprint-to-cn) in plain words.
 STARTING_STATES: dict[str, str] = {
     "VALID_GOAL_ONLY": "a valid starting state: the goal is the only certificate declared by thumbprint",
     "VALID_GOAL_NEWEST": "a valid starting state: the goal and an older certificate are declared by thumbprint",

@@ -1,6 +1,6 @@
 """Step (optional): after the conversion, remove the old certificates' VMSS secrets and the goal's versioned
 ones (kept through the cut-over window; the Key Vault extension delivers the goal from then on). This does
-not remove the certificates from the VMs (research/sf_migration.md §4.1; runbooks/steps/cleanup-secrets.md)."""
+not remove the certificates from the VMs (https://learn.microsoft.com/azure/virtual-machine-scale-sets/virtual-machine-scale-sets-faq; runbooks/steps/cleanup-secrets.md)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Step: the cutover — declare the cluster certificate by common name with pinned issuers.
 
-A full PUT of the cluster without ``certificate`` (a PATCH cannot delete it: the SDK omits None, DESIGN §2),
+A full PUT of the cluster without ``certificate`` (a PATCH cannot delete it: the SDK omits None, runbooks/steps/convert-cluster.md),
 with ``certificateCommonNames``. SFRP splits it into phases (add to validation list, switch presentation,
-trim), so mixed nodes keep authenticating each other (research §1.4, §7.3).
+trim), so mixed nodes keep authenticating each other (https://learn.microsoft.com/azure/service-fabric/cluster-security-certificates).
 """
 
 from __future__ import annotations

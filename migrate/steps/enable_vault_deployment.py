@@ -1,4 +1,5 @@
-"""Step: enable the vault for deployment, so CRP can deliver the goal as a VMSS secret (research §4.1)."""
+"""Step: enable the vault for deployment, so CRP can deliver the goal as a VMSS secret
+(runbooks/steps/enable-vault-deployment.md)."""
 
 from __future__ import annotations
 

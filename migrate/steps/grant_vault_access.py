@@ -1,5 +1,5 @@
 """Step: let the identity read the vault's secrets — an access policy (secrets get, list) or, on an RBAC
-vault, the 'Key Vault Secrets User' role at vault scope (research/sf_migration.md §3.2). Done before the
+vault, the 'Key Vault Secrets User' role at vault scope (https://learn.microsoft.com/azure/virtual-machines/extensions/key-vault-windows). Done before the
 extension is deployed ("pre-ACL your key vaults").
 """
 

@@ -1,6 +1,6 @@
 """Step: swap a node type's VMSS secret for the Key Vault extension: the identity on the VMSS, the
 extension observing the goal's versionless /secrets/ URL with ``msiClientId``, the Service Fabric extension
-by ``commonNames`` provisioning after it (DESIGN §2). The goal's versioned secret stays until the cleanup
+by ``commonNames`` provisioning after it (https://learn.microsoft.com/azure/service-fabric/service-fabric-cluster-change-cert-thumbprint-to-cn). The goal's versioned secret stays until the cleanup
 phase: the cluster still declares the goal by thumbprint (runbooks/steps/install-kv-extension.md).
 """
 

@@ -1,6 +1,6 @@
 """Step: a cluster upgrade that changes the thumbprint declaration (the doc table's upgrades).
 
-SFRP accepts one change at a time (no 2->2, no add-and-remove, research §7.1); the planner orders them.
+SFRP accepts one change at a time (no 2->2, no add-and-remove, runbooks/steps/set-cluster-certificate.md); the planner orders them.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Step: install the goal certificate on a node type by versioned VMSS secret and declare it on the
-Service Fabric extension by thumbprint — before the cluster declares it (install before declaring, DESIGN §2).
+Service Fabric extension by thumbprint — before the cluster declares it (install before declaring, https://learn.microsoft.com/azure/service-fabric/service-fabric-cluster-change-cert-thumbprint-to-cn).
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 internal notes (the design brief, research notes, seeds, ../shared) nor their "§" section marks.
 
 Checked: every Markdown page shipped (README, docs/, runbooks/, the product's own templates) and every string
-literal of the product's code that is not a docstring (messages, remedies, step reasons, reports)."""
+literal of the product's code that is not a docstring (messages, remedies, step reasons, reports); and in every
+*.py of migrate/ and aztwin/, comments and docstrings included, no mention of the internal notes."""
 
 from __future__ import annotations
 
@@ -52,6 +53,25 @@ def test_product_messages_cite_no_internal_notes() -> None:
     bad = {f"{p.relative_to(ROOT)}:{line}": v for p in sorted((ROOT / "migrate").rglob("*.py"))
            for line, text in _message_strings(p) if (v := _violations(text))}
     assert not bad, bad
+
+
+# Comments and docstrings too: any mention, in any form, of the internal notes that do not ship.
+SOURCE_INTERNAL = re.compile(r"DESIGN\s*§|DESIGN\.md|research/|research\s*§|\.\./shared")
+
+
+def test_product_and_twin_sources_cite_no_internal_notes() -> None:
+    bad = {f"{p.relative_to(ROOT)}:{n}": line.strip()
+           for package in ("migrate", "aztwin") for p in sorted((ROOT / package).rglob("*.py"))
+           for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if SOURCE_INTERNAL.search(line)}
+    assert not bad, bad
+
+
+def test_the_source_check_catches_each_kind_of_internal_citation() -> None:
+    for text in ("# (DESIGN §2)", "DESIGN.md", "research/sf_migration.md §4.1", "(research §3.2)", "../shared/specs"):
+        assert SOURCE_INTERNAL.search(text), text
+    for text in ("# https://learn.microsoft.com/azure/service-fabric/cluster-security-certificates",
+                 "runbooks/findings/CLUSTER_NOT_READY.md", 'docs/twin.md, "Issuer siblings"'):
+        assert not SOURCE_INTERNAL.search(text), text
 
 
 def test_the_check_catches_each_kind_of_internal_citation() -> None:

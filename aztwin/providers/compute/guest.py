@@ -2,9 +2,8 @@
 
 1. CRP installs the certificates of ``osProfile.secrets`` (versioned URLs; the vault must be enabled for
    deployment). Certificates are never removed by taking a model without them (VMSS FAQ,
-   research/sf_migration.md §4.1: "This does not remove the certificate from all your VMs").
-2. Extensions run in ``provisionAfterExtensions`` order. The Key Vault VM extension (seed 000; research
-   §3) fetches the *latest* version of each versionless ``/secrets/`` URL with the VM's user-assigned
+   https://learn.microsoft.com/azure/virtual-machine-scale-sets/virtual-machine-scale-sets-faq: "This does not remove the certificate from all your VMs").
+2. Extensions run in ``provisionAfterExtensions`` order. The Key Vault VM extension (https://learn.microsoft.com/azure/virtual-machines/extensions/key-vault-windows) fetches the *latest* version of each versionless ``/secrets/`` URL with the VM's user-assigned
    identity (``authenticationSettings.msiClientId`` is required when the VM has one), installs new
    versions beside old ones, links renewals by SAN when ``linkOnRenewal`` is on (4.x: always, with CNG
    keys), and re-polls every ``pollingIntervalInS``. With ``requireInitialSync`` it retries while
@@ -235,7 +234,7 @@ def parse_kv_settings(extension: dict[str, Any]) -> KvConfig | str:
         linux=linux,
         polling_seconds=max(polling, 60.0),
         observed=observed,
-        # 4.x removed the setting: "Linking always occurs" (research §3.1); not available on Linux.
+        # 4.x removed the setting: "Linking always occurs" (https://learn.microsoft.com/azure/virtual-machines/extensions/key-vault-windows); not available on Linux.
         link_on_renewal=(major >= 4 or bool(management.get("linkOnRenewal"))) and not linux,
         require_initial_sync=major >= 4 or bool(management.get("requireInitialSync")),
         msi_client_id=auth.get("msiClientId") if isinstance(auth, dict) else None,
@@ -247,9 +246,10 @@ def _kv_identity(world: World, scale_set: ScaleSet, config: KvConfig) -> UserAss
     if not identities:
         raise _KvFailure("Failed to acquire an access token from IMDS: the VM has no managed identity assigned.")
     if not config.msi_client_id:
+        # https://learn.microsoft.com/azure/virtual-machines/extensions/key-vault-windows (authenticationSettings)
         raise _KvFailure(
             "authenticationSettings.msiClientId is required for VMs with user assigned identities; "
-            "IMDS cannot choose an identity (research/sf_migration.md §3.2)."
+            "IMDS cannot choose an identity."
         )
     for identity_id in identities:
         identity = world.msi.find(identity_id)
@@ -297,7 +297,7 @@ def kv_sync(world: World, scale_set: ScaleSet, instance: Instance, extension: di
         if not enabled:
             failures.append(f"Observed certificate '{observed.url}': every version is disabled.")
             continue
-        # Versionless URLs give the latest version (seed 000); 4.x installs the two newest (research §3.1).
+        # Versionless URLs give the latest version (seed 000); 4.x installs the two newest (https://learn.microsoft.com/azure/virtual-machines/extensions/key-vault-windows).
         for version in enabled[-2:] if config.major >= 4 else enabled[-1:]:
             _install(world, instance, config, observed, vault, certificate, version)
     return failures
@@ -346,7 +346,7 @@ PROTECTED_SETTINGS_RULE = "ServiceFabricProtectedSettingsMissing"
 
 
 def sf_protected_settings_check(extension: dict[str, Any]) -> str | None:
-    """The SF extension reads its storage account keys from ``protectedSettings`` (research/sf_migration.md: StorageAccountKey1/2);
+    """The SF extension reads its storage account keys from ``protectedSettings`` (StorageAccountKey1/2);
     a model whose SF extension lost them (a full PUT built from a GET, which never returns them) fails the
     instance update (pessimistic: docs/twin.md, "Protected settings")."""
     if (extension.get("properties") or {}).get("protectedSettings"):
@@ -376,7 +376,7 @@ def sf_check(world: World, instance: Instance, extension: dict[str, Any]) -> str
                 "Path 'certificate.commonNames' (commonNames must be an array)."
             )
         for name in names:
-            # Presentation matching is exact and case-sensitive, with no 'CN=' prefix (DESIGN §2).
+            # Presentation matching is exact and case-sensitive, with no 'CN=' prefix (https://learn.microsoft.com/azure/service-fabric/cluster-security-certificates).
             def named(c: InstalledCert, name: str = name) -> bool:
                 return _usable(c, now) and c.issued.facts.subject_cn == name
 
@@ -412,7 +412,7 @@ def _linux_hint(instance: Instance, matches: Callable[[InstalledCert], bool], wa
 def ordered_extensions(profile: dict[str, Any]) -> list[dict[str, Any]]:
     """The order extensions provision in: ``provisionAfterExtensions`` is honoured; extensions without it have
     no ordering guarantee, so the twin takes the worst case and runs a Service Fabric extension that names no
-    dependency first (it then cannot rely on the Key Vault extension's certificates, research §3.2)."""
+    dependency first (it then cannot rely on the Key Vault extension's certificates, https://learn.microsoft.com/azure/virtual-machines/extensions/key-vault-windows)."""
     listed = list((profile.get("extensionProfile") or {}).get("extensions") or [])
     eager = [e for e in listed if extension_type(e) in SF_TYPES and not (e.get("properties") or {}).get("provisionAfterExtensions")]
     extensions = eager + [e for e in listed if e not in eager]

@@ -1,6 +1,6 @@
 """Microsoft.Compute virtual machine scale sets: the model, its instances, and how a new model rolls out.
 
-Upgrade policy decides when an instance takes a new model (research/sf_migration.md §4): Automatic updates
+Upgrade policy decides when an instance takes a new model (https://learn.microsoft.com/azure/virtual-machine-scale-sets/virtual-machine-scale-sets-upgrade-policy): Automatic updates
 every instance as part of the update; Rolling walks batches in the background; Manual waits for
 ``manualupgrade``. What an instance does when it takes a model lives in :mod:`.guest`.
 """
@@ -309,7 +309,7 @@ class ComputeState:
         return self.update(scale_set, body)
 
     def update(self, scale_set: ScaleSet, body: dict[str, Any]) -> Operation:
-        """Store a new model and roll it out as the upgrade policy says (research/sf_migration.md §4)."""
+        """Store a new model and roll it out as the upgrade policy says (https://learn.microsoft.com/azure/virtual-machine-scale-sets/virtual-machine-scale-sets-upgrade-policy)."""
         world = self.world
         needs_rollout = self.replace_model(scale_set, body)
         mode = scale_set.upgrade_mode.lower()

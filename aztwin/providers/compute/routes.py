@@ -2,7 +2,7 @@
 
 PUT answers 201 (new) or 200 (existing) and PATCH answers 200 (a 202 breaks compute 39's PATCH), each with
 ``Azure-AsyncOperation``; ``manualupgrade`` answers 202 with ``Azure-AsyncOperation`` and a ``monitor=true``
-``Location`` (research/emulation.md §3).
+``Location`` (as azure-mgmt-core's ARMPolling expects).
 """
 
 from __future__ import annotations

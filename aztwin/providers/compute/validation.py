@@ -57,7 +57,7 @@ def _validate_secrets(world: World, profile: dict[str, Any]) -> None:
         if not isinstance(vault_id, str):
             raise _invalid("Required parameter 'sourceVault.id' is missing (null).", f"secrets[{index}].sourceVault.id")
         if vault_id.lower() in seen:
-            # research/sf_migration.md §4.1 (Azure/azure-powershell#9979)
+            # https://github.com/Azure/azure-powershell/issues/9979
             raise _invalid(f"List secrets contains repeated instances of {vault_id}, which is disallowed.", "secrets")
         seen.add(vault_id.lower())
         ResourceId.parse(vault_id)
@@ -77,7 +77,7 @@ def _validate_secrets(world: World, profile: dict[str, Any]) -> None:
             try:
                 found_vault, _, _ = world.keyvault.resolve_secret_url(url, versioned=True)
             except TwinError as exc:
-                # VMSS secrets take versioned URLs only (research §4.1: "Why do I have to specify the version").
+                # VMSS secrets take versioned URLs only (https://learn.microsoft.com/azure/virtual-machine-scale-sets/virtual-machine-scale-sets-faq: "Why do I have to specify the version").
                 raise _invalid(f"{url} is not a valid versioned Key Vault Secret URL. {exc.message}", "certificateUrl") from exc
             if found_vault is not vault:
                 raise _invalid(f"The secret {url} is not in sourceVault {vault_id}.", "certificateUrl")
@@ -137,7 +137,7 @@ def _validate_extensions(profile: dict[str, Any]) -> None:
     for extension in extensions:
         for dependency in (extension.get("properties") or {}).get("provisionAfterExtensions") or []:
             if dependency not in names:
-                # research/sf_migration.md §3.2: CRP rejects a dangling provisionAfterExtensions name.
+                # https://learn.microsoft.com/azure/virtual-machines/extensions/key-vault-windows: CRP rejects a dangling provisionAfterExtensions name.
                 raise _invalid(
                     f"Extension '{extension['name']}' specifies '{dependency}' in its provisionAfterExtensions property, "
                     f"but the extension '{dependency}' will no longer exist.",

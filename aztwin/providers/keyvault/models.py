@@ -1,7 +1,7 @@
 """Microsoft.KeyVault: vaults (management plane) and their certificates, versions and policies.
 
 A certificate's versions are what VMSS secrets (versioned URLs) and the Key Vault VM extension
-(versionless URLs, always the latest version) deliver to nodes (seed 003; research/sf_migration.md §3-4).
+(versionless URLs, always the latest version) deliver to nodes (https://learn.microsoft.com/azure/virtual-machines/extensions/key-vault-windows; https://learn.microsoft.com/azure/virtual-machine-scale-sets/virtual-machine-scale-sets-faq).
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """A cluster's certificate declaration and the rules SFRP applies to changing it (pure functions).
 
-Sources: research/sf_migration.md §7 (ClusterManagementErrorCode, the standalone validator) and DESIGN §2.
+Sources: microsoft/service-fabric's ClusterManagementErrorCode.cs and standalone settings validator
+(https://github.com/microsoft/service-fabric, src/prod/src/managed/Api/Dlls/Microsoft.ServiceFabric.ClusterManagementCommon/)
+and https://learn.microsoft.com/azure/service-fabric/service-fabric-cluster-change-cert-thumbprint-to-cn.
 """
 
 from __future__ import annotations
@@ -177,5 +179,5 @@ def parse_version(text: str | None) -> tuple[int, ...]:
 
 
 def selects_by_not_after(code_version: str | None) -> bool:
-    """Before 7.2.445 (7.2 CU4) the runtime presents the farthest-expiring certificate (research §1.1)."""
+    """Before 7.2.445 (7.2 CU4) the runtime presents the farthest-expiring certificate (https://learn.microsoft.com/azure/service-fabric/service-fabric-cluster-change-cert-thumbprint-to-cn)."""
     return parse_version(code_version)[:3] < (7, 2, 445)

@@ -1,4 +1,5 @@
-"""Hazards: what does not break the cluster today but is known to break clusters later (DESIGN §2).
+"""Hazards: what does not break the cluster today but is known to break clusters later
+(https://learn.microsoft.com/azure/service-fabric/service-fabric-cluster-change-cert-thumbprint-to-cn).
 
 The verdict answers "would it break now"; these answer "what will break it next", from the same world:
 the declaration, the extensions on the scale sets, the vault certificates and what the nodes present.

@@ -1,7 +1,7 @@
 """Service Fabric clusters: the ARM resource, the runtime on the nodes, and SFRP's phased upgrades.
 
-A certificate change walks upgrade domains three times (research/sf_migration.md §7.3,
-CertificateClusterUpgradeFlow): add the new certificates to every node's validation list, switch what
+A certificate change walks upgrade domains three times (https://learn.microsoft.com/azure/service-fabric/cluster-security-certificates;
+microsoft/service-fabric's CertificateClusterUpgradeFlow.cs): add the new certificates to every node's validation list, switch what
 nodes present, then trim the validation list. SFRP accepts the upgrade (only its documented validation
 errors are up-front rejections); each upgrade domain then passes a health check or fails it: the nodes'
 own problems (:func:`.precheck.domain_problems`: a declared certificate not installed, a common-name
@@ -171,7 +171,8 @@ class ServiceFabricState:
         return self.update(cluster, merged)
 
     def update(self, cluster: Cluster, new_body: dict[str, Any]) -> Operation:
-        """Start the upgrade to ``new_body``; SFRP takes one only from a Ready cluster (DESIGN §2; research §7.4)."""
+        """Start the upgrade to ``new_body``; SFRP takes one only from a Ready cluster
+        (runbooks/findings/CLUSTER_NOT_READY.md)."""
         if cluster.cluster_state == "UpgradeServiceUnreachable":
             raise TwinError(
                 409, "ClusterUpdateUnavailable",
@@ -310,7 +311,7 @@ class ServiceFabricState:
         self._watch_validity(touched)
 
     def _watch_validity(self, touched: list[ScaleSet] | None = None) -> None:
-        """Certificates become valid and expire by themselves (expired ones are ignored, DESIGN §2): take the
+        """Certificates become valid and expire by themselves (expired ones are ignored, https://learn.microsoft.com/azure/service-fabric/cluster-security-certificates): take the
         verdict again at the next such instant on any node. Only the ``touched`` scale sets' stores changed (None:
         look at all); an instant that no longer exists costs one verdict that changes nothing."""
         now = self.world.now()

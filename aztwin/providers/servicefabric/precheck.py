@@ -58,7 +58,7 @@ def _not_installed(views: list[NodeView], now: dt.datetime, old: Declaration, ne
                 elsewhere = _elsewhere(view, new.store, lambda c: c.thumbprint == thumbprint)
                 problems.append(f"certificate {thumbprint} is {state} on node {view.name} (node type {view.node_type}){elsewhere}; {install_rule}")
         for name in added_names:
-            # Presentation matches the subject CN exactly and case-sensitively (DESIGN §2).
+            # Presentation matches the subject CN exactly and case-sensitively (https://learn.microsoft.com/azure/service-fabric/cluster-security-certificates).
             if not any(c.issued.facts.subject_cn == name and usable(c, now) for c in in_store):
                 elsewhere = _elsewhere(view, new.store, lambda c: c.issued.facts.subject_cn == name)
                 problems.append(f"no certificate with subject common name '{name}' (an exact, case-sensitive match) is installed "

@@ -1,8 +1,8 @@
 """Microsoft.ServiceFabric/clusters over HTTP (api 2021-06-01 shapes).
 
 PUT and PATCH answer 202 with ``Location`` to ``operationResults``, whose final answer is 200 with the
-cluster (research/emulation.md §3: otherwise ``.result()`` is None). A PATCH replaces each top-level
-property it names; an explicit ``null`` removes it (the twin's choice where SFRP is UNCONFIRMED, §8).
+cluster (azure-mgmt-core's ARMPolling: otherwise ``.result()`` is None). A PATCH replaces each top-level
+property it names; an explicit ``null`` removes it (the twin's choice where SFRP's behaviour is unconfirmed).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Would the cluster hold together? Presentation and validation on every node (pure functions).
 
-DESIGN §2: a node presents, among the certificates matching its presentation declaration, the one with the
+https://learn.microsoft.com/azure/service-fabric/cluster-security-certificates: a node presents, among the certificates matching its presentation declaration, the one with the
 latest NotBefore (NotAfter before 7.2 CU4), ignoring expired ones; common-name matching is exact and
 case-sensitive. A peer accepts it by thumbprint, or by common name (case-insensitive, a declared '*.'
 wildcard covering one label) whose *direct issuer* is pinned, or, with no pinned issuers, whose chain
@@ -98,7 +98,7 @@ def present(node: NodeView, now: dt.datetime, by_not_after: bool) -> Presented:
             detail += linux.hint(node.store, lambda c: c in matching, node.waagent_removed, wanted_thumbprints)
         return Presented(None, f"node {node.name} finds no certificate for {wanted} ({detail}) and cannot present one"
                          + (_autorefresh_hint(node) if declaration.kind == THUMBPRINT and not node.linux else ""))
-    # DESIGN §2: the latest NotBefore wins (7.2 CU4+); before that, the farthest NotAfter.
+    # https://learn.microsoft.com/azure/service-fabric/cluster-security-certificates: the latest NotBefore wins (7.2 CU4+); before that, the farthest NotAfter.
     key = (lambda c: c.issued.facts.not_after) if by_not_after else (lambda c: c.issued.facts.not_before)
     declared = max(candidates_usable, key=key)
     chosen, seen = declared, {declared.thumbprint}
