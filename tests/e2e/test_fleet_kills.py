@@ -48,12 +48,13 @@ def apply_args(path: Path, state: Path) -> list[str]:
 
 def test_ten_kill_9s_at_random_moments_then_a_rerun_converge_every_cluster_with_at_most_one_extra_write_per_kill(
         twin_factory: Any, tmp_path: Path) -> None:
-    """Four clusters (see SUBSET), a twin at time scale 250 so that the work outlasts the ten kills (~12 s of wall for
-    the largest cluster); each kill comes a seeded random delay after the process's first event (its discovery done,
+    """Four clusters (see SUBSET), a twin at time scale 200 so that the work outlasts the ten kills (~15 s of wall for
+    the largest cluster, against at most 10 s of progress the killed runs can make: a CI run at 250 with delays up to
+    1.4 s saw its tenth run finish before the kill); each kill comes a seeded random delay after the process's first event (its discovery done,
     its clusters under way: a kill may land before, between or during writes). The rerun finishes every cluster; the
     writes applied over all the runs exceed one uninterrupted run's by at most one per kill (a write sent but not yet
     journalled when the process died)."""
-    twin = twin_factory("fleet", time_scale=250.0)
+    twin = twin_factory("fleet", time_scale=200.0)
     path, state = subset_fleet(Path(twin.state_dir) / "fleet.yaml", SUBSET, tmp_path / "fleet.yaml"), tmp_path / "state"
     delays = random.Random(15).uniform
     kills = 0
@@ -61,7 +62,7 @@ def test_ten_kill_9s_at_random_moments_then_a_rerun_converge_every_cluster_with_
         child = subprocess.Popen(apply_args(path, state), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         assert child.stdout is not None
         first = child.stdout.readline()  # the first event: the run is at work
-        time.sleep(delays(0.2, 1.4))
+        time.sleep(delays(0.1, 1.0))
         if first and child.poll() is None:
             child.send_signal(signal.SIGKILL)
             kills += 1
