@@ -111,3 +111,15 @@ def inprocess_session(twin: PlannedTwin) -> Any:
 def scale_sets(clients: Clients) -> list[dict[str, Any]]:
     """Every scale set as ARM returns it (raw JSON), through the real compute client."""
     return [dict(s.as_dict()) for s in clients.compute.virtual_machine_scale_sets.list_all()]
+
+
+def load_test_module(relative: str, name: str) -> Any:
+    """Another folder's test module (its helpers), loaded by path under a name of its own: test folders are not
+    packages, and pytest cannot collect two modules of one name."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent / relative)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -3,13 +3,12 @@ elapsed, outcome) while it runs, and a per-cluster table left on screen at the e
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 from pathlib import Path
 from typing import Any
 
-from twinkit import world_json
+from twinkit import world_json, load_test_module
 
 REPO = Path(__file__).resolve().parents[2]
 LABELS = ("rg-sf/sfcluster", "rg-sf-b/sfcluster")  # two-clusters: both clusters are named sfcluster
@@ -17,11 +16,7 @@ LABELS = ("rg-sf/sfcluster", "rg-sf-b/sfcluster")  # two-clusters: both clusters
 
 def _pty_helpers() -> Any:
     """tests/e2e/test_live_view_pty.py's pseudo-terminal runner (loaded by path, under a name of its own)."""
-    spec = importlib.util.spec_from_file_location("pty_helpers_for_fleet", REPO / "tests" / "e2e" / "test_live_view_pty.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_test_module("e2e/test_live_view_pty.py", "pty_helpers_for_fleet")
 
 
 def test_fleet_apply_at_a_terminal_shows_a_line_per_cluster_then_leaves_a_table_per_cluster(twin_factory, tmp_path: Path) -> None:

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -23,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from twinkit import requests_json, world_json
+from twinkit import requests_json, world_json, load_test_module
 
 REPO = Path(__file__).resolve().parents[2]
 FLEET_PIPELINE = REPO / "runbooks" / "azure-devops" / "fleet-pipeline.yml"
@@ -32,11 +31,7 @@ MI_VARIABLES = ("IDENTITY_ENDPOINT", "IDENTITY_HEADER", "AZURE_TOKEN_CREDENTIALS
 
 def _runbook_checks() -> Any:
     """tests/unit/test_runbooks.py's command-line checker (a module of another folder: loaded by path)."""
-    spec = importlib.util.spec_from_file_location("runbook_checks_for_fleet", REPO / "tests" / "unit" / "test_runbooks.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_test_module("unit/test_runbooks.py", "runbook_checks_for_fleet")
 
 
 def _scripts(node: object) -> list[str]:

@@ -4,14 +4,13 @@ reports are (tests/report_browser/test_report_dom.py: one screenshot, one DOM du
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from twinkit import PlannedTwin
+from twinkit import PlannedTwin, load_test_module
 
 ROOT = Path(__file__).resolve().parents[2]
 FLEET_CARDS = ("verdict", "fleet", "timeline")
@@ -19,11 +18,7 @@ FLEET_CARDS = ("verdict", "fleet", "timeline")
 
 def _browser_checks() -> Any:
     """test_report_dom.py's chromium helpers (loaded by path, under a name of its own)."""
-    spec = importlib.util.spec_from_file_location("browser_checks_for_fleet", ROOT / "tests" / "report_browser" / "test_report_dom.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_test_module("report_browser/test_report_dom.py", "browser_checks_for_fleet")
 
 
 def test_fleet_report_renders_with_its_cards_a_timeline_row_per_cluster_no_overflow_and_live_runbook_links(
