@@ -5,6 +5,7 @@ them -v/--debug and the one-line errors)."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from types import FrameType
@@ -13,7 +14,7 @@ from typing import Any
 import click
 
 from .console import CI_OPTION, approved
-from .errors import Declined, UsageError
+from .errors import Declined, ExitCode, UsageError
 
 WRITES_OPTION = click.option(
     "--writes-per-minute", type=click.IntRange(min=1), default=None,
@@ -130,6 +131,12 @@ def fleet_apply_command(fleetfile: str, state: str, yes: bool, concurrency: int,
     run = FleetRun(loaded, options, emit)
 
     def stop(signum: int, frame: FrameType | None) -> None:  # the main thread only; workers stop at their next event
+        if run.stopping:  # a second Ctrl-C/SIGTERM while clusters wait on Azure: leave now, as kill -9 would; every
+            # journal already holds its operation's URL (saved before the wait), so `fleet apply` re-attaches
+            sys.stderr.write("sfmigrate: interrupted again: leaving now; the Azure operations continue and "
+                             "`sfmigrate fleet apply` re-attaches to them\n")
+            sys.stderr.flush()
+            os._exit(int(ExitCode.INTERRUPTED))
         run.stop()
 
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -151,9 +151,9 @@ class Runner:
         self.state.status = "running"
         self.state.last_error = None
         self.save()
-        self.emit("run-start", steps=len(self.plan.steps), cluster=self.plan.cluster_id)
         pending = [s for s in self.plan.steps if self.state.step(s.name).status != "done"]
         try:
+            self.emit("run-start", steps=len(self.plan.steps), cluster=self.plan.cluster_id)  # a sink may raise Ctrl-C here too
             for group in step_groups(pending, self.options.node_type_concurrency, self.options.until):
                 self._stop_if_requested(group[0])
                 if len(group) == 1:

@@ -17,14 +17,20 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..commands import apply as apply_one
-from ..errors import Blocked, ExitCode, Locked, SfmigrateError, StoppedAtRequest, UsageError
+from ..errors import Blocked, ExitCode, Interrupted, Locked, SfmigrateError, StoppedAtRequest, UsageError
 from ..runner import RunOptions, one_line
 from .resolve import FleetMember
 from .sdk_warmup import warm_up_sdk_models
 from .session import LoadedFleet
+
+if TYPE_CHECKING:
+    from ..commands import Session
+
+# A run's last events: a stop request never turns them into an interruption (the journal already says how it ended).
+_ENDINGS = frozenset({"run-complete", "run-failed", "run-stopped", "run-interrupted", "step-failed"})
 
 Emit = Callable[[dict[str, Any]], None]
 # outcome of one cluster: done | nothing-to-do | postponed | skipped-blocked | failed | locked | not-started | interrupted
@@ -106,6 +112,10 @@ class FleetRun:
         """Called from the main thread (signals): no new cluster starts; running ones stop at their next event."""
         self._stop.set()
 
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
     def emit(self, outcome: ClusterOutcome, event: dict[str, Any]) -> None:
         with self._emit_lock:  # one writer at a time: lines never interleave
             self._emit({**event, "cluster": outcome.label, "cluster_id": outcome.member.cluster_id})
@@ -118,18 +128,20 @@ class FleetRun:
         def emit(event: dict[str, Any]) -> None:
             nonlocal interrupted
             self.emit(outcome, event)
-            if self._stop.is_set() and not interrupted:
+            if self._stop.is_set() and not interrupted and event.get("type") not in _ENDINGS:
                 interrupted = True
                 raise KeyboardInterrupt  # the runner saves the journal as interrupted (resumable)
 
-        session = self.fleet.session.session_for(outcome.member.spec)
+        session: Session | None = None
         try:
+            session = self.fleet.session.session_for(outcome.member.spec)
             result = apply_one(outcome.member.spec, state_location=self.options.state_location, options=self.options.run,
                                emit=emit, session=session)
-            outcome.outcome = "nothing-to-do" if result.nothing_to_do else "done"
             outcome.steps, outcome.mutating, outcome.requests = len(result.plan.steps), result.mutating, result.requests
-            if outcome.canary and not self._ready(session):
-                outcome.outcome, outcome.detail = "failed", "canary finished but the cluster is not Ready in ARM"
+            finished = "nothing-to-do" if result.nothing_to_do else "done"
+            if outcome.canary and not self._ready(session):  # decided before the scheduler may read it
+                outcome.detail, finished = "canary finished but the cluster is not Ready in ARM", "failed"
+            outcome.outcome = finished
         except Blocked as exc:
             outcome.outcome, outcome.detail = "skipped-blocked", one_line(exc)
         except StoppedAtRequest as exc:
@@ -139,12 +151,13 @@ class FleetRun:
         except KeyboardInterrupt:
             outcome.outcome, outcome.detail = "interrupted", "interrupted; the journal is saved — run fleet apply again to resume"
         except SfmigrateError as exc:
-            outcome.outcome, outcome.detail = ("interrupted" if self._stop.is_set() else "failed"), one_line(exc)
+            outcome.outcome, outcome.detail = ("interrupted" if isinstance(exc, Interrupted) else "failed"), one_line(exc)
         except Exception as exc:  # a bug in one cluster's run must not take the others down: report it
             outcome.outcome, outcome.detail = "failed", f"internal error: {type(exc).__name__}: {one_line(exc)}"
         finally:
-            outcome.mutating = outcome.mutating or session.gateway.stats.mutating
-            outcome.requests = outcome.requests or session.gateway.stats.total
+            if session is not None:
+                outcome.mutating = outcome.mutating or session.gateway.stats.mutating
+                outcome.requests = outcome.requests or session.gateway.stats.total
             outcome.seconds = time.monotonic() - outcome.started_at
             self.emit(outcome, {"type": "cluster-finished", "step": None, "time": _now(),
                                 "detail": {"outcome": outcome.outcome, "error": outcome.detail or None}})

@@ -87,7 +87,8 @@ class StepContext:
     def upgrade_ended(self) -> None:
         """Record now (Azure's clock) as the end of a cluster upgrade in the step's observed facts; the caller's next
         save (clearing the operation) writes both at once, so no crash can lose it (rollout.settleMinutes)."""
-        self.record.observed[UPGRADE_FINISHED_AT] = self.gateway.clock.now().isoformat()
+        # copy-on-write: another thread of a node-type group may be saving the journal meanwhile
+        self.record.observed = {**self.record.observed, UPGRADE_FINISHED_AT: self.gateway.clock.now().isoformat()}
 
     def upgrade_mark(self) -> dict[str, Any]:
         """The end of the cluster upgrade this step (or its interrupted attempt) made, for its observed facts."""
