@@ -90,6 +90,14 @@ class StepContext:
         # copy-on-write: another thread of a node-type group may be saving the journal meanwhile
         self.record.observed = {**self.record.observed, UPGRADE_FINISHED_AT: self.gateway.clock.now().isoformat()}
 
+    def change_found_in_place(self) -> None:
+        """The step's cluster change is already in place although an earlier attempt of it ran: that attempt may
+        have sent it and died before journaling the operation, so Azure's upgrade may have ended just now. Its end
+        is taken as now (pessimistic; rollout.settleMinutes runs from here; a kill -9 test found the gap)."""
+        if self.record.attempts > 1 and UPGRADE_FINISHED_AT not in self.record.observed:
+            self.upgrade_ended()
+            self.save()
+
     def upgrade_mark(self) -> dict[str, Any]:
         """The end of the cluster upgrade this step (or its interrupted attempt) made, for its observed facts."""
         return {k: v for k, v in self.record.observed.items() if k == UPGRADE_FINISHED_AT}

@@ -49,6 +49,8 @@ def run(ctx: StepContext, step: Step) -> dict[str, Any]:
         ctx.upgrade_ended()  # journaled with the operation's end (ARM reports the upgrade Succeeded)
         ctx.operation_finished()
         raw = wait_cluster_ready(ctx, cluster_id)
+    else:
+        ctx.change_found_in_place()
     if not _converted(raw, p.common_name, p.issuers):
         raise StepFailed(ctx.step_name, "the cluster is not declared by the expected common name after the upgrade")
     return {"declaration": "common_name", "common_name": p.common_name, "issuers": p.issuers, **ctx.upgrade_mark()}

@@ -49,6 +49,8 @@ def run(ctx: StepContext, step: Step) -> dict[str, Any]:
         ctx.upgrade_ended()  # journaled with the operation's end (ARM reports the upgrade Succeeded)
         ctx.operation_finished()
         raw = wait_cluster_ready(ctx, cluster_id)
+    else:
+        ctx.change_found_in_place()
     if _declared(raw) != wanted:
         raise StepFailed(ctx.step_name, f"the cluster declares {_declared(raw)} after the upgrade, not {wanted}")
     return {"thumbprint": wanted[0], "thumbprintSecondary": wanted[1], "cluster_state": cluster_states(raw)[0], **ctx.upgrade_mark()}
