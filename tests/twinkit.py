@@ -123,3 +123,24 @@ def load_test_module(relative: str, name: str) -> Any:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+# What a managed identity gives a process: an Azure DevOps job has none of it (pipeline_env removes it).
+MI_VARIABLES = ("IDENTITY_ENDPOINT", "IDENTITY_HEADER", "AZURE_TOKEN_CREDENTIALS", "MSI_ENDPOINT")
+
+
+def pipeline_env(twin: Any) -> tuple[dict[str, str], dict[str, Any]]:
+    """Exactly what an AzureCLI@2 step gives its script (the twin registers a pipeline and its service connection),
+    plus the twin's CA bundle, and no managed identity; with the pipeline's principal."""
+    import json
+    import os
+    import ssl
+    import urllib.request
+
+    request = urllib.request.Request(twin.base_url + "/_emulator/pipelines", data=b"{}", method="POST")
+    with urllib.request.urlopen(request, context=ssl.create_default_context(cafile=twin.ca_bundle)) as response:
+        registration = json.loads(response.read())
+    env = {k: v for k, v in os.environ.items() if k not in MI_VARIABLES and not k.startswith("AZURE_")}
+    env.update(registration["env"])
+    env["REQUESTS_CA_BUNDLE"] = env["SSL_CERT_FILE"] = twin.ca_bundle
+    return env, registration["principal"]

@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import os
-import ssl
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
-from twinkit import requests_json, world_json
-
-MI_VARIABLES = ("IDENTITY_ENDPOINT", "IDENTITY_HEADER", "AZURE_TOKEN_CREDENTIALS", "MSI_ENDPOINT")
+from twinkit import requests_json, world_json, pipeline_env
 
 
-def _pipeline_env(twin) -> tuple[dict[str, str], dict]:
-    """Exactly what an AzureCLI@2 step gives its script (plus the twin's CA bundle), and no managed identity."""
-    request = urllib.request.Request(twin.base_url + "/_emulator/pipelines", data=b"{}", method="POST")
-    with urllib.request.urlopen(request, context=ssl.create_default_context(cafile=twin.ca_bundle)) as response:
-        registration = json.loads(response.read())
-    env = {k: v for k, v in os.environ.items() if k not in MI_VARIABLES and not k.startswith("AZURE_")}
-    env.update(registration["env"])
-    env["REQUESTS_CA_BUNDLE"] = env["SSL_CERT_FILE"] = twin.ca_bundle
-    return env, registration["principal"]
+
 
 
 def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -32,7 +18,7 @@ def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
 
 def test_plan_and_apply_in_a_pipeline_with_azure_pipelines_credential(twin_factory, tmp_path: Path) -> None:
     twin = twin_factory("old-primary")
-    env, principal = _pipeline_env(twin)
+    env, principal = pipeline_env(twin)
     summary = tmp_path / "plan.md"
     saved = tmp_path / "saved-plan.json"
     planned = run(["plan", str(twin.plan_file), "--ci", "azure-devops", "--out", str(saved), "--report", str(summary)], env)
@@ -62,7 +48,7 @@ def test_plan_and_apply_in_a_pipeline_with_azure_pipelines_credential(twin_facto
 
 def test_findings_become_logissue_and_a_blocked_plan_fails_the_step(twin_factory, tmp_path: Path) -> None:
     twin = twin_factory("self-signed-goal")
-    env, _ = _pipeline_env(twin)
+    env, _ = pipeline_env(twin)
     env["AGENT_TEMPDIRECTORY"] = str(tmp_path)  # where the agent lets a step write its summary
     planned = run(["plan", str(twin.plan_file)], env)  # TF_BUILD=True turns the integration on by itself
     assert planned.returncode == 3

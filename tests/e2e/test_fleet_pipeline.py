@@ -10,23 +10,19 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import ssl
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from twinkit import requests_json, world_json, load_test_module
+from twinkit import requests_json, world_json, load_test_module, pipeline_env
 
 REPO = Path(__file__).resolve().parents[2]
 FLEET_PIPELINE = REPO / "runbooks" / "azure-devops" / "fleet-pipeline.yml"
-MI_VARIABLES = ("IDENTITY_ENDPOINT", "IDENTITY_HEADER", "AZURE_TOKEN_CREDENTIALS", "MSI_ENDPOINT")
 
 
 def _runbook_checks() -> Any:
@@ -96,15 +92,6 @@ def test_matrix_without_out_is_a_usage_error(tmp_path: Path) -> None:
 
 
 # -- the fan-out on the twin ------------------------------------------------------------------------------------
-def _pipeline_env(twin: Any) -> tuple[dict[str, str], dict[str, Any]]:
-    """What an AzureCLI@2 step gives its script (plus the twin's CA bundle), and no managed identity."""
-    request = urllib.request.Request(twin.base_url + "/_emulator/pipelines", data=b"{}", method="POST")
-    with urllib.request.urlopen(request, context=ssl.create_default_context(cafile=twin.ca_bundle)) as response:
-        registration = json.loads(response.read())
-    env = {k: v for k, v in os.environ.items() if k not in MI_VARIABLES and not k.startswith("AZURE_")}
-    env.update(registration["env"])
-    env["REQUESTS_CA_BUNDLE"] = env["SSL_CERT_FILE"] = twin.ca_bundle
-    return env, registration["principal"]
 
 
 def _sfmigrate(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
@@ -127,7 +114,7 @@ def test_apply_jobs_fanned_out_from_the_matrix_converge_against_one_azurite_cont
     from azure.storage.blob import ContainerClient
 
     twin = twin_factory("two-clusters")
-    env, principal = _pipeline_env(twin)
+    env, principal = pipeline_env(twin)
     assert env["TF_BUILD"] == "True"
     env["SFMIGRATE_STATE_CONNECTION_STRING"] = azurite.connection_string
     env["AGENT_TEMPDIRECTORY"] = str(tmp_path / "agent-temp")

@@ -5,15 +5,13 @@ own request line carries no header but the request id; every logged line goes th
 
 from __future__ import annotations
 
-import json
 import os
-import ssl
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
-MI_VARIABLES = ("IDENTITY_ENDPOINT", "IDENTITY_HEADER", "AZURE_TOKEN_CREDENTIALS", "MSI_ENDPOINT")
+from twinkit import pipeline_env
+
 
 
 def _sfmigrate(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -41,12 +39,7 @@ def test_debug_with_managed_identity_logs_no_token_and_no_identity_header(twin_f
 
 def test_debug_in_a_pipeline_logs_neither_the_access_token_nor_the_assertion(twin_factory, tmp_path: Path) -> None:
     twin = twin_factory("old-primary")
-    request = urllib.request.Request(twin.base_url + "/_emulator/pipelines", data=b"{}", method="POST")
-    with urllib.request.urlopen(request, context=ssl.create_default_context(cafile=twin.ca_bundle)) as response:
-        registration = json.loads(response.read())
-    env = {k: v for k, v in os.environ.items() if k not in MI_VARIABLES and not k.startswith("AZURE_")}
-    env.update(registration["env"])
-    env["REQUESTS_CA_BUNDLE"] = env["SSL_CERT_FILE"] = twin.ca_bundle
+    env, _ = pipeline_env(twin)
     env["AGENT_TEMPDIRECTORY"] = str(tmp_path)
     planned = _sfmigrate(["plan", str(twin.plan_file), "--debug"], env)
     assert planned.returncode == 0, planned.stderr  # pipeline mode: changes pending exit 0
